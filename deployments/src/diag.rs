@@ -1,0 +1,138 @@
+//! Diagnostics: one configuration problem with file:line:col, the element it concerns,
+//! what is wrong and a hint. Byte spans from the TOML parser are turned into line and
+//! column here; "did you mean" suggestions come from [`suggest`].
+
+use serde::Serialize;
+use std::fmt;
+
+/// One problem found in a configuration file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Diagnostic {
+    /// Path of the file as the operator knows it (unit directory joined with the file name).
+    pub file: String,
+    pub line: u32,
+    pub col: u32,
+    /// The element concerned, e.g. `proxy "orders"`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub element: Option<String>,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+}
+
+impl Diagnostic {
+    pub fn new(file: impl Into<String>, line: u32, col: u32, message: impl Into<String>) -> Self {
+        Diagnostic {
+            file: file.into(),
+            line,
+            col,
+            element: None,
+            message: message.into(),
+            hint: None,
+        }
+    }
+
+    pub fn element(mut self, element: impl Into<String>) -> Self {
+        self.element = Some(element.into());
+        self
+    }
+
+    pub fn hint(mut self, hint: Option<String>) -> Self {
+        self.hint = hint;
+        self
+    }
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}: ", self.file, self.line, self.col)?;
+        if let Some(element) = &self.element {
+            write!(f, "{element}: ")?;
+        }
+        f.write_str(&self.message)?;
+        if let Some(hint) = &self.hint {
+            write!(f, "; {hint}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Maps byte offsets of one source text to 1-based line and column (in characters).
+#[derive(Debug, Clone)]
+pub struct LineIndex {
+    starts: Vec<usize>,
+    text: String,
+}
+
+impl LineIndex {
+    pub fn new(text: &str) -> Self {
+        let mut starts = vec![0];
+        starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
+        LineIndex {
+            starts,
+            text: text.to_owned(),
+        }
+    }
+
+    pub fn position(&self, offset: usize) -> (u32, u32) {
+        let offset = offset.min(self.text.len());
+        let line = self.starts.partition_point(|&s| s <= offset) - 1;
+        let start = self.starts[line];
+        let col = self.text[start..offset].chars().count() + 1;
+        (line as u32 + 1, col as u32)
+    }
+}
+
+/// The closest candidate to `word`, if one is close enough to be a plausible typo.
+pub fn suggest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|c| (strsim::damerau_levenshtein(word, c), c))
+        .filter(|(d, c)| *d <= 2.max(c.len() / 3) && *d < c.len().max(word.len()))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+/// `did you mean "x"?` for the closest candidate, if any.
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<String> {
+    suggest(word, candidates).map(|c| format!("did you mean \"{c}\"?"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_are_one_based_lines_and_char_columns() {
+        let idx = LineIndex::new("ab\nçd = 1\n\nx");
+        assert_eq!(idx.position(0), (1, 1));
+        assert_eq!(idx.position(3), (2, 1));
+        assert_eq!(idx.position(6), (2, 3));
+        assert_eq!(idx.position(12), (4, 1));
+    }
+
+    #[test]
+    fn suggestions_pick_near_names_only() {
+        let names = ["orders-backend", "billing"];
+        assert_eq!(suggest("orders-backnd", names), Some("orders-backend"));
+        assert_eq!(suggest("zzz", names), None);
+        assert_eq!(
+            did_you_mean("biling", names).as_deref(),
+            Some("did you mean \"billing\"?")
+        );
+    }
+
+    #[test]
+    fn display_has_location_element_and_hint() {
+        let d = Diagnostic::new("conf/u/unit.toml", 14, 1, "endpoint \"ordrs\" not found")
+            .element("proxy \"list\"")
+            .hint(Some("did you mean \"orders\"?".into()));
+        assert_eq!(
+            d.to_string(),
+            "conf/u/unit.toml:14:1: proxy \"list\": endpoint \"ordrs\" not found; did you mean \"orders\"?"
+        );
+    }
+}

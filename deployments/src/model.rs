@@ -1,0 +1,351 @@
+//! The typed model of a deployment unit: proxies, sequences with mediation steps,
+//! endpoints and tasks. Deserialized from TOML with unknown keys refused; fields whose
+//! position matters for error messages keep their source span (`Spanned`). Serializing an
+//! element gives the plain values compared by `diff`.
+
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_spanned::Spanned;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// A validated deployment unit.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Unit {
+    pub name: String,
+    /// The operator's label (`version = "1.2.0"`).
+    pub label: Option<String>,
+    pub description: Option<String>,
+    pub proxies: Vec<Proxy>,
+    pub sequences: Vec<Sequence>,
+    pub endpoints: Vec<Endpoint>,
+    pub tasks: Vec<Task>,
+}
+
+/// Where an element was defined: which file of the unit and the byte span of its table.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Origin {
+    /// Path inside the unit directory (`unit.toml`, `routes/eu.toml`).
+    pub rel: String,
+    /// Path as operators see it (`conf/deployments/orders/unit.toml`).
+    pub file: String,
+    pub line: u32,
+    pub col: u32,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Proxy {
+    pub name: Spanned<String>,
+    /// Transports the proxy listens on; empty means every transport of the root config.
+    #[serde(default)]
+    pub transports: Vec<Spanned<String>>,
+    pub path: Spanned<String>,
+    /// Allowed methods; empty means any.
+    #[serde(default)]
+    pub methods: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub sequence: Option<Spanned<String>>,
+    #[serde(default)]
+    pub endpoint: Option<Spanned<String>>,
+    #[serde(default)]
+    pub out_sequence: Option<Spanned<String>>,
+    #[serde(default)]
+    pub fault_sequence: Option<Spanned<String>>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(skip)]
+    pub origin: Origin,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sequence {
+    pub name: Spanned<String>,
+    #[serde(default)]
+    pub steps: Vec<Spanned<Step>>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(skip)]
+    pub origin: Origin,
+}
+
+/// One mediation step. Written as a one-key inline table: `{ log = "..." }`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Step {
+    /// Log a templated message at info level.
+    Log(String),
+    SetHeader(NameValue),
+    RemoveHeader(String),
+    SetProperty(NameValue),
+    Filter(Filter),
+    Switch(Switch),
+    Transform(Transform),
+    Respond(Respond),
+    Call(Call),
+}
+
+pub const STEP_KINDS: &[&str] = &[
+    "log",
+    "set_header",
+    "remove_header",
+    "set_property",
+    "filter",
+    "switch",
+    "transform",
+    "respond",
+    "call",
+];
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct NameValue {
+    pub name: String,
+    pub value: String,
+}
+
+/// `filter = { on = "${header.x}", equals = "a", then = [...], else = [...] }`.
+/// Exactly one condition: `equals`, `not_equals`, `contains`, `starts_with`, `exists`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Filter {
+    pub on: String,
+    #[serde(default)]
+    pub equals: Option<String>,
+    #[serde(default)]
+    pub not_equals: Option<String>,
+    #[serde(default)]
+    pub contains: Option<String>,
+    #[serde(default)]
+    pub starts_with: Option<String>,
+    #[serde(default)]
+    pub exists: Option<bool>,
+    #[serde(default)]
+    pub then: Vec<Spanned<Step>>,
+    #[serde(default, rename = "else")]
+    pub otherwise: Vec<Spanned<Step>>,
+}
+
+/// Content-based routing: the value of `on` selects a case; a case names a sequence to run
+/// or an endpoint to send to.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Switch {
+    pub on: String,
+    pub cases: BTreeMap<String, Spanned<String>>,
+    #[serde(default)]
+    pub default: Option<Spanned<String>>,
+}
+
+/// Replace the body with JSON built from a template value; string leaves are templates,
+/// and a leaf that is exactly one `${json./p}` keeps the JSON type of what it points at.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Transform {
+    pub body: toml::Value,
+    #[serde(default = "json_content_type")]
+    pub content_type: String,
+}
+
+fn json_content_type() -> String {
+    "application/json".into()
+}
+
+/// Answer directly without calling an endpoint.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Respond {
+    #[serde(default = "ok_status")]
+    pub status: u16,
+    /// A templated text body.
+    #[serde(default)]
+    pub body: Option<String>,
+    /// A JSON body built like `transform`.
+    #[serde(default)]
+    pub json: Option<toml::Value>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+}
+
+fn ok_status() -> u16 {
+    200
+}
+
+/// Invoke an endpoint with the current message and continue with its response.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Call {
+    pub endpoint: Spanned<String>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Strategy {
+    #[default]
+    Failover,
+    RoundRobin,
+    Weighted,
+}
+
+/// An endpoint address: `"http://host:port"` or `{ url = "...", weight = 3 }`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(untagged)]
+pub enum AddressDef {
+    Url(String),
+    Weighted(WeightedAddress),
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct WeightedAddress {
+    pub url: String,
+    #[serde(default = "one")]
+    pub weight: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+impl AddressDef {
+    pub fn url(&self) -> &str {
+        match self {
+            AddressDef::Url(u) => u,
+            AddressDef::Weighted(w) => &w.url,
+        }
+    }
+    pub fn weight(&self) -> u32 {
+        match self {
+            AddressDef::Url(_) => 1,
+            AddressDef::Weighted(w) => w.weight,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Endpoint {
+    pub name: Spanned<String>,
+    pub addresses: Vec<Spanned<AddressDef>>,
+    #[serde(default)]
+    pub strategy: Strategy,
+    /// Whole-exchange timeout (response headers must arrive within it).
+    #[serde(default = "default_timeout", with = "duration")]
+    pub timeout: Duration,
+    #[serde(default = "default_connect_timeout", with = "duration")]
+    pub connect_timeout: Duration,
+    /// Further addresses tried after a connect failure (default: every other address).
+    #[serde(default)]
+    pub retries: Option<u32>,
+    #[serde(default)]
+    pub suspend: Suspend,
+    /// Extra PEM CA certificates trusted for `https://` addresses.
+    #[serde(default)]
+    pub ca_file: Option<Spanned<String>>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(skip)]
+    pub origin: Origin,
+}
+
+fn default_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_connect_timeout() -> Duration {
+    Duration::from_secs(5)
+}
+
+/// Address suspension after consecutive failures, with exponential back-off.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Suspend {
+    #[serde(default = "three")]
+    pub after_failures: u32,
+    #[serde(default = "five_s", with = "duration")]
+    pub initial: Duration,
+    #[serde(default = "two")]
+    pub factor: f64,
+    #[serde(default = "sixty_s", with = "duration")]
+    pub max: Duration,
+}
+
+fn three() -> u32 {
+    3
+}
+fn five_s() -> Duration {
+    Duration::from_secs(5)
+}
+fn two() -> f64 {
+    2.0
+}
+fn sixty_s() -> Duration {
+    Duration::from_secs(60)
+}
+
+impl Default for Suspend {
+    fn default() -> Self {
+        Suspend {
+            after_failures: three(),
+            initial: five_s(),
+            factor: two(),
+            max: sixty_s(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Task {
+    pub name: Spanned<String>,
+    #[serde(with = "duration")]
+    pub every: Duration,
+    pub sequence: Spanned<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(skip)]
+    pub origin: Origin,
+}
+
+/// Durations written as `"500ms"`, `"5s"`, `"1m 30s"`.
+pub mod duration {
+    use super::*;
+
+    pub fn parse(text: &str) -> Result<Duration, String> {
+        humantime::parse_duration(text.trim()).map_err(|e| {
+            format!("invalid duration \"{text}\" ({e}); write a number with a unit, e.g. \"500ms\", \"5s\", \"2m\"")
+        })
+    }
+
+    pub fn format(d: &Duration) -> String {
+        humantime::format_duration(*d).to_string()
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let text = String::deserialize(d)?;
+        parse(&text).map_err(serde::de::Error::custom)
+    }
+
+    pub fn serialize<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format(d))
+    }
+}
+
+/// An element kind and name, as messages print it: `proxy "orders"`.
+pub fn element_label(kind: &str, name: &str) -> String {
+    format!("{kind} \"{name}\"")
+}
+
+impl Unit {
+    pub fn proxy(&self, name: &str) -> Option<&Proxy> {
+        self.proxies.iter().find(|p| *p.name.get_ref() == name)
+    }
+    pub fn sequence(&self, name: &str) -> Option<&Sequence> {
+        self.sequences.iter().find(|p| *p.name.get_ref() == name)
+    }
+    pub fn endpoint(&self, name: &str) -> Option<&Endpoint> {
+        self.endpoints.iter().find(|p| *p.name.get_ref() == name)
+    }
+    pub fn task(&self, name: &str) -> Option<&Task> {
+        self.tasks.iter().find(|p| *p.name.get_ref() == name)
+    }
+}

@@ -1,0 +1,16 @@
+//! Management protocol vocabulary shared by the server's management endpoint and its clients.
+//! Owns JMX-style object names ([`object_name`]) and the Jolokia v2 request/response subset
+//! ([`jolokia`]). Pure: parsing, formatting and matching only — no sockets, no global state
+//! (the one clock read is [`jolokia::Response::ok`]; use [`jolokia::Response::ok_at`] to avoid it).
+
+pub mod jolokia;
+pub mod object_name;
+
+pub use jolokia::{
+    did_you_mean, encode_get_segment, escape_path_segment, join_path, list_tree, parse_get_path,
+    parse_get_request, parse_post_body, parse_post_body_each, parse_query, split_path, ArgInfo,
+    AttrInfo, Attributes, Config, JolokiaError, MBeanInfo, ManagementError, OpInfo, PostBody,
+    PostItems, ProductInfo, ProtocolError, RejectedRequest, Request, Response, VersionInfo,
+    PROTOCOL_VERSION, REQUEST_TYPES,
+};
+pub use object_name::{ObjectName, ObjectNameError};

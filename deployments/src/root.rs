@@ -1,0 +1,383 @@
+//! The static root configuration (`conf/esb.toml`): server settings, transports, the
+//! management endpoint and the hot deployer. Changing it takes a (warm) restart. Relative
+//! paths in it are resolved against the directory of the file.
+
+use crate::diag::{did_you_mean, Diagnostic, LineIndex};
+use crate::model::duration;
+use serde::{Deserialize, Serialize};
+use serde_spanned::Spanned;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub const ROOT_FILE: &str = "esb.toml";
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RootConfig {
+    #[serde(default)]
+    pub server: ServerConfig,
+    #[serde(default)]
+    pub management: ManagementConfig,
+    #[serde(default)]
+    pub hot_deploy: HotDeployConfig,
+    #[serde(default, rename = "transport")]
+    pub transports: Vec<TransportDef>,
+    /// Directory the root config was read from; relative paths resolve against it.
+    #[serde(skip)]
+    pub base_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    #[serde(default = "default_name")]
+    pub name: String,
+    /// Last-good copies, tokens and the audit log.
+    #[serde(default = "default_state_dir")]
+    pub state_dir: String,
+    /// How long a replaced revision, or the whole server at shutdown, may take to finish
+    /// in-flight requests.
+    #[serde(default = "thirty_s", with = "duration")]
+    pub drain_timeout: Duration,
+    /// Revisions kept per unit for rollback.
+    #[serde(default = "five")]
+    pub history: usize,
+    /// Largest body a mediation step may read into memory (bytes); beyond it: 413.
+    #[serde(default = "ten_mib")]
+    pub max_body: u64,
+    /// Tokio worker threads for the data plane (0 = one per core).
+    #[serde(default)]
+    pub workers: usize,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManagementConfig {
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    #[serde(default = "default_mgmt_bind", with = "socket_addr")]
+    pub bind: Spanned<SocketAddr>,
+    /// A non-loopback bind is refused unless this is set.
+    #[serde(default)]
+    pub allow_remote: bool,
+    /// Largest management request body (bytes); beyond it: 413.
+    #[serde(default = "one_mib")]
+    pub max_body: u64,
+    /// Extra `Origin` values accepted besides the endpoint's own address.
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct HotDeployConfig {
+    #[serde(default = "default_true")]
+    pub watch: bool,
+    #[serde(default = "half_s", with = "duration")]
+    pub debounce: Duration,
+    /// Directory of the deployment units, relative to the root config.
+    #[serde(default = "default_deployments")]
+    pub dir: String,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum TransportKind {
+    Http,
+    Https,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransportDef {
+    pub name: Spanned<String>,
+    #[serde(default = "http_kind")]
+    pub kind: TransportKind,
+    #[serde(with = "socket_addr")]
+    pub bind: Spanned<SocketAddr>,
+    /// PEM certificate chain (https).
+    #[serde(default)]
+    pub cert: Option<Spanned<String>>,
+    /// PEM private key (https).
+    #[serde(default)]
+    pub key: Option<Spanned<String>>,
+}
+
+fn default_name() -> String {
+    "esb".into()
+}
+fn default_state_dir() -> String {
+    "../var".into()
+}
+fn thirty_s() -> Duration {
+    Duration::from_secs(30)
+}
+fn half_s() -> Duration {
+    Duration::from_millis(500)
+}
+fn five() -> usize {
+    5
+}
+fn ten_mib() -> u64 {
+    10 << 20
+}
+fn one_mib() -> u64 {
+    1 << 20
+}
+fn default_true() -> bool {
+    true
+}
+fn default_deployments() -> String {
+    "deployments".into()
+}
+fn http_kind() -> TransportKind {
+    TransportKind::Http
+}
+fn default_mgmt_bind() -> Spanned<SocketAddr> {
+    Spanned::new(0..0, "127.0.0.1:9900".parse().unwrap())
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        toml::from_str("").unwrap()
+    }
+}
+impl Default for ManagementConfig {
+    fn default() -> Self {
+        toml::from_str("").unwrap()
+    }
+}
+impl Default for HotDeployConfig {
+    fn default() -> Self {
+        toml::from_str("").unwrap()
+    }
+}
+
+mod socket_addr {
+    use super::*;
+    use serde::Deserializer;
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Spanned<SocketAddr>, D::Error> {
+        let text: Spanned<String> = Spanned::deserialize(d)?;
+        let span = text.span();
+        let addr = text.get_ref().parse::<SocketAddr>().map_err(|_| {
+            serde::de::Error::custom(format!(
+                "invalid bind address \"{}\"; write IP:PORT, e.g. \"127.0.0.1:8280\"",
+                text.get_ref()
+            ))
+        })?;
+        Ok(Spanned::new(span, addr))
+    }
+
+    pub fn serialize<S: serde::Serializer>(
+        a: &Spanned<SocketAddr>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&a.get_ref().to_string())
+    }
+}
+
+impl RootConfig {
+    /// Reads and validates `DIR/esb.toml`.
+    pub fn load(conf_dir: &Path) -> Result<RootConfig, Vec<Diagnostic>> {
+        let path = conf_dir.join(ROOT_FILE);
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            vec![Diagnostic::new(
+                path.display().to_string(),
+                1,
+                1,
+                format!("cannot read root config: {e}"),
+            )
+            .hint(Some(
+                "pass the configuration directory with --conf DIR".into(),
+            ))]
+        })?;
+        Self::parse(&text, &path.display().to_string(), conf_dir)
+    }
+
+    /// Parses and validates root-config text; `file` is the name used in messages.
+    pub fn parse(text: &str, file: &str, base_dir: &Path) -> Result<RootConfig, Vec<Diagnostic>> {
+        let index = LineIndex::new(text);
+        let at = |span: std::ops::Range<usize>, msg: String| {
+            let (line, col) = index.position(span.start);
+            Diagnostic::new(file, line, col, msg)
+        };
+        let mut root: RootConfig = toml::from_str(text).map_err(|e| {
+            let span = e.span().unwrap_or(0..0);
+            let msg = e.message().trim().to_owned();
+            vec![at(span, msg.clone()).hint(crate::parse::unknown_key_hint(&msg))]
+        })?;
+        root.base_dir = base_dir.to_path_buf();
+        let mut errors = Vec::new();
+        let mut seen: Vec<(&str, SocketAddr)> = Vec::new();
+        for t in &root.transports {
+            let name = t.name.get_ref().as_str();
+            let element = format!("transport \"{name}\"");
+            if !crate::validate::is_valid_element_name(name) {
+                errors.push(at(t.name.span(), "invalid transport name".into()).element(&element).hint(Some(
+                    "use letters, digits, '-', '_' and '.', starting with a letter or digit".into(),
+                )));
+            }
+            if seen.iter().any(|(n, _)| *n == name) {
+                errors.push(at(t.name.span(), "duplicate transport name".into()).element(&element));
+            }
+            if let Some((other, _)) = seen.iter().find(|(_, a)| *a == *t.bind.get_ref()) {
+                errors.push(
+                    at(
+                        t.bind.span(),
+                        format!(
+                            "bind address {} already used by transport \"{other}\"",
+                            t.bind.get_ref()
+                        ),
+                    )
+                    .element(&element),
+                );
+            }
+            if *t.bind.get_ref() == *root.management.bind.get_ref() && root.management.enabled {
+                errors.push(
+                    at(
+                        t.bind.span(),
+                        format!(
+                            "bind address {} is the management endpoint's",
+                            t.bind.get_ref()
+                        ),
+                    )
+                    .element(&element),
+                );
+            }
+            seen.push((name, *t.bind.get_ref()));
+            if t.kind == TransportKind::Https {
+                for (what, v) in [("cert", &t.cert), ("key", &t.key)] {
+                    match v {
+                        None => errors.push(at(t.name.span(), format!("https transport without `{what}`")).element(&element).hint(Some(
+                            format!("add `{what} = \"path/to/{what}.pem\"` (PEM, relative to the root config)"),
+                        ))),
+                        Some(p) if !base_dir.join(p.get_ref()).is_file() => errors.push(
+                            at(p.span(), format!("{what} file \"{}\" not found", base_dir.join(p.get_ref()).display()))
+                                .element(&element),
+                        ),
+                        _ => {}
+                    }
+                }
+            }
+        }
+        let mbind = &root.management.bind;
+        if root.management.enabled
+            && !mbind.get_ref().ip().is_loopback()
+            && !root.management.allow_remote
+        {
+            errors.push(
+                at(
+                    mbind.span(),
+                    format!(
+                        "management bind {} is not a loopback address",
+                        mbind.get_ref()
+                    ),
+                )
+                .element("management")
+                .hint(Some(
+                    "set `allow_remote = true` in [management] to expose it deliberately".into(),
+                )),
+            );
+        }
+        if errors.is_empty() {
+            Ok(root)
+        } else {
+            Err(errors)
+        }
+    }
+
+    pub fn transport(&self, name: &str) -> Option<&TransportDef> {
+        self.transports.iter().find(|t| t.name.get_ref() == name)
+    }
+
+    pub fn transport_names(&self) -> impl Iterator<Item = &str> {
+        self.transports.iter().map(|t| t.name.get_ref().as_str())
+    }
+
+    pub fn resolve(&self, rel: &str) -> PathBuf {
+        self.base_dir.join(rel)
+    }
+
+    pub fn state_dir(&self) -> PathBuf {
+        self.resolve(&self.server.state_dir)
+    }
+
+    pub fn deployments_dir(&self) -> PathBuf {
+        self.resolve(&self.hot_deploy.dir)
+    }
+
+    /// A hint for a transport name that does not exist.
+    pub fn transport_hint(&self, name: &str) -> Option<String> {
+        did_you_mean(name, self.transport_names()).or_else(|| {
+            Some(format!(
+                "transports of the root config: {}",
+                self.transport_names().collect::<Vec<_>>().join(", ")
+            ))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<RootConfig, Vec<Diagnostic>> {
+        RootConfig::parse(text, "esb.toml", Path::new("."))
+    }
+
+    #[test]
+    fn defaults_apply() {
+        let r = parse("[[transport]]\nname = \"h\"\nbind = \"127.0.0.1:8280\"\n").unwrap();
+        assert_eq!(r.server.history, 5);
+        assert_eq!(r.management.bind.get_ref().port(), 9900);
+        assert_eq!(r.hot_deploy.debounce, Duration::from_millis(500));
+        assert_eq!(r.transports[0].kind, TransportKind::Http);
+    }
+
+    #[test]
+    fn unknown_key_is_an_error_with_position_and_hint() {
+        let e = parse("[server]\nnmae = \"x\"\n").unwrap_err();
+        assert_eq!((e[0].line, e[0].col), (2, 1));
+        assert!(e[0].message.contains("unknown field `nmae`"), "{}", e[0]);
+        assert_eq!(e[0].hint.as_deref(), Some("did you mean \"name\"?"));
+    }
+
+    #[test]
+    fn remote_management_needs_explicit_permission() {
+        let e = parse("[management]\nbind = \"0.0.0.0:9900\"\n").unwrap_err();
+        assert!(e[0].message.contains("not a loopback"), "{}", e[0]);
+        assert!(parse("[management]\nbind = \"0.0.0.0:9900\"\nallow_remote = true\n").is_ok());
+    }
+
+    #[test]
+    fn https_needs_cert_and_key_and_transports_are_unique() {
+        let e = parse(
+            "[[transport]]\nname = \"a\"\nkind = \"https\"\nbind = \"127.0.0.1:1\"\n[[transport]]\nname = \"a\"\nbind = \"127.0.0.1:1\"\n",
+        )
+        .unwrap_err();
+        let text: Vec<String> = e.iter().map(|d| d.to_string()).collect();
+        assert!(
+            text.iter().any(|t| t.contains("without `cert`")),
+            "{text:?}"
+        );
+        assert!(text.iter().any(|t| t.contains("without `key`")), "{text:?}");
+        assert!(
+            text.iter().any(|t| t.contains("duplicate transport name")),
+            "{text:?}"
+        );
+        assert!(
+            text.iter()
+                .any(|t| t.contains("already used by transport \"a\"")),
+            "{text:?}"
+        );
+    }
+
+    #[test]
+    fn bad_bind_address_is_located() {
+        let e = parse("[[transport]]\nname = \"a\"\nbind = \"localhost\"\n").unwrap_err();
+        assert_eq!(e[0].line, 3);
+        assert!(e[0].message.contains("invalid bind address"), "{}", e[0]);
+    }
+}

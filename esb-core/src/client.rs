@@ -1,0 +1,88 @@
+//! Outbound HTTP clients: hyper-util's pooled client (keep-alive, so load does not leave a
+//! TIME_WAIT storm towards backends) over rustls for `https://` addresses. One client per
+//! (connect timeout, extra CA file), shared by every endpoint that asks for the same.
+
+use crate::body::Body;
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
+use hyper_util::client::legacy::{connect::HttpConnector, Client};
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+pub type HttpClient = Client<HttpsConnector<HttpConnector>, Body>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("cannot read CA file {path}: {source}")]
+    CaFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("CA file {path} holds no PEM certificate")]
+    NoCertificate { path: PathBuf },
+    #[error("TLS setup failed: {0}")]
+    Tls(String),
+}
+
+#[derive(Default)]
+pub struct Clients {
+    cache: Mutex<HashMap<(Duration, Option<PathBuf>), HttpClient>>,
+}
+
+impl Clients {
+    pub fn get(&self, connect_timeout: Duration, ca_file: Option<PathBuf>) -> Result<HttpClient, ClientError> {
+        let key = (connect_timeout, ca_file);
+        let mut cache = self.cache.lock().expect("client cache");
+        if let Some(c) = cache.get(&key) {
+            return Ok(c.clone());
+        }
+        let client = build(key.0, key.1.as_deref())?;
+        cache.insert(key, client.clone());
+        Ok(client)
+    }
+}
+
+fn build(connect_timeout: Duration, ca_file: Option<&std::path::Path>) -> Result<HttpClient, ClientError> {
+    let mut roots = rustls::RootCertStore::empty();
+    let native = rustls_native_certs::load_native_certs();
+    for cert in native.certs {
+        let _ = roots.add(cert);
+    }
+    if let Some(path) = ca_file {
+        let pem = std::fs::read(path).map_err(|source| ClientError::CaFile {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let certs: Vec<_> = rustls_pemfile::certs(&mut pem.as_slice()).filter_map(|c| c.ok()).collect();
+        if certs.is_empty() {
+            return Err(ClientError::NoCertificate { path: path.to_path_buf() });
+        }
+        for c in certs {
+            roots.add(c).map_err(|e| ClientError::Tls(e.to_string()))?;
+        }
+    }
+    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ClientError::Tls(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_nodelay(true);
+    http.set_connect_timeout(Some(connect_timeout));
+    http.set_keepalive(Some(Duration::from_secs(60)));
+    let https = HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http);
+    Ok(Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(90))
+        .pool_max_idle_per_host(1024)
+        .pool_timer(TokioTimer::new())
+        .timer(TokioTimer::new())
+        .build(https))
+}

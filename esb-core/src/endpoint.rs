@@ -1,0 +1,433 @@
+//! Endpoints: a set of backend addresses behind a strategy (failover, round-robin,
+//! weighted), a timeout, retry on connect failure, and address suspension after
+//! consecutive failures with exponential back-off and automatic return. Forwarded
+//! requests drop hop-by-hop headers (RFC 9110 §7.6.1) and carry X-Forwarded-For/-Proto.
+
+use crate::body::{empty, Body, Payload};
+use crate::client::HttpClient;
+use crate::message::Message;
+use crate::metrics::Stats;
+use deployments::model::{Endpoint as EndpointDef, Strategy, Suspend};
+use http::header::{HeaderMap, HeaderName, HeaderValue};
+use http::{Request, Response, Uri};
+use hyper::body::Incoming;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering::Relaxed};
+use std::sync::{Arc, OnceLock, RwLock};
+use std::time::{Duration, Instant};
+
+/// Monotonic milliseconds since the process started.
+pub fn now_ms() -> u64 {
+    static START: OnceLock<Instant> = OnceLock::new();
+    START.get_or_init(Instant::now).elapsed().as_millis() as u64
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum AddressState {
+    Active,
+    Suspended,
+    Maintenance,
+}
+
+const ACTIVE: u8 = 0;
+const SUSPENDED: u8 = 1;
+const MAINTENANCE: u8 = 2;
+
+pub struct Address {
+    pub url: String,
+    base: Uri,
+    pub weight: u32,
+    state: AtomicU8,
+    failures: AtomicU32,
+    level: AtomicU32,
+    until_ms: AtomicU64,
+    pub stats: Stats,
+}
+
+impl Address {
+    pub fn new(url: &str, weight: u32) -> Result<Self, String> {
+        let base: Uri = url.trim_end_matches('/').parse().map_err(|e| format!("invalid address \"{url}\": {e}"))?;
+        Ok(Address {
+            url: url.to_owned(),
+            base,
+            weight,
+            state: AtomicU8::new(ACTIVE),
+            failures: AtomicU32::new(0),
+            level: AtomicU32::new(0),
+            until_ms: AtomicU64::new(0),
+            stats: Stats::default(),
+        })
+    }
+
+    pub fn state(&self) -> AddressState {
+        match self.state.load(Relaxed) {
+            SUSPENDED => AddressState::Suspended,
+            MAINTENANCE => AddressState::Maintenance,
+            _ => AddressState::Active,
+        }
+    }
+
+    /// When a suspended address is tried again (ms since start), if suspended.
+    pub fn suspended_until_ms(&self) -> Option<u64> {
+        (self.state.load(Relaxed) == SUSPENDED).then(|| self.until_ms.load(Relaxed))
+    }
+
+    pub fn consecutive_failures(&self) -> u32 {
+        self.failures.load(Relaxed)
+    }
+
+    /// Usable now: active, or suspended with the back-off elapsed (a trial request).
+    fn eligible(&self, now: u64) -> bool {
+        match self.state.load(Relaxed) {
+            ACTIVE => true,
+            SUSPENDED => now >= self.until_ms.load(Relaxed),
+            _ => false,
+        }
+    }
+
+    fn success(&self) {
+        self.failures.store(0, Relaxed);
+        if self.state.load(Relaxed) == SUSPENDED {
+            self.level.store(0, Relaxed);
+            let _ = self.state.compare_exchange(SUSPENDED, ACTIVE, Relaxed, Relaxed);
+        }
+    }
+
+    fn failure(&self, policy: &Suspend) {
+        let failures = self.failures.fetch_add(1, Relaxed) + 1;
+        let state = self.state.load(Relaxed);
+        // A failed trial after a back-off re-suspends at once, for longer.
+        if state == SUSPENDED || (state == ACTIVE && failures >= policy.after_failures) {
+            let level = self.level.fetch_add(1, Relaxed);
+            let backoff = policy.initial.as_secs_f64() * policy.factor.powi(level as i32);
+            let backoff = Duration::from_secs_f64(backoff.min(policy.max.as_secs_f64()));
+            self.until_ms.store(now_ms() + backoff.as_millis() as u64, Relaxed);
+            let _ = self.state.compare_exchange(state, SUSPENDED, Relaxed, Relaxed);
+        }
+    }
+
+    /// Operator action: take the address out of rotation until activated.
+    pub fn suspend(&self) {
+        self.state.store(MAINTENANCE, Relaxed);
+    }
+
+    /// Operator action: put the address back now, forgetting failures.
+    pub fn activate(&self) {
+        self.failures.store(0, Relaxed);
+        self.level.store(0, Relaxed);
+        self.state.store(ACTIVE, Relaxed);
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("{0}")]
+    Backend(String),
+    #[error("no response within {0:?}")]
+    Timeout(Duration),
+}
+
+pub struct EndpointRuntime {
+    pub name: String,
+    pub strategy: Strategy,
+    pub timeout: Duration,
+    pub retries: u32,
+    pub suspend: Suspend,
+    addresses: RwLock<Arc<Vec<Arc<Address>>>>,
+    next: AtomicUsize,
+    pub maintenance: AtomicBool,
+    pub stats: Stats,
+    client: HttpClient,
+}
+
+/// Connection-level headers that are never forwarded (RFC 9110 §7.6.1).
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let listed: Vec<HeaderName> = headers
+        .get_all(http::header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
+        .collect();
+    for n in listed {
+        headers.remove(n);
+    }
+    for h in HOP_BY_HOP {
+        headers.remove(*h);
+    }
+}
+
+/// Bodies up to this size are buffered when a retry on another address is possible.
+const RETRY_BUFFER: u64 = 64 * 1024;
+
+impl EndpointRuntime {
+    pub fn build(def: &EndpointDef, client: HttpClient) -> Result<Self, String> {
+        let addresses = def
+            .addresses
+            .iter()
+            .map(|a| Address::new(a.get_ref().url(), a.get_ref().weight().max(1)).map(Arc::new))
+            .collect::<Result<Vec<_>, _>>()?;
+        let retries = def.retries.unwrap_or(addresses.len().saturating_sub(1) as u32);
+        Ok(EndpointRuntime {
+            name: def.name.get_ref().clone(),
+            strategy: def.strategy,
+            timeout: def.timeout,
+            retries,
+            suspend: def.suspend.clone(),
+            addresses: RwLock::new(Arc::new(addresses)),
+            next: AtomicUsize::new(0),
+            maintenance: AtomicBool::new(false),
+            stats: Stats::default(),
+            client,
+        })
+    }
+
+    pub fn addresses(&self) -> Arc<Vec<Arc<Address>>> {
+        self.addresses.read().expect("addresses").clone()
+    }
+
+    pub fn add_address(&self, url: &str, weight: u32) -> Result<(), String> {
+        let mut guard = self.addresses.write().expect("addresses");
+        if guard.iter().any(|a| a.url == url) {
+            return Err(format!("address {url} is already in endpoint \"{}\"", self.name));
+        }
+        let mut list = (**guard).clone();
+        list.push(Arc::new(Address::new(url, weight)?));
+        *guard = Arc::new(list);
+        Ok(())
+    }
+
+    pub fn remove_address(&self, url: &str) -> Result<(), String> {
+        let mut guard = self.addresses.write().expect("addresses");
+        if !guard.iter().any(|a| a.url == url) {
+            return Err(self.unknown_address(url));
+        }
+        if guard.len() == 1 {
+            return Err(format!("cannot remove the last address of endpoint \"{}\"; put the endpoint into maintenance instead", self.name));
+        }
+        *guard = Arc::new(guard.iter().filter(|a| a.url != url).cloned().collect());
+        Ok(())
+    }
+
+    pub fn address(&self, url: &str) -> Result<Arc<Address>, String> {
+        self.addresses().iter().find(|a| a.url == url).cloned().ok_or_else(|| self.unknown_address(url))
+    }
+
+    fn unknown_address(&self, url: &str) -> String {
+        let all: Vec<String> = self.addresses().iter().map(|a| a.url.clone()).collect();
+        format!("endpoint \"{}\" has no address {url}; it has: {}", self.name, all.join(", "))
+    }
+
+    /// Picks the next address by strategy, skipping `tried` and ineligible ones.
+    fn pick(&self, list: &[Arc<Address>], tried: &[usize]) -> Option<usize> {
+        let now = now_ms();
+        let ok = |i: &usize| !tried.contains(i) && list[*i].eligible(now);
+        match self.strategy {
+            Strategy::Failover => (0..list.len()).find(ok),
+            Strategy::RoundRobin => {
+                let start = self.next.fetch_add(1, Relaxed);
+                (0..list.len()).map(|k| (start + k) % list.len()).find(ok)
+            }
+            Strategy::Weighted => {
+                let total: u64 = list.iter().map(|a| a.weight as u64).sum();
+                let mut slot = (self.next.fetch_add(1, Relaxed) as u64) % total.max(1);
+                let first = list
+                    .iter()
+                    .position(|a| {
+                        if slot < a.weight as u64 {
+                            true
+                        } else {
+                            slot -= a.weight as u64;
+                            false
+                        }
+                    })
+                    .unwrap_or(0);
+                (0..list.len()).map(|k| (first + k) % list.len()).find(ok)
+            }
+        }
+    }
+
+    /// Seconds until the first suspended address returns (for Retry-After).
+    pub fn retry_after(&self) -> u64 {
+        let now = now_ms();
+        self.addresses()
+            .iter()
+            .filter_map(|a| a.suspended_until_ms())
+            .map(|u| u.saturating_sub(now).div_ceil(1000).max(1))
+            .min()
+            .unwrap_or(5)
+    }
+
+    /// Sends the message to an address and returns the backend's response.
+    pub async fn send(&self, msg: &mut Message, client_addr: Option<SocketAddr>, scheme: &str) -> Result<Response<Incoming>, SendError> {
+        if self.maintenance.load(Relaxed) {
+            return Err(SendError::Unavailable(format!("endpoint \"{}\" is in maintenance", self.name)));
+        }
+        let list = self.addresses();
+        let mut headers = msg.headers.clone();
+        strip_hop_by_hop(&mut headers);
+        if let Some(host) = headers.remove(http::header::HOST) {
+            headers.insert(HeaderName::from_static("x-forwarded-host"), host);
+        }
+        if let Some(addr) = client_addr {
+            let ip = addr.ip().to_string();
+            let xff = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+                Some(prev) => format!("{prev}, {ip}"),
+                None => ip,
+            };
+            if let Ok(v) = HeaderValue::from_str(&xff) {
+                headers.insert(HeaderName::from_static("x-forwarded-for"), v);
+            }
+        }
+        headers.insert(HeaderName::from_static("x-forwarded-proto"), HeaderValue::from_static(if scheme == "https" { "https" } else { "http" }));
+
+        // Retrying needs the body again: buffer small bodies when another address may follow.
+        let may_retry = self.retries > 0 && list.len() > 1;
+        let body_len = headers
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        let no_body = body_len == Some(0) || (body_len.is_none() && !msg.headers.contains_key(http::header::TRANSFER_ENCODING));
+        if may_retry && !no_body && matches!(msg.payload, Payload::Stream(_)) && body_len.is_some_and(|l| l <= RETRY_BUFFER) {
+            msg.payload
+                .read(RETRY_BUFFER)
+                .await
+                .map_err(|e| SendError::Backend(format!("reading the request body failed: {e}")))?;
+        }
+        if no_body && matches!(msg.payload, Payload::Stream(_)) {
+            msg.payload = Payload::Full(bytes::Bytes::new());
+        }
+
+        let path_and_query = msg.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+        let _guard = self.stats.begin();
+        let mut tried = Vec::new();
+        let mut last_error = None;
+        for _attempt in 0..=self.retries {
+            let Some(i) = self.pick(&list, &tried) else { break };
+            tried.push(i);
+            let addr = &list[i];
+            let uri = join(&addr.base, path_and_query);
+            let body: Body = match &msg.payload {
+                Payload::Full(b) if b.is_empty() => empty(),
+                Payload::Full(b) => crate::body::full(b.clone()),
+                Payload::Stream(_) => msg.payload.take(),
+            };
+            let mut req = Request::new(body);
+            *req.method_mut() = msg.method.clone();
+            *req.uri_mut() = uri;
+            *req.headers_mut() = headers.clone();
+            let in_addr = addr.stats.begin();
+            match tokio::time::timeout(self.timeout, self.client.request(req)).await {
+                Ok(Ok(resp)) => {
+                    addr.success();
+                    in_addr.finish(false);
+                    _guard.finish(false);
+                    return Ok(resp);
+                }
+                Ok(Err(e)) => {
+                    addr.failure(&self.suspend);
+                    in_addr.finish(true);
+                    let connect = e.is_connect();
+                    let detail = error_chain(&e);
+                    last_error = Some(if connect {
+                        SendError::Unavailable(format!("endpoint \"{}\": cannot connect to {}: {detail}", self.name, addr.url))
+                    } else {
+                        SendError::Backend(format!("endpoint \"{}\": {} failed: {detail}", self.name, addr.url))
+                    });
+                    let retriable = connect && matches!(msg.payload, Payload::Full(_));
+                    if !retriable {
+                        break;
+                    }
+                }
+                Err(_) => {
+                    addr.failure(&self.suspend);
+                    in_addr.finish(true);
+                    last_error = Some(SendError::Timeout(self.timeout));
+                    break;
+                }
+            }
+        }
+        Err(last_error.unwrap_or_else(|| {
+            SendError::Unavailable(format!("every address of endpoint \"{}\" is suspended", self.name))
+        }))
+    }
+}
+
+fn join(base: &Uri, path_and_query: &str) -> Uri {
+    let prefix = base.path().trim_end_matches('/');
+    let mut parts = base.clone().into_parts();
+    let pq = format!("{prefix}{path_and_query}");
+    parts.path_and_query = pq.parse().ok();
+    Uri::from_parts(parts).unwrap_or_else(|_| base.clone())
+}
+
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        src = s.source();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suspension_backs_off_and_returns() {
+        let a = Address::new("http://127.0.0.1:1", 1).unwrap();
+        let policy = Suspend {
+            after_failures: 2,
+            initial: Duration::from_millis(0),
+            factor: 2.0,
+            max: Duration::from_secs(60),
+        };
+        a.failure(&policy);
+        assert_eq!(a.state(), AddressState::Active);
+        a.failure(&policy);
+        assert_eq!(a.state(), AddressState::Suspended);
+        // Back-off of 0ms elapsed: eligible for a trial, and success returns it.
+        assert!(a.eligible(now_ms()));
+        a.success();
+        assert_eq!(a.state(), AddressState::Active);
+        a.suspend();
+        assert!(!a.eligible(now_ms()));
+        a.activate();
+        assert!(a.eligible(now_ms()));
+    }
+
+    #[test]
+    fn hop_by_hop_headers_are_removed() {
+        let mut h = HeaderMap::new();
+        h.insert("connection", HeaderValue::from_static("keep-alive, x-private"));
+        h.insert("x-private", HeaderValue::from_static("1"));
+        h.insert("te", HeaderValue::from_static("trailers"));
+        h.insert("x-keep", HeaderValue::from_static("1"));
+        strip_hop_by_hop(&mut h);
+        assert_eq!(h.len(), 1);
+        assert!(h.contains_key("x-keep"));
+    }
+
+    #[test]
+    fn join_keeps_base_path() {
+        let base: Uri = "http://h:1/api".parse().unwrap();
+        assert_eq!(join(&base, "/orders?x=1").to_string(), "http://h:1/api/orders?x=1");
+    }
+}

@@ -1,0 +1,294 @@
+//! Mediation: sequences compiled at deploy time (templates parsed, references resolved to
+//! runtime objects, header names validated) and run per request. A sequence ends by
+//! continuing, answering (`respond`), or having chosen an endpoint (`switch`).
+
+use crate::body::{full, json_response, Body, ReadError};
+use crate::endpoint::{EndpointRuntime, SendError};
+use crate::message::Message;
+use crate::template::{eval, JsonTemplate, UnitVars};
+use deployments::model::{Sequence as SequenceDef, Step, Unit};
+use deployments::template::Template;
+use http::header::{HeaderName, HeaderValue};
+use http::{Response, StatusCode};
+use http_body_util::BodyExt;
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+pub struct CompiledSequence {
+    pub name: String,
+    steps: Vec<CStep>,
+}
+
+enum Cond {
+    Equals(String),
+    NotEquals(String),
+    Contains(String),
+    StartsWith(String),
+    Exists(bool),
+}
+
+enum Target {
+    Sequence(Arc<CompiledSequence>),
+    Endpoint(Arc<EndpointRuntime>),
+}
+
+enum CStep {
+    Log(Template),
+    SetHeader(HeaderName, Template),
+    RemoveHeader(HeaderName),
+    SetProperty(String, Template),
+    Filter { on: Template, cond: Cond, then: Vec<CStep>, otherwise: Vec<CStep> },
+    Switch { on: Template, cases: HashMap<String, Target>, default: Option<Target> },
+    Transform { body: JsonTemplate, content_type: HeaderValue },
+    Respond { status: StatusCode, body: RespondBody, headers: Vec<(HeaderName, Template)> },
+    Call(Arc<EndpointRuntime>),
+}
+
+enum RespondBody {
+    Empty,
+    Text(Template),
+    Json(JsonTemplate),
+}
+
+/// How a sequence ended.
+pub enum Flow {
+    Continue,
+    Respond(Response<Body>),
+}
+
+/// Errors while running steps; each maps to a status.
+#[derive(Debug, thiserror::Error)]
+pub enum StepError {
+    #[error("request body too large: {0}")]
+    TooLarge(ReadError),
+    #[error("{0}")]
+    Read(ReadError),
+    #[error("call failed: {0}")]
+    Call(#[from] SendError),
+}
+
+/// What a running sequence needs besides the message.
+pub struct Ctx<'a> {
+    pub unit: &'a UnitVars,
+    pub max_body: u64,
+    pub client_addr: Option<std::net::SocketAddr>,
+    pub scheme: &'a str,
+    /// Set by a `switch` that chose an endpoint.
+    pub route: Option<Arc<EndpointRuntime>>,
+}
+
+/// Compiles every sequence of a validated unit, resolving references to `endpoints`.
+pub fn compile_all(unit: &Unit, endpoints: &HashMap<String, Arc<EndpointRuntime>>) -> Result<HashMap<String, Arc<CompiledSequence>>, String> {
+    let mut done = HashMap::new();
+    for s in &unit.sequences {
+        compile(unit, s, endpoints, &mut done)?;
+    }
+    Ok(done)
+}
+
+fn compile(unit: &Unit, def: &SequenceDef, eps: &HashMap<String, Arc<EndpointRuntime>>, done: &mut HashMap<String, Arc<CompiledSequence>>) -> Result<Arc<CompiledSequence>, String> {
+    if let Some(s) = done.get(def.name.get_ref()) {
+        return Ok(s.clone());
+    }
+    let steps = def.steps.iter().map(|s| compile_step(unit, s.get_ref(), eps, done)).collect::<Result<_, _>>()?;
+    let seq = Arc::new(CompiledSequence { name: def.name.get_ref().clone(), steps });
+    done.insert(def.name.get_ref().clone(), seq.clone());
+    Ok(seq)
+}
+
+fn template(t: &str) -> Result<Template, String> {
+    Template::parse(t)
+}
+
+fn header_name(n: &str) -> Result<HeaderName, String> {
+    HeaderName::from_bytes(n.as_bytes()).map_err(|_| format!("invalid header name \"{n}\""))
+}
+
+fn endpoint(eps: &HashMap<String, Arc<EndpointRuntime>>, name: &str) -> Result<Arc<EndpointRuntime>, String> {
+    eps.get(name).cloned().ok_or_else(|| format!("endpoint \"{name}\" not found"))
+}
+
+fn compile_steps(unit: &Unit, steps: &[serde_spanned::Spanned<Step>], eps: &HashMap<String, Arc<EndpointRuntime>>, done: &mut HashMap<String, Arc<CompiledSequence>>) -> Result<Vec<CStep>, String> {
+    steps.iter().map(|s| compile_step(unit, s.get_ref(), eps, done)).collect()
+}
+
+fn compile_step(unit: &Unit, step: &Step, eps: &HashMap<String, Arc<EndpointRuntime>>, done: &mut HashMap<String, Arc<CompiledSequence>>) -> Result<CStep, String> {
+    Ok(match step {
+        Step::Log(t) => CStep::Log(template(t)?),
+        Step::SetHeader(nv) => CStep::SetHeader(header_name(&nv.name)?, template(&nv.value)?),
+        Step::RemoveHeader(n) => CStep::RemoveHeader(header_name(n)?),
+        Step::SetProperty(nv) => CStep::SetProperty(nv.name.clone(), template(&nv.value)?),
+        Step::Filter(f) => {
+            let cond = if let Some(v) = &f.equals {
+                Cond::Equals(v.clone())
+            } else if let Some(v) = &f.not_equals {
+                Cond::NotEquals(v.clone())
+            } else if let Some(v) = &f.contains {
+                Cond::Contains(v.clone())
+            } else if let Some(v) = &f.starts_with {
+                Cond::StartsWith(v.clone())
+            } else {
+                Cond::Exists(f.exists.unwrap_or(true))
+            };
+            CStep::Filter {
+                on: template(&f.on)?,
+                cond,
+                then: compile_steps(unit, &f.then, eps, done)?,
+                otherwise: compile_steps(unit, &f.otherwise, eps, done)?,
+            }
+        }
+        Step::Switch(sw) => {
+            let mut target = |name: &str| -> Result<Target, String> {
+                match unit.sequence(name) {
+                    Some(def) => Ok(Target::Sequence(compile(unit, def, eps, done)?)),
+                    None => Ok(Target::Endpoint(endpoint(eps, name)?)),
+                }
+            };
+            let mut cases = HashMap::new();
+            for (k, v) in &sw.cases {
+                cases.insert(k.clone(), target(v.get_ref())?);
+            }
+            let default = sw.default.as_ref().map(|d| target(d.get_ref())).transpose()?;
+            CStep::Switch { on: template(&sw.on)?, cases, default }
+        }
+        Step::Transform(t) => CStep::Transform {
+            body: JsonTemplate::compile(&t.body),
+            content_type: HeaderValue::from_str(&t.content_type).map_err(|_| format!("invalid content type \"{}\"", t.content_type))?,
+        },
+        Step::Respond(r) => CStep::Respond {
+            status: StatusCode::from_u16(r.status).map_err(|_| format!("invalid status {}", r.status))?,
+            body: match (&r.body, &r.json) {
+                (Some(b), _) => RespondBody::Text(template(b)?),
+                (None, Some(j)) => RespondBody::Json(JsonTemplate::compile(j)),
+                (None, None) => RespondBody::Empty,
+            },
+            headers: r.headers.iter().map(|(k, v)| Ok((header_name(k)?, template(v)?))).collect::<Result<_, String>>()?,
+        },
+        Step::Call(c) => CStep::Call(endpoint(eps, c.endpoint.get_ref())?),
+    })
+}
+
+impl CStep {
+    fn reads_body(&self) -> bool {
+        match self {
+            CStep::Log(t) | CStep::SetHeader(_, t) | CStep::SetProperty(_, t) => t.reads_body(),
+            CStep::Filter { on, .. } | CStep::Switch { on, .. } => on.reads_body(),
+            CStep::Transform { body, .. } => body.reads_body(),
+            CStep::Respond { body, headers, .. } => {
+                headers.iter().any(|(_, t)| t.reads_body())
+                    || match body {
+                        RespondBody::Empty => false,
+                        RespondBody::Text(t) => t.reads_body(),
+                        RespondBody::Json(j) => j.reads_body(),
+                    }
+            }
+            CStep::RemoveHeader(_) | CStep::Call(_) => false,
+        }
+    }
+}
+
+type StepFuture<'a> = Pin<Box<dyn Future<Output = Result<Flow, StepError>> + Send + 'a>>;
+
+impl CompiledSequence {
+    pub fn run<'a>(&'a self, msg: &'a mut Message, ctx: &'a mut Ctx<'_>) -> StepFuture<'a> {
+        run_steps(&self.steps, msg, ctx, &self.name)
+    }
+}
+
+fn run_steps<'a>(steps: &'a [CStep], msg: &'a mut Message, ctx: &'a mut Ctx<'_>, seq: &'a str) -> StepFuture<'a> {
+    Box::pin(async move {
+        for step in steps {
+            if step.reads_body() {
+                msg.read_body(ctx.max_body).await.map_err(|e| match e {
+                    ReadError::TooLarge { .. } => StepError::TooLarge(e),
+                    other => StepError::Read(other),
+                })?;
+            }
+            match step {
+                CStep::Log(t) => {
+                    tracing::info!(target: "esb::mediation", unit = %ctx.unit.name, sequence = seq, "{}", eval(t, msg, ctx.unit));
+                }
+                CStep::SetHeader(name, t) => {
+                    if let Ok(v) = HeaderValue::from_str(&eval(t, msg, ctx.unit)) {
+                        msg.headers.insert(name.clone(), v);
+                    }
+                }
+                CStep::RemoveHeader(name) => {
+                    msg.headers.remove(name);
+                }
+                CStep::SetProperty(name, t) => {
+                    let v = eval(t, msg, ctx.unit).into_owned();
+                    msg.set_prop(name, v);
+                }
+                CStep::Filter { on, cond, then, otherwise } => {
+                    let v = eval(on, msg, ctx.unit);
+                    let hit = match cond {
+                        Cond::Equals(x) => v == x.as_str(),
+                        Cond::NotEquals(x) => v != x.as_str(),
+                        Cond::Contains(x) => v.contains(x.as_str()),
+                        Cond::StartsWith(x) => v.starts_with(x.as_str()),
+                        Cond::Exists(want) => !v.is_empty() == *want,
+                    };
+                    let branch = if hit { then } else { otherwise };
+                    if let Flow::Respond(r) = run_steps(branch, msg, ctx, seq).await? {
+                        return Ok(Flow::Respond(r));
+                    }
+                }
+                CStep::Switch { on, cases, default } => {
+                    let chosen = {
+                        let v = eval(on, msg, ctx.unit);
+                        cases.get(v.as_ref()).or(default.as_ref())
+                    };
+                    match chosen {
+                        Some(Target::Endpoint(e)) => ctx.route = Some(e.clone()),
+                        Some(Target::Sequence(s)) => {
+                            if let Flow::Respond(r) = s.run(msg, ctx).await? {
+                                return Ok(Flow::Respond(r));
+                            }
+                        }
+                        None => {}
+                    }
+                }
+                CStep::Transform { body, content_type } => {
+                    let v = body.render(msg, ctx.unit);
+                    msg.set_body(serde_json::to_vec(&v).expect("json").into(), Some(content_type.clone()));
+                }
+                CStep::Respond { status, body, headers } => {
+                    let mut resp = match body {
+                        RespondBody::Empty => Response::new(crate::body::empty()),
+                        RespondBody::Text(t) => Response::new(full(eval(t, msg, ctx.unit).into_owned())),
+                        RespondBody::Json(j) => json_response(*status, &j.render(msg, ctx.unit)),
+                    };
+                    *resp.status_mut() = *status;
+                    for (name, t) in headers {
+                        let v = eval(t, msg, ctx.unit);
+                        if v.is_empty() {
+                            continue;
+                        }
+                        if let Ok(v) = HeaderValue::from_str(&v) {
+                            resp.headers_mut().insert(name.clone(), v);
+                        }
+                    }
+                    return Ok(Flow::Respond(resp));
+                }
+                CStep::Call(ep) => {
+                    let resp = ep.send(msg, ctx.client_addr, ctx.scheme).await?;
+                    let status = resp.status();
+                    let ct = resp.headers().get(http::header::CONTENT_TYPE).cloned();
+                    let limit = ctx.max_body;
+                    let bytes = http_body_util::Limited::new(resp.into_body(), limit as usize)
+                        .collect()
+                        .await
+                        .map_err(|e| StepError::Call(SendError::Backend(format!("reading the response of endpoint \"{}\" failed: {e}", ep.name))))?
+                        .to_bytes();
+                    msg.set_body(bytes, ct);
+                    msg.status = Some(status);
+                    msg.set_prop("call.status", status.as_u16().to_string());
+                }
+            }
+        }
+        Ok(Flow::Continue)
+    })
+}

@@ -1,0 +1,176 @@
+//! Runtime counters kept cheaply with atomics: requests, errors, in-flight and a latency
+//! histogram with fixed logarithmic buckets (p50/p99 are read from the buckets, accurate to
+//! the bucket width of ~19%). Shared by proxies, endpoints, addresses and transports.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+
+const BUCKETS: usize = 64;
+
+/// Upper bound of bucket `i` in microseconds: 10µs × 1.19^i (≈ 10µs … 600s).
+fn bucket_bound(i: usize) -> u64 {
+    (10.0 * 1.19f64.powi(i as i32 + 1)) as u64
+}
+
+fn bucket_of(micros: u64) -> usize {
+    if micros <= 10 {
+        return 0;
+    }
+    let i = ((micros as f64 / 10.0).ln() / 1.19f64.ln()) as usize;
+    i.min(BUCKETS - 1)
+}
+
+#[derive(Debug)]
+pub struct Histogram {
+    buckets: [AtomicU64; BUCKETS],
+}
+
+impl Default for Histogram {
+    fn default() -> Self {
+        Histogram {
+            buckets: std::array::from_fn(|_| AtomicU64::new(0)),
+        }
+    }
+}
+
+impl Histogram {
+    pub fn record(&self, d: Duration) {
+        self.buckets[bucket_of(d.as_micros() as u64)].fetch_add(1, Relaxed);
+    }
+
+    /// The latency below which `q` (0..1) of the recorded values fall, in microseconds.
+    pub fn quantile(&self, q: f64) -> u64 {
+        let counts: Vec<u64> = self.buckets.iter().map(|b| b.load(Relaxed)).collect();
+        let total: u64 = counts.iter().sum();
+        if total == 0 {
+            return 0;
+        }
+        let target = ((total as f64) * q).ceil().max(1.0) as u64;
+        let mut seen = 0;
+        for (i, c) in counts.iter().enumerate() {
+            seen += c;
+            if seen >= target {
+                return bucket_bound(i);
+            }
+        }
+        bucket_bound(BUCKETS - 1)
+    }
+
+    /// Cumulative counts at the given bounds (µs), for Prometheus histograms.
+    pub fn cumulative(&self) -> Vec<(u64, u64)> {
+        let mut seen = 0;
+        self.buckets
+            .iter()
+            .enumerate()
+            .map(|(i, b)| {
+                seen += b.load(Relaxed);
+                (bucket_bound(i), seen)
+            })
+            .collect()
+    }
+}
+
+/// Counters of one managed object.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub requests: AtomicU64,
+    pub errors: AtomicU64,
+    pub in_flight: AtomicU64,
+    pub latency: Histogram,
+    pub latency_sum_us: AtomicU64,
+}
+
+/// Counts one request in flight; records its outcome when dropped or finished.
+pub struct InFlight<'a> {
+    stats: &'a Stats,
+    start: std::time::Instant,
+    done: bool,
+}
+
+impl Stats {
+    pub fn begin(&self) -> InFlight<'_> {
+        self.requests.fetch_add(1, Relaxed);
+        self.in_flight.fetch_add(1, Relaxed);
+        InFlight {
+            stats: self,
+            start: std::time::Instant::now(),
+            done: false,
+        }
+    }
+
+    pub fn snapshot(&self) -> StatsSnapshot {
+        StatsSnapshot {
+            requests: self.requests.load(Relaxed),
+            errors: self.errors.load(Relaxed),
+            in_flight: self.in_flight.load(Relaxed),
+            p50_us: self.latency.quantile(0.50),
+            p99_us: self.latency.quantile(0.99),
+        }
+    }
+}
+
+impl InFlight<'_> {
+    pub fn finish(mut self, error: bool) {
+        self.complete(error);
+    }
+
+    fn complete(&mut self, error: bool) {
+        if self.done {
+            return;
+        }
+        self.done = true;
+        let elapsed = self.start.elapsed();
+        self.stats.in_flight.fetch_sub(1, Relaxed);
+        if error {
+            self.stats.errors.fetch_add(1, Relaxed);
+        }
+        self.stats.latency.record(elapsed);
+        self.stats.latency_sum_us.fetch_add(elapsed.as_micros() as u64, Relaxed);
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        // Dropped without an outcome: the client went away mid-request.
+        self.complete(true);
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, serde::Serialize, PartialEq, Eq)]
+pub struct StatsSnapshot {
+    pub requests: u64,
+    pub errors: u64,
+    pub in_flight: u64,
+    pub p50_us: u64,
+    pub p99_us: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_land_in_the_right_bucket() {
+        let h = Histogram::default();
+        for _ in 0..98 {
+            h.record(Duration::from_micros(100));
+        }
+        h.record(Duration::from_millis(50));
+        h.record(Duration::from_millis(50));
+        let p50 = h.quantile(0.5);
+        assert!((100..=120).contains(&p50), "{p50}");
+        let p99 = h.quantile(0.99);
+        assert!((50_000..=60_000).contains(&p99), "{p99}");
+    }
+
+    #[test]
+    fn in_flight_is_counted_and_errors_recorded() {
+        let s = Stats::default();
+        let g = s.begin();
+        assert_eq!(s.snapshot().in_flight, 1);
+        g.finish(false);
+        drop(s.begin());
+        let snap = s.snapshot();
+        assert_eq!((snap.requests, snap.errors, snap.in_flight), (2, 1, 0));
+    }
+}

@@ -1,0 +1,115 @@
+//! Evaluation of compiled templates against a message. Placeholders that find nothing
+//! evaluate to the empty string; `${json./p}` reads the (already buffered) JSON body.
+
+use crate::message::Message;
+use deployments::template::{Segment, Template, Var};
+use std::borrow::Cow;
+
+/// Values of the running unit revision used by `${unit.*}`.
+#[derive(Debug, Clone)]
+pub struct UnitVars {
+    pub name: String,
+    pub version: String,
+    pub revision: String,
+}
+
+pub fn eval<'m>(t: &'m Template, msg: &'m Message, unit: &'m UnitVars) -> Cow<'m, str> {
+    match t.segments.as_slice() {
+        [] => Cow::Borrowed(""),
+        [Segment::Text(s)] => Cow::Borrowed(s),
+        [Segment::Var(v)] => var(v, msg, unit),
+        segments => {
+            let mut out = String::new();
+            for s in segments {
+                match s {
+                    Segment::Text(t) => out.push_str(t),
+                    Segment::Var(v) => out.push_str(&var(v, msg, unit)),
+                }
+            }
+            Cow::Owned(out)
+        }
+    }
+}
+
+fn var<'m>(v: &'m Var, msg: &'m Message, unit: &'m UnitVars) -> Cow<'m, str> {
+    match v {
+        Var::Method => Cow::Borrowed(msg.method.as_str()),
+        Var::Path => Cow::Borrowed(msg.path()),
+        Var::Body => msg
+            .payload
+            .bytes()
+            .map(|b| String::from_utf8_lossy(b))
+            .unwrap_or(Cow::Borrowed("")),
+        Var::Query(name) => msg.query_param(name).unwrap_or(Cow::Borrowed("")),
+        Var::Header(name) => Cow::Borrowed(
+            msg.headers
+                .get(name.as_str())
+                .and_then(|h| h.to_str().ok())
+                .unwrap_or(""),
+        ),
+        Var::Json(pointer) => match msg.json().and_then(|j| j.pointer(pointer)) {
+            Some(serde_json::Value::String(s)) => Cow::Borrowed(s),
+            Some(serde_json::Value::Null) | None => Cow::Borrowed(""),
+            Some(other) => Cow::Owned(other.to_string()),
+        },
+        Var::Prop(name) => Cow::Borrowed(msg.prop(name).unwrap_or("")),
+        Var::UnitName => Cow::Borrowed(&unit.name),
+        Var::UnitVersion => Cow::Borrowed(&unit.version),
+        Var::UnitRevision => Cow::Borrowed(&unit.revision),
+    }
+}
+
+/// A JSON value template: string leaves are templates; a leaf that is exactly one
+/// `${json./p}` keeps the JSON type of what it points at.
+#[derive(Debug, Clone)]
+pub enum JsonTemplate {
+    Literal(serde_json::Value),
+    Text(Template),
+    Array(Vec<JsonTemplate>),
+    Object(Vec<(String, JsonTemplate)>),
+}
+
+impl JsonTemplate {
+    /// Compiles a validated TOML value (templates were checked by the validator).
+    pub fn compile(v: &toml::Value) -> JsonTemplate {
+        match v {
+            toml::Value::String(s) => {
+                let t = Template::parse(s).unwrap_or_default();
+                match t.literal() {
+                    Some(l) => JsonTemplate::Literal(serde_json::Value::String(l.to_owned())),
+                    None => JsonTemplate::Text(t),
+                }
+            }
+            toml::Value::Array(a) => JsonTemplate::Array(a.iter().map(JsonTemplate::compile).collect()),
+            toml::Value::Table(t) => {
+                JsonTemplate::Object(t.iter().map(|(k, v)| (k.clone(), JsonTemplate::compile(v))).collect())
+            }
+            other => JsonTemplate::Literal(serde_json::to_value(other).unwrap_or(serde_json::Value::Null)),
+        }
+    }
+
+    pub fn reads_body(&self) -> bool {
+        match self {
+            JsonTemplate::Literal(_) => false,
+            JsonTemplate::Text(t) => t.reads_body(),
+            JsonTemplate::Array(a) => a.iter().any(|x| x.reads_body()),
+            JsonTemplate::Object(o) => o.iter().any(|(_, x)| x.reads_body()),
+        }
+    }
+
+    pub fn render(&self, msg: &Message, unit: &UnitVars) -> serde_json::Value {
+        match self {
+            JsonTemplate::Literal(v) => v.clone(),
+            JsonTemplate::Text(t) => {
+                if let Some(Var::Json(p)) = t.single_var() {
+                    return msg.json().and_then(|j| j.pointer(p)).cloned().unwrap_or(serde_json::Value::Null);
+                }
+                serde_json::Value::String(eval(t, msg, unit).into_owned())
+            }
+            JsonTemplate::Array(a) => serde_json::Value::Array(a.iter().map(|x| x.render(msg, unit)).collect()),
+            JsonTemplate::Object(o) => {
+                serde_json::Value::Object(o.iter().map(|(k, x)| (k.clone(), x.render(msg, unit))).collect())
+            }
+        }
+    }
+}
