@@ -17,4 +17,5 @@ pub use diag::Diagnostic;
 pub use model::Unit;
 pub use parse::{parse_unit, ParsedUnit};
 pub use root::RootConfig;
+pub use serde_spanned::Spanned;
 pub use source::UnitSources;

@@ -186,13 +186,18 @@ impl Validator<'_> {
             let f = &p.origin.rel;
             let el = element_label("proxy", p.name.get_ref());
             let path = p.path.get_ref();
-            if !path.starts_with('/') || path.contains(char::is_whitespace) {
+            if !path.starts_with('/')
+                || path.contains(|c: char| c.is_whitespace() || c == '?' || c == '#')
+            {
                 self.err(
                     f,
                     p.path.span().start,
                     &el,
                     format!("invalid path \"{path}\""),
-                    Some("paths start with '/' and contain no spaces, e.g. \"/orders\"".into()),
+                    Some(
+                        "paths start with '/' and contain no spaces, '?' or '#', e.g. \"/orders\""
+                            .into(),
+                    ),
                 );
             }
             for m in &p.methods {
@@ -263,32 +268,8 @@ impl Validator<'_> {
                 );
             }
             for a in &e.addresses {
-                let url = a.get_ref().url();
-                match url::Url::parse(url) {
-                    Ok(parsed)
-                        if matches!(parsed.scheme(), "http" | "https")
-                            && parsed.host_str().is_some() => {}
-                    Ok(parsed) if !matches!(parsed.scheme(), "http" | "https") => self.err(
-                        f,
-                        a.span().start,
-                        &el,
-                        format!("address \"{url}\" has scheme \"{}\"", parsed.scheme()),
-                        Some("addresses are http:// or https:// URLs".into()),
-                    ),
-                    Ok(_) => self.err(
-                        f,
-                        a.span().start,
-                        &el,
-                        format!("address \"{url}\" has no host"),
-                        None,
-                    ),
-                    Err(err) => self.err(
-                        f,
-                        a.span().start,
-                        &el,
-                        format!("invalid address URL \"{url}\": {err}"),
-                        Some("write e.g. \"http://127.0.0.1:9000\"".into()),
-                    ),
+                if let Some((msg, hint)) = address_problem(a.get_ref().url()) {
+                    self.err(f, a.span().start, &el, msg, hint);
                 }
                 if e.strategy == Strategy::Weighted && a.get_ref().weight() == 0 {
                     self.err(
@@ -309,14 +290,19 @@ impl Validator<'_> {
                     None,
                 );
             }
-            if e.timeout.is_zero() {
-                self.err(
-                    f,
-                    e.name.span().start,
-                    &el,
-                    "timeout must be greater than zero".into(),
-                    None,
-                );
+            for (key, d) in [
+                ("timeout", e.timeout),
+                ("connect_timeout", e.connect_timeout),
+            ] {
+                if d.is_zero() {
+                    self.err(
+                        f,
+                        e.name.span().start,
+                        &el,
+                        format!("{key} must be greater than zero"),
+                        None,
+                    );
+                }
             }
         }
         for t in &u.tasks {
@@ -392,9 +378,27 @@ impl Validator<'_> {
         }
     }
 
+    fn header_name(&mut self, file: &str, offset: usize, el: &str, name: &str) {
+        if !is_header_name(name) {
+            self.err(
+                file,
+                offset,
+                el,
+                format!("invalid header name \"{name}\""),
+                Some("header names are letters, digits and !#$%&'*+-.^_`|~ (no spaces, no placeholders)".into()),
+            );
+        }
+    }
+
     fn template(&mut self, file: &str, offset: usize, el: &str, text: &str) {
         if let Err(e) = Template::parse(text) {
-            self.err(file, offset, el, e, None);
+            // "unknown placeholder ${x}; did you mean ...": keep the hint apart, as elsewhere.
+            match e.rsplit_once("; ") {
+                Some((msg, hint)) if e.starts_with("unknown placeholder") => {
+                    self.err(file, offset, el, msg.to_owned(), Some(hint.to_owned()))
+                }
+                _ => self.err(file, offset, el, e, None),
+            }
         }
     }
 
@@ -402,10 +406,22 @@ impl Validator<'_> {
         for step in steps {
             let at = step.span().start;
             match step.get_ref() {
-                Step::Log(t) | Step::RemoveHeader(t) => self.template(f, at, el, t),
-                Step::SetHeader(nv) | Step::SetProperty(nv) => {
+                Step::Log(t) => self.template(f, at, el, t),
+                // Header names are literal, not templates: the server compiles them once.
+                Step::RemoveHeader(name) => self.header_name(f, at, el, name),
+                Step::SetHeader(nv) => {
+                    self.header_name(f, at, el, &nv.name);
+                    self.template(f, at, el, &nv.value);
+                }
+                Step::SetProperty(nv) => {
                     if nv.name.trim().is_empty() || nv.name.contains(char::is_whitespace) {
-                        self.err(f, at, el, format!("invalid name \"{}\"", nv.name), None);
+                        self.err(
+                            f,
+                            at,
+                            el,
+                            format!("invalid property name \"{}\"", nv.name),
+                            Some("property names contain no spaces".into()),
+                        );
                     }
                     self.template(f, at, el, &nv.value);
                 }
@@ -464,7 +480,18 @@ impl Validator<'_> {
                         }
                     }
                 }
-                Step::Transform(t) => self.json_template(f, at, el, &t.body),
+                Step::Transform(t) => {
+                    if !is_header_value(&t.content_type) {
+                        self.err(
+                            f,
+                            at,
+                            el,
+                            format!("invalid content_type \"{}\"", t.content_type),
+                            Some("write a media type, e.g. \"application/json\"".into()),
+                        );
+                    }
+                    self.json_template(f, at, el, &t.body)
+                }
                 Step::Respond(r) => {
                     if !(100..=599).contains(&r.status) {
                         self.err(
@@ -490,7 +517,8 @@ impl Validator<'_> {
                     if let Some(j) = &r.json {
                         self.json_template(f, at, el, j);
                     }
-                    for v in r.headers.values() {
+                    for (name, v) in &r.headers {
+                        self.header_name(f, at, el, name);
                         self.template(f, at, el, v);
                     }
                 }
@@ -543,6 +571,56 @@ impl Validator<'_> {
     }
 }
 
+/// An HTTP field name (RFC 9110 token), as the server's header map accepts it.
+pub fn is_header_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+/// Visible ASCII, spaces and tabs: what an HTTP header value may hold.
+fn is_header_value(value: &str) -> bool {
+    value
+        .bytes()
+        .all(|b| b == b'\t' || (0x20..0x7f).contains(&b))
+}
+
+/// What is wrong with an endpoint address, if anything: (message, hint).
+fn address_problem(url: &str) -> Option<(String, Option<String>)> {
+    let example = || Some("write e.g. \"http://127.0.0.1:9000\"".to_owned());
+    if !url.contains("://") {
+        let authority = url.split('/').next().unwrap_or("");
+        let host_port = !authority.is_empty()
+            && authority
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'));
+        let hint = if host_port {
+            Some(format!("add the scheme: \"http://{url}\""))
+        } else {
+            example()
+        };
+        return Some((
+            format!("address \"{url}\" is not an http:// or https:// URL"),
+            hint,
+        ));
+    }
+    match url::Url::parse(url) {
+        Ok(u) if !matches!(u.scheme(), "http" | "https") => Some((
+            format!("address \"{url}\" has scheme \"{}\"", u.scheme()),
+            Some("addresses are http:// or https:// URLs".into()),
+        )),
+        Ok(u) if u.host_str().is_none_or(str::is_empty) => {
+            Some((format!("address \"{url}\" has no host"), example()))
+        }
+        Ok(_) => None,
+        Err(url::ParseError::EmptyHost) => {
+            Some((format!("address \"{url}\" has no host"), example()))
+        }
+        Err(e) => Some((format!("invalid address URL \"{url}\": {e}"), example())),
+    }
+}
+
 fn collect_switch_targets<'a>(steps: &'a [Spanned<Step>], out: &mut Vec<&'a str>) {
     for s in steps {
         match s.get_ref() {
@@ -581,4 +659,133 @@ fn find_cycle<'a>(
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::UnitSources;
+    use std::path::Path;
+
+    fn root() -> RootConfig {
+        RootConfig::parse(
+            "[[transport]]\nname = \"http-a\"\nbind = \"127.0.0.1:18280\"\n",
+            "esb.toml",
+            Path::new("."),
+        )
+        .unwrap()
+    }
+
+    /// The messages of every error of a unit made of `text`.
+    fn errors(text: &str) -> Vec<String> {
+        let parsed = crate::parse_unit(&UnitSources::from_content("u", text)).unwrap();
+        validate_unit(&root(), &parsed)
+            .iter()
+            .map(|d| d.to_string())
+            .collect()
+    }
+
+    const PROXY: &str = "[[proxy]]\nname = \"p\"\npath = \"/p\"\nendpoint = \"e\"\n";
+
+    fn endpoint(addresses: &str) -> String {
+        format!("{PROXY}[[endpoint]]\nname = \"e\"\naddresses = [{addresses}]\n")
+    }
+
+    #[test]
+    fn unit_names_are_safe_directory_names() {
+        for ok in ["orders", "a", "0", "internal-services", "a_b-1"] {
+            assert!(is_valid_unit_name(ok), "{ok}");
+        }
+        let long = "a".repeat(65);
+        for bad in [
+            "../x", "..", ".", "a/b", "Bad.Name", "Orders", "-x", "_x", "", "a b", &long,
+        ] {
+            assert!(!is_valid_unit_name(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn addresses_need_http_scheme_and_host() {
+        assert!(errors(&endpoint("\"http://127.0.0.1:9000\", \"https://h/base\"")).is_empty());
+        let e = errors(&endpoint("\"localhost:9000\""));
+        assert!(
+            e[0].contains(
+                "is not an http:// or https:// URL; add the scheme: \"http://localhost:9000\""
+            ),
+            "{e:?}"
+        );
+        let e = errors(&endpoint("\"http://:9000\""));
+        assert!(
+            e[0].contains("address \"http://:9000\" has no host"),
+            "{e:?}"
+        );
+        let e = errors(&endpoint("\"ftp://h:21\""));
+        assert!(e[0].contains("has scheme \"ftp\""), "{e:?}");
+        let e = errors(&endpoint("\"http://a b\""));
+        assert!(e[0].contains("invalid address URL"), "{e:?}");
+    }
+
+    #[test]
+    fn header_names_are_literal_tokens() {
+        let seq = |step: &str| {
+            format!("{PROXY}[[endpoint]]\nname = \"e\"\naddresses = [\"http://h:1\"]\n[[sequence]]\nname = \"s\"\nsteps = [{step}]\n")
+        };
+        assert!(errors(&seq(
+            "{ set_header = { name = \"X-A\", value = \"${method}\" } }"
+        ))
+        .is_empty());
+        for bad in [
+            "{ set_header = { name = \"x a\", value = \"1\" } }",
+            "{ remove_header = \"${header.x}\" }",
+            "{ respond = { headers = { \"x:y\" = \"1\" } } }",
+        ] {
+            let e = errors(&seq(bad));
+            assert_eq!(e.len(), 1, "{bad}: {e:?}");
+            assert!(e[0].contains("invalid header name"), "{e:?}");
+        }
+        let e = errors(&seq(
+            "{ transform = { body = {}, content_type = \"a\\nb\" } }",
+        ));
+        assert!(e[0].contains("invalid content_type"), "{e:?}");
+    }
+
+    #[test]
+    fn unknown_placeholders_carry_their_hint_apart() {
+        let text = format!("{PROXY}[[endpoint]]\nname = \"e\"\naddresses = [\"http://h:1\"]\n[[sequence]]\nname = \"s\"\nsteps = [{{ log = \"${{metod}}\" }}]\n");
+        let parsed = crate::parse_unit(&UnitSources::from_content("u", &text)).unwrap();
+        let e = validate_unit(&root(), &parsed);
+        assert_eq!(e[0].message, "unknown placeholder ${metod}");
+        assert_eq!(e[0].hint.as_deref(), Some("did you mean \"method\"?"));
+    }
+
+    #[test]
+    fn paths_with_query_or_fragment_never_match_and_are_refused() {
+        let e = errors(&endpoint("\"http://h:1\"").replace("\"/p\"", "\"/p?x=1\""));
+        assert!(e[0].contains("invalid path \"/p?x=1\""), "{e:?}");
+    }
+
+    #[test]
+    fn zero_timeouts_are_refused() {
+        let e = errors(&format!(
+            "{}connect_timeout = \"0s\"\n",
+            endpoint("\"http://h:1\"")
+        ));
+        assert!(
+            e[0].contains("connect_timeout must be greater than zero"),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn conflicts_across_units_name_the_owner() {
+        let a = crate::parse_unit(&UnitSources::from_content("a", &endpoint("\"http://h:1\"")))
+            .unwrap();
+        let b = crate::parse_unit(&UnitSources::from_content("b", &endpoint("\"http://h:1\"")))
+            .unwrap();
+        let errs = validate_set(&root(), &[&a, &b]);
+        assert!(!errs.contains_key("a"));
+        assert!(errs["b"][0]
+            .message
+            .contains("already claimed by proxy \"p\" of unit \"a\""));
+    }
 }

@@ -4,13 +4,17 @@
 
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode};
-use http_body_util::{combinators::BoxBody, BodyExt, Empty, Full, Limited};
+use http_body_util::{combinators::BoxBody, BodyExt, Empty, Full};
+use std::future::Future;
+use std::pin::Pin;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub type Body = BoxBody<Bytes, BoxError>;
 
 pub fn full(bytes: impl Into<Bytes>) -> Body {
-    Full::new(bytes.into()).map_err(|never| match never {}).boxed()
+    Full::new(bytes.into())
+        .map_err(|never| match never {})
+        .boxed()
 }
 
 pub fn empty() -> Body {
@@ -33,22 +37,22 @@ pub enum ReadError {
 
 impl Payload {
     /// Reads the whole body into memory, refusing more than `limit` bytes.
-    pub async fn read(&mut self, limit: u64) -> Result<&Bytes, ReadError> {
-        if let Payload::Stream(body) = self {
-            let body = std::mem::replace(body, empty());
-            let collected = Limited::new(body, limit as usize).collect().await.map_err(|e| {
-                if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
-                    ReadError::TooLarge { limit }
-                } else {
-                    ReadError::Io(e.to_string())
-                }
-            })?;
-            *self = Payload::Full(collected.to_bytes());
-        }
-        match self {
-            Payload::Full(b) => Ok(b),
-            Payload::Stream(_) => unreachable!("just read"),
-        }
+    // Boxed with an explicit `Send`: works around rustc's higher-ranked `Send` inference
+    // (rust-lang/rust#102211) for callers inside spawned futures.
+    pub fn read(
+        &mut self,
+        limit: u64,
+    ) -> Pin<Box<dyn Future<Output = Result<&Bytes, ReadError>> + Send + '_>> {
+        Box::pin(async move {
+            if let Payload::Stream(body) = self {
+                let body = std::mem::replace(body, empty());
+                *self = Payload::Full(collect_limited(body, limit).await?);
+            }
+            match self {
+                Payload::Full(b) => Ok(&*b),
+                Payload::Stream(_) => unreachable!("just read"),
+            }
+        })
     }
 
     pub fn bytes(&self) -> Option<&Bytes> {
@@ -66,11 +70,32 @@ impl Payload {
     }
 }
 
+fn collect_limited(
+    mut body: Body,
+    limit: u64,
+) -> Pin<Box<dyn Future<Output = Result<Bytes, ReadError>> + Send>> {
+    Box::pin(async move {
+        let mut buf = bytes::BytesMut::new();
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| ReadError::Io(e.to_string()))?;
+            if let Ok(data) = frame.into_data() {
+                if (buf.len() + data.len()) as u64 > limit {
+                    return Err(ReadError::TooLarge { limit });
+                }
+                buf.extend_from_slice(&data);
+            }
+        }
+        Ok(buf.freeze())
+    })
+}
+
 /// A JSON response with the given status.
 pub fn json_response(status: StatusCode, value: &serde_json::Value) -> Response<Body> {
     let mut r = Response::new(full(serde_json::to_vec(value).expect("json serializes")));
     *r.status_mut() = status;
-    r.headers_mut()
-        .insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     r
 }

@@ -33,7 +33,11 @@ pub struct Clients {
 }
 
 impl Clients {
-    pub fn get(&self, connect_timeout: Duration, ca_file: Option<PathBuf>) -> Result<HttpClient, ClientError> {
+    pub fn get(
+        &self,
+        connect_timeout: Duration,
+        ca_file: Option<PathBuf>,
+    ) -> Result<HttpClient, ClientError> {
         let key = (connect_timeout, ca_file);
         let mut cache = self.cache.lock().expect("client cache");
         if let Some(c) = cache.get(&key) {
@@ -45,7 +49,10 @@ impl Clients {
     }
 }
 
-fn build(connect_timeout: Duration, ca_file: Option<&std::path::Path>) -> Result<HttpClient, ClientError> {
+fn build(
+    connect_timeout: Duration,
+    ca_file: Option<&std::path::Path>,
+) -> Result<HttpClient, ClientError> {
     let mut roots = rustls::RootCertStore::empty();
     let native = rustls_native_certs::load_native_certs();
     for cert in native.certs {
@@ -56,19 +63,25 @@ fn build(connect_timeout: Duration, ca_file: Option<&std::path::Path>) -> Result
             path: path.to_path_buf(),
             source,
         })?;
-        let certs: Vec<_> = rustls_pemfile::certs(&mut pem.as_slice()).filter_map(|c| c.ok()).collect();
+        let certs: Vec<_> = rustls_pemfile::certs(&mut pem.as_slice())
+            .filter_map(|c| c.ok())
+            .collect();
         if certs.is_empty() {
-            return Err(ClientError::NoCertificate { path: path.to_path_buf() });
+            return Err(ClientError::NoCertificate {
+                path: path.to_path_buf(),
+            });
         }
         for c in certs {
             roots.add(c).map_err(|e| ClientError::Tls(e.to_string()))?;
         }
     }
-    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| ClientError::Tls(e.to_string()))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| ClientError::Tls(e.to_string()))?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
     let mut http = HttpConnector::new();
     http.enforce_http(false);
     http.set_nodelay(true);

@@ -12,7 +12,9 @@ use http::header::{HeaderMap, HeaderName, HeaderValue};
 use http::{Request, Response, Uri};
 use hyper::body::Incoming;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{
+    AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering::Relaxed,
+};
 use std::sync::{Arc, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
@@ -46,7 +48,10 @@ pub struct Address {
 
 impl Address {
     pub fn new(url: &str, weight: u32) -> Result<Self, String> {
-        let base: Uri = url.trim_end_matches('/').parse().map_err(|e| format!("invalid address \"{url}\": {e}"))?;
+        let base: Uri = url
+            .trim_end_matches('/')
+            .parse()
+            .map_err(|e| format!("invalid address \"{url}\": {e}"))?;
         Ok(Address {
             url: url.to_owned(),
             base,
@@ -89,7 +94,9 @@ impl Address {
         self.failures.store(0, Relaxed);
         if self.state.load(Relaxed) == SUSPENDED {
             self.level.store(0, Relaxed);
-            let _ = self.state.compare_exchange(SUSPENDED, ACTIVE, Relaxed, Relaxed);
+            let _ = self
+                .state
+                .compare_exchange(SUSPENDED, ACTIVE, Relaxed, Relaxed);
         }
     }
 
@@ -101,8 +108,11 @@ impl Address {
             let level = self.level.fetch_add(1, Relaxed);
             let backoff = policy.initial.as_secs_f64() * policy.factor.powi(level as i32);
             let backoff = Duration::from_secs_f64(backoff.min(policy.max.as_secs_f64()));
-            self.until_ms.store(now_ms() + backoff.as_millis() as u64, Relaxed);
-            let _ = self.state.compare_exchange(state, SUSPENDED, Relaxed, Relaxed);
+            self.until_ms
+                .store(now_ms() + backoff.as_millis() as u64, Relaxed);
+            let _ = self
+                .state
+                .compare_exchange(state, SUSPENDED, Relaxed, Relaxed);
         }
     }
 
@@ -181,7 +191,9 @@ impl EndpointRuntime {
             .iter()
             .map(|a| Address::new(a.get_ref().url(), a.get_ref().weight().max(1)).map(Arc::new))
             .collect::<Result<Vec<_>, _>>()?;
-        let retries = def.retries.unwrap_or(addresses.len().saturating_sub(1) as u32);
+        let retries = def
+            .retries
+            .unwrap_or(addresses.len().saturating_sub(1) as u32);
         Ok(EndpointRuntime {
             name: def.name.get_ref().clone(),
             strategy: def.strategy,
@@ -203,7 +215,10 @@ impl EndpointRuntime {
     pub fn add_address(&self, url: &str, weight: u32) -> Result<(), String> {
         let mut guard = self.addresses.write().expect("addresses");
         if guard.iter().any(|a| a.url == url) {
-            return Err(format!("address {url} is already in endpoint \"{}\"", self.name));
+            return Err(format!(
+                "address {url} is already in endpoint \"{}\"",
+                self.name
+            ));
         }
         let mut list = (**guard).clone();
         list.push(Arc::new(Address::new(url, weight)?));
@@ -224,12 +239,20 @@ impl EndpointRuntime {
     }
 
     pub fn address(&self, url: &str) -> Result<Arc<Address>, String> {
-        self.addresses().iter().find(|a| a.url == url).cloned().ok_or_else(|| self.unknown_address(url))
+        self.addresses()
+            .iter()
+            .find(|a| a.url == url)
+            .cloned()
+            .ok_or_else(|| self.unknown_address(url))
     }
 
     fn unknown_address(&self, url: &str) -> String {
         let all: Vec<String> = self.addresses().iter().map(|a| a.url.clone()).collect();
-        format!("endpoint \"{}\" has no address {url}; it has: {}", self.name, all.join(", "))
+        format!(
+            "endpoint \"{}\" has no address {url}; it has: {}",
+            self.name,
+            all.join(", ")
+        )
     }
 
     /// Picks the next address by strategy, skipping `tried` and ineligible ones.
@@ -273,9 +296,17 @@ impl EndpointRuntime {
     }
 
     /// Sends the message to an address and returns the backend's response.
-    pub async fn send(&self, msg: &mut Message, client_addr: Option<SocketAddr>, scheme: &str) -> Result<Response<Incoming>, SendError> {
+    pub async fn send(
+        &self,
+        msg: &mut Message,
+        client_addr: Option<SocketAddr>,
+        scheme: &str,
+    ) -> Result<Response<Incoming>, SendError> {
         if self.maintenance.load(Relaxed) {
-            return Err(SendError::Unavailable(format!("endpoint \"{}\" is in maintenance", self.name)));
+            return Err(SendError::Unavailable(format!(
+                "endpoint \"{}\" is in maintenance",
+                self.name
+            )));
         }
         let list = self.addresses();
         let mut headers = msg.headers.clone();
@@ -293,7 +324,10 @@ impl EndpointRuntime {
                 headers.insert(HeaderName::from_static("x-forwarded-for"), v);
             }
         }
-        headers.insert(HeaderName::from_static("x-forwarded-proto"), HeaderValue::from_static(if scheme == "https" { "https" } else { "http" }));
+        headers.insert(
+            HeaderName::from_static("x-forwarded-proto"),
+            HeaderValue::from_static(if scheme == "https" { "https" } else { "http" }),
+        );
 
         // Retrying needs the body again: buffer small bodies when another address may follow.
         let may_retry = self.retries > 0 && list.len() > 1;
@@ -301,8 +335,13 @@ impl EndpointRuntime {
             .get(http::header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
-        let no_body = body_len == Some(0) || (body_len.is_none() && !msg.headers.contains_key(http::header::TRANSFER_ENCODING));
-        if may_retry && !no_body && matches!(msg.payload, Payload::Stream(_)) && body_len.is_some_and(|l| l <= RETRY_BUFFER) {
+        let no_body = body_len == Some(0)
+            || (body_len.is_none() && !msg.headers.contains_key(http::header::TRANSFER_ENCODING));
+        if may_retry
+            && !no_body
+            && matches!(msg.payload, Payload::Stream(_))
+            && body_len.is_some_and(|l| l <= RETRY_BUFFER)
+        {
             msg.payload
                 .read(RETRY_BUFFER)
                 .await
@@ -317,7 +356,9 @@ impl EndpointRuntime {
         let mut tried = Vec::new();
         let mut last_error = None;
         for _attempt in 0..=self.retries {
-            let Some(i) = self.pick(&list, &tried) else { break };
+            let Some(i) = self.pick(&list, &tried) else {
+                break;
+            };
             tried.push(i);
             let addr = &list[i];
             let uri = join(&addr.base, path_and_query);
@@ -344,9 +385,15 @@ impl EndpointRuntime {
                     let connect = e.is_connect();
                     let detail = error_chain(&e);
                     last_error = Some(if connect {
-                        SendError::Unavailable(format!("endpoint \"{}\": cannot connect to {}: {detail}", self.name, addr.url))
+                        SendError::Unavailable(format!(
+                            "endpoint \"{}\": cannot connect to {}: {detail}",
+                            self.name, addr.url
+                        ))
                     } else {
-                        SendError::Backend(format!("endpoint \"{}\": {} failed: {detail}", self.name, addr.url))
+                        SendError::Backend(format!(
+                            "endpoint \"{}\": {} failed: {detail}",
+                            self.name, addr.url
+                        ))
                     });
                     let retriable = connect && matches!(msg.payload, Payload::Full(_));
                     if !retriable {
@@ -362,7 +409,10 @@ impl EndpointRuntime {
             }
         }
         Err(last_error.unwrap_or_else(|| {
-            SendError::Unavailable(format!("every address of endpoint \"{}\" is suspended", self.name))
+            SendError::Unavailable(format!(
+                "every address of endpoint \"{}\" is suspended",
+                self.name
+            ))
         }))
     }
 }
@@ -416,7 +466,10 @@ mod tests {
     #[test]
     fn hop_by_hop_headers_are_removed() {
         let mut h = HeaderMap::new();
-        h.insert("connection", HeaderValue::from_static("keep-alive, x-private"));
+        h.insert(
+            "connection",
+            HeaderValue::from_static("keep-alive, x-private"),
+        );
         h.insert("x-private", HeaderValue::from_static("1"));
         h.insert("te", HeaderValue::from_static("trailers"));
         h.insert("x-keep", HeaderValue::from_static("1"));
@@ -428,6 +481,9 @@ mod tests {
     #[test]
     fn join_keeps_base_path() {
         let base: Uri = "http://h:1/api".parse().unwrap();
-        assert_eq!(join(&base, "/orders?x=1").to_string(), "http://h:1/api/orders?x=1");
+        assert_eq!(
+            join(&base, "/orders?x=1").to_string(),
+            "http://h:1/api/orders?x=1"
+        );
     }
 }

@@ -1,1 +1,22 @@
-//! placeholder
+//! The ESB core: data plane (transports, routing, proxies, mediation, endpoints), the
+//! deployment engine with revisions, last-good and draining, the hot deployer, scheduled
+//! tasks, typed events and the management endpoint.
+
+pub mod body;
+pub mod client;
+pub mod endpoint;
+pub mod engine;
+pub mod events;
+pub mod lastgood;
+pub mod mediation;
+pub mod message;
+pub mod metrics;
+pub mod mgmt;
+pub mod proxy;
+pub mod revision;
+pub mod router;
+pub mod server;
+pub mod task;
+pub mod template;
+pub mod transport;
+pub mod watch;

@@ -14,6 +14,15 @@ struct Cli {
     /// Configuration directory holding esb.toml and deployments/.
     #[arg(long, default_value = "conf", global = true)]
     conf: PathBuf,
+    /// Refuse to start if any unit fails to deploy (for CI).
+    #[arg(long)]
+    strict: bool,
+    /// Do not watch conf/deployments for changes (overrides [hot_deploy] watch).
+    #[arg(long)]
+    no_watch: bool,
+    /// Data-plane worker threads (default: [server] workers, or one per core).
+    #[arg(long)]
+    workers: Option<usize>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -47,9 +56,43 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         }
-        None => {
-            eprintln!("esb: the server is not built yet; only `esb validate` works");
-            ExitCode::from(2)
+        None => serve(cli),
+    }
+}
+
+fn serve(cli: Cli) -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("ESB_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let workers = cli.workers.or_else(|| {
+        deployments::RootConfig::load(&cli.conf)
+            .ok()
+            .map(|r| r.server.workers)
+            .filter(|w| *w > 0)
+    });
+    let mut rt = tokio::runtime::Builder::new_multi_thread();
+    if let Some(w) = workers {
+        rt.worker_threads(w);
+    }
+    let rt = rt.enable_all().build().expect("tokio runtime");
+    let opts = esb_core::server::Options {
+        conf_dir: cli.conf,
+        strict: cli.strict,
+        watch: cli.no_watch.then_some(false),
+    };
+    let result = rt.block_on(async {
+        let server = esb_core::server::Server::start(&opts).await?;
+        server.serve().await
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("esb: {e}");
+            ExitCode::FAILURE
         }
     }
 }

@@ -39,10 +39,26 @@ enum CStep {
     SetHeader(HeaderName, Template),
     RemoveHeader(HeaderName),
     SetProperty(String, Template),
-    Filter { on: Template, cond: Cond, then: Vec<CStep>, otherwise: Vec<CStep> },
-    Switch { on: Template, cases: HashMap<String, Target>, default: Option<Target> },
-    Transform { body: JsonTemplate, content_type: HeaderValue },
-    Respond { status: StatusCode, body: RespondBody, headers: Vec<(HeaderName, Template)> },
+    Filter {
+        on: Template,
+        cond: Cond,
+        then: Vec<CStep>,
+        otherwise: Vec<CStep>,
+    },
+    Switch {
+        on: Template,
+        cases: HashMap<String, Target>,
+        default: Option<Target>,
+    },
+    Transform {
+        body: JsonTemplate,
+        content_type: HeaderValue,
+    },
+    Respond {
+        status: StatusCode,
+        body: RespondBody,
+        headers: Vec<(HeaderName, Template)>,
+    },
     Call(Arc<EndpointRuntime>),
 }
 
@@ -80,7 +96,10 @@ pub struct Ctx<'a> {
 }
 
 /// Compiles every sequence of a validated unit, resolving references to `endpoints`.
-pub fn compile_all(unit: &Unit, endpoints: &HashMap<String, Arc<EndpointRuntime>>) -> Result<HashMap<String, Arc<CompiledSequence>>, String> {
+pub fn compile_all(
+    unit: &Unit,
+    endpoints: &HashMap<String, Arc<EndpointRuntime>>,
+) -> Result<HashMap<String, Arc<CompiledSequence>>, String> {
     let mut done = HashMap::new();
     for s in &unit.sequences {
         compile(unit, s, endpoints, &mut done)?;
@@ -88,12 +107,24 @@ pub fn compile_all(unit: &Unit, endpoints: &HashMap<String, Arc<EndpointRuntime>
     Ok(done)
 }
 
-fn compile(unit: &Unit, def: &SequenceDef, eps: &HashMap<String, Arc<EndpointRuntime>>, done: &mut HashMap<String, Arc<CompiledSequence>>) -> Result<Arc<CompiledSequence>, String> {
+fn compile(
+    unit: &Unit,
+    def: &SequenceDef,
+    eps: &HashMap<String, Arc<EndpointRuntime>>,
+    done: &mut HashMap<String, Arc<CompiledSequence>>,
+) -> Result<Arc<CompiledSequence>, String> {
     if let Some(s) = done.get(def.name.get_ref()) {
         return Ok(s.clone());
     }
-    let steps = def.steps.iter().map(|s| compile_step(unit, s.get_ref(), eps, done)).collect::<Result<_, _>>()?;
-    let seq = Arc::new(CompiledSequence { name: def.name.get_ref().clone(), steps });
+    let steps = def
+        .steps
+        .iter()
+        .map(|s| compile_step(unit, s.get_ref(), eps, done))
+        .collect::<Result<_, _>>()?;
+    let seq = Arc::new(CompiledSequence {
+        name: def.name.get_ref().clone(),
+        steps,
+    });
     done.insert(def.name.get_ref().clone(), seq.clone());
     Ok(seq)
 }
@@ -106,15 +137,33 @@ fn header_name(n: &str) -> Result<HeaderName, String> {
     HeaderName::from_bytes(n.as_bytes()).map_err(|_| format!("invalid header name \"{n}\""))
 }
 
-fn endpoint(eps: &HashMap<String, Arc<EndpointRuntime>>, name: &str) -> Result<Arc<EndpointRuntime>, String> {
-    eps.get(name).cloned().ok_or_else(|| format!("endpoint \"{name}\" not found"))
+fn endpoint(
+    eps: &HashMap<String, Arc<EndpointRuntime>>,
+    name: &str,
+) -> Result<Arc<EndpointRuntime>, String> {
+    eps.get(name)
+        .cloned()
+        .ok_or_else(|| format!("endpoint \"{name}\" not found"))
 }
 
-fn compile_steps(unit: &Unit, steps: &[serde_spanned::Spanned<Step>], eps: &HashMap<String, Arc<EndpointRuntime>>, done: &mut HashMap<String, Arc<CompiledSequence>>) -> Result<Vec<CStep>, String> {
-    steps.iter().map(|s| compile_step(unit, s.get_ref(), eps, done)).collect()
+fn compile_steps(
+    unit: &Unit,
+    steps: &[deployments::Spanned<Step>],
+    eps: &HashMap<String, Arc<EndpointRuntime>>,
+    done: &mut HashMap<String, Arc<CompiledSequence>>,
+) -> Result<Vec<CStep>, String> {
+    steps
+        .iter()
+        .map(|s| compile_step(unit, s.get_ref(), eps, done))
+        .collect()
 }
 
-fn compile_step(unit: &Unit, step: &Step, eps: &HashMap<String, Arc<EndpointRuntime>>, done: &mut HashMap<String, Arc<CompiledSequence>>) -> Result<CStep, String> {
+fn compile_step(
+    unit: &Unit,
+    step: &Step,
+    eps: &HashMap<String, Arc<EndpointRuntime>>,
+    done: &mut HashMap<String, Arc<CompiledSequence>>,
+) -> Result<CStep, String> {
     Ok(match step {
         Step::Log(t) => CStep::Log(template(t)?),
         Step::SetHeader(nv) => CStep::SetHeader(header_name(&nv.name)?, template(&nv.value)?),
@@ -150,21 +199,35 @@ fn compile_step(unit: &Unit, step: &Step, eps: &HashMap<String, Arc<EndpointRunt
             for (k, v) in &sw.cases {
                 cases.insert(k.clone(), target(v.get_ref())?);
             }
-            let default = sw.default.as_ref().map(|d| target(d.get_ref())).transpose()?;
-            CStep::Switch { on: template(&sw.on)?, cases, default }
+            let default = sw
+                .default
+                .as_ref()
+                .map(|d| target(d.get_ref()))
+                .transpose()?;
+            CStep::Switch {
+                on: template(&sw.on)?,
+                cases,
+                default,
+            }
         }
         Step::Transform(t) => CStep::Transform {
             body: JsonTemplate::compile(&t.body),
-            content_type: HeaderValue::from_str(&t.content_type).map_err(|_| format!("invalid content type \"{}\"", t.content_type))?,
+            content_type: HeaderValue::from_str(&t.content_type)
+                .map_err(|_| format!("invalid content type \"{}\"", t.content_type))?,
         },
         Step::Respond(r) => CStep::Respond {
-            status: StatusCode::from_u16(r.status).map_err(|_| format!("invalid status {}", r.status))?,
+            status: StatusCode::from_u16(r.status)
+                .map_err(|_| format!("invalid status {}", r.status))?,
             body: match (&r.body, &r.json) {
                 (Some(b), _) => RespondBody::Text(template(b)?),
                 (None, Some(j)) => RespondBody::Json(JsonTemplate::compile(j)),
                 (None, None) => RespondBody::Empty,
             },
-            headers: r.headers.iter().map(|(k, v)| Ok((header_name(k)?, template(v)?))).collect::<Result<_, String>>()?,
+            headers: r
+                .headers
+                .iter()
+                .map(|(k, v)| Ok((header_name(k)?, template(v)?)))
+                .collect::<Result<_, String>>()?,
         },
         Step::Call(c) => CStep::Call(endpoint(eps, c.endpoint.get_ref())?),
     })
@@ -189,6 +252,39 @@ impl CStep {
     }
 }
 
+/// Reads a called endpoint's response into memory (bounded).
+fn read_response(
+    resp: Response<hyper::body::Incoming>,
+    limit: u64,
+    name: String,
+) -> Pin<
+    Box<
+        dyn Future<Output = Result<(StatusCode, Option<HeaderValue>, bytes::Bytes), StepError>>
+            + Send,
+    >,
+> {
+    Box::pin(async move {
+        let status = resp.status();
+        let ct = resp.headers().get(http::header::CONTENT_TYPE).cloned();
+        match http_body_util::Limited::new(resp.into_body(), limit as usize)
+            .collect()
+            .await
+        {
+            Ok(c) => Ok((status, ct, c.to_bytes())),
+            Err(e) => Err(StepError::Call(SendError::Backend(format!(
+                "reading the response of endpoint \"{name}\" failed: {e}"
+            )))),
+        }
+    })
+}
+
+fn read_error(e: ReadError) -> StepError {
+    match e {
+        ReadError::TooLarge { .. } => StepError::TooLarge(e),
+        other => StepError::Read(other),
+    }
+}
+
 type StepFuture<'a> = Pin<Box<dyn Future<Output = Result<Flow, StepError>> + Send + 'a>>;
 
 impl CompiledSequence {
@@ -197,14 +293,19 @@ impl CompiledSequence {
     }
 }
 
-fn run_steps<'a>(steps: &'a [CStep], msg: &'a mut Message, ctx: &'a mut Ctx<'_>, seq: &'a str) -> StepFuture<'a> {
+fn run_steps<'a>(
+    steps: &'a [CStep],
+    msg: &'a mut Message,
+    ctx: &'a mut Ctx<'_>,
+    seq: &'a str,
+) -> StepFuture<'a> {
     Box::pin(async move {
-        for step in steps {
+        for i in 0..steps.len() {
+            let step = &steps[i];
             if step.reads_body() {
-                msg.read_body(ctx.max_body).await.map_err(|e| match e {
-                    ReadError::TooLarge { .. } => StepError::TooLarge(e),
-                    other => StepError::Read(other),
-                })?;
+                if let Err(e) = msg.read_body(ctx.max_body).await {
+                    return Err(read_error(e));
+                }
             }
             match step {
                 CStep::Log(t) => {
@@ -222,7 +323,12 @@ fn run_steps<'a>(steps: &'a [CStep], msg: &'a mut Message, ctx: &'a mut Ctx<'_>,
                     let v = eval(t, msg, ctx.unit).into_owned();
                     msg.set_prop(name, v);
                 }
-                CStep::Filter { on, cond, then, otherwise } => {
+                CStep::Filter {
+                    on,
+                    cond,
+                    then,
+                    otherwise,
+                } => {
                     let v = eval(on, msg, ctx.unit);
                     let hit = match cond {
                         Cond::Equals(x) => v == x.as_str(),
@@ -239,26 +345,38 @@ fn run_steps<'a>(steps: &'a [CStep], msg: &'a mut Message, ctx: &'a mut Ctx<'_>,
                 CStep::Switch { on, cases, default } => {
                     let chosen = {
                         let v = eval(on, msg, ctx.unit);
-                        cases.get(v.as_ref()).or(default.as_ref())
-                    };
-                    match chosen {
-                        Some(Target::Endpoint(e)) => ctx.route = Some(e.clone()),
-                        Some(Target::Sequence(s)) => {
-                            if let Flow::Respond(r) = s.run(msg, ctx).await? {
-                                return Ok(Flow::Respond(r));
+                        match cases.get(v.as_ref()).or(default.as_ref()) {
+                            Some(Target::Endpoint(e)) => {
+                                ctx.route = Some(e.clone());
+                                None
                             }
+                            Some(Target::Sequence(s)) => Some(s.clone()),
+                            None => None,
                         }
-                        None => {}
+                    };
+                    if let Some(s) = chosen {
+                        if let Flow::Respond(r) = s.run(msg, ctx).await? {
+                            return Ok(Flow::Respond(r));
+                        }
                     }
                 }
                 CStep::Transform { body, content_type } => {
                     let v = body.render(msg, ctx.unit);
-                    msg.set_body(serde_json::to_vec(&v).expect("json").into(), Some(content_type.clone()));
+                    msg.set_body(
+                        serde_json::to_vec(&v).expect("json").into(),
+                        Some(content_type.clone()),
+                    );
                 }
-                CStep::Respond { status, body, headers } => {
+                CStep::Respond {
+                    status,
+                    body,
+                    headers,
+                } => {
                     let mut resp = match body {
                         RespondBody::Empty => Response::new(crate::body::empty()),
-                        RespondBody::Text(t) => Response::new(full(eval(t, msg, ctx.unit).into_owned())),
+                        RespondBody::Text(t) => {
+                            Response::new(full(eval(t, msg, ctx.unit).into_owned()))
+                        }
                         RespondBody::Json(j) => json_response(*status, &j.render(msg, ctx.unit)),
                     };
                     *resp.status_mut() = *status;
@@ -275,14 +393,8 @@ fn run_steps<'a>(steps: &'a [CStep], msg: &'a mut Message, ctx: &'a mut Ctx<'_>,
                 }
                 CStep::Call(ep) => {
                     let resp = ep.send(msg, ctx.client_addr, ctx.scheme).await?;
-                    let status = resp.status();
-                    let ct = resp.headers().get(http::header::CONTENT_TYPE).cloned();
-                    let limit = ctx.max_body;
-                    let bytes = http_body_util::Limited::new(resp.into_body(), limit as usize)
-                        .collect()
-                        .await
-                        .map_err(|e| StepError::Call(SendError::Backend(format!("reading the response of endpoint \"{}\" failed: {e}", ep.name))))?
-                        .to_bytes();
+                    let (status, ct, bytes) =
+                        read_response(resp, ctx.max_body, ep.name.clone()).await?;
                     msg.set_body(bytes, ct);
                     msg.status = Some(status);
                     msg.set_prop("call.status", status.as_u16().to_string());

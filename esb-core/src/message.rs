@@ -43,7 +43,11 @@ impl Message {
     }
 
     pub fn prop(&self, name: &str) -> Option<&str> {
-        self.props.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.props
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     pub fn set_prop(&mut self, name: &str, value: String) {
@@ -54,7 +58,11 @@ impl Message {
     /// The body as JSON, if it was read and parses.
     pub fn json(&self) -> Option<&serde_json::Value> {
         self.json
-            .get_or_init(|| self.payload.bytes().and_then(|b| serde_json::from_slice(b).ok()))
+            .get_or_init(|| {
+                self.payload
+                    .bytes()
+                    .and_then(|b| serde_json::from_slice(b).ok())
+            })
             .as_ref()
     }
 

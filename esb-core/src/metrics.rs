@@ -125,7 +125,9 @@ impl InFlight<'_> {
             self.stats.errors.fetch_add(1, Relaxed);
         }
         self.stats.latency.record(elapsed);
-        self.stats.latency_sum_us.fetch_add(elapsed.as_micros() as u64, Relaxed);
+        self.stats
+            .latency_sum_us
+            .fetch_add(elapsed.as_micros() as u64, Relaxed);
     }
 }
 

@@ -80,11 +80,17 @@ impl JsonTemplate {
                     None => JsonTemplate::Text(t),
                 }
             }
-            toml::Value::Array(a) => JsonTemplate::Array(a.iter().map(JsonTemplate::compile).collect()),
-            toml::Value::Table(t) => {
-                JsonTemplate::Object(t.iter().map(|(k, v)| (k.clone(), JsonTemplate::compile(v))).collect())
+            toml::Value::Array(a) => {
+                JsonTemplate::Array(a.iter().map(JsonTemplate::compile).collect())
             }
-            other => JsonTemplate::Literal(serde_json::to_value(other).unwrap_or(serde_json::Value::Null)),
+            toml::Value::Table(t) => JsonTemplate::Object(
+                t.iter()
+                    .map(|(k, v)| (k.clone(), JsonTemplate::compile(v)))
+                    .collect(),
+            ),
+            other => JsonTemplate::Literal(
+                serde_json::to_value(other).unwrap_or(serde_json::Value::Null),
+            ),
         }
     }
 
@@ -102,14 +108,22 @@ impl JsonTemplate {
             JsonTemplate::Literal(v) => v.clone(),
             JsonTemplate::Text(t) => {
                 if let Some(Var::Json(p)) = t.single_var() {
-                    return msg.json().and_then(|j| j.pointer(p)).cloned().unwrap_or(serde_json::Value::Null);
+                    return msg
+                        .json()
+                        .and_then(|j| j.pointer(p))
+                        .cloned()
+                        .unwrap_or(serde_json::Value::Null);
                 }
                 serde_json::Value::String(eval(t, msg, unit).into_owned())
             }
-            JsonTemplate::Array(a) => serde_json::Value::Array(a.iter().map(|x| x.render(msg, unit)).collect()),
-            JsonTemplate::Object(o) => {
-                serde_json::Value::Object(o.iter().map(|(k, x)| (k.clone(), x.render(msg, unit))).collect())
+            JsonTemplate::Array(a) => {
+                serde_json::Value::Array(a.iter().map(|x| x.render(msg, unit)).collect())
             }
+            JsonTemplate::Object(o) => serde_json::Value::Object(
+                o.iter()
+                    .map(|(k, x)| (k.clone(), x.render(msg, unit)))
+                    .collect(),
+            ),
         }
     }
 }

@@ -1,0 +1,178 @@
+//! Typed events of every deployment step and state change. One bus: each event is logged,
+//! kept in a bounded ring (so `/events` clients can resume with `Last-Event-ID`) and
+//! broadcast to live subscribers.
+
+use deployments::Diagnostic;
+use serde::Serialize;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::sync::broadcast;
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EventKind {
+    ServerStarted {
+        name: String,
+    },
+    ServerStopping,
+    UnitActivated {
+        unit: String,
+        revision: u64,
+        hash: String,
+        label: Option<String>,
+        duration_ms: f64,
+        changes: String,
+        degraded: bool,
+    },
+    UnitUnchanged {
+        unit: String,
+        revision: u64,
+    },
+    UnitRejected {
+        unit: String,
+        errors: Vec<Diagnostic>,
+    },
+    UnitFailed {
+        unit: String,
+        errors: Vec<Diagnostic>,
+    },
+    UnitUnloaded {
+        unit: String,
+        revision: u64,
+    },
+    RevisionDrained {
+        unit: String,
+        revision: u64,
+        in_flight_left: u64,
+    },
+    StateChanged {
+        object: String,
+        state: String,
+    },
+    HotDeploy {
+        enabled: bool,
+    },
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Event {
+    pub id: u64,
+    /// Milliseconds since the Unix epoch.
+    pub time: u64,
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+impl EventKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            EventKind::ServerStarted { .. } => "server_started",
+            EventKind::ServerStopping => "server_stopping",
+            EventKind::UnitActivated { .. } => "unit_activated",
+            EventKind::UnitUnchanged { .. } => "unit_unchanged",
+            EventKind::UnitRejected { .. } => "unit_rejected",
+            EventKind::UnitFailed { .. } => "unit_failed",
+            EventKind::UnitUnloaded { .. } => "unit_unloaded",
+            EventKind::RevisionDrained { .. } => "revision_drained",
+            EventKind::StateChanged { .. } => "state_changed",
+            EventKind::HotDeploy { .. } => "hot_deploy",
+        }
+    }
+}
+
+const RING: usize = 1024;
+
+pub struct EventBus {
+    next: AtomicU64,
+    ring: Mutex<VecDeque<Arc<Event>>>,
+    tx: broadcast::Sender<Arc<Event>>,
+}
+
+impl Default for EventBus {
+    fn default() -> Self {
+        EventBus {
+            next: AtomicU64::new(1),
+            ring: Mutex::new(VecDeque::with_capacity(RING)),
+            tx: broadcast::channel(RING).0,
+        }
+    }
+}
+
+pub fn epoch_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+impl EventBus {
+    pub fn emit(&self, kind: EventKind) -> Arc<Event> {
+        log(&kind);
+        let mut ring = self.ring.lock().expect("event ring");
+        let event = Arc::new(Event {
+            id: self.next.fetch_add(1, Ordering::Relaxed),
+            time: epoch_ms(),
+            kind,
+        });
+        if ring.len() == RING {
+            ring.pop_front();
+        }
+        ring.push_back(event.clone());
+        let _ = self.tx.send(event.clone());
+        event
+    }
+
+    /// Events after `last_id` still in the ring, and a receiver for what follows.
+    /// Taken under one lock so nothing falls between the two.
+    pub fn subscribe(
+        &self,
+        last_id: Option<u64>,
+    ) -> (Vec<Arc<Event>>, broadcast::Receiver<Arc<Event>>) {
+        let ring = self.ring.lock().expect("event ring");
+        let rx = self.tx.subscribe();
+        let past = match last_id {
+            Some(id) => ring.iter().filter(|e| e.id > id).cloned().collect(),
+            None => Vec::new(),
+        };
+        (past, rx)
+    }
+
+    pub fn recent(&self, n: usize) -> Vec<Arc<Event>> {
+        let ring = self.ring.lock().expect("event ring");
+        ring.iter().rev().take(n).rev().cloned().collect()
+    }
+}
+
+fn log(kind: &EventKind) {
+    match kind {
+        EventKind::UnitActivated {
+            unit,
+            revision,
+            duration_ms,
+            changes,
+            degraded,
+            ..
+        } => {
+            if *degraded {
+                tracing::warn!(
+                    unit,
+                    revision,
+                    "unit activated from last-good copy (degraded): files on disk are invalid"
+                );
+            } else {
+                tracing::info!(unit, revision, duration_ms, changes, "unit activated");
+            }
+        }
+        EventKind::UnitRejected { unit, errors } | EventKind::UnitFailed { unit, errors } => {
+            for e in errors {
+                tracing::error!(unit, "{e}");
+            }
+        }
+        other => tracing::info!(
+            event = other.name(),
+            "{}",
+            serde_json::to_string(other).unwrap_or_default()
+        ),
+    }
+}

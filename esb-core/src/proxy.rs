@@ -1,0 +1,273 @@
+//! Proxy services at request time: operator state checks (paused → 503 + Retry-After,
+//! unit paused → hold or 503), in-sequence → endpoint → out-sequence, the fault sequence
+//! on errors, and the default JSON faults (502 backend, 503 unavailable, 504 timeout)
+//! naming unit, proxy and cause.
+
+use crate::body::{json_response, Body, Payload};
+use crate::endpoint::{EndpointRuntime, SendError};
+use crate::mediation::{CompiledSequence, Ctx, Flow, StepError};
+use crate::message::Message;
+use crate::metrics::Stats;
+use crate::revision::RevisionInfo;
+use http::{HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use serde_json::json;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum ProxyState {
+    Active = 0,
+    Paused = 1,
+    Stopped = 2,
+}
+
+impl ProxyState {
+    pub fn from_u8(v: u8) -> Self {
+        match v {
+            1 => ProxyState::Paused,
+            2 => ProxyState::Stopped,
+            _ => ProxyState::Active,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProxyState::Active => "Active",
+            ProxyState::Paused => "Paused",
+            ProxyState::Stopped => "Stopped",
+        }
+    }
+}
+
+pub struct ProxyRuntime {
+    pub name: String,
+    pub path: String,
+    /// Allowed methods; empty means any.
+    pub methods: Vec<Method>,
+    /// Explicit transports; empty means every transport.
+    pub transports: Vec<String>,
+    pub info: Arc<RevisionInfo>,
+    pub in_seq: Option<Arc<CompiledSequence>>,
+    pub out_seq: Option<Arc<CompiledSequence>>,
+    pub fault_seq: Option<Arc<CompiledSequence>>,
+    pub endpoint: Option<Arc<EndpointRuntime>>,
+    pub state: Arc<AtomicU8>,
+    pub stats: Arc<Stats>,
+}
+
+/// Why a request failed, before the fault sequence or the default fault response.
+enum Fault {
+    Backend(String),
+    Unavailable(String, u64),
+    Timeout(String),
+    TooLarge(String),
+}
+
+impl Fault {
+    fn status(&self) -> StatusCode {
+        match self {
+            Fault::Backend(_) => StatusCode::BAD_GATEWAY,
+            Fault::Unavailable(..) => StatusCode::SERVICE_UNAVAILABLE,
+            Fault::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            Fault::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+        }
+    }
+    fn cause(&self) -> &str {
+        match self {
+            Fault::Backend(c)
+            | Fault::Unavailable(c, _)
+            | Fault::Timeout(c)
+            | Fault::TooLarge(c) => c,
+        }
+    }
+}
+
+impl ProxyRuntime {
+    pub fn proxy_state(&self) -> ProxyState {
+        ProxyState::from_u8(self.state.load(Relaxed))
+    }
+
+    pub fn allows(&self, method: &Method) -> bool {
+        self.methods.is_empty() || self.methods.contains(method)
+    }
+
+    fn error_response(&self, status: StatusCode, error: &str, cause: &str) -> Response<Body> {
+        json_response(
+            status,
+            &json!({ "error": error, "status": status.as_u16(), "unit": self.info.unit, "proxy": self.name, "revision": self.info.number, "cause": cause }),
+        )
+    }
+
+    fn unavailable(&self, cause: &str, retry_after: u64) -> Response<Body> {
+        let mut r = self.error_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "service unavailable",
+            cause,
+        );
+        r.headers_mut()
+            .insert(http::header::RETRY_AFTER, HeaderValue::from(retry_after));
+        r
+    }
+
+    /// Runs the whole pipeline for one request. Never fails: every error is a response.
+    pub async fn handle(
+        self: Arc<Self>,
+        req: Request<Incoming>,
+        client: SocketAddr,
+        scheme: &'static str,
+    ) -> Response<Body> {
+        let info = &self.info;
+        info.in_flight.fetch_add(1, Relaxed);
+        let guard = self.stats.begin();
+        let resp = self.pipeline(req, client, scheme).await;
+        guard.finish(resp.status().is_server_error());
+        info.in_flight.fetch_sub(1, Relaxed);
+        resp
+    }
+
+    async fn pipeline(
+        &self,
+        req: Request<Incoming>,
+        client: SocketAddr,
+        scheme: &'static str,
+    ) -> Response<Body> {
+        if self.proxy_state() == ProxyState::Paused {
+            return self.unavailable(&format!("proxy \"{}\" is paused", self.name), 5);
+        }
+        let control = &self.info.control;
+        if control.paused.load(Relaxed) {
+            let hold = control.hold_ms.load(Relaxed);
+            let resumed = control.resumed.notified();
+            let released = control.paused.load(Relaxed)
+                && hold > 0
+                && tokio::time::timeout(Duration::from_millis(hold), resumed)
+                    .await
+                    .is_ok();
+            if control.paused.load(Relaxed) && !released {
+                return self.unavailable(&format!("unit \"{}\" is paused", self.info.unit), 5);
+            }
+        }
+        let (parts, body) = req.into_parts();
+        let mut msg = Message::new(
+            parts.method,
+            parts.uri,
+            parts.headers,
+            Payload::Stream(body.map_err(Into::into).boxed()),
+        );
+        let mut ctx = Ctx {
+            unit: &self.info.vars,
+            max_body: self.info.max_body,
+            client_addr: Some(client),
+            scheme,
+            route: None,
+        };
+        let result = self.exchange(&mut msg, &mut ctx).await;
+        match result {
+            Ok(r) => r,
+            Err(fault) => self.fault(fault, &mut msg, &mut ctx).await,
+        }
+    }
+
+    async fn exchange(
+        &self,
+        msg: &mut Message,
+        ctx: &mut Ctx<'_>,
+    ) -> Result<Response<Body>, Fault> {
+        if let Some(seq) = &self.in_seq {
+            if let Flow::Respond(r) = seq.run(msg, ctx).await.map_err(step_fault)? {
+                return Ok(r);
+            }
+        }
+        let endpoint = match ctx.route.clone().or_else(|| self.endpoint.clone()) {
+            Some(e) => e,
+            None => {
+                return Err(Fault::Backend(format!(
+                    "sequence of proxy \"{}\" did not respond and the proxy has no endpoint",
+                    self.name
+                )))
+            }
+        };
+        let resp = endpoint
+            .send(msg, ctx.client_addr, ctx.scheme)
+            .await
+            .map_err(|e| send_fault(e, &endpoint))?;
+        let (mut parts, body) = resp.into_parts();
+        crate::endpoint::strip_hop_by_hop(&mut parts.headers);
+        let body: Body = body.map_err(Into::into).boxed();
+        let Some(out) = &self.out_seq else {
+            return Ok(Response::from_parts(parts, body));
+        };
+        let mut rmsg = Message::new(
+            msg.method.clone(),
+            msg.uri.clone(),
+            parts.headers,
+            Payload::Stream(body),
+        );
+        rmsg.status = Some(parts.status);
+        if let Flow::Respond(r) = out.run(&mut rmsg, ctx).await.map_err(step_fault)? {
+            return Ok(r);
+        }
+        let mut r = Response::new(rmsg.payload.take());
+        *r.status_mut() = rmsg.status.unwrap_or(parts.status);
+        *r.headers_mut() = rmsg.headers;
+        Ok(r)
+    }
+
+    async fn fault(&self, fault: Fault, msg: &mut Message, ctx: &mut Ctx<'_>) -> Response<Body> {
+        if let Some(seq) = &self.fault_seq {
+            msg.set_prop("error.status", fault.status().as_u16().to_string());
+            msg.set_prop("error.message", fault.cause().to_owned());
+            // The request body may be gone (streamed to the backend); the fault sequence sees none.
+            if matches!(msg.payload, Payload::Stream(_)) {
+                msg.payload = Payload::Full(bytes::Bytes::new());
+            }
+            match seq.run(msg, ctx).await {
+                Ok(Flow::Respond(r)) => return r,
+                Ok(Flow::Continue) => {}
+                Err(e) => {
+                    tracing::warn!(unit = %self.info.unit, proxy = %self.name, "fault sequence failed: {e}")
+                }
+            }
+        }
+        match fault {
+            Fault::Unavailable(cause, retry) => self.unavailable(&cause, retry),
+            Fault::Backend(cause) => {
+                self.error_response(StatusCode::BAD_GATEWAY, "bad gateway", &cause)
+            }
+            Fault::Timeout(cause) => {
+                self.error_response(StatusCode::GATEWAY_TIMEOUT, "gateway timeout", &cause)
+            }
+            Fault::TooLarge(cause) => {
+                self.error_response(StatusCode::PAYLOAD_TOO_LARGE, "payload too large", &cause)
+            }
+        }
+    }
+}
+
+fn send_fault(e: SendError, ep: &EndpointRuntime) -> Fault {
+    match e {
+        SendError::Unavailable(c) => Fault::Unavailable(c, ep.retry_after()),
+        SendError::Backend(c) => Fault::Backend(c),
+        SendError::Timeout(d) => Fault::Timeout(format!(
+            "endpoint \"{}\" did not answer within {}",
+            ep.name,
+            deployments::model::duration::format(&d)
+        )),
+    }
+}
+
+fn step_fault(e: StepError) -> Fault {
+    match e {
+        StepError::TooLarge(r) => Fault::TooLarge(r.to_string()),
+        StepError::Read(r) => Fault::Backend(r.to_string()),
+        StepError::Call(SendError::Unavailable(c)) => Fault::Unavailable(c, 5),
+        StepError::Call(SendError::Timeout(d)) => {
+            Fault::Timeout(format!("call did not answer within {d:?}"))
+        }
+        StepError::Call(SendError::Backend(c)) => Fault::Backend(c),
+    }
+}

@@ -1,0 +1,195 @@
+//! One deployed revision of a unit: its sources, parsed model and runtime objects
+//! (compiled sequences, endpoints with their pools, proxies). Built from a validated unit
+//! before the swap; elements whose definition did not change are carried over from the
+//! previous revision with their runtime state. Operator state lives in [`UnitControl`],
+//! which outlives revisions until the unit is unloaded.
+
+use crate::client::Clients;
+use crate::endpoint::EndpointRuntime;
+use crate::mediation::{compile_all, CompiledSequence};
+use crate::metrics::Stats;
+use crate::proxy::{ProxyRuntime, ProxyState};
+use crate::template::UnitVars;
+use deployments::{ParsedUnit, UnitSources};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+/// Operator state of a unit: survives reloads, cleared by an unload.
+#[derive(Default)]
+pub struct UnitControl {
+    pub paused: AtomicBool,
+    /// While paused, new requests wait up to this long (ms) for a resume; 0 rejects at once.
+    pub hold_ms: AtomicU64,
+    pub resumed: tokio::sync::Notify,
+    pub proxies: Mutex<HashMap<String, Arc<AtomicU8>>>,
+    pub paused_tasks: Mutex<HashMap<String, Arc<AtomicBool>>>,
+}
+
+impl UnitControl {
+    pub fn proxy_state(&self, name: &str) -> Arc<AtomicU8> {
+        self.proxies
+            .lock()
+            .expect("proxy states")
+            .entry(name.to_owned())
+            .or_insert_with(|| Arc::new(AtomicU8::new(ProxyState::Active as u8)))
+            .clone()
+    }
+
+    pub fn task_paused(&self, name: &str) -> Arc<AtomicBool> {
+        self.paused_tasks
+            .lock()
+            .expect("task states")
+            .entry(name.to_owned())
+            .or_default()
+            .clone()
+    }
+}
+
+/// What a request needs of its revision; held by proxies.
+pub struct RevisionInfo {
+    pub unit: String,
+    pub number: u64,
+    pub vars: UnitVars,
+    pub in_flight: AtomicU64,
+    pub control: Arc<UnitControl>,
+    pub max_body: u64,
+}
+
+pub struct Revision {
+    pub info: Arc<RevisionInfo>,
+    pub hash: String,
+    pub label: Option<String>,
+    pub sources: UnitSources,
+    pub parsed: ParsedUnit,
+    pub proxies: Vec<Arc<ProxyRuntime>>,
+    pub endpoints: BTreeMap<String, Arc<EndpointRuntime>>,
+    pub sequences: HashMap<String, Arc<CompiledSequence>>,
+    pub deployed_at: SystemTime,
+    pub deploy_time: Duration,
+    /// Activated from the last-good copy because the files on disk are invalid.
+    pub degraded: bool,
+}
+
+fn same<T: serde::Serialize>(a: &T, b: &T) -> bool {
+    serde_json::to_value(a).ok() == serde_json::to_value(b).ok()
+}
+
+pub struct BuildInput<'a> {
+    pub parsed: ParsedUnit,
+    pub sources: UnitSources,
+    pub number: u64,
+    pub control: Arc<UnitControl>,
+    pub previous: Option<&'a Revision>,
+    pub clients: &'a Clients,
+    pub max_body: u64,
+    pub degraded: bool,
+}
+
+/// Builds every runtime object of a revision. Fails without side effects.
+pub fn build(input: BuildInput<'_>) -> Result<Revision, String> {
+    let started = std::time::Instant::now();
+    let unit = &input.parsed.unit;
+    let hash = input.sources.content_hash();
+    let info = Arc::new(RevisionInfo {
+        unit: unit.name.clone(),
+        number: input.number,
+        vars: UnitVars {
+            name: unit.name.clone(),
+            version: unit.label.clone().unwrap_or_default(),
+            revision: input.number.to_string(),
+        },
+        in_flight: AtomicU64::new(0),
+        control: input.control.clone(),
+        max_body: input.max_body,
+    });
+    let prev = input.previous;
+    let mut endpoints = BTreeMap::new();
+    for def in &unit.endpoints {
+        let name = def.name.get_ref();
+        let reused = prev.and_then(|p| {
+            let old_def = p.parsed.unit.endpoint(name)?;
+            same(old_def, def)
+                .then(|| p.endpoints.get(name).cloned())
+                .flatten()
+        });
+        let ep = match reused {
+            Some(ep) => ep,
+            None => {
+                let ca = def.ca_file.as_ref().map(|f| match &input.sources.origin {
+                    Some(dir) => dir.join(f.get_ref()),
+                    None => f.get_ref().into(),
+                });
+                let client = input
+                    .clients
+                    .get(def.connect_timeout, ca)
+                    .map_err(|e| format!("endpoint \"{name}\": {e}"))?;
+                let ep = EndpointRuntime::build(def, client)?;
+                if let Some(old) = prev.and_then(|p| p.endpoints.get(name)) {
+                    ep.maintenance.store(old.maintenance.load(Relaxed), Relaxed);
+                }
+                Arc::new(ep)
+            }
+        };
+        endpoints.insert(name.clone(), ep);
+    }
+    let ep_map: HashMap<String, Arc<EndpointRuntime>> = endpoints
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let sequences = compile_all(unit, &ep_map)?;
+    let seq = |r: &Option<deployments::Spanned<String>>| {
+        r.as_ref().and_then(|n| sequences.get(n.get_ref()).cloned())
+    };
+    let mut proxies = Vec::new();
+    for def in &unit.proxies {
+        let name = def.name.get_ref();
+        let stats = prev
+            .and_then(|p| {
+                let old = p.parsed.unit.proxy(name)?;
+                same(old, def)
+                    .then(|| {
+                        p.proxies
+                            .iter()
+                            .find(|x| x.name == *name)
+                            .map(|x| x.stats.clone())
+                    })
+                    .flatten()
+            })
+            .unwrap_or_else(|| Arc::new(Stats::default()));
+        proxies.push(Arc::new(ProxyRuntime {
+            name: name.clone(),
+            path: deployments::validate::normalize_path(def.path.get_ref()),
+            methods: def
+                .methods
+                .iter()
+                .filter_map(|m| m.get_ref().to_ascii_uppercase().parse().ok())
+                .collect(),
+            transports: def.transports.iter().map(|t| t.get_ref().clone()).collect(),
+            info: info.clone(),
+            in_seq: seq(&def.sequence),
+            out_seq: seq(&def.out_sequence),
+            fault_seq: seq(&def.fault_sequence),
+            endpoint: def
+                .endpoint
+                .as_ref()
+                .and_then(|e| ep_map.get(e.get_ref()).cloned()),
+            state: input.control.proxy_state(name),
+            stats,
+        }));
+    }
+    Ok(Revision {
+        info,
+        hash,
+        label: unit.label.clone(),
+        sources: input.sources,
+        parsed: input.parsed,
+        proxies,
+        endpoints,
+        sequences,
+        deployed_at: SystemTime::now(),
+        deploy_time: started.elapsed(),
+        degraded: input.degraded,
+    })
+}

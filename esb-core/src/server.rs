@@ -1,0 +1,160 @@
+//! The running server: loads the root config, binds transports, starts the deployment
+//! engine, the hot deployer and the management endpoint, and handles signals (SIGHUP
+//! reloads changed units; SIGTERM/SIGINT stop accepting, let in-flight requests finish
+//! within the drain timeout, and return).
+
+use crate::engine::Engine;
+use crate::events::{EventBus, EventKind};
+use crate::transport::TransportRuntime;
+use deployments::RootConfig;
+use hyper_util::server::graceful::GracefulShutdown;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::watch;
+
+pub struct Options {
+    pub conf_dir: PathBuf,
+    pub strict: bool,
+    /// Overrides `[hot_deploy] watch`.
+    pub watch: Option<bool>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("invalid root config:\n{}", .0.iter().map(|d| format!("  {d}")).collect::<Vec<_>>().join("\n"))]
+    Root(Vec<deployments::Diagnostic>),
+    #[error("cannot create state directory {path}: {source}")]
+    StateDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Transport(#[from] crate::transport::TransportError),
+    #[error("--strict: {0} unit(s) failed to deploy:\n{1}")]
+    Strict(usize, String),
+    #[error("management endpoint: {0}")]
+    Management(String),
+}
+
+pub struct Server {
+    pub engine: Arc<Engine>,
+    pub transports: Vec<Arc<TransportRuntime>>,
+    pub events: Arc<EventBus>,
+    pub started: Instant,
+    pub maintenance: AtomicBool,
+    pub conf_dir: PathBuf,
+    shutdown: watch::Sender<bool>,
+}
+
+impl Server {
+    /// Everything up to serving: config, state dir, transports bound, units deployed.
+    pub async fn start(opts: &Options) -> Result<Arc<Server>, StartError> {
+        let root = RootConfig::load(&opts.conf_dir).map_err(StartError::Root)?;
+        let state_dir = root.state_dir();
+        std::fs::create_dir_all(&state_dir).map_err(|source| StartError::StateDir {
+            path: state_dir.clone(),
+            source,
+        })?;
+        let events = Arc::new(EventBus::default());
+        let mut transports = Vec::new();
+        for def in &root.transports {
+            transports.push(TransportRuntime::bind(def, &root.base_dir).await?);
+        }
+        let root = Arc::new(root);
+        let engine = Arc::new(Engine::new(root.clone(), events.clone()));
+        if let Some(w) = opts.watch {
+            engine
+                .hot_deploy
+                .store(w, std::sync::atomic::Ordering::Relaxed);
+        }
+        if let Err(failed) = engine.start(opts.strict).await {
+            let text: Vec<String> = failed
+                .iter()
+                .flat_map(|o| match o {
+                    crate::engine::Outcome::Rejected { errors, .. } => {
+                        errors.iter().map(|e| format!("  {e}")).collect()
+                    }
+                    _ => vec![],
+                })
+                .collect();
+            return Err(StartError::Strict(failed.len(), text.join("\n")));
+        }
+        events.emit(EventKind::ServerStarted {
+            name: root.server.name.clone(),
+        });
+        Ok(Arc::new(Server {
+            engine,
+            transports,
+            events,
+            started: Instant::now(),
+            maintenance: AtomicBool::new(false),
+            conf_dir: opts.conf_dir.clone(),
+            shutdown: watch::channel(false).0,
+        }))
+    }
+
+    pub fn transport(&self, name: &str) -> Option<&Arc<TransportRuntime>> {
+        self.transports.iter().find(|t| t.name == name)
+    }
+
+    /// Serves until SIGTERM/SIGINT (or [`Server::stop`]), then drains.
+    pub async fn serve(self: Arc<Self>) -> Result<(), StartError> {
+        let graceful = Arc::new(GracefulShutdown::new());
+        for t in &self.transports {
+            tokio::spawn(t.clone().run(
+                self.engine.clone(),
+                graceful.clone(),
+                self.shutdown.subscribe(),
+            ));
+        }
+        let reaper = self.engine.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                reaper.reap_drained().await;
+            }
+        });
+        let _watcher = crate::watch::spawn(self.engine.clone())
+            .map_err(|e| tracing::error!("hot deployer: {e}"))
+            .ok();
+        crate::mgmt::spawn(self.clone())
+            .await
+            .map_err(StartError::Management)?;
+
+        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+        let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+        let mut hup = signal(SignalKind::hangup()).expect("SIGHUP handler");
+        let mut stop = self.shutdown.subscribe();
+        loop {
+            tokio::select! {
+                _ = term.recv() => break,
+                _ = int.recv() => break,
+                _ = stop.changed() => break,
+                _ = hup.recv() => {
+                    tracing::info!("SIGHUP: reloading changed units");
+                    self.engine.reload_all().await;
+                }
+            }
+        }
+        self.events.emit(EventKind::ServerStopping);
+        self.shutdown.send_replace(true);
+        let drain = self.engine.root.server.drain_timeout;
+        let graceful = Arc::try_unwrap(graceful).unwrap_or_else(|_| GracefulShutdown::new());
+        if tokio::time::timeout(drain, graceful.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::warn!("drain timeout reached; closing remaining connections");
+        }
+        self.engine.stop_tasks().await;
+        Ok(())
+    }
+
+    pub fn stop(&self) {
+        self.shutdown.send_replace(true);
+    }
+}

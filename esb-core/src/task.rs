@@ -1,0 +1,120 @@
+//! Scheduled tasks: each runs its sequence every period, one run at a time. A revision's
+//! tasks are stopped (and awaited) before the next revision's start, so a task never runs
+//! twice. Paused state is operator state and survives reloads.
+
+use crate::body::Payload;
+use crate::mediation::{CompiledSequence, Ctx};
+use crate::message::Message;
+use crate::revision::RevisionInfo;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+
+pub const SCHEDULED: u8 = 0;
+pub const RUNNING: u8 = 1;
+
+pub struct TaskRuntime {
+    pub name: String,
+    pub every: Duration,
+    pub sequence: String,
+    pub paused: Arc<AtomicBool>,
+    pub state: AtomicU8,
+    pub runs: AtomicU64,
+    pub failures: AtomicU64,
+    pub last_run_ms: AtomicU64,
+    pub last_error: Mutex<Option<String>>,
+    run_now: Notify,
+    handle: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl TaskRuntime {
+    pub fn new(name: &str, every: Duration, sequence: &str, paused: Arc<AtomicBool>) -> Arc<Self> {
+        Arc::new(TaskRuntime {
+            name: name.to_owned(),
+            every,
+            sequence: sequence.to_owned(),
+            paused,
+            state: AtomicU8::new(SCHEDULED),
+            runs: AtomicU64::new(0),
+            failures: AtomicU64::new(0),
+            last_run_ms: AtomicU64::new(0),
+            last_error: Mutex::new(None),
+            run_now: Notify::new(),
+            handle: Mutex::new(None),
+        })
+    }
+
+    pub fn state_name(&self) -> &'static str {
+        if self.state.load(Relaxed) == RUNNING {
+            "Running"
+        } else if self.paused.load(Relaxed) {
+            "Paused"
+        } else {
+            "Scheduled"
+        }
+    }
+
+    pub fn run_now(&self) {
+        self.run_now.notify_one();
+    }
+
+    pub fn start(self: &Arc<Self>, seq: Arc<CompiledSequence>, info: Arc<RevisionInfo>) {
+        let me = self.clone();
+        let handle = tokio::spawn(async move {
+            let mut tick =
+                tokio::time::interval_at(tokio::time::Instant::now() + me.every, me.every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                let forced = tokio::select! {
+                    _ = tick.tick() => false,
+                    _ = me.run_now.notified() => true,
+                };
+                if me.paused.load(Relaxed) && !forced {
+                    continue;
+                }
+                me.run_once(&seq, &info).await;
+            }
+        });
+        *self.handle.lock().expect("task handle") = Some(handle);
+    }
+
+    async fn run_once(&self, seq: &CompiledSequence, info: &RevisionInfo) {
+        self.state.store(RUNNING, Relaxed);
+        let uri: http::Uri = format!("/tasks/{}", self.name).parse().unwrap_or_default();
+        let mut msg = Message::new(
+            http::Method::GET,
+            uri,
+            http::HeaderMap::new(),
+            Payload::Full(bytes::Bytes::new()),
+        );
+        let mut ctx = Ctx {
+            unit: &info.vars,
+            max_body: info.max_body,
+            client_addr: None,
+            scheme: "http",
+            route: None,
+        };
+        let result = seq.run(&mut msg, &mut ctx).await;
+        self.runs.fetch_add(1, Relaxed);
+        self.last_run_ms.store(crate::events::epoch_ms(), Relaxed);
+        let err = result.err().map(|e| e.to_string());
+        if let Some(e) = &err {
+            self.failures.fetch_add(1, Relaxed);
+            tracing::warn!(unit = %info.unit, task = %self.name, "task run failed: {e}");
+        }
+        *self.last_error.lock().expect("task error") = err;
+        self.state.store(SCHEDULED, Relaxed);
+    }
+
+    /// Stops the task and waits until its loop has ended.
+    pub async fn stop(&self) {
+        let handle = self.handle.lock().expect("task handle").take();
+        if let Some(h) = handle {
+            h.abort();
+            let _ = h.await;
+        }
+        self.state.store(SCHEDULED, Relaxed);
+    }
+}
