@@ -107,10 +107,14 @@ pub struct UnitSlot {
 
 impl UnitSlot {
     fn new() -> Self {
+        Self::with_control(Arc::new(UnitControl::default()))
+    }
+
+    fn with_control(control: Arc<UnitControl>) -> Self {
         UnitSlot {
             current: None,
             history: VecDeque::new(),
-            control: Arc::new(UnitControl::default()),
+            control,
             next_revision: 1,
             failed: None,
             last_errors: Vec::new(),
@@ -454,7 +458,9 @@ impl Engine {
         }
         let mut diffs = BTreeMap::new();
         for (name, rev) in &built {
-            let slot = units.entry(name.clone()).or_insert_with(UnitSlot::new);
+            let slot = units
+                .entry(name.clone())
+                .or_insert_with(|| UnitSlot::with_control(rev.info.control.clone()));
             let diff = match &slot.current {
                 Some(old) => diff_units(&old.parsed.unit, &rev.parsed.unit),
                 None => diff_units(

@@ -89,7 +89,17 @@ fn serve(cli: Cli) -> ExitCode {
         server.serve().await
     });
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(esb_core::server::Exit::Restart) => {
+            use std::os::unix::process::CommandExt;
+            drop(rt);
+            let exe = std::env::current_exe().expect("current executable");
+            let err = std::process::Command::new(exe)
+                .args(std::env::args_os().skip(1))
+                .exec();
+            eprintln!("esb: warm restart failed to re-execute: {err}");
+            ExitCode::FAILURE
+        }
+        Ok(esb_core::server::Exit::Stopped) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("esb: {e}");
             ExitCode::FAILURE

@@ -48,6 +48,15 @@ pub struct Server {
     pub maintenance: AtomicBool,
     pub conf_dir: PathBuf,
     shutdown: watch::Sender<bool>,
+    restart: AtomicBool,
+}
+
+/// How [`Server::serve`] ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Exit {
+    Stopped,
+    /// A warm restart was asked for: the caller re-executes with the new root config.
+    Restart,
 }
 
 impl Server {
@@ -94,6 +103,7 @@ impl Server {
             maintenance: AtomicBool::new(false),
             conf_dir: opts.conf_dir.clone(),
             shutdown: watch::channel(false).0,
+            restart: AtomicBool::new(false),
         }))
     }
 
@@ -102,7 +112,7 @@ impl Server {
     }
 
     /// Serves until SIGTERM/SIGINT (or [`Server::stop`]), then drains.
-    pub async fn serve(self: Arc<Self>) -> Result<(), StartError> {
+    pub async fn serve(self: Arc<Self>) -> Result<Exit, StartError> {
         let graceful = Arc::new(GracefulShutdown::new());
         for t in &self.transports {
             tokio::spawn(t.clone().run(
@@ -151,7 +161,18 @@ impl Server {
             tracing::warn!("drain timeout reached; closing remaining connections");
         }
         self.engine.stop_tasks().await;
-        Ok(())
+        Ok(if self.restart.load(std::sync::atomic::Ordering::Relaxed) {
+            Exit::Restart
+        } else {
+            Exit::Stopped
+        })
+    }
+
+    /// Stops serving (draining in-flight requests) so the process can re-execute itself.
+    pub fn request_restart(&self) {
+        self.restart
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        self.stop();
     }
 
     pub fn stop(&self) {

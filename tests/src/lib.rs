@@ -1,1 +1,55 @@
-//! Helpers for end-to-end tests.
+//! Helpers for end-to-end tests: a temporary configuration directory ([`TempConf`]), a
+//! real `esb` child process ([`Esb`], killed on drop), real HTTP(S) test backends
+//! ([`Backend`]) and a small blocking HTTP(S) client ([`Client`]). Everything listens on
+//! loopback with ephemeral ports, and every wait polls an observable state with a deadline.
+
+pub mod backend;
+pub mod client;
+pub mod conf;
+pub mod esb;
+pub mod tls;
+
+pub use backend::{Backend, BackendBuilder, Seen};
+pub use client::{Client, Response};
+pub use conf::TempConf;
+pub use esb::{Esb, EsbOptions};
+
+use std::time::{Duration, Instant};
+
+/// Polls `check` every few milliseconds until it returns `Some`, or panics after `limit`
+/// with `what` (and whatever `context` says at that moment) in the message.
+pub fn wait_for<T>(
+    what: &str,
+    limit: Duration,
+    mut check: impl FnMut() -> Option<T>,
+    context: impl FnOnce() -> String,
+) -> T {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        if Instant::now() >= deadline {
+            panic!("timed out after {limit:?} waiting for {what}\n{}", context());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Like [`wait_for`] for a condition.
+pub fn wait_until(what: &str, limit: Duration, mut check: impl FnMut() -> bool) {
+    wait_for(what, limit, || check().then_some(()), String::new)
+}
+
+/// A free TCP port on 127.0.0.1, found by binding port 0 and releasing it.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("bind 127.0.0.1:0")
+        .port()
+}
+
+/// The byte at `offset` of the deterministic test pattern used for large bodies.
+pub fn pattern_byte(offset: u64) -> u8 {
+    (offset % 251) as u8
+}

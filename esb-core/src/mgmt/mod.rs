@@ -1,9 +1,386 @@
-//! The management endpoint (Jolokia protocol, events, metrics, health).
+//! The management endpoint: `/jolokia` (Jolokia protocol over the beans), `/events`
+//! (server-sent events, resumable), `/metrics` (Prometheus) and `/health`. Every request but
+//! `/health` authenticates; state changes need the control role and POST; foreign
+//! `Origin`/`Host` are refused; bodies are bounded; every state change is audited.
 
+mod audit;
+pub mod auth;
+pub mod beans;
+mod jolokia;
+mod prometheus;
+
+use crate::body::{full, json_response, Body};
 use crate::server::Server;
+use auth::{Role, Tokens};
+use bytes::Bytes;
+use deployments::protocol::{parse_get_request, parse_post_body_each, Response as JResponse};
+use futures_util::StreamExt;
+use http::{HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, StreamBody};
+use hyper::body::{Frame, Incoming};
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use serde_json::{json, Value};
+use std::net::SocketAddr;
 use std::sync::Arc;
+use tokio::net::TcpListener;
 
-/// Starts the management listener.
-pub async fn spawn(_server: Arc<Server>) -> Result<(), String> {
+struct Mgmt {
+    server: Arc<Server>,
+    tokens: Tokens,
+    audit: audit::Audit,
+    bind: SocketAddr,
+}
+
+/// Binds the management listener and serves it in the background.
+pub async fn spawn(server: Arc<Server>) -> Result<(), String> {
+    let cfg = &server.engine.root.management;
+    if !cfg.enabled {
+        return Ok(());
+    }
+    let state_dir = server.engine.root.state_dir();
+    let tokens = Tokens::load(&state_dir)
+        .map_err(|e| format!("cannot create tokens in {}: {e}", state_dir.display()))?;
+    let addr = *cfg.bind.get_ref();
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("cannot bind {addr}: {e}"))?;
+    let bind = listener.local_addr().unwrap_or(addr);
+    tracing::info!(%bind, token_file = %state_dir.join("control.token").display(), "management endpoint listening");
+    let mgmt = Arc::new(Mgmt {
+        audit: audit::Audit::new(&state_dir),
+        server,
+        tokens,
+        bind,
+    });
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, peer)) = listener.accept().await else {
+                continue;
+            };
+            let mgmt = mgmt.clone();
+            tokio::spawn(async move {
+                let svc = service_fn(move |req| {
+                    let mgmt = mgmt.clone();
+                    async move { Ok::<_, std::convert::Infallible>(mgmt.handle(req, peer).await) }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .timer(TokioTimer::new())
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    });
     Ok(())
+}
+
+fn error(status: StatusCode, message: &str) -> Response<Body> {
+    json_response(
+        status,
+        &json!({ "error": message, "status": status.as_u16() }),
+    )
+}
+
+fn envelope(value: &impl serde::Serialize, status: StatusCode) -> Response<Body> {
+    let mut r = Response::new(full(serde_json::to_vec(value).expect("json")));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+impl Mgmt {
+    async fn handle(self: Arc<Self>, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+        let path = req.uri().path().to_owned();
+        if path == "/health" {
+            return self.health();
+        }
+        let cfg = &self.server.engine.root.management;
+        if let Err(reason) = auth::check_origin(
+            req.headers(),
+            self.bind,
+            &cfg.allowed_origins,
+            cfg.allow_remote,
+        ) {
+            return error(StatusCode::FORBIDDEN, &reason);
+        }
+        let Some(role) = self.tokens.authenticate(req.headers()) else {
+            let mut r = error(StatusCode::UNAUTHORIZED, "authentication required: send `Authorization: Bearer <token>` (control.token or monitor.token in the state directory) or Basic credentials (user control|monitor, the token as password)");
+            r.headers_mut().insert(
+                http::header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"esb\""),
+            );
+            return r;
+        };
+        if path == "/jolokia" || path.starts_with("/jolokia/") {
+            return self.jolokia(req, role, peer).await;
+        }
+        match (req.method(), path.as_str()) {
+            (&Method::GET, "/events") => self.events(&req),
+            (&Method::GET, "/metrics") => {
+                let mut r = Response::new(full(prometheus::render(&self.server).await));
+                r.headers_mut().insert(
+                    http::header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/plain; version=0.0.4"),
+                );
+                r
+            }
+            (_, "/events" | "/metrics") => error(StatusCode::METHOD_NOT_ALLOWED, "use GET"),
+            _ => error(
+                StatusCode::NOT_FOUND,
+                &format!(
+                    "no management resource at {path}; try /jolokia, /events, /metrics or /health"
+                ),
+            ),
+        }
+    }
+
+    fn health(&self) -> Response<Body> {
+        if self
+            .server
+            .maintenance
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            json_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &json!({"status": "maintenance"}),
+            )
+        } else {
+            json_response(StatusCode::OK, &json!({"status": "up"}))
+        }
+    }
+
+    async fn jolokia(
+        &self,
+        req: Request<Incoming>,
+        role: Role,
+        peer: SocketAddr,
+    ) -> Response<Body> {
+        let limit = self.server.engine.root.management.max_body;
+        match *req.method() {
+            Method::GET => {
+                let rest = req.uri().path().strip_prefix("/jolokia").unwrap_or("");
+                let parsed = parse_get_request(rest, req.uri().query());
+                let resp = match parsed {
+                    Ok(r) => {
+                        let answer = jolokia::answer(&self.server, &r, role, true).await;
+                        if r.is_state_changing() {
+                            self.audit
+                                .record(role, peer, &r.to_echo_json(), &answer, None, None);
+                        }
+                        answer
+                    }
+                    Err(e) => JResponse::from_error(Value::Null, &e),
+                };
+                let status = http_status(&resp);
+                envelope(&resp, status)
+            }
+            Method::POST => {
+                if req
+                    .headers()
+                    .get(http::header::CONTENT_LENGTH)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .is_some_and(|n| n > limit)
+                {
+                    return error(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        &format!("request body larger than {limit} bytes ([management] max_body)"),
+                    );
+                }
+                let body =
+                    match read_limited(req.into_body(), limit).await {
+                        Ok(b) => b,
+                        Err(status) => return error(
+                            status,
+                            &format!(
+                                "request body larger than {limit} bytes ([management] max_body)"
+                            ),
+                        ),
+                    };
+                let items = match parse_post_body_each(&body) {
+                    Ok(items) => items,
+                    Err(e) => {
+                        let r = JResponse::from_error(Value::Null, &e);
+                        return envelope(&r, StatusCode::OK);
+                    }
+                };
+                let mut responses = Vec::new();
+                for item in items.items {
+                    let r = match item {
+                        Ok(r) => {
+                            let unit = audit_unit(&r);
+                            let before = match &unit {
+                                Some(u) if r.is_state_changing() => Some(self.revision_of(u).await),
+                                _ => None,
+                            };
+                            let answer = jolokia::answer(&self.server, &r, role, false).await;
+                            if r.is_state_changing() {
+                                let after = match &unit {
+                                    Some(u) => Some(self.revision_of(u).await),
+                                    None => None,
+                                };
+                                self.audit.record(
+                                    role,
+                                    peer,
+                                    &r.to_echo_json(),
+                                    &answer,
+                                    before,
+                                    after,
+                                );
+                            }
+                            answer
+                        }
+                        Err(rejected) => JResponse::from_error(rejected.raw, &rejected.error),
+                    };
+                    responses.push(r);
+                }
+                if items.is_bulk {
+                    envelope(&responses, StatusCode::OK)
+                } else {
+                    let r = responses.remove(0);
+                    let status = http_status(&r);
+                    envelope(&r, status)
+                }
+            }
+            _ => error(StatusCode::METHOD_NOT_ALLOWED, "use GET or POST"),
+        }
+    }
+
+    async fn revision_of(&self, unit: &str) -> Value {
+        let units = self.server.engine.units.lock().await;
+        units
+            .get(unit)
+            .and_then(|s| s.current.as_ref())
+            .map(|c| Value::from(c.info.number))
+            .unwrap_or(Value::Null)
+    }
+
+    fn events(&self, req: &Request<Incoming>) -> Response<Body> {
+        let query: Vec<(String, String)> = req
+            .uri()
+            .query()
+            .map(|q| {
+                url::form_urlencoded::parse(q.as_bytes())
+                    .into_owned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        let q = |k: &str| query.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+        let recent = q("recent").and_then(|v| v.parse::<usize>().ok());
+        let last_id = req
+            .headers()
+            .get("last-event-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+            .or_else(|| q("last-event-id"))
+            .and_then(|v| v.parse::<u64>().ok());
+        let bus = &self.server.events;
+        let body: Body = if let Some(n) = recent {
+            let text: String = bus.recent(n).iter().map(|e| sse(e)).collect();
+            full(text)
+        } else {
+            let (past, rx) = bus.subscribe(last_id);
+            let head: String = past.iter().map(|e| sse(e)).collect();
+            let first = futures_util::stream::once(async move {
+                Ok::<_, crate::body::BoxError>(Frame::data(Bytes::from(format!(
+                    ": connected\nretry: 1000\n\n{head}"
+                ))))
+            });
+            let live = futures_util::stream::unfold(rx, |mut rx| async move {
+                loop {
+                    let next =
+                        tokio::time::timeout(std::time::Duration::from_secs(15), rx.recv()).await;
+                    let chunk = match next {
+                        Err(_) => ": keep-alive\n\n".to_owned(),
+                        Ok(Ok(e)) => sse(&e),
+                        Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => continue,
+                        Ok(Err(_)) => return None,
+                    };
+                    return Some((
+                        Ok::<_, crate::body::BoxError>(Frame::data(Bytes::from(chunk))),
+                        rx,
+                    ));
+                }
+            });
+            BodyExt::boxed(StreamBody::new(first.chain(live)))
+        };
+        let mut r = Response::new(body);
+        r.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("text/event-stream"),
+        );
+        r.headers_mut().insert(
+            http::header::CACHE_CONTROL,
+            HeaderValue::from_static("no-cache"),
+        );
+        r
+    }
+}
+
+fn sse(e: &crate::events::Event) -> String {
+    format!(
+        "id: {}\nevent: {}\ndata: {}\n\n",
+        e.id,
+        e.kind.name(),
+        serde_json::to_string(e).unwrap_or_default()
+    )
+}
+
+/// Single requests that were refused for access reasons also carry the HTTP status.
+fn http_status(r: &JResponse) -> StatusCode {
+    match r.status {
+        401 | 403 | 405 => StatusCode::from_u16(r.status).unwrap_or(StatusCode::OK),
+        _ => StatusCode::OK,
+    }
+}
+
+/// The unit a state-changing request concerns, for revision before/after in the audit.
+fn audit_unit(r: &deployments::protocol::Request) -> Option<String> {
+    use deployments::protocol::Request as R;
+    match r {
+        R::Exec {
+            mbean, arguments, ..
+        } => match mbean.get("type") {
+            Some("Unit") => mbean.get("name").map(str::to_owned),
+            Some("Proxy" | "Endpoint" | "Task" | "Sequence") => {
+                mbean.get("unit").map(str::to_owned)
+            }
+            Some("DeploymentManager") => arguments
+                .first()
+                .and_then(|a| a.as_str())
+                .map(str::to_owned),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+async fn read_limited(mut body: Incoming, limit: u64) -> Result<Bytes, StatusCode> {
+    let mut buf = bytes::BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|_| StatusCode::BAD_REQUEST)?;
+        if let Ok(d) = frame.into_data() {
+            if (buf.len() + d.len()) as u64 > limit {
+                return Err(StatusCode::PAYLOAD_TOO_LARGE);
+            }
+            buf.extend_from_slice(&d);
+        }
+    }
+    Ok(buf.freeze())
+}
+
+/// Warm restart: checks the new root config, then asks the server to stop and re-execute.
+pub async fn restart(server: &Arc<Server>) -> Result<String, String> {
+    deployments::RootConfig::load(&server.conf_dir).map_err(|errs| {
+        let lines: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
+        format!(
+            "esb.toml is invalid; nothing changed:\n{}",
+            lines.join("\n")
+        )
+    })?;
+    server.request_restart();
+    Ok("restarting: draining in-flight requests, then re-executing with the new esb.toml".into())
 }
