@@ -1,8 +1,126 @@
-//! The hot deployer (in progress).
+//! The hot deployer: watches the deployments directory (recursively, so editors' rename
+//! patterns are seen), debounces bursts of events, and hands every touched unit to the
+//! engine — which compares content hashes, so a touch is not a reload, and rejects
+//! half-written (invalid) content while the old revision keeps serving. New directories
+//! load, removed ones unload. Switched on and off at runtime through `Engine::hot_deploy`.
 
-use crate::engine::Engine;
+use crate::engine::{Change, Engine, Source};
+use notify::RecursiveMode;
+use notify_debouncer_full::{new_debouncer, DebounceEventResult};
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
-pub fn spawn(_engine: Arc<Engine>) -> Result<(), String> {
-    Ok(())
+/// Keeps the watcher alive; dropping it stops watching.
+pub struct Watcher {
+    _debouncer: Box<dyn std::any::Any + Send>,
+}
+
+/// Unit names touched by a set of paths (the first component below `dir`), skipping
+/// paths that are only editor temporaries.
+pub fn touched_units<'a>(dir: &Path, paths: impl Iterator<Item = &'a Path>) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for p in paths {
+        let Ok(rel) = p.strip_prefix(dir) else {
+            continue;
+        };
+        let mut parts = rel.components();
+        let Some(first) = parts.next() else { continue };
+        let name = first.as_os_str().to_string_lossy().into_owned();
+        if deployments::source::is_ignored_file(&name) {
+            continue;
+        }
+        let file = p
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if parts.next().is_some() && deployments::source::is_ignored_file(&file) {
+            continue;
+        }
+        out.insert(name);
+    }
+    out
+}
+
+pub fn spawn(engine: Arc<Engine>) -> Result<Watcher, String> {
+    let dir = engine.root.deployments_dir();
+    let dir = dir.canonicalize().unwrap_or(dir);
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<BTreeSet<String>>();
+    let watch_dir = dir.clone();
+    let mut debouncer = new_debouncer(
+        engine.root.hot_deploy.debounce,
+        None,
+        move |res: DebounceEventResult| {
+            if let Ok(events) = res {
+                // Reads (ours included, when hashing) are not changes.
+                let changes = events
+                    .iter()
+                    .filter(|e| !matches!(e.kind, notify::EventKind::Access(_)));
+                let units = touched_units(
+                    &watch_dir,
+                    changes.flat_map(|e| e.paths.iter().map(|p| p.as_path())),
+                );
+                if !units.is_empty() {
+                    let _ = tx.send(units);
+                }
+            }
+        },
+    )
+    .map_err(|e| format!("cannot start the file watcher: {e}"))?;
+    debouncer
+        .watch(&dir, RecursiveMode::Recursive)
+        .map_err(|e| format!("cannot watch {}: {e}", dir.display()))?;
+    tokio::spawn(async move {
+        while let Some(mut units) = rx.recv().await {
+            // Coalesce whatever else arrived meanwhile.
+            while let Ok(more) = rx.try_recv() {
+                units.extend(more);
+            }
+            if !engine.hot_deploy.load(Relaxed) {
+                continue;
+            }
+            let loaded: Vec<String> = engine.units.lock().await.keys().cloned().collect();
+            for unit in units {
+                let change = if engine.unit_dir(&unit).is_dir() {
+                    Change::Deploy {
+                        unit,
+                        source: Source::Disk,
+                    }
+                } else if loaded.contains(&unit) {
+                    Change::Unload { unit }
+                } else {
+                    continue;
+                };
+                engine.apply(vec![change]).await;
+            }
+        }
+    });
+    tracing::info!(dir = %dir.display(), "hot deployer watching");
+    Ok(Watcher {
+        _debouncer: Box::new(debouncer),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    #[test]
+    fn units_are_named_by_their_directory_and_editor_files_skipped() {
+        let dir = PathBuf::from("/c/deployments");
+        let paths = [
+            PathBuf::from("/c/deployments/orders/unit.toml"),
+            PathBuf::from("/c/deployments/orders/.unit.toml.swp"),
+            PathBuf::from("/c/deployments/billing/4913"),
+            PathBuf::from("/c/deployments/new-unit"),
+            PathBuf::from("/elsewhere/x"),
+        ];
+        let units = touched_units(&dir, paths.iter().map(|p| p.as_path()));
+        assert_eq!(
+            units.into_iter().collect::<Vec<_>>(),
+            vec!["new-unit", "orders"]
+        );
+    }
 }

@@ -190,16 +190,17 @@ impl Mgmt {
                         &format!("request body larger than {limit} bytes ([management] max_body)"),
                     );
                 }
-                let body =
-                    match read_limited(req.into_body(), limit).await {
-                        Ok(b) => b,
-                        Err(status) => return error(
+                let body = match read_limited(req.into_body(), limit).await {
+                    Ok(b) => b,
+                    Err(status) => {
+                        return error(
                             status,
                             &format!(
                                 "request body larger than {limit} bytes ([management] max_body)"
                             ),
-                        ),
-                    };
+                        )
+                    }
+                };
                 let items = match parse_post_body_each(&body) {
                     Ok(items) => items,
                     Err(e) => {
