@@ -8,7 +8,7 @@ use crate::parse::{Locator, ParsedUnit};
 use crate::root::RootConfig;
 use crate::template::Template;
 use serde_spanned::Spanned;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 pub const METHODS: &[&str] = &[
     "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT",
@@ -104,27 +104,36 @@ pub fn check_conflicts(
     unit: &ParsedUnit,
     others: &[&ParsedUnit],
 ) -> Vec<Diagnostic> {
+    // Index the others' claims once by (transport, path): the check stays linear in the
+    // number of proxies, so deploying beside thousands of proxies stays fast.
+    let mut claimed: HashMap<(String, String), Vec<(BTreeSet<String>, &str, &str)>> =
+        HashMap::new();
+    for other in others.iter().filter(|o| o.unit.name != unit.unit.name) {
+        for op in &other.unit.proxies {
+            for (t, path, methods) in route_claims(root, op) {
+                claimed.entry((t, path)).or_default().push((
+                    methods,
+                    op.name.get_ref(),
+                    &other.unit.name,
+                ));
+            }
+        }
+    }
     let mut errors = Vec::new();
     for proxy in &unit.unit.proxies {
-        'claims: for (t, path, methods) in route_claims(root, proxy) {
-            for other in others.iter().filter(|o| o.unit.name != unit.unit.name) {
-                for op in &other.unit.proxies {
-                    for (ot, opath, om) in route_claims(root, op) {
-                        if ot == t && opath == path && methods_overlap(&methods, &om) {
-                            errors.push(
-                                unit.locator
-                                    .at(&proxy.origin.rel, proxy.path.span().start, format!(
-                                        "path \"{path}\" on transport \"{t}\" is already claimed by proxy \"{}\" of unit \"{}\"",
-                                        op.name.get_ref(),
-                                        other.unit.name
-                                    ))
-                                    .element(element_label("proxy", proxy.name.get_ref()))
-                                    .hint(Some("choose another path, or restrict `methods`/`transports` so the routes differ".into())),
-                            );
-                            continue 'claims;
-                        }
-                    }
-                }
+        for (t, path, methods) in route_claims(root, proxy) {
+            let owner = claimed
+                .get(&(t.clone(), path.clone()))
+                .and_then(|list| list.iter().find(|(om, _, _)| methods_overlap(&methods, om)));
+            if let Some((_, owner_proxy, owner_unit)) = owner {
+                errors.push(
+                    unit.locator
+                        .at(&proxy.origin.rel, proxy.path.span().start, format!(
+                            "path \"{path}\" on transport \"{t}\" is already claimed by proxy \"{owner_proxy}\" of unit \"{owner_unit}\""
+                        ))
+                        .element(element_label("proxy", proxy.name.get_ref()))
+                        .hint(Some("choose another path, or restrict `methods`/`transports` so the routes differ".into())),
+                );
             }
         }
     }
@@ -181,7 +190,7 @@ impl Validator<'_> {
             .map(|s| s.name.get_ref().as_str())
             .collect();
 
-        let mut claims: Vec<(String, String, BTreeSet<String>, &str)> = Vec::new();
+        let mut claims: HashMap<(String, String), Vec<(BTreeSet<String>, &str)>> = HashMap::new();
         for p in &u.proxies {
             let f = &p.origin.rel;
             let el = element_label("proxy", p.name.get_ref());
@@ -239,14 +248,20 @@ impl Validator<'_> {
                 );
             }
             for (t, path, methods) in route_claims(root, p) {
-                if let Some((_, _, _, other)) = claims.iter().find(|(ct, cp, cm, _)| {
-                    *ct == t && *cp == path && methods_overlap(cm, &methods)
-                }) {
-                    let other = other.to_string();
+                let key = (t, path);
+                let other = claims
+                    .get(&key)
+                    .and_then(|list| list.iter().find(|(cm, _)| methods_overlap(cm, &methods)))
+                    .map(|(_, n)| n.to_string());
+                if let Some(other) = other {
+                    let (t, path) = key;
                     self.err(f, p.path.span().start, &el, format!("path \"{path}\" on transport \"{t}\" is already claimed by proxy \"{other}\" of unit \"{}\"", u.name), Some("choose another path, or restrict `methods` so the routes differ".into()));
                     break;
                 }
-                claims.push((t, path, methods, p.name.get_ref()));
+                claims
+                    .entry(key)
+                    .or_default()
+                    .push((methods, p.name.get_ref()));
             }
         }
         for s in &u.sequences {

@@ -49,15 +49,24 @@ impl Clients {
     }
 }
 
+/// The system's trusted roots, read once (reading them takes tens of milliseconds, too
+/// long to repeat inside a deploy).
+fn system_roots() -> &'static rustls::RootCertStore {
+    static ROOTS: std::sync::OnceLock<rustls::RootCertStore> = std::sync::OnceLock::new();
+    ROOTS.get_or_init(|| {
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in rustls_native_certs::load_native_certs().certs {
+            let _ = roots.add(cert);
+        }
+        roots
+    })
+}
+
 fn build(
     connect_timeout: Duration,
     ca_file: Option<&std::path::Path>,
 ) -> Result<HttpClient, ClientError> {
-    let mut roots = rustls::RootCertStore::empty();
-    let native = rustls_native_certs::load_native_certs();
-    for cert in native.certs {
-        let _ = roots.add(cert);
-    }
+    let mut roots = system_roots().clone();
     if let Some(path) = ca_file {
         let pem = std::fs::read(path).map_err(|source| ClientError::CaFile {
             path: path.to_path_buf(),

@@ -309,18 +309,18 @@ impl EndpointRuntime {
             )));
         }
         let list = self.addresses();
+        // A copy: the message keeps its headers for later steps (after `call`) and faults.
         let mut headers = msg.headers.clone();
         strip_hop_by_hop(&mut headers);
         if let Some(host) = headers.remove(http::header::HOST) {
             headers.insert(HeaderName::from_static("x-forwarded-host"), host);
         }
         if let Some(addr) = client_addr {
-            let ip = addr.ip().to_string();
             let xff = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
-                Some(prev) => format!("{prev}, {ip}"),
-                None => ip,
+                Some(prev) => HeaderValue::from_str(&format!("{prev}, {}", addr.ip())).ok(),
+                None => Some(ip_header(addr.ip())),
             };
-            if let Ok(v) = HeaderValue::from_str(&xff) {
+            if let Some(v) = xff {
                 headers.insert(HeaderName::from_static("x-forwarded-for"), v);
             }
         }
@@ -370,7 +370,12 @@ impl EndpointRuntime {
             let mut req = Request::new(body);
             *req.method_mut() = msg.method.clone();
             *req.uri_mut() = uri;
-            *req.headers_mut() = headers.clone();
+            *req.headers_mut() = if tried.len() <= self.retries as usize && list.len() > tried.len()
+            {
+                headers.clone()
+            } else {
+                std::mem::take(&mut headers)
+            };
             let in_addr = addr.stats.begin();
             match tokio::time::timeout(self.timeout, self.client.request(req)).await {
                 Ok(Ok(resp)) => {
@@ -417,11 +422,23 @@ impl EndpointRuntime {
     }
 }
 
+/// `X-Forwarded-For` for a peer, without formatting for the usual loopback peer.
+fn ip_header(ip: std::net::IpAddr) -> HeaderValue {
+    if ip == std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST) {
+        HeaderValue::from_static("127.0.0.1")
+    } else {
+        HeaderValue::from_str(&ip.to_string()).unwrap_or(HeaderValue::from_static("unknown"))
+    }
+}
+
 fn join(base: &Uri, path_and_query: &str) -> Uri {
     let prefix = base.path().trim_end_matches('/');
     let mut parts = base.clone().into_parts();
-    let pq = format!("{prefix}{path_and_query}");
-    parts.path_and_query = pq.parse().ok();
+    parts.path_and_query = if prefix.is_empty() {
+        path_and_query.parse().ok()
+    } else {
+        format!("{prefix}{path_and_query}").parse().ok()
+    };
     Uri::from_parts(parts).unwrap_or_else(|_| base.clone())
 }
 
