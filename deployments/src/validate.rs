@@ -57,6 +57,12 @@ pub fn validate_unit(root: &RootConfig, parsed: &ParsedUnit) -> Vec<Diagnostic> 
     v.errors
 }
 
+/// Transport and normalised path of a route.
+type RouteKey = (String, String);
+
+/// Methods claimed on a route, and by which proxy of which unit.
+type Claim<'a> = (BTreeSet<String>, &'a str, &'a str);
+
 /// Route claims of one proxy: (transport, normalised path, methods; empty = any).
 pub fn route_claims<'a>(
     root: &'a RootConfig,
@@ -106,8 +112,7 @@ pub fn check_conflicts(
 ) -> Vec<Diagnostic> {
     // Index the others' claims once by (transport, path): the check stays linear in the
     // number of proxies, so deploying beside thousands of proxies stays fast.
-    let mut claimed: HashMap<(String, String), Vec<(BTreeSet<String>, &str, &str)>> =
-        HashMap::new();
+    let mut claimed: HashMap<RouteKey, Vec<Claim<'_>>> = HashMap::new();
     for other in others.iter().filter(|o| o.unit.name != unit.unit.name) {
         for op in &other.unit.proxies {
             for (t, path, methods) in route_claims(root, op) {
@@ -190,7 +195,7 @@ impl Validator<'_> {
             .map(|s| s.name.get_ref().as_str())
             .collect();
 
-        let mut claims: HashMap<(String, String), Vec<(BTreeSet<String>, &str)>> = HashMap::new();
+        let mut claims: HashMap<RouteKey, Vec<(BTreeSet<String>, &str)>> = HashMap::new();
         for p in &u.proxies {
             let f = &p.origin.rel;
             let el = element_label("proxy", p.name.get_ref());

@@ -385,31 +385,44 @@ impl Engine {
                 Err(e) => p.errors.push(diag(&p.unit, e)),
             }
         }
-        // 4. Persist last-good before the swap (skipped for degraded starts: that copy is the last-good).
-        if !allow_degraded {
+        // 4. Persist last-good before the swap, only once nothing else can reject the change
+        //    (skipped for degraded starts: that copy is the last-good).
+        let failed_units = |pending: &[Pending]| -> Vec<String> {
+            pending
+                .iter()
+                .filter(|p| !p.errors.is_empty())
+                .map(|p| p.unit.clone())
+                .collect()
+        };
+        let mut failed = failed_units(&pending);
+        if failed.is_empty() && !allow_degraded {
+            let mut saved: Vec<&String> = Vec::new();
             for (name, rev) in &built {
                 if let Err(e) = self.last_good.save(&rev.sources, rev.info.number) {
                     if let Some(p) = pending.iter_mut().find(|p| &p.unit == name) {
+                        let dir = self.root.state_dir();
                         p.errors.push(diag(
                             name,
-                            format!(
-                                "cannot persist last-good copy in {}: {e}",
-                                self.root.state_dir().display()
-                            ),
+                            format!("cannot persist last-good copy in {}: {e}", dir.display()),
                         ));
                     }
+                    // Put back the last-good copies of the revisions that keep running.
+                    for name in saved {
+                        if let Some(cur) = units.get(name).and_then(|s| s.current.as_ref()) {
+                            let _ = self.last_good.save(&cur.sources, cur.info.number);
+                        }
+                    }
+                    break;
                 }
+                saved.push(name);
             }
+            failed = failed_units(&pending);
         }
-        let failed: Vec<String> = pending
-            .iter()
-            .filter(|p| !p.errors.is_empty())
-            .map(|p| p.unit.clone())
-            .collect();
         if !failed.is_empty() {
             let outcomes: Vec<Outcome> = pending
                 .into_iter()
                 .map(|p| {
+                    let own_errors = !p.errors.is_empty();
                     let errors = if p.errors.is_empty() {
                         vec![diag(
                             &p.unit,
@@ -421,8 +434,19 @@ impl Engine {
                     } else {
                         p.errors
                     };
-                    if let Some(slot) = units.get_mut(&p.unit) {
-                        slot.last_errors = errors.clone();
+                    match units.get_mut(&p.unit) {
+                        Some(slot) => slot.last_errors = errors.clone(),
+                        // A unit directory that never deployed is shown as Failed.
+                        None if own_errors
+                            && on_disk_deploy(&changes, &p.unit)
+                            && self.unit_dir(&p.unit).is_dir() =>
+                        {
+                            let mut slot = UnitSlot::new();
+                            slot.failed = Some(errors.clone());
+                            slot.last_errors = errors.clone();
+                            units.insert(p.unit.clone(), slot);
+                        }
+                        None => {}
                     }
                     Outcome::Rejected {
                         unit: p.unit,
@@ -574,6 +598,13 @@ impl Engine {
         let mut units = self.units.lock().await;
         let mut failures = Vec::new();
         for name in self.units_on_disk() {
+            // Revision numbers continue across restarts: the last-good copy knows the last one.
+            if let Some((lg, n)) = self.last_good.load(&name) {
+                let same = UnitSources::read_dir(&self.unit_dir(&name))
+                    .is_ok_and(|s| s.content_hash() == lg.content_hash());
+                let slot = units.entry(name.clone()).or_insert_with(UnitSlot::new);
+                slot.next_revision = if same { n } else { n + 1 };
+            }
             let mut outcomes = self
                 .apply_locked(
                     &mut units,
@@ -665,25 +696,46 @@ impl Engine {
     }
 
     /// Reload every unit from disk: new directories load, removed ones unload, changed ones
-    /// reload, each on its own (one invalid unit does not hold back the others).
+    /// reload.
     pub async fn reload_all(&self) -> Vec<Outcome> {
+        self.sync_from_disk(None).await
+    }
+
+    /// Brings `only` (or every unit) in line with disk. Each unit stands on its own, so one
+    /// invalid unit does not hold back the others — except that unloads and loads seen
+    /// together (a renamed directory) are first tried as one batch, so the renamed unit's
+    /// paths are released and claimed in the same swap.
+    pub async fn sync_from_disk(
+        &self,
+        only: Option<&std::collections::BTreeSet<String>>,
+    ) -> Vec<Outcome> {
         let on_disk = self.units_on_disk();
         let loaded: Vec<String> = self.units.lock().await.keys().cloned().collect();
-        let mut outcomes = Vec::new();
-        for name in &on_disk {
-            outcomes.extend(
-                self.apply(vec![Change::Deploy {
-                    unit: name.clone(),
-                    source: Source::Disk,
-                }])
-                .await,
-            );
+        let wanted = |n: &String| only.is_none_or(|o| o.contains(n));
+        let deploys: Vec<Change> = on_disk
+            .iter()
+            .filter(|n| wanted(n))
+            .map(|n| Change::Deploy {
+                unit: n.clone(),
+                source: Source::Disk,
+            })
+            .collect();
+        let unloads: Vec<Change> = loaded
+            .iter()
+            .filter(|n| !on_disk.contains(n) && wanted(n))
+            .map(|n| Change::Unload { unit: n.clone() })
+            .collect();
+        if !deploys.is_empty() && !unloads.is_empty() {
+            let together = self
+                .apply(unloads.iter().chain(deploys.iter()).cloned().collect())
+                .await;
+            if !together.iter().any(Outcome::is_rejected) {
+                return together;
+            }
         }
-        for name in loaded.iter().filter(|n| !on_disk.contains(n)) {
-            outcomes.extend(
-                self.apply(vec![Change::Unload { unit: name.clone() }])
-                    .await,
-            );
+        let mut outcomes = Vec::new();
+        for change in unloads.into_iter().chain(deploys) {
+            outcomes.extend(self.apply(vec![change]).await);
         }
         outcomes
     }
@@ -756,6 +808,12 @@ impl Engine {
             }
         }
     }
+}
+
+fn on_disk_deploy(changes: &[Change], unit: &str) -> bool {
+    changes
+        .iter()
+        .any(|c| matches!(c, Change::Deploy { unit: u, source: Source::Disk } if u == unit))
 }
 
 fn start_tasks(rev: &Arc<Revision>, control: &UnitControl) -> Vec<Arc<TaskRuntime>> {

@@ -31,6 +31,19 @@ fn sync_dir(path: &Path) {
     }
 }
 
+/// The sources of a copy, if it is complete and hashes to `hash`.
+fn read_complete(copy: &Path, hash: &str) -> Option<UnitSources> {
+    if !copy.join(".complete").exists() {
+        return None;
+    }
+    let sources = UnitSources::read_dir(copy).ok()?;
+    (sources.content_hash() == hash).then_some(sources)
+}
+
+fn intact(copy: &Path, hash: &str) -> bool {
+    read_complete(copy, hash).is_some()
+}
+
 impl LastGood {
     pub fn new(state_dir: &Path) -> Self {
         LastGood {
@@ -43,7 +56,8 @@ impl LastGood {
         let hash = sources.content_hash();
         let copy = unit_dir.join(&hash);
         fs::create_dir_all(&unit_dir)?;
-        if !copy.join(".complete").exists() {
+        // Reuse an existing copy only if it reads back complete and unchanged.
+        if !intact(&copy, &hash) {
             let tmp = unit_dir.join(format!(".tmp-{hash}-{}", std::process::id()));
             let _ = fs::remove_dir_all(&tmp);
             for (rel, text) in &sources.files {
@@ -65,12 +79,20 @@ impl LastGood {
         write_synced(&tmp, &current)?;
         fs::rename(&tmp, unit_dir.join("CURRENT"))?;
         sync_dir(&unit_dir);
-        // Older copies are no longer referenced.
+        // Older copies are no longer referenced: move them aside first, so a crash during
+        // the removal never leaves a half-deleted copy under its real name.
         if let Ok(entries) = fs::read_dir(&unit_dir) {
             for e in entries.flatten() {
                 let name = e.file_name().to_string_lossy().into_owned();
                 if e.path().is_dir() && name != hash {
-                    let _ = fs::remove_dir_all(e.path());
+                    let trash = unit_dir.join(format!(".trash-{name}"));
+                    let doomed =
+                        if name.starts_with(".trash-") || fs::rename(e.path(), &trash).is_err() {
+                            e.path()
+                        } else {
+                            trash
+                        };
+                    let _ = fs::remove_dir_all(doomed);
                 }
             }
         }
@@ -83,12 +105,12 @@ impl LastGood {
         let current: Current =
             serde_json::from_slice(&fs::read(unit_dir.join("CURRENT")).ok()?).ok()?;
         let copy = unit_dir.join(&current.hash);
-        if !copy.join(".complete").exists() {
+        let Some(mut sources) = read_complete(&copy, &current.hash) else {
+            tracing::warn!(unit, copy = %copy.display(), "last-good copy is incomplete or damaged; ignoring it");
             return None;
-        }
-        let mut sources = UnitSources::read_dir(&copy).ok()?;
+        };
         sources.name = unit.to_owned();
-        (sources.content_hash() == current.hash).then_some((sources, current.revision))
+        Some((sources, current.revision))
     }
 }
 

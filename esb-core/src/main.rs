@@ -84,22 +84,19 @@ fn serve(cli: Cli) -> ExitCode {
         strict: cli.strict,
         watch: cli.no_watch.then_some(false),
     };
+    // A warm restart (management `restart`) ends `serve` with `Exit::Restart`: the server is
+    // rebuilt in this process from the re-read root config.
     let result = rt.block_on(async {
-        let server = esb_core::server::Server::start(&opts).await?;
-        server.serve().await
+        loop {
+            let server = esb_core::server::Server::start(&opts).await?;
+            if server.serve().await? == esb_core::server::Exit::Stopped {
+                return Ok::<_, esb_core::server::StartError>(());
+            }
+            tracing::info!("warm restart: starting again with the re-read root config");
+        }
     });
     match result {
-        Ok(esb_core::server::Exit::Restart) => {
-            use std::os::unix::process::CommandExt;
-            drop(rt);
-            let exe = std::env::current_exe().expect("current executable");
-            let err = std::process::Command::new(exe)
-                .args(std::env::args_os().skip(1))
-                .exec();
-            eprintln!("esb: warm restart failed to re-execute: {err}");
-            ExitCode::FAILURE
-        }
-        Ok(esb_core::server::Exit::Stopped) => ExitCode::SUCCESS,
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("esb: {e}");
             ExitCode::FAILURE

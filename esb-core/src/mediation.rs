@@ -252,17 +252,15 @@ impl CStep {
     }
 }
 
+/// A called endpoint's status, content type and body.
+type CallResponse = (StatusCode, Option<HeaderValue>, bytes::Bytes);
+
 /// Reads a called endpoint's response into memory (bounded).
 fn read_response(
     resp: Response<hyper::body::Incoming>,
     limit: u64,
     name: String,
-) -> Pin<
-    Box<
-        dyn Future<Output = Result<(StatusCode, Option<HeaderValue>, bytes::Bytes), StepError>>
-            + Send,
-    >,
-> {
+) -> Pin<Box<dyn Future<Output = Result<CallResponse, StepError>> + Send>> {
     Box::pin(async move {
         let status = resp.status();
         let ct = resp.headers().get(http::header::CONTENT_TYPE).cloned();
@@ -300,8 +298,7 @@ fn run_steps<'a>(
     seq: &'a str,
 ) -> StepFuture<'a> {
     Box::pin(async move {
-        for i in 0..steps.len() {
-            let step = &steps[i];
+        for step in steps {
             if step.reads_body() {
                 if let Err(e) = msg.read_body(ctx.max_body).await {
                     return Err(read_error(e));
@@ -335,7 +332,7 @@ fn run_steps<'a>(
                         Cond::NotEquals(x) => v != x.as_str(),
                         Cond::Contains(x) => v.contains(x.as_str()),
                         Cond::StartsWith(x) => v.starts_with(x.as_str()),
-                        Cond::Exists(want) => !v.is_empty() == *want,
+                        Cond::Exists(want) => v.is_empty() != *want,
                     };
                     let branch = if hit { then } else { otherwise };
                     if let Flow::Respond(r) = run_steps(branch, msg, ctx, seq).await? {

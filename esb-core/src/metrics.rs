@@ -78,6 +78,9 @@ pub struct Stats {
     pub in_flight: AtomicU64,
     pub latency: Histogram,
     pub latency_sum_us: AtomicU64,
+    /// Requests counted at the last rate sample, and the rate then (requests/s).
+    rate_base: AtomicU64,
+    rate: AtomicU64,
 }
 
 /// Counts one request in flight; records its outcome when dropped or finished.
@@ -98,8 +101,16 @@ impl Stats {
         }
     }
 
+    /// Called once a second: the requests since the last call become the current rate.
+    pub fn sample_rate(&self) {
+        let now = self.requests.load(Relaxed);
+        let before = self.rate_base.swap(now, Relaxed);
+        self.rate.store(now.saturating_sub(before), Relaxed);
+    }
+
     pub fn snapshot(&self) -> StatsSnapshot {
         StatsSnapshot {
+            rate: self.rate.load(Relaxed),
             requests: self.requests.load(Relaxed),
             errors: self.errors.load(Relaxed),
             in_flight: self.in_flight.load(Relaxed),
@@ -140,6 +151,8 @@ impl Drop for InFlight<'_> {
 
 #[derive(Debug, Clone, Copy, Default, serde::Serialize, PartialEq, Eq)]
 pub struct StatsSnapshot {
+    /// Requests per second over the last full second.
+    pub rate: u64,
     pub requests: u64,
     pub errors: u64,
     pub in_flight: u64,

@@ -114,26 +114,40 @@ impl Server {
     /// Serves until SIGTERM/SIGINT (or [`Server::stop`]), then drains.
     pub async fn serve(self: Arc<Self>) -> Result<Exit, StartError> {
         let graceful = Arc::new(GracefulShutdown::new());
+        let mut listeners = Vec::new();
         for t in &self.transports {
-            tokio::spawn(t.clone().run(
+            listeners.push(tokio::spawn(t.clone().run(
                 self.engine.clone(),
                 graceful.clone(),
                 self.shutdown.subscribe(),
-            ));
+            )));
         }
         let reaper = self.engine.clone();
+        let mut reaper_stop = self.shutdown.subscribe();
+        let sampled = self.clone();
         tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_millis(100));
+            let mut n = 0u64;
             loop {
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = reaper_stop.changed() => return,
+                }
                 reaper.reap_drained().await;
+                n += 1;
+                if n.is_multiple_of(10) {
+                    sampled.sample_rates().await;
+                }
             }
         });
         let _watcher = crate::watch::spawn(self.engine.clone())
             .map_err(|e| tracing::error!("hot deployer: {e}"))
             .ok();
-        crate::mgmt::spawn(self.clone())
-            .await
-            .map_err(StartError::Management)?;
+        listeners.extend(
+            crate::mgmt::spawn(self.clone())
+                .await
+                .map_err(StartError::Management)?,
+        );
 
         let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
         let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
@@ -161,6 +175,10 @@ impl Server {
             tracing::warn!("drain timeout reached; closing remaining connections");
         }
         self.engine.stop_tasks().await;
+        // Every listener has released its port before a warm restart binds again.
+        for l in listeners {
+            let _ = l.await;
+        }
         Ok(if self.restart.load(std::sync::atomic::Ordering::Relaxed) {
             Exit::Restart
         } else {
@@ -168,7 +186,27 @@ impl Server {
         })
     }
 
-    /// Stops serving (draining in-flight requests) so the process can re-execute itself.
+    /// Updates the per-second request rates of every counter set (called once a second).
+    async fn sample_rates(&self) {
+        for t in &self.transports {
+            t.stats.sample_rate();
+        }
+        let units = self.engine.units.lock().await;
+        for rev in units.values().filter_map(|s| s.current.as_ref()) {
+            for p in &rev.proxies {
+                p.stats.sample_rate();
+            }
+            for e in rev.endpoints.values() {
+                e.stats.sample_rate();
+            }
+        }
+    }
+
+    pub fn subscribe_shutdown(&self) -> watch::Receiver<bool> {
+        self.shutdown.subscribe()
+    }
+
+    /// Stops serving (draining in-flight requests) so the server can be rebuilt.
     pub fn request_restart(&self) {
         self.restart
             .store(true, std::sync::atomic::Ordering::Relaxed);

@@ -189,6 +189,8 @@ impl TransportRuntime {
         let scheme: &'static str = if self.tls.is_some() { "https" } else { "http" };
         loop {
             if *shutdown.borrow() {
+                // Release the port now: keep-alive connections may hold this runtime longer.
+                self.listener.lock().expect("listener").take();
                 return;
             }
             let state = *state_rx.borrow_and_update();
@@ -198,7 +200,7 @@ impl TransportRuntime {
                 }
                 tokio::select! {
                     _ = state_rx.changed() => continue,
-                    _ = shutdown.changed() => return,
+                    _ = shutdown.changed() => continue,
                 }
             }
             let listener = self.listener.lock().expect("listener").take();

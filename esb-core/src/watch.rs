@@ -4,7 +4,7 @@
 //! half-written (invalid) content while the old revision keeps serving. New directories
 //! load, removed ones unload. Switched on and off at runtime through `Engine::hot_deploy`.
 
-use crate::engine::{Change, Engine, Source};
+use crate::engine::Engine;
 use notify::RecursiveMode;
 use notify_debouncer_full::{new_debouncer, DebounceEventResult};
 use std::collections::BTreeSet;
@@ -80,20 +80,7 @@ pub fn spawn(engine: Arc<Engine>) -> Result<Watcher, String> {
             if !engine.hot_deploy.load(Relaxed) {
                 continue;
             }
-            let loaded: Vec<String> = engine.units.lock().await.keys().cloned().collect();
-            for unit in units {
-                let change = if engine.unit_dir(&unit).is_dir() {
-                    Change::Deploy {
-                        unit,
-                        source: Source::Disk,
-                    }
-                } else if loaded.contains(&unit) {
-                    Change::Unload { unit }
-                } else {
-                    continue;
-                };
-                engine.apply(vec![change]).await;
-            }
+            engine.sync_from_disk(Some(&units)).await;
         }
     });
     tracing::info!(dir = %dir.display(), "hot deployer watching");

@@ -98,6 +98,12 @@ pub fn info(bean: &Bean) -> MBeanInfo {
     let counters = |i: MBeanInfo| {
         i.with_attr("Requests", "long", "requests served", false)
             .with_attr(
+                "RequestsPerSecond",
+                "long",
+                "requests in the last second",
+                false,
+            )
+            .with_attr(
                 "Errors",
                 "long",
                 "requests answered with a 5xx status",
@@ -448,6 +454,7 @@ pub fn info(bean: &Bean) -> MBeanInfo {
 
 fn snapshot_counters(m: &mut Map<String, Value>, s: crate::metrics::StatsSnapshot, latency: bool) {
     m.insert("Requests".into(), s.requests.into());
+    m.insert("RequestsPerSecond".into(), s.rate.into());
     m.insert("Errors".into(), s.errors.into());
     m.insert("InFlight".into(), s.in_flight.into());
     if latency {
@@ -477,6 +484,7 @@ pub async fn read_all(server: &Server, bean: &Bean) -> Result<Map<String, Value>
             for t in &server.transports {
                 let s = t.stats.snapshot();
                 total.requests += s.requests;
+                total.rate += s.rate;
                 total.errors += s.errors;
                 total.in_flight += s.in_flight;
             }
@@ -595,6 +603,7 @@ pub async fn read_all(server: &Server, bean: &Bean) -> Result<Map<String, Value>
             for p in rev.map(|r| r.proxies.as_slice()).unwrap_or(&[]) {
                 let s = p.stats.snapshot();
                 total.requests += s.requests;
+                total.rate += s.rate;
                 total.errors += s.errors;
                 total.in_flight += s.in_flight;
             }

@@ -33,10 +33,10 @@ struct Mgmt {
 }
 
 /// Binds the management listener and serves it in the background.
-pub async fn spawn(server: Arc<Server>) -> Result<(), String> {
+pub async fn spawn(server: Arc<Server>) -> Result<Option<tokio::task::JoinHandle<()>>, String> {
     let cfg = &server.engine.root.management;
     if !cfg.enabled {
-        return Ok(());
+        return Ok(None);
     }
     let state_dir = server.engine.root.state_dir();
     let tokens = Tokens::load(&state_dir)
@@ -53,9 +53,15 @@ pub async fn spawn(server: Arc<Server>) -> Result<(), String> {
         tokens,
         bind,
     });
-    tokio::spawn(async move {
+    let mut stop = mgmt.server.subscribe_shutdown();
+    let handle = tokio::spawn(async move {
         loop {
-            let Ok((stream, peer)) = listener.accept().await else {
+            let accepted = tokio::select! {
+                a = listener.accept() => a,
+                // Release the port on shutdown and warm restart.
+                _ = stop.changed() => return,
+            };
+            let Ok((stream, peer)) = accepted else {
                 continue;
             };
             let mgmt = mgmt.clone();
@@ -71,7 +77,7 @@ pub async fn spawn(server: Arc<Server>) -> Result<(), String> {
             });
         }
     });
-    Ok(())
+    Ok(Some(handle))
 }
 
 fn error(status: StatusCode, message: &str) -> Response<Body> {
@@ -383,5 +389,8 @@ pub async fn restart(server: &Arc<Server>) -> Result<String, String> {
         )
     })?;
     server.request_restart();
-    Ok("restarting: draining in-flight requests, then re-executing with the new esb.toml".into())
+    Ok(
+        "restarting: draining in-flight requests, then starting again with the re-read esb.toml"
+            .into(),
+    )
 }
