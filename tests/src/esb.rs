@@ -28,9 +28,31 @@ pub fn esb_bin() -> &'static Path {
             .join("debug")
             .join(format!("esb{}", std::env::consts::EXE_SUFFIX));
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "-q", "-p", "esb-core", "--bin", "esb"])
-            .current_dir(workspace())
+        let mut cmd = Command::new(cargo);
+        cmd.args(["build", "-q", "-p", "esb-core", "--bin", "esb"])
+            .current_dir(workspace());
+        // Cargo sets these for the test process. Build scripts track some of them (ring's
+        // tracks CARGO_MANIFEST_DIR), so passing them on would make this build and every
+        // plain `cargo build` invalidate each other and rebuild half the tree each time.
+        for (key, _) in std::env::vars_os() {
+            let key = key.to_string_lossy();
+            if key == "OUT_DIR"
+                || key.starts_with("CARGO_PKG_")
+                || key.starts_with("CARGO_BIN_")
+                || [
+                    "CARGO_MANIFEST_DIR",
+                    "CARGO_MANIFEST_PATH",
+                    "CARGO_CRATE_NAME",
+                    "CARGO_PRIMARY_PACKAGE",
+                    "CARGO_TARGET_TMPDIR",
+                    "CARGO_RUSTC_CURRENT_DIR",
+                ]
+                .contains(&key.as_ref())
+            {
+                cmd.env_remove(key.as_ref());
+            }
+        }
+        let status = cmd
             .status()
             .expect("cannot run cargo to build esb");
         assert!(status.success(), "cargo build -p esb-core --bin esb failed");
@@ -249,6 +271,17 @@ impl Esb {
 
 impl Drop for Esb {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!(
+                "--- esb log (pid {}, {}) ---\n{}--- end of esb log ---",
+                self.pid(),
+                match self.try_wait() {
+                    Some(s) => format!("exited: {s}"),
+                    None => "running".into(),
+                },
+                self.log()
+            );
+        }
         if self.try_wait().is_some() {
             return;
         }

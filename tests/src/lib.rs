@@ -7,6 +7,8 @@ pub mod backend;
 pub mod client;
 pub mod conf;
 pub mod esb;
+pub mod load;
+pub mod mgmt_client;
 pub mod tls;
 
 pub use backend::{Backend, BackendBuilder, Seen};
@@ -47,6 +49,44 @@ pub fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .expect("bind 127.0.0.1:0")
         .port()
+}
+
+/// A loopback port that refuses connections for as long as this value lives: a socket
+/// bound to it without listening, so no other process can start listening there meanwhile
+/// (a port merely found free could be taken, say by a paused transport of a parallel test,
+/// and hang the requests meant to be refused).
+pub struct ClosedPort {
+    _socket: tokio::net::TcpSocket,
+    port: u16,
+}
+
+impl ClosedPort {
+    pub fn new() -> ClosedPort {
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket
+            .bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
+            .expect("bind 127.0.0.1:0");
+        let port = socket.local_addr().expect("local addr").port();
+        ClosedPort {
+            _socket: socket,
+            port,
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Default for ClosedPort {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 /// The byte at `offset` of the deterministic test pattern used for large bodies.
