@@ -125,9 +125,10 @@ impl BackendBuilder {
         });
         let running = Running::spawn(0, shared.clone()).expect("bind a backend on 127.0.0.1:0");
         let addr = running.addr;
-        let _ = shared
-            .name
-            .set(self.name.unwrap_or_else(|| format!("backend-{}", addr.port())));
+        let _ = shared.name.set(
+            self.name
+                .unwrap_or_else(|| format!("backend-{}", addr.port())),
+        );
         Backend {
             addr,
             shared,
@@ -232,7 +233,9 @@ async fn serve(
             let builder = hyper::server::conn::http1::Builder::new();
             match &shared.tls {
                 None => {
-                    let _ = builder.serve_connection(TokioIo::new(stream), service).await;
+                    let _ = builder
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
                 }
                 Some(acceptor) => {
                     if let Ok(tls) = acceptor.accept(stream).await {

@@ -174,11 +174,7 @@ impl RequestBuilder<'_> {
         let body: ReqBody = match self.body {
             Body::Empty => Empty::new().boxed(),
             Body::Bytes(b) => Full::new(b).boxed(),
-            Body::Pattern(len) => PatternBody {
-                offset: 0,
-                len,
-            }
-            .boxed(),
+            Body::Pattern(len) => PatternBody { offset: 0, len }.boxed(),
         };
         let mut req = Request::new(body);
         *req.method_mut() = self.method;

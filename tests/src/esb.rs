@@ -52,9 +52,7 @@ pub fn esb_bin() -> &'static Path {
                 cmd.env_remove(key.as_ref());
             }
         }
-        let status = cmd
-            .status()
-            .expect("cannot run cargo to build esb");
+        let status = cmd.status().expect("cannot run cargo to build esb");
         assert!(status.success(), "cargo build -p esb-core --bin esb failed");
         assert!(bin.is_file(), "{} missing after the build", bin.display());
         bin
@@ -173,8 +171,7 @@ impl Esb {
                         self.log()
                     );
                 }
-                if std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
-                {
+                if std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
                     break;
                 }
                 if Instant::now() >= deadline {

@@ -32,7 +32,10 @@ pub fn wait_for<T>(
             return v;
         }
         if Instant::now() >= deadline {
-            panic!("timed out after {limit:?} waiting for {what}\n{}", context());
+            panic!(
+                "timed out after {limit:?} waiting for {what}\n{}",
+                context()
+            );
         }
         std::thread::sleep(Duration::from_millis(10));
     }

@@ -1281,15 +1281,25 @@ pub fn parse_get_path(path: &str) -> Result<Request, ProtocolError> {
     let segs = split_get_segments(path)?;
     let mut it = segs.into_iter();
     let kind = match it.next() {
-        None => return Err(ProtocolError::EmptyGetPath),
-        Some(t) if t.is_empty() => return Err(ProtocolError::EmptyGetPath),
+        // As Jolokia does: a GET without a type is a version request.
+        None => return Ok(Request::version()),
+        Some(t) if t.is_empty() => return Ok(Request::version()),
         Some(t) => known_type(&t)?,
     };
     let request = match kind {
         "read" => {
             let mbean = get_mbean(kind, it.next(), true, USAGE_READ)?;
+            // `*` means every attribute and `A,B` several, as in Jolokia's GET form.
             let attribute = match it.next() {
                 None => None,
+                Some(a) if a == "*" => None,
+                Some(a) if a.contains(',') => Some(Attributes::Many(
+                    a.split(',')
+                        .map(str::trim)
+                        .filter(|x| !x.is_empty())
+                        .map(str::to_owned)
+                        .collect(),
+                )),
                 Some(a) => Some(Attributes::One(required_segment(
                     kind,
                     Some(a),
@@ -2382,8 +2392,16 @@ mod tests {
     #[test]
     fn get_errors() {
         use ProtocolError as E;
-        assert_eq!(get_err(""), E::EmptyGetPath);
-        assert_eq!(get_err("/"), E::EmptyGetPath);
+        assert_eq!(parse_get_path("").unwrap(), Request::version());
+        assert_eq!(parse_get_path("/").unwrap(), Request::version());
+        assert_eq!(
+            parse_get_path("/read/esb:type=Server/*").unwrap(),
+            Request::read(ObjectName::parse("esb:type=Server").unwrap(), None)
+        );
+        assert!(matches!(
+            parse_get_path("/read/esb:type=Server/State,Name").unwrap(),
+            Request::Read { attribute: Some(Attributes::Many(ref v)), .. } if v == &["State", "Name"]
+        ));
         assert_eq!(
             get_err("/reed/esb:type=Server"),
             E::UnknownType {

@@ -14,6 +14,10 @@ pub struct Audit {
     lock: Mutex<()>,
 }
 
+fn is_rejected(outcome: &Value) -> bool {
+    outcome.get("outcome").and_then(|o| o.as_str()) == Some("rejected")
+}
+
 impl Audit {
     pub fn new(state_dir: &Path) -> Self {
         Audit {
@@ -31,14 +35,15 @@ impl Audit {
         before: Option<Value>,
         after: Option<Value>,
     ) {
-        let outcome = answer
-            .value
-            .as_ref()
-            .and_then(|v| v.get("outcome"))
-            .and_then(|o| o.as_str());
+        // Deployment operations answer one outcome or an array of them (batch, reloadAll).
+        let rejected = match answer.value.as_ref() {
+            Some(Value::Array(items)) => items.iter().any(is_rejected),
+            Some(v) => is_rejected(v),
+            None => false,
+        };
         let result = if !answer.is_ok() {
             "error"
-        } else if outcome == Some("rejected") {
+        } else if rejected {
             "rejected"
         } else {
             "ok"

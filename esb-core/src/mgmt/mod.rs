@@ -218,17 +218,15 @@ impl Mgmt {
                 for item in items.items {
                     let r = match item {
                         Ok(r) => {
-                            let unit = audit_unit(&r);
-                            let before = match &unit {
-                                Some(u) if r.is_state_changing() => Some(self.revision_of(u).await),
-                                _ => None,
+                            let audited = if r.is_state_changing() {
+                                audit_units(&r)
+                            } else {
+                                Vec::new()
                             };
+                            let before = self.revisions_of(&audited).await;
                             let answer = jolokia::answer(&self.server, &r, role, false).await;
                             if r.is_state_changing() {
-                                let after = match &unit {
-                                    Some(u) => Some(self.revision_of(u).await),
-                                    None => None,
-                                };
+                                let after = self.revisions_of(&audited).await;
                                 self.audit.record(
                                     role,
                                     peer,
@@ -256,13 +254,23 @@ impl Mgmt {
         }
     }
 
-    async fn revision_of(&self, unit: &str) -> Value {
+    /// The active revision of the unit (one unit) or of each unit (several), for the audit.
+    async fn revisions_of(&self, audited: &[String]) -> Option<Value> {
         let units = self.server.engine.units.lock().await;
-        units
-            .get(unit)
-            .and_then(|s| s.current.as_ref())
-            .map(|c| Value::from(c.info.number))
-            .unwrap_or(Value::Null)
+        let rev = |u: &String| {
+            units
+                .get(u)
+                .and_then(|s| s.current.as_ref())
+                .map(|c| Value::from(c.info.number))
+                .unwrap_or(Value::Null)
+        };
+        match audited {
+            [] => None,
+            [one] => Some(rev(one)),
+            many => Some(Value::Object(
+                many.iter().map(|u| (u.clone(), rev(u))).collect(),
+            )),
+        }
     }
 
     fn events(&self, req: &Request<Incoming>) -> Response<Body> {
@@ -345,23 +353,34 @@ fn http_status(r: &JResponse) -> StatusCode {
 }
 
 /// The unit a state-changing request concerns, for revision before/after in the audit.
-fn audit_unit(r: &deployments::protocol::Request) -> Option<String> {
+fn audit_units(r: &deployments::protocol::Request) -> Vec<String> {
     use deployments::protocol::Request as R;
-    match r {
-        R::Exec {
-            mbean, arguments, ..
-        } => match mbean.get("type") {
-            Some("Unit") => mbean.get("name").map(str::to_owned),
-            Some("Proxy" | "Endpoint" | "Task" | "Sequence") => {
-                mbean.get("unit").map(str::to_owned)
+    let R::Exec {
+        mbean,
+        arguments,
+        operation,
+        ..
+    } = r
+    else {
+        return Vec::new();
+    };
+    match mbean.get("type") {
+        Some("Unit") => mbean.get("name").map(str::to_owned).into_iter().collect(),
+        Some("Proxy" | "Endpoint" | "Task" | "Sequence") => {
+            mbean.get("unit").map(str::to_owned).into_iter().collect()
+        }
+        Some("DeploymentManager") => match (operation.as_str(), arguments.first()) {
+            (_, Some(Value::Array(list))) => list
+                .iter()
+                .filter_map(|a| a.as_str().map(str::to_owned))
+                .collect(),
+            (_, Some(Value::String(s))) if operation.contains("atch") => {
+                s.split(',').map(|x| x.trim().to_owned()).collect()
             }
-            Some("DeploymentManager") => arguments
-                .first()
-                .and_then(|a| a.as_str())
-                .map(str::to_owned),
-            _ => None,
+            (_, Some(Value::String(s))) => vec![s.clone()],
+            _ => Vec::new(),
         },
-        _ => None,
+        _ => Vec::new(),
     }
 }
 
