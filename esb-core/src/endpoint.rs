@@ -31,6 +31,9 @@ pub enum AddressState {
     Maintenance,
 }
 
+/// How long one trial request has a suspended address to itself before another may try.
+const TRIAL_WINDOW_MS: u64 = 1000;
+
 const ACTIVE: u8 = 0;
 const SUSPENDED: u8 = 1;
 const MAINTENANCE: u8 = 2;
@@ -82,7 +85,26 @@ impl Address {
     }
 
     /// Usable now: active, or suspended with the back-off elapsed (a trial request).
+    /// Whether a request may use the address now. Once a suspended address's back-off has
+    /// elapsed, exactly one request claims the trial (by moving the deadline on); the others
+    /// keep skipping it until the trial succeeds or a further window passes.
     fn eligible(&self, now: u64) -> bool {
+        match self.state.load(Relaxed) {
+            ACTIVE => true,
+            SUSPENDED => {
+                let until = self.until_ms.load(Relaxed);
+                now >= until
+                    && self
+                        .until_ms
+                        .compare_exchange(until, now + TRIAL_WINDOW_MS, Relaxed, Relaxed)
+                        .is_ok()
+            }
+            _ => false,
+        }
+    }
+
+    /// Usable now, without claiming a trial (for reporting).
+    fn available(&self, now: u64) -> bool {
         match self.state.load(Relaxed) {
             ACTIVE => true,
             SUSPENDED => now >= self.until_ms.load(Relaxed),
@@ -390,7 +412,7 @@ impl EndpointRuntime {
                     let connect = e.is_connect();
                     let detail = error_chain(&e);
                     last_error = Some(if connect {
-                        SendError::Unavailable(format!(
+                        SendError::Backend(format!(
                             "endpoint \"{}\": cannot connect to {}: {detail}",
                             self.name, addr.url
                         ))
@@ -413,12 +435,21 @@ impl EndpointRuntime {
                 }
             }
         }
-        Err(last_error.unwrap_or_else(|| {
-            SendError::Unavailable(format!(
+        // Nothing left to try: 503 when no address is in rotation any more (the
+        // failures suspended them), otherwise the backend's own failure (502/504).
+        let now = now_ms();
+        let none_left = !list.iter().any(|a| a.available(now));
+        match last_error {
+            Some(SendError::Backend(cause)) if none_left => Err(SendError::Unavailable(format!(
+                "{cause}; every address of endpoint \"{}\" is now suspended",
+                self.name
+            ))),
+            Some(e) => Err(e),
+            None => Err(SendError::Unavailable(format!(
                 "every address of endpoint \"{}\" is suspended",
                 self.name
-            ))
-        }))
+            ))),
+        }
     }
 }
 

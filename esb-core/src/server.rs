@@ -113,15 +113,19 @@ impl Server {
 
     /// Serves until SIGTERM/SIGINT (or [`Server::stop`]), then drains.
     pub async fn serve(self: Arc<Self>) -> Result<Exit, StartError> {
+        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+        let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+        let mut hup = signal(SignalKind::hangup()).expect("SIGHUP handler");
         let graceful = Arc::new(GracefulShutdown::new());
-        let mut listeners = Vec::new();
+        let mut accept_loops = Vec::new();
         for t in &self.transports {
-            listeners.push(tokio::spawn(t.clone().run(
+            accept_loops.push(tokio::spawn(t.clone().run(
                 self.engine.clone(),
                 graceful.clone(),
                 self.shutdown.subscribe(),
             )));
         }
+        let mut listeners = Vec::new();
         let reaper = self.engine.clone();
         let mut reaper_stop = self.shutdown.subscribe();
         let sampled = self.clone();
@@ -149,9 +153,6 @@ impl Server {
                 .map_err(StartError::Management)?,
         );
 
-        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-        let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
-        let mut hup = signal(SignalKind::hangup()).expect("SIGHUP handler");
         let mut stop = self.shutdown.subscribe();
         loop {
             tokio::select! {
@@ -166,6 +167,9 @@ impl Server {
         }
         self.events.emit(EventKind::ServerStopping);
         self.shutdown.send_replace(true);
+        for l in accept_loops {
+            let _ = l.await;
+        }
         let drain = self.engine.root.server.drain_timeout;
         let graceful = Arc::try_unwrap(graceful).unwrap_or_else(|_| GracefulShutdown::new());
         if tokio::time::timeout(drain, graceful.shutdown())

@@ -227,7 +227,7 @@ impl TransportRuntime {
             let _ = stream.set_nodelay(true);
             let me = self.clone();
             let engine = engine.clone();
-            let graceful = graceful.clone();
+            let watcher = graceful.watcher();
             tokio::spawn(async move {
                 let svc_me = me.clone();
                 let service = service_fn(move |req| {
@@ -245,12 +245,12 @@ impl TransportRuntime {
                 match &me.tls {
                     None => {
                         let conn = builder.serve_connection(TokioIo::new(stream), service);
-                        let _ = graceful.watch(conn).await;
+                        let _ = watcher.watch(conn).await;
                     }
                     Some(acceptor) => match acceptor.accept(stream).await {
                         Ok(tls) => {
                             let conn = builder.serve_connection(TokioIo::new(tls), service);
-                            let _ = graceful.watch(conn).await;
+                            let _ = watcher.watch(conn).await;
                         }
                         Err(e) => {
                             tracing::debug!(transport = %me.name, "TLS handshake failed: {e}")

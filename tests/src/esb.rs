@@ -184,6 +184,27 @@ impl Esb {
                 std::thread::sleep(Duration::from_millis(10));
             }
         }
+        // A port that accepts could belong to someone else (a port found free was taken
+        // before esb bound it). The `server_started` event is logged only once every
+        // transport is bound by esb and the units are deployed.
+        loop {
+            if let Some(status) = self.try_wait() {
+                panic!(
+                    "esb exited ({status}) during start-up\n--- esb log ---\n{}",
+                    self.log()
+                );
+            }
+            if self.log().contains("server_started") {
+                return;
+            }
+            if Instant::now() >= deadline {
+                panic!(
+                    "esb logged no server_started event within {limit:?}\n--- esb log ---\n{}",
+                    self.log()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     pub fn pid(&self) -> i32 {

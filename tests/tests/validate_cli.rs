@@ -5,7 +5,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::OnceLock;
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -14,27 +13,10 @@ fn workspace() -> PathBuf {
         .to_path_buf()
 }
 
-/// `<workspace>/target/debug/esb`, built first. Cargo does nothing when the binary is fresh;
-/// building every time keeps a stale binary from being tested against new fixtures.
+/// The `esb` binary, built first by the shared harness (which keeps cargo's own variables
+/// out of the nested build, so it does not invalidate the outer one).
 fn esb() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let target = std::env::var_os("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| workspace().join("target"));
-        let bin = target
-            .join("debug")
-            .join(format!("esb{}", std::env::consts::EXE_SUFFIX));
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "-q", "-p", "esb-core", "--bin", "esb"])
-            .current_dir(workspace())
-            .status()
-            .expect("cannot run cargo to build esb");
-        assert!(status.success(), "cargo build -p esb-core --bin esb failed");
-        assert!(bin.is_file(), "{} missing after the build", bin.display());
-        bin
-    })
+    e2e::esb::esb_bin()
 }
 
 fn validate(conf: &Path, json: bool) -> Output {
