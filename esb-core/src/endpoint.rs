@@ -174,6 +174,14 @@ pub struct EndpointRuntime {
     client: HttpClient,
 }
 
+fn unknown_address(endpoint: &str, list: &[Arc<Address>], url: &str) -> String {
+    let all: Vec<&str> = list.iter().map(|a| a.url.as_str()).collect();
+    format!(
+        "endpoint \"{endpoint}\" has no address {url}; it has: {}",
+        all.join(", ")
+    )
+}
+
 /// Connection-level headers that are never forwarded (RFC 9110 §7.6.1).
 const HOP_BY_HOP: &[&str] = &[
     "connection",
@@ -251,7 +259,8 @@ impl EndpointRuntime {
     pub fn remove_address(&self, url: &str) -> Result<(), String> {
         let mut guard = self.addresses.write().expect("addresses");
         if !guard.iter().any(|a| a.url == url) {
-            return Err(self.unknown_address(url));
+            // Built from the guard: taking the read lock here would deadlock.
+            return Err(unknown_address(&self.name, &guard, url));
         }
         if guard.len() == 1 {
             return Err(format!("cannot remove the last address of endpoint \"{}\"; put the endpoint into maintenance instead", self.name));
@@ -265,16 +274,7 @@ impl EndpointRuntime {
             .iter()
             .find(|a| a.url == url)
             .cloned()
-            .ok_or_else(|| self.unknown_address(url))
-    }
-
-    fn unknown_address(&self, url: &str) -> String {
-        let all: Vec<String> = self.addresses().iter().map(|a| a.url.clone()).collect();
-        format!(
-            "endpoint \"{}\" has no address {url}; it has: {}",
-            self.name,
-            all.join(", ")
-        )
+            .ok_or_else(|| unknown_address(&self.name, &self.addresses(), url))
     }
 
     /// Picks the next address by strategy, skipping `tried` and ineligible ones.

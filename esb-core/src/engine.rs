@@ -135,6 +135,9 @@ pub struct Engine {
     all_transports: Vec<String>,
     /// Revisions of unloaded units still finishing requests.
     orphans: std::sync::Mutex<Vec<Draining>>,
+    /// Next revision number of units that were unloaded, so a later load continues the
+    /// numbering instead of reusing numbers.
+    retired: std::sync::Mutex<std::collections::HashMap<String, u64>>,
 }
 
 fn diag(unit: &str, msg: String) -> Diagnostic {
@@ -154,6 +157,7 @@ impl Engine {
             clients: Clients::default(),
             all_transports,
             orphans: Default::default(),
+            retired: Default::default(),
         }
     }
 
@@ -367,7 +371,16 @@ impl Engine {
                 continue;
             };
             let slot = units.get(&p.unit);
-            let number = number.unwrap_or_else(|| slot.map(|s| s.next_revision).unwrap_or(1));
+            let retired = || {
+                self.retired
+                    .lock()
+                    .expect("retired")
+                    .get(&p.unit)
+                    .copied()
+                    .unwrap_or(1)
+            };
+            let number =
+                number.unwrap_or_else(|| slot.map(|s| s.next_revision).unwrap_or_else(retired));
             let input = BuildInput {
                 parsed,
                 sources,
@@ -515,6 +528,10 @@ impl Engine {
         for change in &changes {
             if let Change::Unload { unit } = change {
                 if let Some(mut slot) = units.remove(unit) {
+                    self.retired
+                        .lock()
+                        .expect("retired")
+                        .insert(unit.clone(), slot.next_revision);
                     slot.control.paused.store(false, Relaxed);
                     slot.control.resumed.notify_waiters();
                     let number = slot.current.as_ref().map(|c| c.info.number).unwrap_or(0);

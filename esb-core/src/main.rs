@@ -83,6 +83,7 @@ fn serve(cli: Cli) -> ExitCode {
         conf_dir: cli.conf,
         strict: cli.strict,
         watch: cli.no_watch.then_some(false),
+        events: Default::default(),
     };
     // A warm restart (management `restart`) ends `serve` with `Exit::Restart`: the server is
     // rebuilt in this process from the re-read root config.

@@ -20,6 +20,9 @@ pub struct Options {
     pub strict: bool,
     /// Overrides `[hot_deploy] watch`.
     pub watch: Option<bool>,
+    /// The event bus; shared across warm restarts so `/events` followers and event ids
+    /// carry on.
+    pub events: Arc<EventBus>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -68,7 +71,7 @@ impl Server {
             path: state_dir.clone(),
             source,
         })?;
-        let events = Arc::new(EventBus::default());
+        let events = opts.events.clone();
         let mut transports = Vec::new();
         for def in &root.transports {
             transports.push(TransportRuntime::bind(def, &root.base_dir).await?);

@@ -55,6 +55,8 @@ pub struct TransportRuntime {
     pub stats: Stats,
     state: watch::Sender<TransportState>,
     listener: Mutex<Option<TcpListener>>,
+    /// Signalled when a stop has closed the listener.
+    closed: tokio::sync::Notify,
     tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
@@ -124,6 +126,7 @@ impl TransportRuntime {
             stats: Stats::default(),
             state: watch::channel(TransportState::Started).0,
             listener: Mutex::new(Some(listener)),
+            closed: tokio::sync::Notify::new(),
             tls,
         }))
     }
@@ -158,8 +161,15 @@ impl TransportRuntime {
         }
     }
 
-    pub fn stop(&self) {
+    /// Stops accepting and releases the port; returns once the listener is closed, so a
+    /// `start` right after binds again.
+    pub async fn stop(&self) {
+        if self.state() == TransportState::Stopped {
+            return;
+        }
+        let closed = self.closed.notified();
         self.state.send_replace(TransportState::Stopped);
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), closed).await;
     }
 
     /// Binds the port again after a stop.
@@ -195,8 +205,10 @@ impl TransportRuntime {
             }
             let state = *state_rx.borrow_and_update();
             if state != TransportState::Started {
-                if state == TransportState::Stopped {
-                    self.listener.lock().expect("listener").take();
+                if state == TransportState::Stopped
+                    && self.listener.lock().expect("listener").take().is_some()
+                {
+                    self.closed.notify_waiters();
                 }
                 tokio::select! {
                     _ = state_rx.changed() => continue,

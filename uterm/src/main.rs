@@ -1,1 +1,152 @@
-fn main() {}
+//! `uterm`: parses flags, reads the script and hands over to the library (script mode).
+
+use std::io::{IsTerminal, Read};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use uterm::client::{ClientConfig, TokenSpec, DEFAULT_URL};
+use uterm::script::{self, exit, Options, Sinks};
+use uterm::{Client, Executor, Style};
+
+#[derive(Parser)]
+#[command(
+    name = "uterm",
+    version,
+    about = "Operator client of the ESB management endpoint",
+    after_help = "Examples:\n  uterm -c status\n  uterm -c \"reload orders; list proxies orders\"\n  \
+                  uterm reload --all\n  uterm -f deploy.uterm --keep-going\n  uterm -c help\n\n\
+                  Exit codes: 0 all succeeded, 1 a command failed, 2 usage error, \
+                  3 cannot connect or not authorised."
+)]
+struct Cli {
+    /// Commands to run, separated by ';' or newlines.
+    #[arg(short = 'c', value_name = "COMMANDS", conflicts_with = "file")]
+    commands: Option<String>,
+    /// Script file: one command a line, '#' comments; '-' reads stdin.
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    file: Option<PathBuf>,
+    /// Management endpoint.
+    #[arg(long, env = "ESB_URL", default_value = DEFAULT_URL)]
+    url: String,
+    /// Bearer token (else --token-file, else var/control.token).
+    #[arg(long, env = "ESB_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// File holding the token.
+    #[arg(long, env = "ESB_TOKEN_FILE", value_name = "FILE")]
+    token_file: Option<String>,
+    /// One JSON document per command on stdout.
+    #[arg(long)]
+    json: bool,
+    /// Keep running the remaining commands after one fails.
+    #[arg(long)]
+    keep_going: bool,
+    /// Seconds to wait for the server's answer to one command.
+    #[arg(long, default_value_t = 60, value_name = "SECS")]
+    timeout: u64,
+    /// `-` to read the script from stdin, or one command as words (`uterm reload orders`).
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "COMMAND"
+    )]
+    args: Vec<String>,
+}
+
+enum Script {
+    Text(String),
+    /// One command given as words on the command line.
+    Words(Vec<String>),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let err_style = Style::detect(std::io::stderr().is_terminal());
+    let script = match read_script(&cli) {
+        Ok(s) => s,
+        Err(message) => {
+            eprintln!("{}", script::error_line(err_style, &message));
+            return ExitCode::from(exit::USAGE as u8);
+        }
+    };
+    // An empty ESB_TOKEN / ESB_TOKEN_FILE counts as unset.
+    let token = match (
+        cli.token.filter(|t| !t.trim().is_empty()),
+        cli.token_file.filter(|f| !f.is_empty()),
+    ) {
+        (Some(t), _) => TokenSpec::Given(t),
+        (None, Some(f)) => TokenSpec::File(PathBuf::from(f)),
+        (None, None) => TokenSpec::Search,
+    };
+    let exec = Executor::new(Client::new(ClientConfig {
+        url: cli.url,
+        token,
+        timeout: Duration::from_secs(cli.timeout.max(1)),
+    }));
+    let opts = Options {
+        json: cli.json,
+        keep_going: cli.keep_going,
+        style: Style::detect(std::io::stdout().is_terminal()),
+        err_style,
+    };
+    let stdout = std::io::stdout();
+    let stderr = std::io::stderr();
+    let mut out = stdout.lock();
+    let mut err = stderr.lock();
+    let mut io = Sinks {
+        out: &mut out,
+        err: &mut err,
+    };
+    let text = match script {
+        Script::Text(text) => text,
+        // Re-quoted so the words lex back exactly as the shell split them.
+        Script::Words(words) => words
+            .iter()
+            .map(|w| uterm::lex::quote(w))
+            .collect::<Vec<_>>()
+            .join(" "),
+    };
+    let code = script::run(&exec, &text, opts, &mut io);
+    ExitCode::from(code as u8)
+}
+
+fn read_script(cli: &Cli) -> Result<Script, String> {
+    let stdin = || {
+        let mut s = String::new();
+        std::io::stdin()
+            .read_to_string(&mut s)
+            .map(|_| s)
+            .map_err(|e| format!("cannot read the script from stdin: {e}"))
+    };
+    if let Some(c) = &cli.commands {
+        if !cli.args.is_empty() {
+            return Err(format!(
+                "unexpected \"{}\" after -c; put every command inside the -c string",
+                cli.args[0]
+            ));
+        }
+        return Ok(Script::Text(c.clone()));
+    }
+    if let Some(f) = &cli.file {
+        if !cli.args.is_empty() {
+            return Err(format!("unexpected \"{}\" after -f FILE", cli.args[0]));
+        }
+        if f.as_os_str() == "-" {
+            return stdin().map(Script::Text);
+        }
+        return std::fs::read_to_string(f)
+            .map(Script::Text)
+            .map_err(|e| format!("cannot read the script {}: {e}", f.display()));
+    }
+    match cli.args.as_slice() {
+        [] => Err(
+            "no commands given; run them with -c \"CMD; CMD\", -f FILE, - (stdin) or as \
+             words (uterm status); the interactive TUI is not available yet. \
+             `uterm -c help` lists the commands"
+                .into(),
+        ),
+        [dash] if dash == "-" => stdin().map(Script::Text),
+        words => Ok(Script::Words(words.to_vec())),
+    }
+}

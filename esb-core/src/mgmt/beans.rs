@@ -965,7 +965,7 @@ pub async fn exec(
             match op {
                 "pause" => t.pause().map_err(failed)?,
                 "resume" => t.resume().map_err(failed)?,
-                "stop" => t.stop(),
+                "stop" => t.stop().await,
                 _ => t.start().await.map_err(failed)?,
             }
             state(oname, t.state().as_str());

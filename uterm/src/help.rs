@@ -1,0 +1,394 @@
+//! Help text of the command language: one entry per verb (usage, summary, details, examples),
+//! used by `help`, by usage errors and by the TUI. docs/uterm.md follows this table.
+
+use serde_json::{json, Value};
+
+use crate::output::{Block, Line, Output, Span, Table, Tone};
+
+/// Help for one verb.
+#[derive(Debug, Clone, Copy)]
+pub struct Entry {
+    pub verb: &'static str,
+    /// Usage lines, one form per line.
+    pub usage: &'static str,
+    pub summary: &'static str,
+    pub details: &'static str,
+    pub examples: &'static [&'static str],
+}
+
+pub const ENTRIES: &[Entry] = &[
+    Entry {
+        verb: "status",
+        usage: "status",
+        summary: "server state, uptime, counters and every unit",
+        details: "Shows the server (name, version, state, uptime, hot deploy), its totals, one \
+                  row per unit, units on disk that are not loaded, and revisions still draining.",
+        examples: &["status"],
+    },
+    Entry {
+        verb: "list",
+        usage: "list units|proxies|endpoints|transports|tasks [UNIT]",
+        summary: "a table of the objects of one kind",
+        details: "Proxies, endpoints and tasks can be limited to one unit. `list` alone lists \
+                  the units.",
+        examples: &["list units", "list proxies orders", "list transports"],
+    },
+    Entry {
+        verb: "show",
+        usage: "show [unit] UNIT\nshow proxy|endpoint|task|sequence UNIT/NAME\nshow transport NAME",
+        summary: "every attribute of one object",
+        details: "A bare name is a unit. Endpoint addresses are shown as a table.",
+        examples: &["show orders", "show proxy orders/list", "show endpoint orders/backend"],
+    },
+    Entry {
+        verb: "load",
+        usage: "load UNIT...",
+        summary: "deploy units from the server's deployments directory",
+        details: "Several units are one atomic batch: all are activated in one swap, or none \
+                  is. Prints each outcome: revision, what changed, how long it took, or every \
+                  error with file:line:col.",
+        examples: &["load orders", "load orders billing"],
+    },
+    Entry {
+        verb: "unload",
+        usage: "unload UNIT...",
+        summary: "take units out of service (their in-flight requests finish)",
+        details: "Several units are one atomic batch. Operator state (paused, stopped, \
+                  maintenance) of an unloaded unit is cleared.",
+        examples: &["unload orders"],
+    },
+    Entry {
+        verb: "reload",
+        usage: "reload UNIT...\nreload --all",
+        summary: "re-read units from disk and activate what changed",
+        details: "Only elements whose definition changed are rebuilt; the old revision keeps \
+                  serving if anything is wrong. Several units are one atomic batch; --all \
+                  reloads every changed unit (like SIGHUP). A rejected reload exits 1.",
+        examples: &["reload orders", "reload orders billing", "reload --all"],
+    },
+    Entry {
+        verb: "deploy",
+        usage: "deploy UNIT --file FILE",
+        summary: "deploy a unit from a local unit.toml (sent to the server)",
+        details: "The content of FILE is sent as the unit's unit.toml; includes are not \
+                  supported this way.",
+        examples: &["deploy orders --file build/orders/unit.toml"],
+    },
+    Entry {
+        verb: "validate",
+        usage: "validate UNIT [--file FILE]\nvalidate --dir DIR",
+        summary: "check a unit without deploying it",
+        details: "`validate UNIT` asks the server to check the unit's files on its disk (or, \
+                  with --file, the given unit.toml) against what is running. `validate --dir` \
+                  works offline: DIR is a conf directory (with esb.toml) or one unit directory \
+                  (checked against DIR/../../esb.toml). Exits 1 when anything is invalid.",
+        examples: &[
+            "validate orders",
+            "validate --dir conf",
+            "validate --dir conf/deployments/orders",
+        ],
+    },
+    Entry {
+        verb: "diff",
+        usage: "diff UNIT [--file FILE]",
+        summary: "what a reload would change: running revision vs disk (or FILE)",
+        details: "Element by element and field by field.",
+        examples: &["diff orders"],
+    },
+    Entry {
+        verb: "history",
+        usage: "history UNIT",
+        summary: "the revisions of a unit kept for rollback",
+        details: "Revision, content hash, label, when and how fast it was deployed; the active \
+                  one is marked.",
+        examples: &["history orders"],
+    },
+    Entry {
+        verb: "rollback",
+        usage: "rollback UNIT [--to REV]",
+        summary: "re-activate the previous (or a named) revision",
+        details: "Instant: the kept revision is activated without reading the disk.",
+        examples: &["rollback orders", "rollback orders --to 3"],
+    },
+    Entry {
+        verb: "pause",
+        usage: "pause [unit] UNIT [--hold MS]\npause proxy|endpoint|task UNIT/NAME\npause transport NAME",
+        summary: "pause an object (resume undoes it)",
+        details: "A paused unit or proxy answers 503 with Retry-After; with --hold a paused \
+                  unit holds new requests up to MS (also 500ms, 2s, 1m) and releases them on \
+                  resume. A paused endpoint is in maintenance (fails fast into the fault \
+                  sequence). A paused transport stops accepting; clients wait. A paused task \
+                  does not run.",
+        examples: &[
+            "pause orders",
+            "pause unit orders --hold 5s",
+            "pause endpoint orders/backend",
+        ],
+    },
+    Entry {
+        verb: "resume",
+        usage: "resume [unit] UNIT\nresume proxy|endpoint|task UNIT/NAME\nresume transport NAME",
+        summary: "undo pause",
+        details: "Held requests of a unit are released.",
+        examples: &["resume orders", "resume transport http-8280"],
+    },
+    Entry {
+        verb: "stop",
+        usage: "stop proxy UNIT/NAME\nstop transport NAME",
+        summary: "stop a proxy (404) or a transport (port released)",
+        details: "start undoes it.",
+        examples: &["stop proxy orders/list", "stop transport http-8281"],
+    },
+    Entry {
+        verb: "start",
+        usage: "start proxy UNIT/NAME\nstart transport NAME",
+        summary: "start a stopped proxy or transport",
+        details: "",
+        examples: &["start proxy orders/list"],
+    },
+    Entry {
+        verb: "suspend",
+        usage: "suspend address UNIT/ENDPOINT URL",
+        summary: "take one address of an endpoint out of rotation",
+        details: "activate puts it back.",
+        examples: &["suspend address orders/backend http://127.0.0.1:9001"],
+    },
+    Entry {
+        verb: "activate",
+        usage: "activate address UNIT/ENDPOINT URL",
+        summary: "put a suspended address back into rotation",
+        details: "",
+        examples: &["activate address orders/backend http://127.0.0.1:9001"],
+    },
+    Entry {
+        verb: "add",
+        usage: "add address UNIT/ENDPOINT URL",
+        summary: "add an address to an endpoint at runtime",
+        details: "Runtime only: the unit's files are not changed, and a reload of a changed \
+                  endpoint restores the configured addresses.",
+        examples: &["add address orders/backend http://127.0.0.1:9002"],
+    },
+    Entry {
+        verb: "remove",
+        usage: "remove address UNIT/ENDPOINT URL",
+        summary: "remove an address from an endpoint at runtime",
+        details: "The last address cannot be removed.",
+        examples: &["remove address orders/backend http://127.0.0.1:9002"],
+    },
+    Entry {
+        verb: "run",
+        usage: "run task UNIT/TASK",
+        summary: "run a scheduled task now",
+        details: "",
+        examples: &["run task default/heartbeat"],
+    },
+    Entry {
+        verb: "maintenance",
+        usage: "maintenance on|off",
+        summary: "server maintenance: /health answers 503 so load balancers drain",
+        details: "Traffic is still served; only the health check changes.",
+        examples: &["maintenance on", "maintenance off"],
+    },
+    Entry {
+        verb: "restart",
+        usage: "restart",
+        summary: "warm restart: re-read esb.toml without stopping the process",
+        details: "",
+        examples: &["restart"],
+    },
+    Entry {
+        verb: "hot-deploy",
+        usage: "hot-deploy [on|off]",
+        summary: "switch hot deployment (the directory watcher) on or off, or show it",
+        details: "",
+        examples: &["hot-deploy off", "hot-deploy"],
+    },
+    Entry {
+        verb: "events",
+        usage: "events [--follow] [--recent N]",
+        summary: "recent deployment and state events, or follow them live",
+        details: "Without --follow prints the last N (default 50) events the server keeps. \
+                  With --follow prints each new event until interrupted (Ctrl-C), \
+                  reconnecting and resuming where it left off if the connection drops. \
+                  With --json each event is one JSON line.",
+        examples: &["events", "events --follow"],
+    },
+    Entry {
+        verb: "beans",
+        usage: "beans [PATTERN]",
+        summary: "names of the managed objects (MBeans)",
+        details: "PATTERN is an MBean pattern such as esb:type=Proxy,* or a text the names \
+                  must contain (case-insensitive). Without it: every bean in domain esb.",
+        examples: &["beans", "beans esb:type=Endpoint,*", "beans orders"],
+    },
+    Entry {
+        verb: "get",
+        usage: "get BEAN [ATTRIBUTE...]",
+        summary: "read attributes of a bean (all without names)",
+        details: "BEAN is an MBean name; the esb: domain may be left out (type=Server). A \
+                  pattern reads every matching bean.",
+        examples: &["get esb:type=Server", "get type=Server UptimeSeconds"],
+    },
+    Entry {
+        verb: "set",
+        usage: "set BEAN ATTRIBUTE VALUE",
+        summary: "write a writable attribute",
+        details: "VALUE is JSON when it parses as a number, boolean, null, array or object, \
+                  else a string; write '\"42\"' for the string 42.",
+        examples: &["set esb:type=Server HotDeploy false"],
+    },
+    Entry {
+        verb: "exec",
+        usage: "exec BEAN OPERATION [ARGUMENT...]",
+        summary: "run an operation of a bean",
+        details: "Arguments follow the rule of `set` values.",
+        examples: &[
+            "exec esb:type=DeploymentManager reload orders",
+            "exec esb:type=DeploymentManager batch '[\"orders\",\"billing\"]'",
+        ],
+    },
+    Entry {
+        verb: "info",
+        usage: "info BEAN",
+        summary: "the attributes and operations of a bean, with types",
+        details: "What `get`, `set` and `exec` can do with the bean (from the Jolokia list).",
+        examples: &["info esb:type=DeploymentManager", "info type=Server"],
+    },
+    Entry {
+        verb: "help",
+        usage: "help [COMMAND]",
+        summary: "the commands, or the details of one",
+        details: "",
+        examples: &["help", "help reload"],
+    },
+];
+
+/// The help entry of a verb.
+pub fn entry(verb: &str) -> Option<&'static Entry> {
+    let verb = verb.to_ascii_lowercase();
+    ENTRIES.iter().find(|e| e.verb == verb)
+}
+
+/// The usage lines of a verb.
+pub fn usage(verb: &str) -> Option<&'static str> {
+    entry(verb).map(|e| e.usage)
+}
+
+/// `help` or `help VERB`.
+pub fn render(topic: Option<&str>) -> Output {
+    match topic.and_then(entry) {
+        Some(e) => {
+            let mut lines: Vec<Line> = Vec::new();
+            for (i, u) in e.usage.lines().enumerate() {
+                let label = if i == 0 { "usage: " } else { "       " };
+                lines.push(vec![Span::new(label, Tone::Dim), Span::new(u, Tone::Bold)]);
+            }
+            lines.push(vec![]);
+            lines.push(vec![Span::plain(e.summary)]);
+            if !e.details.is_empty() {
+                lines.push(vec![]);
+                lines.extend(
+                    wrap(e.details, 88)
+                        .into_iter()
+                        .map(|l| vec![Span::plain(l)]),
+                );
+            }
+            if !e.examples.is_empty() {
+                lines.push(vec![]);
+                lines.push(vec![Span::new("examples:", Tone::Dim)]);
+                for ex in e.examples {
+                    lines.push(vec![Span::plain(format!("  {ex}"))]);
+                }
+            }
+            let json = json!({
+                "command": e.verb,
+                "usage": e.usage.lines().collect::<Vec<_>>(),
+                "summary": e.summary,
+                "details": e.details,
+                "examples": e.examples,
+            });
+            Output::new(json).with(Block::Lines(lines))
+        }
+        None => {
+            let mut t = Table::new(&["COMMAND", "WHAT IT DOES"], "");
+            for e in ENTRIES {
+                for (i, u) in e.usage.lines().enumerate() {
+                    t.push(vec![
+                        Span::new(u, Tone::Bold),
+                        if i == 0 { e.summary.into() } else { "".into() },
+                    ]);
+                }
+            }
+            let json = Value::Array(
+                ENTRIES
+                    .iter()
+                    .map(|e| json!({ "command": e.verb, "usage": e.usage.lines().collect::<Vec<_>>(), "summary": e.summary }))
+                    .collect(),
+            );
+            Output::new(json)
+                .with(Block::Table(t))
+                .with(Block::Lines(vec![vec![Span::new(
+                    "A bare NAME is a unit; elements are UNIT/NAME. `help COMMAND` for details.",
+                    Tone::Dim,
+                )]]))
+        }
+    }
+}
+
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut cur = String::new();
+    for w in text.split_whitespace() {
+        if !cur.is_empty() && cur.chars().count() + 1 + w.chars().count() > width {
+            lines.push(std::mem::take(&mut cur));
+        }
+        if !cur.is_empty() {
+            cur.push(' ');
+        }
+        cur.push_str(w);
+    }
+    if !cur.is_empty() {
+        lines.push(cur);
+    }
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::command::{parse, VERBS};
+
+    fn plain(o: &Output) -> String {
+        o.render(crate::output::Style::PLAIN)
+    }
+
+    #[test]
+    fn help_lists_every_command_and_details_one() {
+        let h = plain(&render(None));
+        assert!(
+            h.contains("reload UNIT...") && h.contains("exec BEAN OPERATION [ARGUMENT...]"),
+            "{h}"
+        );
+        let h = plain(&render(Some("pause")));
+        assert!(
+            h.starts_with("usage: pause [unit] UNIT [--hold MS]\n       pause proxy"),
+            "{h}"
+        );
+        assert!(h.contains("examples:\n  pause orders\n"), "{h}");
+        assert_eq!(render(Some("pause")).json["command"], "pause");
+    }
+
+    #[test]
+    fn every_verb_has_help_and_every_example_parses() {
+        for v in VERBS {
+            assert!(entry(v).is_some(), "no help for {v}");
+        }
+        assert_eq!(ENTRIES.len(), VERBS.len());
+        for e in ENTRIES {
+            for ex in e.examples {
+                let cmd = parse(ex).unwrap_or_else(|err| panic!("{ex}: {err}"));
+                assert_eq!(cmd.verb(), e.verb, "{ex}");
+            }
+        }
+    }
+}
