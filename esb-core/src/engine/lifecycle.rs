@@ -1,0 +1,206 @@
+//! The engine's lifecycle around single deployments: loading every unit at start-up (with
+//! last-good fallback), syncing with disk (SIGHUP, hot deployer), and draining replaced
+//! revisions.
+
+use super::*;
+
+impl Engine {
+    /// Loads every unit on disk at start-up. A unit with invalid files falls back to its
+    /// last-good copy (degraded); with none it is Failed while the others serve. With
+    /// `strict`, any failure is returned as an error.
+    pub async fn start(&self, strict: bool) -> Result<(), Vec<Outcome>> {
+        let mut units = self.units.lock().await;
+        let mut failures = Vec::new();
+        for name in self.units_on_disk() {
+            // Revision numbers continue across restarts: the last-good copy knows the last one.
+            if let Some((lg, n)) = self.last_good.load(&name) {
+                let same = UnitSources::read_dir(&self.unit_dir(&name))
+                    .is_ok_and(|s| s.content_hash() == lg.content_hash());
+                let slot = units.entry(name.clone()).or_insert_with(UnitSlot::new);
+                slot.next_revision = if same { n } else { n + 1 };
+            }
+            let mut outcomes = self
+                .apply_locked(
+                    &mut units,
+                    vec![Change::Deploy {
+                        unit: name.clone(),
+                        source: Source::Disk,
+                    }],
+                    false,
+                )
+                .await;
+            let outcome = outcomes.remove(0);
+            let Outcome::Rejected { errors, .. } = &outcome else {
+                continue;
+            };
+            if strict {
+                failures.push(outcome);
+                continue;
+            }
+            self.events.emit(EventKind::UnitFailed {
+                unit: name.clone(),
+                errors: errors.clone(),
+            });
+            let fallback = self.last_good.load(&name);
+            let restored = match fallback {
+                Some((sources, number)) => {
+                    let slot = units.entry(name.clone()).or_insert_with(UnitSlot::new);
+                    slot.next_revision = number;
+                    let mut o = self
+                        .deploy_sources_locked(&mut units, sources, number)
+                        .await;
+                    !o.remove(0).is_rejected()
+                }
+                None => false,
+            };
+            let slot = units.entry(name.clone()).or_insert_with(UnitSlot::new);
+            slot.last_errors = errors.clone();
+            if !restored {
+                slot.failed = Some(errors.clone());
+            }
+        }
+        if failures.is_empty() {
+            Ok(())
+        } else {
+            Err(failures)
+        }
+    }
+
+    async fn deploy_sources_locked(
+        &self,
+        units: &mut BTreeMap<String, UnitSlot>,
+        sources: UnitSources,
+        number: u64,
+    ) -> Vec<Outcome> {
+        // Last-good sources are deployed through history so the transaction stays the same.
+        let name = sources.name.clone();
+        let parsed = match check_unit(&self.root, &sources) {
+            Ok(p) => p,
+            Err(errors) => return vec![Outcome::Rejected { unit: name, errors }],
+        };
+        let slot = units.entry(name.clone()).or_insert_with(UnitSlot::new);
+        let rev = build(BuildInput {
+            parsed,
+            sources,
+            number,
+            control: slot.control.clone(),
+            previous: None,
+            clients: &self.clients,
+            max_body: self.root.server.max_body,
+            degraded: true,
+        });
+        match rev {
+            Ok(rev) => {
+                slot.history.push_back(Arc::new(rev));
+                self.apply_locked(
+                    units,
+                    vec![Change::Deploy {
+                        unit: name,
+                        source: Source::Revision(Some(number)),
+                    }],
+                    true,
+                )
+                .await
+            }
+            Err(e) => vec![Outcome::Rejected {
+                unit: name.clone(),
+                errors: vec![diag(&name, e)],
+            }],
+        }
+    }
+
+    /// Reload every unit from disk: new directories load, removed ones unload, changed ones
+    /// reload.
+    pub async fn reload_all(&self) -> Vec<Outcome> {
+        self.sync_from_disk(None).await
+    }
+
+    /// Brings `only` (or every unit) in line with disk. Each unit stands on its own, so one
+    /// invalid unit does not hold back the others — except that unloads and loads seen
+    /// together (a renamed directory) are first tried as one batch, so the renamed unit's
+    /// paths are released and claimed in the same swap.
+    pub async fn sync_from_disk(
+        &self,
+        only: Option<&std::collections::BTreeSet<String>>,
+    ) -> Vec<Outcome> {
+        let on_disk = self.units_on_disk();
+        let loaded: Vec<String> = self.units.lock().await.keys().cloned().collect();
+        let wanted = |n: &String| only.is_none_or(|o| o.contains(n));
+        let deploys: Vec<Change> = on_disk
+            .iter()
+            .filter(|n| wanted(n))
+            .map(|n| Change::Deploy {
+                unit: n.clone(),
+                source: Source::Disk,
+            })
+            .collect();
+        let unloads: Vec<Change> = loaded
+            .iter()
+            .filter(|n| !on_disk.contains(n) && wanted(n))
+            .map(|n| Change::Unload { unit: n.clone() })
+            .collect();
+        if !deploys.is_empty() && !unloads.is_empty() {
+            let together = self
+                .apply(unloads.iter().chain(deploys.iter()).cloned().collect())
+                .await;
+            if !together.iter().any(Outcome::is_rejected) {
+                return together;
+            }
+        }
+        let mut outcomes = Vec::new();
+        for change in unloads.into_iter().chain(deploys) {
+            outcomes.extend(self.apply(vec![change]).await);
+        }
+        outcomes
+    }
+
+    /// Drops drained revisions (no request in flight, or past the drain timeout).
+    pub async fn reap_drained(&self) {
+        let timeout = self.root.server.drain_timeout;
+        let mut units = self.units.lock().await;
+        let mut lists: Vec<&mut Vec<Draining>> =
+            units.values_mut().map(|s| &mut s.draining).collect();
+        let mut orphans = self.orphans.lock().expect("orphans");
+        lists.push(&mut orphans);
+        for list in lists {
+            list.retain(|d| {
+                let left = d.revision.info.in_flight.load(Relaxed);
+                let done = left == 0 || d.since.elapsed() >= timeout;
+                if done {
+                    self.events.emit(EventKind::RevisionDrained {
+                        unit: d.revision.info.unit.clone(),
+                        revision: d.revision.info.number,
+                        in_flight_left: left,
+                    });
+                }
+                !done
+            });
+        }
+    }
+
+    /// Revisions of unloaded units still finishing requests.
+    pub fn orphans_draining(&self) -> Vec<(String, u64, u64)> {
+        self.orphans
+            .lock()
+            .expect("orphans")
+            .iter()
+            .map(|d| {
+                (
+                    d.revision.info.unit.clone(),
+                    d.revision.info.number,
+                    d.revision.info.in_flight.load(Relaxed),
+                )
+            })
+            .collect()
+    }
+
+    /// Stops every task (shutdown).
+    pub async fn stop_tasks(&self) {
+        let mut units = self.units.lock().await;
+        for slot in units.values_mut() {
+            for t in slot.tasks.drain(..) {
+                t.stop().await;
+            }
+        }
+    }
+}

@@ -1,0 +1,363 @@
+//! List metadata of every bean type: attributes with types and descriptions, operations
+//! with their arguments, so a generic JMX console can render them.
+
+use super::Bean;
+use deployments::protocol::MBeanInfo;
+
+pub fn info(bean: &Bean) -> MBeanInfo {
+    let counters = |i: MBeanInfo| {
+        i.with_attr("Requests", "long", "requests served", false)
+            .with_attr(
+                "RequestsPerSecond",
+                "long",
+                "requests in the last second",
+                false,
+            )
+            .with_attr(
+                "Errors",
+                "long",
+                "requests answered with a 5xx status",
+                false,
+            )
+            .with_attr("InFlight", "long", "requests in progress", false)
+    };
+    let latency = |i: MBeanInfo| {
+        i.with_attr("P50Micros", "long", "median latency (µs)", false)
+            .with_attr("P99Micros", "long", "99th percentile latency (µs)", false)
+    };
+    let s = "java.lang.String";
+    let none: &[(&str, &str, &str)] = &[];
+    let unit_arg = [("unit", s, "unit name")];
+    match bean {
+        Bean::Server => counters(MBeanInfo::new("The ESB server"))
+            .with_attr("Name", s, "server name", false)
+            .with_attr("Version", s, "esb version", false)
+            .with_attr("State", s, "Running or Maintenance", false)
+            .with_attr("UptimeSeconds", "long", "seconds since start", false)
+            .with_attr("Units", "int", "units loaded", false)
+            .with_attr("Proxies", "int", "proxies active", false)
+            .with_attr(
+                "HotDeploy",
+                "boolean",
+                "whether the hot deployer watches the deployments directory",
+                true,
+            )
+            .with_op(
+                "maintenance",
+                &[(
+                    "on",
+                    "boolean",
+                    "true: /health answers 503 so load balancers drain",
+                )],
+                "void",
+                "server maintenance on/off",
+            )
+            .with_op(
+                "restart",
+                none,
+                "java.lang.String",
+                "warm restart: re-read esb.toml and rebind transports",
+            ),
+        Bean::Manager => MBeanInfo::new("Deploys, reloads and rolls back units")
+            .with_attr("Units", "[Ljava.lang.String;", "units loaded", false)
+            .with_attr(
+                "UnitsOnDisk",
+                "[Ljava.lang.String;",
+                "unit directories on disk",
+                false,
+            )
+            .with_attr("HotDeploy", "boolean", "hot deployer on/off", true)
+            .with_attr("DeploymentsDir", s, "directory of the units", false)
+            .with_attr(
+                "Draining",
+                "[Ljava.lang.Object;",
+                "revisions still finishing requests",
+                false,
+            )
+            .with_op(
+                "load",
+                &unit_arg,
+                "java.lang.Object",
+                "load a unit from disk",
+            )
+            .with_op("unload", &unit_arg, "java.lang.Object", "unload a unit")
+            .with_op(
+                "reload",
+                &unit_arg,
+                "java.lang.Object",
+                "reload a unit from disk",
+            )
+            .with_op(
+                "reloadAll",
+                none,
+                "[Ljava.lang.Object;",
+                "reload every changed unit, load new, unload removed",
+            )
+            .with_op(
+                "batch",
+                &[("units", "[Ljava.lang.String;", "unit names")],
+                "[Ljava.lang.Object;",
+                "load/reload several units from disk, all-or-nothing, one swap",
+            )
+            .with_op(
+                "unloadBatch",
+                &[("units", "[Ljava.lang.String;", "unit names")],
+                "[Ljava.lang.Object;",
+                "unload several units at once",
+            )
+            .with_op(
+                "deploy",
+                &[
+                    ("unit", s, "unit name"),
+                    ("content", s, "TOML of unit.toml"),
+                ],
+                "java.lang.Object",
+                "deploy a unit from content",
+            )
+            .with_op(
+                "validate",
+                &unit_arg,
+                "java.lang.Object",
+                "validate a unit's files on disk against the running server",
+            )
+            .with_op(
+                "validateContent",
+                &[
+                    ("unit", s, "unit name"),
+                    ("content", s, "TOML of unit.toml"),
+                ],
+                "java.lang.Object",
+                "validate content",
+            )
+            .with_op(
+                "diff",
+                &unit_arg,
+                "java.lang.Object",
+                "what a reload from disk would change",
+            )
+            .with_op(
+                "diffContent",
+                &[
+                    ("unit", s, "unit name"),
+                    ("content", s, "TOML of unit.toml"),
+                ],
+                "java.lang.Object",
+                "what deploying content would change",
+            )
+            .with_op(
+                "history",
+                &unit_arg,
+                "[Ljava.lang.Object;",
+                "revisions kept for rollback",
+            )
+            .with_op(
+                "rollback",
+                &unit_arg,
+                "java.lang.Object",
+                "re-activate the previous revision",
+            )
+            .with_op(
+                "rollbackTo",
+                &[
+                    ("unit", s, "unit name"),
+                    ("revision", "long", "revision number"),
+                ],
+                "java.lang.Object",
+                "re-activate a revision from history",
+            )
+            .with_op(
+                "setHotDeploy",
+                &[("enabled", "boolean", "on/off")],
+                "void",
+                "switch the hot deployer",
+            ),
+        Bean::Transport(_) => counters(MBeanInfo::new("An HTTP(S) listener"))
+            .with_attr("State", s, "Started, Paused or Stopped", false)
+            .with_attr("Kind", s, "http or https", false)
+            .with_attr("Bind", s, "listen address", false)
+            .with_op(
+                "pause",
+                none,
+                "void",
+                "stop accepting; clients wait until resume",
+            )
+            .with_op("resume", none, "void", "accept again")
+            .with_op(
+                "stop",
+                none,
+                "void",
+                "close the listener and release the port",
+            )
+            .with_op("start", none, "void", "bind the port again"),
+        Bean::Unit(_) => counters(MBeanInfo::new("A deployment unit"))
+            .with_attr("State", s, "Active, Paused or Failed", false)
+            .with_attr("Revision", "long", "active revision", false)
+            .with_attr("Label", s, "the unit's version label", false)
+            .with_attr("Hash", s, "SHA-256 of the active revision's files", false)
+            .with_attr(
+                "DeployedAt",
+                "long",
+                "activation time (ms since epoch)",
+                false,
+            )
+            .with_attr(
+                "DeployMillis",
+                "double",
+                "how long building the revision took",
+                false,
+            )
+            .with_attr(
+                "Degraded",
+                "boolean",
+                "running the last-good copy because the files on disk are invalid",
+                false,
+            )
+            .with_attr(
+                "ModifiedOnDisk",
+                "boolean",
+                "files on disk differ from the active revision",
+                false,
+            )
+            .with_attr(
+                "Draining",
+                "[Ljava.lang.Object;",
+                "older revisions still finishing requests",
+                false,
+            )
+            .with_attr("Proxies", "[Ljava.lang.String;", "proxy names", false)
+            .with_attr("Sequences", "[Ljava.lang.String;", "sequence names", false)
+            .with_attr("Endpoints", "[Ljava.lang.String;", "endpoint names", false)
+            .with_attr("Tasks", "[Ljava.lang.String;", "task names", false)
+            .with_attr(
+                "LastErrors",
+                "[Ljava.lang.Object;",
+                "errors of the last rejected deploy",
+                false,
+            )
+            .with_op("reload", none, "java.lang.Object", "reload from disk")
+            .with_op("unload", none, "java.lang.Object", "unload")
+            .with_op("pause", none, "void", "new requests get 503")
+            .with_op(
+                "pauseHold",
+                &[(
+                    "holdMillis",
+                    "long",
+                    "how long new requests wait for a resume",
+                )],
+                "void",
+                "new requests wait, then 503",
+            )
+            .with_op(
+                "resume",
+                none,
+                "void",
+                "serve again, releasing held requests",
+            )
+            .with_op(
+                "rollback",
+                none,
+                "java.lang.Object",
+                "re-activate the previous revision",
+            )
+            .with_op(
+                "rollbackTo",
+                &[("revision", "long", "revision number")],
+                "java.lang.Object",
+                "re-activate a revision",
+            )
+            .with_op(
+                "diff",
+                none,
+                "java.lang.Object",
+                "what a reload would change",
+            )
+            .with_op(
+                "validate",
+                none,
+                "java.lang.Object",
+                "validate the files on disk",
+            )
+            .with_op("history", none, "[Ljava.lang.Object;", "revisions kept"),
+        Bean::Proxy(..) => latency(counters(MBeanInfo::new("A proxy service")))
+            .with_attr("State", s, "Active, Paused or Stopped", false)
+            .with_attr("Path", s, "path prefix", false)
+            .with_attr(
+                "Methods",
+                "[Ljava.lang.String;",
+                "allowed methods (empty: any)",
+                false,
+            )
+            .with_attr(
+                "Transports",
+                "[Ljava.lang.String;",
+                "transports (empty: all)",
+                false,
+            )
+            .with_attr("Endpoint", s, "default endpoint", false)
+            .with_attr("Revision", "long", "unit revision", false)
+            .with_op("pause", none, "void", "answer 503 with Retry-After")
+            .with_op("resume", none, "void", "serve again")
+            .with_op("stop", none, "void", "answer 404 as if not deployed")
+            .with_op("start", none, "void", "serve again"),
+        Bean::Sequence(..) => MBeanInfo::new("A mediation sequence")
+            .with_attr("Steps", "int", "number of steps", false)
+            .with_attr(
+                "StepKinds",
+                "[Ljava.lang.String;",
+                "kind of each step",
+                false,
+            ),
+        Bean::Endpoint(..) => latency(counters(MBeanInfo::new("A backend endpoint")))
+            .with_attr("State", s, "Active or Maintenance", false)
+            .with_attr("Strategy", s, "failover, round-robin or weighted", false)
+            .with_attr("TimeoutMillis", "long", "exchange timeout", false)
+            .with_attr(
+                "Addresses",
+                "[Ljava.lang.Object;",
+                "addresses with state and counters",
+                false,
+            )
+            .with_op(
+                "pause",
+                none,
+                "void",
+                "maintenance: fail fast into the fault sequence",
+            )
+            .with_op("resume", none, "void", "end maintenance")
+            .with_op(
+                "addAddress",
+                &[("url", s, "http(s) URL")],
+                "void",
+                "add an address",
+            )
+            .with_op(
+                "removeAddress",
+                &[("url", s, "address URL")],
+                "void",
+                "remove an address",
+            )
+            .with_op(
+                "suspendAddress",
+                &[("url", s, "address URL")],
+                "void",
+                "take an address out of rotation",
+            )
+            .with_op(
+                "activateAddress",
+                &[("url", s, "address URL")],
+                "void",
+                "put an address back",
+            ),
+        Bean::Task(..) => MBeanInfo::new("A scheduled task")
+            .with_attr("State", s, "Scheduled, Running or Paused", false)
+            .with_attr("EveryMillis", "long", "period", false)
+            .with_attr("Sequence", s, "sequence run", false)
+            .with_attr("Runs", "long", "completed runs", false)
+            .with_attr("Failures", "long", "failed runs", false)
+            .with_attr("LastRun", "long", "last run (ms since epoch)", false)
+            .with_attr("LastError", s, "error of the last run", false)
+            .with_op("pause", none, "void", "skip scheduled runs")
+            .with_op("resume", none, "void", "run on schedule again")
+            .with_op("runNow", none, "void", "run once now"),
+    }
+}

@@ -1,0 +1,458 @@
+//! Attribute writes and operations: runtime control and every deployment operation.
+
+use super::{info, read_all, Bean};
+use crate::engine::{Change, Outcome, Source};
+use crate::proxy::ProxyState;
+use crate::server::Server;
+use deployments::protocol::ManagementError;
+use serde_json::{json, Value};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+
+pub async fn write(
+    server: &Server,
+    bean: &Bean,
+    attribute: &str,
+    value: &Value,
+) -> Result<Value, ManagementError> {
+    let name = bean.object_name();
+    let writable = matches!(
+        (bean, attribute),
+        (Bean::Server | Bean::Manager, "HotDeploy")
+    );
+    if !writable {
+        let all = read_all(server, bean).await?;
+        if !all.contains_key(attribute) {
+            return Err(ManagementError::attribute_not_found(
+                &name,
+                attribute,
+                all.keys().map(|k| k.as_str()),
+            ));
+        }
+        return Err(ManagementError::ReadOnlyAttribute {
+            mbean: name.original(),
+            attribute: attribute.into(),
+        });
+    }
+    let on = as_bool(value).ok_or_else(|| {
+        ManagementError::BadRequest(format!("HotDeploy is a boolean; got {value}"))
+    })?;
+    let old = server.engine.hot_deploy.swap(on, Relaxed);
+    server
+        .events
+        .emit(crate::events::EventKind::HotDeploy { enabled: on });
+    Ok(old.into())
+}
+
+fn as_bool(v: &Value) -> Option<bool> {
+    match v {
+        Value::Bool(b) => Some(*b),
+        Value::String(s) => match s.as_str() {
+            "true" | "on" | "1" => Some(true),
+            "false" | "off" | "0" => Some(false),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+fn arg_str(args: &[Value], i: usize, what: &str) -> Result<String, ManagementError> {
+    match args.get(i) {
+        Some(Value::String(s)) => Ok(s.clone()),
+        Some(Value::Number(n)) => Ok(n.to_string()),
+        other => Err(ManagementError::BadRequest(format!(
+            "argument {} ({what}) must be a string, got {}",
+            i + 1,
+            other.cloned().unwrap_or(Value::Null)
+        ))),
+    }
+}
+
+fn arg_u64(args: &[Value], i: usize, what: &str) -> Result<u64, ManagementError> {
+    match args.get(i) {
+        Some(Value::Number(n)) if n.as_u64().is_some() => Ok(n.as_u64().unwrap_or_default()),
+        Some(Value::String(s)) if s.parse::<u64>().is_ok() => Ok(s.parse().unwrap_or_default()),
+        other => Err(ManagementError::BadRequest(format!(
+            "argument {} ({what}) must be a whole number, got {}",
+            i + 1,
+            other.cloned().unwrap_or(Value::Null)
+        ))),
+    }
+}
+
+fn arg_list(args: &[Value], i: usize) -> Result<Vec<String>, ManagementError> {
+    match args.get(i) {
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|v| {
+                v.as_str()
+                    .map(str::to_owned)
+                    .ok_or_else(|| ManagementError::BadRequest("unit names must be strings".into()))
+            })
+            .collect(),
+        Some(Value::String(s)) => Ok(s
+            .split(',')
+            .map(|x| x.trim().to_owned())
+            .filter(|x| !x.is_empty())
+            .collect()),
+        other => Err(ManagementError::BadRequest(format!(
+            "argument 1 (units) must be an array of names, got {}",
+            other.cloned().unwrap_or(Value::Null)
+        ))),
+    }
+}
+
+fn outcome(o: Outcome) -> Value {
+    serde_json::to_value(o).expect("outcome serializes")
+}
+
+fn outcomes(o: Vec<Outcome>) -> Value {
+    Value::Array(o.into_iter().map(outcome).collect())
+}
+
+/// Executes an operation. Checks the operation exists and the argument count first.
+pub async fn exec(
+    server: &Arc<Server>,
+    bean: &Bean,
+    op: &str,
+    args: &[Value],
+) -> Result<Value, ManagementError> {
+    let name = bean.object_name();
+    let meta = info(bean);
+    let Some(op_info) = meta.op.get(op) else {
+        return Err(ManagementError::no_such_operation(
+            &name,
+            op,
+            meta.op.keys().map(|k| k.as_str()),
+        ));
+    };
+    if op_info.args.len() != args.len() {
+        return Err(ManagementError::WrongArgumentCount {
+            mbean: name.original(),
+            operation: op.into(),
+            expected: op_info.args.len(),
+            given: args.len(),
+        });
+    }
+    let failed = |message: String| ManagementError::OperationFailed {
+        mbean: name.original(),
+        operation: op.into(),
+        message,
+    };
+    let engine = &server.engine;
+    let deploy = |unit: String, source: Source| async move {
+        outcome(
+            engine
+                .apply(vec![Change::Deploy { unit, source }])
+                .await
+                .remove(0),
+        )
+    };
+    let state = |object: String, state: &str| {
+        server.events.emit(crate::events::EventKind::StateChanged {
+            object,
+            state: state.into(),
+        });
+    };
+    let oname = name.canonical();
+    match bean {
+        Bean::Server => match op {
+            "maintenance" => {
+                let on = as_bool(&args[0]).ok_or_else(|| {
+                    ManagementError::BadRequest("argument 1 (on) must be a boolean".into())
+                })?;
+                server.maintenance.store(on, Relaxed);
+                state(oname, if on { "Maintenance" } else { "Running" });
+                Ok(Value::Null)
+            }
+            _ => crate::mgmt::restart(server)
+                .await
+                .map(Value::String)
+                .map_err(failed),
+        },
+        Bean::Manager => {
+            let unit = || arg_str(args, 0, "unit");
+            match op {
+                "load" | "reload" => Ok(deploy(unit()?, Source::Disk).await),
+                "unload" => Ok(outcome(
+                    engine
+                        .apply(vec![Change::Unload { unit: unit()? }])
+                        .await
+                        .remove(0),
+                )),
+                "reloadAll" => Ok(outcomes(engine.reload_all().await)),
+                "batch" => {
+                    let list = arg_list(args, 0)?;
+                    Ok(outcomes(
+                        engine
+                            .apply(
+                                list.into_iter()
+                                    .map(|unit| Change::Deploy {
+                                        unit,
+                                        source: Source::Disk,
+                                    })
+                                    .collect(),
+                            )
+                            .await,
+                    ))
+                }
+                "unloadBatch" => {
+                    let list = arg_list(args, 0)?;
+                    Ok(outcomes(
+                        engine
+                            .apply(
+                                list.into_iter()
+                                    .map(|unit| Change::Unload { unit })
+                                    .collect(),
+                            )
+                            .await,
+                    ))
+                }
+                "deploy" => {
+                    Ok(deploy(unit()?, Source::Content(arg_str(args, 1, "content")?)).await)
+                }
+                "validate" => Ok(validate(server, unit()?, Source::Disk).await),
+                "validateContent" => Ok(validate(
+                    server,
+                    unit()?,
+                    Source::Content(arg_str(args, 1, "content")?),
+                )
+                .await),
+                "diff" => Ok(diff(server, unit()?, Source::Disk).await),
+                "diffContent" => Ok(diff(
+                    server,
+                    unit()?,
+                    Source::Content(arg_str(args, 1, "content")?),
+                )
+                .await),
+                "history" => history(server, &unit()?).await.map_err(failed),
+                "rollback" => Ok(deploy(unit()?, Source::Revision(None)).await),
+                "rollbackTo" => Ok(deploy(
+                    unit()?,
+                    Source::Revision(Some(arg_u64(args, 1, "revision")?)),
+                )
+                .await),
+                _ => {
+                    let on = as_bool(&args[0]).ok_or_else(|| {
+                        ManagementError::BadRequest("argument 1 (enabled) must be a boolean".into())
+                    })?;
+                    engine.hot_deploy.store(on, Relaxed);
+                    server
+                        .events
+                        .emit(crate::events::EventKind::HotDeploy { enabled: on });
+                    Ok(Value::Null)
+                }
+            }
+        }
+        Bean::Transport(t) => {
+            let t = server
+                .transport(t)
+                .ok_or_else(|| ManagementError::instance_not_found(&name))?;
+            match op {
+                "pause" => t.pause().map_err(failed)?,
+                "resume" => t.resume().map_err(failed)?,
+                "stop" => t.stop().await,
+                _ => t.start().await.map_err(failed)?,
+            }
+            state(oname, t.state().as_str());
+            Ok(Value::Null)
+        }
+        Bean::Unit(u) => {
+            let u = u.clone();
+            match op {
+                "reload" => Ok(deploy(u, Source::Disk).await),
+                "unload" => Ok(outcome(
+                    engine
+                        .apply(vec![Change::Unload { unit: u }])
+                        .await
+                        .remove(0),
+                )),
+                "rollback" => Ok(deploy(u, Source::Revision(None)).await),
+                "rollbackTo" => {
+                    Ok(deploy(u, Source::Revision(Some(arg_u64(args, 0, "revision")?))).await)
+                }
+                "diff" => Ok(diff(server, u, Source::Disk).await),
+                "validate" => Ok(validate(server, u, Source::Disk).await),
+                "history" => history(server, &u).await.map_err(failed),
+                _ => {
+                    let units = engine.units.lock().await;
+                    let slot = units
+                        .get(&u)
+                        .ok_or_else(|| ManagementError::instance_not_found(&name))?;
+                    let c = &slot.control;
+                    match op {
+                        "pause" | "pauseHold" => {
+                            let hold = if op == "pauseHold" {
+                                arg_u64(args, 0, "holdMillis")?
+                            } else {
+                                0
+                            };
+                            c.hold_ms.store(hold, Relaxed);
+                            c.paused.store(true, Relaxed);
+                            state(oname, "Paused");
+                        }
+                        _ => {
+                            c.paused.store(false, Relaxed);
+                            c.resumed.notify_waiters();
+                            state(oname, "Active");
+                        }
+                    }
+                    Ok(Value::Null)
+                }
+            }
+        }
+        Bean::Proxy(u, p) => {
+            let units = engine.units.lock().await;
+            let slot = units
+                .get(u)
+                .ok_or_else(|| ManagementError::instance_not_found(&name))?;
+            let st = slot.control.proxy_state(p);
+            let (from_ok, to): (&[ProxyState], ProxyState) = match op {
+                "pause" => (
+                    &[ProxyState::Active, ProxyState::Paused],
+                    ProxyState::Paused,
+                ),
+                "resume" => (
+                    &[ProxyState::Paused, ProxyState::Active],
+                    ProxyState::Active,
+                ),
+                "stop" => (
+                    &[ProxyState::Active, ProxyState::Paused, ProxyState::Stopped],
+                    ProxyState::Stopped,
+                ),
+                _ => (
+                    &[ProxyState::Stopped, ProxyState::Active],
+                    ProxyState::Active,
+                ),
+            };
+            let cur = ProxyState::from_u8(st.load(Relaxed));
+            if !from_ok.contains(&cur) {
+                let hint = if cur == ProxyState::Stopped {
+                    "start it"
+                } else {
+                    "resume it"
+                };
+                return Err(failed(format!(
+                    "proxy \"{p}\" is {}; {hint} instead",
+                    cur.as_str()
+                )));
+            }
+            st.store(to as u8, Relaxed);
+            state(oname, to.as_str());
+            Ok(Value::Null)
+        }
+        Bean::Sequence(..) => Err(ManagementError::no_such_operation(
+            &name,
+            op,
+            std::iter::empty(),
+        )),
+        Bean::Endpoint(u, e) => {
+            let units = engine.units.lock().await;
+            let rev = units
+                .get(u)
+                .and_then(|s| s.current.clone())
+                .ok_or_else(|| ManagementError::instance_not_found(&name))?;
+            let ep = rev
+                .endpoints
+                .get(e)
+                .ok_or_else(|| ManagementError::instance_not_found(&name))?;
+            match op {
+                "pause" => {
+                    ep.maintenance.store(true, Relaxed);
+                    state(oname, "Maintenance");
+                }
+                "resume" => {
+                    ep.maintenance.store(false, Relaxed);
+                    state(oname, "Active");
+                }
+                _ => {
+                    let url = arg_str(args, 0, "url")?;
+                    match op {
+                        "addAddress" => {
+                            let parsed = url::Url::parse(&url).map_err(|err| {
+                                ManagementError::BadRequest(format!(
+                                    "invalid address URL \"{url}\": {err}"
+                                ))
+                            })?;
+                            if !matches!(parsed.scheme(), "http" | "https") {
+                                return Err(ManagementError::BadRequest(format!(
+                                    "address \"{url}\" must be http:// or https://"
+                                )));
+                            }
+                            ep.add_address(&url, 1).map_err(failed)?
+                        }
+                        "removeAddress" => ep.remove_address(&url).map_err(failed)?,
+                        "suspendAddress" => ep.address(&url).map_err(failed)?.suspend(),
+                        _ => ep.address(&url).map_err(failed)?.activate(),
+                    }
+                    state(format!("{oname} address {url}"), op);
+                }
+            }
+            Ok(Value::Null)
+        }
+        Bean::Task(u, k) => {
+            let units = engine.units.lock().await;
+            let slot = units
+                .get(u)
+                .ok_or_else(|| ManagementError::instance_not_found(&name))?;
+            let t = slot
+                .tasks
+                .iter()
+                .find(|t| t.name == *k)
+                .ok_or_else(|| ManagementError::instance_not_found(&name))?;
+            match op {
+                "pause" => t.paused.store(true, Relaxed),
+                "resume" => t.paused.store(false, Relaxed),
+                _ => t.run_now(),
+            }
+            state(oname, t.state_name());
+            Ok(Value::Null)
+        }
+    }
+}
+
+async fn validate(server: &Server, unit: String, source: Source) -> Value {
+    match server.engine.preview(&unit, source).await {
+        Ok(_) => json!({"unit": unit, "valid": true}),
+        Err(errors) => json!({"unit": unit, "valid": false, "errors": errors}),
+    }
+}
+
+async fn diff(server: &Server, unit: String, source: Source) -> Value {
+    match server.engine.preview(&unit, source).await {
+        Ok((_, Some(d))) => json!({"unit": unit, "diff": d, "text": d.to_string()}),
+        Ok((parsed, None)) => {
+            let d = deployments::diff::diff_units(
+                &deployments::Unit {
+                    name: unit.clone(),
+                    ..Default::default()
+                },
+                &parsed.unit,
+            );
+            json!({"unit": unit, "diff": d, "text": d.to_string(), "new": true})
+        }
+        Err(errors) => json!({"unit": unit, "errors": errors}),
+    }
+}
+
+async fn history(server: &Server, unit: &str) -> Result<Value, String> {
+    let units = server.engine.units.lock().await;
+    let slot = units
+        .get(unit)
+        .ok_or_else(|| format!("unit \"{unit}\" is not loaded"))?;
+    let current = slot.current.as_ref().map(|c| c.info.number);
+    Ok(Value::Array(
+        slot.history
+            .iter()
+            .rev()
+            .map(|r| {
+                json!({
+                    "revision": r.info.number, "hash": r.hash, "label": r.label,
+                    "deployed_at": r.deployed_at.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0),
+                    "deploy_ms": r.deploy_time.as_secs_f64() * 1000.0,
+                    "active": Some(r.info.number) == current, "degraded": r.degraded,
+                })
+            })
+            .collect(),
+    ))
+}
