@@ -22,7 +22,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// The closed outcome of one unit's part in a deployment.
 #[derive(Debug, Clone, Serialize)]
