@@ -95,6 +95,25 @@ fn elements(unit: &Unit) -> Vec<(&'static str, String, Value)> {
     out
 }
 
+/// What deploying `new` changes; with no running revision every element is added.
+pub fn diff_from(old: Option<&Unit>, new: &Unit) -> UnitDiff {
+    match old {
+        Some(old) => diff_units(old, new),
+        None => UnitDiff {
+            unit: new.name.clone(),
+            changes: elements(new)
+                .into_iter()
+                .map(|(kind, name, _)| ElementChange {
+                    kind: kind.to_string(),
+                    name,
+                    change: ChangeKind::Added,
+                    fields: vec![],
+                })
+                .collect(),
+        },
+    }
+}
+
 /// What changes when `old` is replaced by `new`.
 pub fn diff_units(old: &Unit, new: &Unit) -> UnitDiff {
     let old_el = elements(old);
@@ -227,6 +246,16 @@ mod tests {
         let b = unit("\n# comment\n[[endpoint]]\naddresses = [\"http://h:1\"]\nname = \"e\"\n");
         assert!(diff_units(&a, &b).is_empty());
         assert_eq!(diff_units(&a, &b).to_string(), "unit \"u\": no changes\n");
+    }
+
+    #[test]
+    fn a_new_unit_is_all_additions() {
+        let d = diff_from(
+            None,
+            &unit("version = \"1\"\n[[endpoint]]\nname = \"e\"\naddresses = [\"http://h:1\"]\n"),
+        );
+        assert_eq!(d.summary(), "+2 ~0 -0");
+        assert!(d.changes.iter().all(|c| c.change == ChangeKind::Added));
     }
 
     #[test]

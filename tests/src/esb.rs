@@ -20,43 +20,53 @@ pub fn workspace() -> PathBuf {
 /// `<target>/debug/esb`, built once per test binary (cargo does nothing when it is fresh).
 pub fn esb_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let target = std::env::var_os("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| workspace().join("target"));
-        let bin = target
-            .join("debug")
-            .join(format!("esb{}", std::env::consts::EXE_SUFFIX));
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let mut cmd = Command::new(cargo);
-        cmd.args(["build", "-q", "-p", "esb-core", "--bin", "esb"])
-            .current_dir(workspace());
-        // Cargo sets these for the test process. Build scripts track some of them (ring's
-        // tracks CARGO_MANIFEST_DIR), so passing them on would make this build and every
-        // plain `cargo build` invalidate each other and rebuild half the tree each time.
-        for (key, _) in std::env::vars_os() {
-            let key = key.to_string_lossy();
-            if key == "OUT_DIR"
-                || key.starts_with("CARGO_PKG_")
-                || key.starts_with("CARGO_BIN_")
-                || [
-                    "CARGO_MANIFEST_DIR",
-                    "CARGO_MANIFEST_PATH",
-                    "CARGO_CRATE_NAME",
-                    "CARGO_PRIMARY_PACKAGE",
-                    "CARGO_TARGET_TMPDIR",
-                    "CARGO_RUSTC_CURRENT_DIR",
-                ]
-                .contains(&key.as_ref())
-            {
-                cmd.env_remove(key.as_ref());
-            }
+    BIN.get_or_init(|| cargo_bin("esb-core", "esb"))
+}
+
+/// Builds binary `bin` of workspace package `package` with `cargo build` and returns
+/// `<target>/debug/<bin>` (cargo does nothing when it is fresh). Callers keep the path in a
+/// `OnceLock` so each test binary builds at most once.
+pub fn cargo_bin(package: &str, bin: &str) -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("target"));
+    let path = target
+        .join("debug")
+        .join(format!("{bin}{}", std::env::consts::EXE_SUFFIX));
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.args(["build", "-q", "-p", package, "--bin", bin])
+        .current_dir(workspace());
+    // Cargo sets these for the test process. Build scripts track some of them (ring's
+    // tracks CARGO_MANIFEST_DIR), so passing them on would make this build and every
+    // plain `cargo build` invalidate each other and rebuild half the tree each time.
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy();
+        if key == "OUT_DIR"
+            || key.starts_with("CARGO_PKG_")
+            || key.starts_with("CARGO_BIN_")
+            || [
+                "CARGO_MANIFEST_DIR",
+                "CARGO_MANIFEST_PATH",
+                "CARGO_CRATE_NAME",
+                "CARGO_PRIMARY_PACKAGE",
+                "CARGO_TARGET_TMPDIR",
+                "CARGO_RUSTC_CURRENT_DIR",
+            ]
+            .contains(&key.as_ref())
+        {
+            cmd.env_remove(key.as_ref());
         }
-        let status = cmd.status().expect("cannot run cargo to build esb");
-        assert!(status.success(), "cargo build -p esb-core --bin esb failed");
-        assert!(bin.is_file(), "{} missing after the build", bin.display());
-        bin
-    })
+    }
+    let status = cmd
+        .status()
+        .unwrap_or_else(|e| panic!("cannot run cargo to build {bin}: {e}"));
+    assert!(
+        status.success(),
+        "cargo build -p {package} --bin {bin} failed"
+    );
+    assert!(path.is_file(), "{} missing after the build", path.display());
+    path
 }
 
 /// How to start `esb`.

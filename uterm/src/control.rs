@@ -64,7 +64,9 @@ impl Executor {
         };
         let (out, failed) = report::outcomes(v);
         if failed {
-            Err(CmdError::with_output(format!("{what}: rejected"), out))
+            // A misspelt unit is a rejected outcome, not an error envelope: suggest it here too.
+            let hint = unit.and_then(|u| self.unit_hint(u));
+            Err(CmdError::with_output(format!("{what}: rejected"), out).with_hint(hint))
         } else {
             Ok(out)
         }

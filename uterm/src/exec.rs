@@ -416,11 +416,9 @@ impl Executor {
                             return Ok(());
                         }
                         // A stopping server's stream may outlive it (warm restart): reconnect
-                        // to whatever serves the endpoint next.
-                        // Its successor numbers events afresh, so resume from its start
-                        // (duplicates at worst, never a gap).
+                        // to whatever serves the endpoint next. Event ids carry on across a
+                        // warm restart, so resuming after this event misses nothing.
                         if ev.kind == "server_stopping" {
-                            last_id = Some("0".to_string());
                             break "the server is stopping".to_string();
                         }
                     }

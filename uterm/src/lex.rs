@@ -55,7 +55,7 @@ pub fn lex(text: &str) -> Result<Vec<Segment>, UsageError> {
             segments.push(Segment {
                 tokens: std::mem::take(tokens),
                 line: seg_line,
-                text: strip_comment(text[start..end].trim()),
+                text: join_continuations(&strip_comment(text[start..end].trim())),
             });
         }
     };
@@ -115,10 +115,15 @@ pub fn lex(text: &str) -> Result<Vec<Segment>, UsageError> {
                 }
             }
             '\\' => {
+                // A line continuation is removed, as in a shell: it neither starts nor ends a word.
+                if matches!(chars.peek(), Some((_, '\n'))) {
+                    chars.next();
+                    line += 1;
+                    continue;
+                }
                 let t = cur.get_or_insert_with(|| Token::verbatim(""));
                 t.quoted = true;
                 match chars.next() {
-                    Some((_, '\n')) => line += 1, // line continuation
                     Some((_, n)) => t.text.push(n),
                     None => t.text.push('\\'),
                 }
@@ -129,6 +134,14 @@ pub fn lex(text: &str) -> Result<Vec<Segment>, UsageError> {
     finish_token(&mut cur, &mut tokens);
     finish_segment(&mut tokens, &mut segments, seg_start, text.len(), seg_line);
     Ok(segments)
+}
+
+/// A command's text with its line continuations joined into single spaces.
+fn join_continuations(s: &str) -> String {
+    if !s.contains("\\\n") {
+        return s.to_owned();
+    }
+    s.split("\\\n").map(str::trim).collect::<Vec<_>>().join(" ")
 }
 
 /// The source text of a command without a trailing `# comment` (quotes respected).

@@ -261,7 +261,12 @@ pub fn diff(v: &Value) -> (Output, bool) {
         Some(d) => diff_lines(d, ""),
         None => Vec::new(),
     };
-    if lines.is_empty() {
+    // The server's text of an empty diff ("no changes") adds nothing to the message below.
+    let has_changes = v
+        .pointer("/diff/changes")
+        .and_then(Value::as_array)
+        .is_none_or(|c| !c.is_empty());
+    if lines.is_empty() && has_changes {
         if let Some(t) = v
             .get("text")
             .and_then(Value::as_str)

@@ -14,7 +14,7 @@ use crate::revision::{build, BuildInput, Revision, UnitControl};
 use crate::router::RoutingTable;
 use crate::task::TaskRuntime;
 use arc_swap::ArcSwap;
-use deployments::diff::{diff_units, UnitDiff};
+use deployments::diff::{diff_from, diff_units, UnitDiff};
 use deployments::validate::{check_conflicts, check_unit};
 use deployments::{Diagnostic, ParsedUnit, RootConfig, UnitSources};
 use serde::Serialize;
@@ -501,16 +501,10 @@ impl Engine {
             let slot = units
                 .entry(name.clone())
                 .or_insert_with(|| UnitSlot::with_control(rev.info.control.clone()));
-            let diff = match &slot.current {
-                Some(old) => diff_units(&old.parsed.unit, &rev.parsed.unit),
-                None => diff_units(
-                    &deployments::Unit {
-                        name: name.clone(),
-                        ..Default::default()
-                    },
-                    &rev.parsed.unit,
-                ),
-            };
+            let diff = diff_from(
+                slot.current.as_ref().map(|c| &c.parsed.unit),
+                &rev.parsed.unit,
+            );
             diffs.insert(name.clone(), diff);
             if let Some(old) = slot.current.replace(rev.clone()) {
                 slot.draining.push(Draining {

@@ -422,13 +422,7 @@ async fn diff(server: &Server, unit: String, source: Source) -> Value {
     match server.engine.preview(&unit, source).await {
         Ok((_, Some(d))) => json!({"unit": unit, "diff": d, "text": d.to_string()}),
         Ok((parsed, None)) => {
-            let d = deployments::diff::diff_units(
-                &deployments::Unit {
-                    name: unit.clone(),
-                    ..Default::default()
-                },
-                &parsed.unit,
-            );
+            let d = deployments::diff::diff_from(None, &parsed.unit);
             json!({"unit": unit, "diff": d, "text": d.to_string(), "new": true})
         }
         Err(errors) => json!({"unit": unit, "errors": errors}),
