@@ -1,5 +1,5 @@
 //! `uterm`: the operator client of the ESB management endpoint. Script mode
-//! (`uterm -c "reload orders"`) and, later, the TUI share one command language: parse a line
+//! (`uterm -c "reload orders"`) and the console ([`tui`]) share one command language: parse a line
 //! with [`command::parse`], run it with [`exec::Executor::run`], render the [`output::Output`]
 //! as a table for people or as JSON.
 //!
@@ -22,6 +22,7 @@ pub mod parse;
 pub mod query;
 pub mod report;
 pub mod script;
+pub mod tui;
 pub mod view;
 
 pub use client::{Client, ClientConfig, ClientError, TokenSpec};

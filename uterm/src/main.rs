@@ -1,4 +1,5 @@
-//! `uterm`: parses flags, reads the script and hands over to the library (script mode).
+//! `uterm`: parses flags, then hands over to the library: the console (TUI) when stdin and
+//! stdout are a terminal and no script is given, script mode otherwise.
 
 use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
@@ -15,7 +16,9 @@ use uterm::{Client, Executor, Style};
     name = "uterm",
     version,
     about = "Operator client of the ESB management endpoint",
-    after_help = "Examples:\n  uterm -c status\n  uterm -c \"reload orders; list proxies orders\"\n  \
+    after_help = "Examples:\n  uterm                       (the console, on a terminal)\n  \
+                  uterm --read-only --refresh 2s\n  uterm -c status\n  \
+                  uterm -c \"reload orders; list proxies orders\"\n  \
                   uterm reload --all\n  uterm -f deploy.uterm --keep-going\n  uterm -c help\n\n\
                   Exit codes: 0 all succeeded, 1 a command failed, 2 usage error, \
                   3 cannot connect or not authorised."
@@ -45,6 +48,12 @@ struct Cli {
     /// Seconds to wait for the server's answer to one command.
     #[arg(long, default_value_t = 60, value_name = "SECS")]
     timeout: u64,
+    /// Refuse every command that changes server state (console actions and scripts alike).
+    #[arg(long)]
+    read_only: bool,
+    /// Console: time between refreshes (`500ms`, `2s`; a bare number is seconds).
+    #[arg(long, default_value = "1s", value_name = "DURATION", value_parser = parse_refresh)]
+    refresh: Duration,
     /// `-` to read the script from stdin, or one command as words (`uterm reload orders`).
     #[arg(
         trailing_var_arg = true,
@@ -60,9 +69,43 @@ enum Script {
     Words(Vec<String>),
 }
 
+/// `--refresh`: `500ms`, `2s`, `1m`, or a bare number of seconds; at least 100 ms.
+fn parse_refresh(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    let d = match t.parse::<f64>() {
+        Ok(secs) if secs.is_finite() && secs >= 0.0 => Duration::from_secs_f64(secs),
+        Ok(_) => return Err(format!("{s:?} is not a duration")),
+        Err(_) => Duration::from_millis(uterm::command::parse_millis(t)?),
+    };
+    if d < Duration::from_millis(100) {
+        return Err("the refresh interval must be at least 100ms".into());
+    }
+    Ok(d)
+}
+
+fn token_spec(token: Option<String>, token_file: Option<String>) -> TokenSpec {
+    // An empty ESB_TOKEN / ESB_TOKEN_FILE counts as unset.
+    match (
+        token.filter(|t| !t.trim().is_empty()),
+        token_file.filter(|f| !f.is_empty()),
+    ) {
+        (Some(t), _) => TokenSpec::Given(t),
+        (None, Some(f)) => TokenSpec::File(PathBuf::from(f)),
+        (None, None) => TokenSpec::Search,
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let err_style = Style::detect(std::io::stderr().is_terminal());
+    let console = cli.commands.is_none()
+        && cli.file.is_none()
+        && cli.args.is_empty()
+        && std::io::stdin().is_terminal()
+        && std::io::stdout().is_terminal();
+    if console {
+        return run_console(cli, err_style);
+    }
     let script = match read_script(&cli) {
         Ok(s) => s,
         Err(message) => {
@@ -70,15 +113,30 @@ fn main() -> ExitCode {
             return ExitCode::from(exit::USAGE as u8);
         }
     };
-    // An empty ESB_TOKEN / ESB_TOKEN_FILE counts as unset.
-    let token = match (
-        cli.token.filter(|t| !t.trim().is_empty()),
-        cli.token_file.filter(|f| !f.is_empty()),
-    ) {
-        (Some(t), _) => TokenSpec::Given(t),
-        (None, Some(f)) => TokenSpec::File(PathBuf::from(f)),
-        (None, None) => TokenSpec::Search,
+    let text = match script {
+        Script::Text(text) => text,
+        // Re-quoted so the words lex back exactly as the shell split them.
+        Script::Words(words) => words
+            .iter()
+            .map(|w| uterm::lex::quote(w))
+            .collect::<Vec<_>>()
+            .join(" "),
     };
+    if cli.read_only {
+        if let Some((command, line, message)) = read_only_refusal(&text) {
+            if cli.json {
+                let doc = serde_json::json!({
+                    "command": command, "ok": false, "exit": exit::USAGE, "line": line,
+                    "error": {"message": message, "hint": null},
+                });
+                println!("{doc}");
+            } else {
+                eprintln!("{}", script::error_line(err_style, &message));
+            }
+            return ExitCode::from(exit::USAGE as u8);
+        }
+    }
+    let token = token_spec(cli.token, cli.token_file);
     let exec = Executor::new(Client::new(ClientConfig {
         url: cli.url,
         token,
@@ -98,17 +156,43 @@ fn main() -> ExitCode {
         out: &mut out,
         err: &mut err,
     };
-    let text = match script {
-        Script::Text(text) => text,
-        // Re-quoted so the words lex back exactly as the shell split them.
-        Script::Words(words) => words
-            .iter()
-            .map(|w| uterm::lex::quote(w))
-            .collect::<Vec<_>>()
-            .join(" "),
-    };
     let code = script::run(&exec, &text, opts, &mut io);
     ExitCode::from(code as u8)
+}
+
+/// With `--read-only`, a script that would change server state does not run at all: the
+/// first such command, its line and the message.
+fn read_only_refusal(text: &str) -> Option<(String, usize, String)> {
+    let commands = uterm::command::parse_script(text).ok()?;
+    let c = commands.iter().find(|c| c.command.changes_state())?;
+    let command = c.text.trim().to_string();
+    let message = format!(
+        "--read-only: `{command}` (line {}) changes server state; nothing ran",
+        c.line
+    );
+    Some((command, c.line, message))
+}
+
+fn run_console(cli: Cli, err_style: Style) -> ExitCode {
+    let config = uterm::tui::Config {
+        client: ClientConfig {
+            url: cli.url,
+            token: token_spec(cli.token, cli.token_file),
+            timeout: Duration::from_secs(cli.timeout.max(1)),
+        },
+        refresh: cli.refresh,
+        read_only: cli.read_only,
+    };
+    match uterm::tui::run(config) {
+        Ok(uterm::tui::Exit::Quit) => ExitCode::SUCCESS,
+        Ok(uterm::tui::Exit::Signal(sig)) => ExitCode::from((128 + sig) as u8),
+        Err(e) => {
+            let message =
+                format!("the console cannot use this terminal: {e}; run commands with -c");
+            eprintln!("{}", script::error_line(err_style, &message));
+            ExitCode::from(1)
+        }
+    }
 }
 
 fn read_script(cli: &Cli) -> Result<Script, String> {
@@ -142,8 +226,8 @@ fn read_script(cli: &Cli) -> Result<Script, String> {
     match cli.args.as_slice() {
         [] => Err(
             "no commands given; run them with -c \"CMD; CMD\", -f FILE, - (stdin) or as \
-             words (uterm status); the interactive TUI is not available yet. \
-             `uterm -c help` lists the commands"
+             words (uterm status); the console opens only when stdin and stdout are a \
+             terminal. `uterm -c help` lists the commands"
                 .into(),
         ),
         [dash] if dash == "-" => stdin().map(Script::Text),

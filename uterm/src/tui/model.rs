@@ -1,0 +1,469 @@
+//! What the console shows, as data: a [`Snapshot`] of the server built from the answer to ONE
+//! bulk Jolokia request ([`requests`]), its objects ([`Obj`]) and the names the `:` line
+//! completes ([`Names`]). Pure: no sockets, no terminal. Units on disk that are not loaded
+//! and revisions still draining become rows too, so every view is a plain list of objects.
+
+use deployments::protocol::{ObjectName, Request, Response};
+use serde_json::{json, Value};
+
+use crate::command::{Kind, Target};
+use crate::exec::envelope_message;
+use crate::view::Attrs;
+
+/// What a row is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ObjKind {
+    Unit,
+    Proxy,
+    Sequence,
+    Endpoint,
+    Transport,
+    Task,
+    /// An old revision of a unit finishing its in-flight requests (not actionable).
+    Draining,
+}
+
+impl ObjKind {
+    pub fn word(self) -> &'static str {
+        match self.kind() {
+            Some(k) => k.word(),
+            None => "draining",
+        }
+    }
+
+    /// The command-language kind, if the row is a managed object.
+    pub fn kind(self) -> Option<Kind> {
+        Some(match self {
+            ObjKind::Unit => Kind::Unit,
+            ObjKind::Proxy => Kind::Proxy,
+            ObjKind::Sequence => Kind::Sequence,
+            ObjKind::Endpoint => Kind::Endpoint,
+            ObjKind::Transport => Kind::Transport,
+            ObjKind::Task => Kind::Task,
+            ObjKind::Draining => return None,
+        })
+    }
+}
+
+/// One object as read: its name, the unit it belongs to, and its attributes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Obj {
+    pub kind: ObjKind,
+    pub unit: Option<String>,
+    pub name: String,
+    pub attrs: Attrs,
+}
+
+/// The `State` the console gives a unit that is on disk but not loaded.
+pub const NOT_LOADED: &str = "not loaded";
+
+impl Obj {
+    /// A stable identity across refreshes (selection and rate history follow it).
+    pub fn key(&self) -> String {
+        match &self.unit {
+            Some(u) => format!("{}:{u}/{}", self.kind.word(), self.name),
+            None => format!("{}:{}", self.kind.word(), self.name),
+        }
+    }
+
+    /// `orders/list` for elements of a unit, the bare name otherwise.
+    pub fn label(&self) -> String {
+        match (&self.unit, self.kind) {
+            (Some(u), k) if k != ObjKind::Unit => format!("{u}/{}", self.name),
+            _ => self.name.clone(),
+        }
+    }
+
+    pub fn state(&self) -> &str {
+        self.str("State")
+    }
+
+    pub fn str(&self, k: &str) -> &str {
+        self.attrs.get(k).and_then(Value::as_str).unwrap_or("")
+    }
+
+    pub fn num(&self, k: &str) -> Option<f64> {
+        self.attrs.get(k).and_then(Value::as_f64)
+    }
+
+    pub fn flag(&self, k: &str) -> bool {
+        self.attrs.get(k).and_then(Value::as_bool).unwrap_or(false)
+    }
+
+    /// Names listed in an array attribute (`Proxies` of a unit).
+    pub fn names(&self, k: &str) -> Vec<String> {
+        match self.attrs.get(k) {
+            Some(Value::Array(a)) => a
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// True for a unit on disk that is not loaded.
+    pub fn not_loaded(&self) -> bool {
+        self.kind == ObjKind::Unit && self.state() == NOT_LOADED
+    }
+
+    /// The unit this row belongs to (itself for a unit).
+    pub fn unit_name(&self) -> Option<&str> {
+        match self.kind {
+            ObjKind::Unit => Some(&self.name),
+            _ => self.unit.as_deref(),
+        }
+    }
+
+    /// The object as a command target.
+    pub fn target(&self) -> Option<Target> {
+        Some(match self.kind {
+            ObjKind::Unit => Target::Unit(self.name.clone()),
+            ObjKind::Transport => Target::Transport(self.name.clone()),
+            ObjKind::Draining => return None,
+            k => Target::Element {
+                kind: k.kind()?,
+                unit: self.unit.clone()?,
+                name: self.name.clone(),
+            },
+        })
+    }
+
+    /// The requests-per-second rate the server computed, if it publishes one.
+    pub fn rate(&self) -> Option<f64> {
+        self.num("RequestsPerSecond")
+    }
+
+    /// Lower-cased text a `/` filter matches against: name, unit, state, path, bind.
+    pub fn haystack(&self) -> String {
+        let mut s = format!(
+            "{} {} {} {}",
+            self.kind.word(),
+            self.label(),
+            self.state(),
+            self.str("Label")
+        );
+        for k in ["Path", "Bind", "Strategy", "Endpoint"] {
+            s.push(' ');
+            s.push_str(self.str(k));
+        }
+        s.to_lowercase()
+    }
+}
+
+/// Everything the console knows about the server after one refresh.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Snapshot {
+    /// When it was taken (ms since the epoch, client clock).
+    pub taken_ms: u64,
+    pub server: Attrs,
+    pub manager: Attrs,
+    /// Loaded units (sorted), then units on disk that are not loaded.
+    pub units: Vec<Obj>,
+    pub proxies: Vec<Obj>,
+    pub endpoints: Vec<Obj>,
+    pub transports: Vec<Obj>,
+    pub tasks: Vec<Obj>,
+    pub sequences: Vec<Obj>,
+    /// Revisions still draining, one row each.
+    pub draining: Vec<Obj>,
+}
+
+fn server_bean() -> ObjectName {
+    ObjectName::new("esb", &[("type", "Server")])
+}
+
+fn manager_bean() -> ObjectName {
+    ObjectName::new("esb", &[("type", "DeploymentManager")])
+}
+
+/// The kinds read by pattern on every refresh, in request order after Server and
+/// DeploymentManager.
+const PATTERN_KINDS: [ObjKind; 6] = [
+    ObjKind::Unit,
+    ObjKind::Proxy,
+    ObjKind::Endpoint,
+    ObjKind::Transport,
+    ObjKind::Task,
+    ObjKind::Sequence,
+];
+
+/// The one bulk request of a refresh tick: Server, DeploymentManager, then pattern reads of
+/// every unit, proxy, endpoint, transport, task and sequence.
+pub fn requests() -> Vec<Request> {
+    let mut v = vec![
+        Request::read(server_bean(), None),
+        Request::read(manager_bean(), None),
+    ];
+    for k in PATTERN_KINDS {
+        let kind = k.kind().expect("pattern kinds are managed objects");
+        v.push(Request::read(kind.pattern(None), None));
+    }
+    v
+}
+
+/// Builds a snapshot from the answers to [`requests`]. Fails only when the server itself
+/// cannot be read; a kind that cannot be read shows as empty.
+pub fn snapshot(responses: &[Response], taken_ms: u64) -> Result<Snapshot, String> {
+    let attrs = |r: Option<&Response>| match r.and_then(|r| r.value.as_ref()) {
+        Some(Value::Object(m)) => m.clone(),
+        _ => Attrs::new(),
+    };
+    let srv = responses.first().ok_or("empty answer")?;
+    if !srv.is_ok() {
+        return Err(format!(
+            "cannot read esb:type=Server: {}",
+            envelope_message(srv)
+        ));
+    }
+    let mut s = Snapshot {
+        taken_ms,
+        server: attrs(Some(srv)),
+        manager: attrs(responses.get(1)),
+        ..Snapshot::default()
+    };
+    for (i, kind) in PATTERN_KINDS.into_iter().enumerate() {
+        let rows = responses
+            .get(i + 2)
+            .map(|r| rows(r, kind))
+            .unwrap_or_default();
+        match kind {
+            ObjKind::Unit => s.units = rows,
+            ObjKind::Proxy => s.proxies = rows,
+            ObjKind::Endpoint => s.endpoints = rows,
+            ObjKind::Transport => s.transports = rows,
+            ObjKind::Task => s.tasks = rows,
+            _ => s.sequences = rows,
+        }
+    }
+    // Units on disk that are not loaded: rows too, so `l` can load them.
+    let loaded: Vec<String> = s.units.iter().map(|u| u.name.clone()).collect();
+    if let Some(Value::Array(on_disk)) = s.manager.get("UnitsOnDisk") {
+        let mut extra: Vec<&str> = on_disk
+            .iter()
+            .filter_map(Value::as_str)
+            .filter(|u| !loaded.iter().any(|l| l == u))
+            .collect();
+        extra.sort_unstable();
+        for u in extra {
+            let mut attrs = Attrs::new();
+            attrs.insert("State".into(), json!(NOT_LOADED));
+            s.units.push(Obj {
+                kind: ObjKind::Unit,
+                unit: None,
+                name: u.to_string(),
+                attrs,
+            });
+        }
+    }
+    for u in &s.units {
+        if let Some(Value::Array(d)) = u.attrs.get("Draining") {
+            for r in d {
+                let mut attrs = Attrs::new();
+                attrs.insert("State".into(), json!("Draining"));
+                attrs.insert(
+                    "InFlight".into(),
+                    r.get("in_flight").cloned().unwrap_or(Value::Null),
+                );
+                attrs.insert(
+                    "Revision".into(),
+                    r.get("revision").cloned().unwrap_or(Value::Null),
+                );
+                s.draining.push(Obj {
+                    kind: ObjKind::Draining,
+                    unit: Some(u.name.clone()),
+                    name: format!("r{}", crate::output::cell(r.get("revision"))),
+                    attrs,
+                });
+            }
+        }
+    }
+    Ok(s)
+}
+
+/// The rows of a pattern read (`{bean: {attrs}}`), sorted by unit and name. A 404 (nothing
+/// matches) or an error is no rows.
+fn rows(r: &Response, kind: ObjKind) -> Vec<Obj> {
+    let Some(Value::Object(m)) = r.value.as_ref().filter(|_| r.is_ok()) else {
+        return Vec::new();
+    };
+    let mut out: Vec<Obj> = m
+        .iter()
+        .filter_map(|(bean, attrs)| {
+            let n = ObjectName::parse(bean).ok()?;
+            Some(Obj {
+                kind,
+                unit: n.get("unit").map(str::to_string),
+                name: n.get("name")?.to_string(),
+                attrs: match attrs {
+                    Value::Object(a) => a.clone(),
+                    _ => Attrs::new(),
+                },
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| (&a.unit, &a.name).cmp(&(&b.unit, &b.name)));
+    out
+}
+
+impl Snapshot {
+    pub fn unit(&self, name: &str) -> Option<&Obj> {
+        self.units.iter().find(|u| u.name == name)
+    }
+
+    /// The rows of one unit's drill-down: proxies, endpoints, tasks, sequences, then
+    /// revisions still draining.
+    pub fn unit_items(&self, unit: &str) -> Vec<&Obj> {
+        let of = |v: &'_ [Obj]| -> Vec<usize> {
+            (0..v.len())
+                .filter(|&i| v[i].unit.as_deref() == Some(unit))
+                .collect()
+        };
+        let mut out: Vec<&Obj> = Vec::new();
+        for list in [
+            &self.proxies,
+            &self.endpoints,
+            &self.tasks,
+            &self.sequences,
+            &self.draining,
+        ] {
+            out.extend(of(list).into_iter().map(|i| &list[i]));
+        }
+        out
+    }
+
+    /// The worst p99 among a unit's proxies (units publish no latency of their own).
+    pub fn unit_p99(&self, unit: &str) -> Option<f64> {
+        self.proxies
+            .iter()
+            .filter(|p| p.unit.as_deref() == Some(unit))
+            .filter_map(|p| p.num("P99Micros"))
+            .reduce(f64::max)
+    }
+
+    /// Every object, for rate history.
+    pub fn all(&self) -> impl Iterator<Item = &Obj> {
+        self.units
+            .iter()
+            .chain(&self.proxies)
+            .chain(&self.endpoints)
+            .chain(&self.transports)
+            .chain(&self.tasks)
+    }
+}
+
+/// Names the `:` line completes, taken from the latest snapshot.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Names {
+    pub units: Vec<String>,
+    /// Units on disk that are not loaded.
+    pub unloaded: Vec<String>,
+    pub proxies: Vec<String>,
+    pub endpoints: Vec<String>,
+    pub tasks: Vec<String>,
+    pub sequences: Vec<String>,
+    pub transports: Vec<String>,
+    /// `(unit/endpoint, url)` of every address.
+    pub addresses: Vec<(String, String)>,
+    /// Every bean name and its attributes' names.
+    pub beans: Vec<(String, Vec<String>)>,
+}
+
+impl Names {
+    pub fn of(s: &Snapshot) -> Names {
+        let labels = |v: &[Obj]| v.iter().map(Obj::label).collect::<Vec<_>>();
+        let mut n = Names {
+            units: s
+                .units
+                .iter()
+                .filter(|u| !u.not_loaded())
+                .map(|u| u.name.clone())
+                .collect(),
+            unloaded: s
+                .units
+                .iter()
+                .filter(|u| u.not_loaded())
+                .map(|u| u.name.clone())
+                .collect(),
+            proxies: labels(&s.proxies),
+            endpoints: labels(&s.endpoints),
+            tasks: labels(&s.tasks),
+            sequences: labels(&s.sequences),
+            transports: labels(&s.transports),
+            ..Names::default()
+        };
+        for e in &s.endpoints {
+            if let Some(Value::Array(a)) = e.attrs.get("Addresses") {
+                for url in a.iter().filter_map(|x| x.get("url")?.as_str()) {
+                    n.addresses.push((e.label(), url.to_string()));
+                }
+            }
+        }
+        let keys = |a: &Attrs| a.keys().cloned().collect::<Vec<_>>();
+        n.beans.push(("esb:type=Server".into(), keys(&s.server)));
+        n.beans
+            .push(("esb:type=DeploymentManager".into(), keys(&s.manager)));
+        for o in s.all().chain(&s.sequences).filter(|o| !o.not_loaded()) {
+            if let Some(t) = o.target() {
+                n.beans.push((t.bean().original(), keys(&o.attrs)));
+            }
+        }
+        n
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(v: Value) -> Response {
+        Response::ok_at(Value::Null, v, 1)
+    }
+
+    #[test]
+    fn one_bulk_request_reads_everything() {
+        let r = requests();
+        assert_eq!(r.len(), 8);
+        assert!(r.iter().all(|q| q.kind() == "read"));
+        let beans: Vec<String> = r.iter().map(|q| q.mbean().unwrap().original()).collect();
+        assert_eq!(beans[0], "esb:type=Server");
+        assert_eq!(beans[2], "esb:type=Unit,*");
+        assert_eq!(beans[3], "esb:type=Proxy,*");
+    }
+
+    #[test]
+    fn snapshot_rows_not_loaded_units_and_draining() {
+        let rs = vec![
+            ok(json!({"Name": "esb", "State": "Running"})),
+            ok(json!({"UnitsOnDisk": ["a", "billing"]})),
+            ok(json!({"esb:name=a,type=Unit": {"State": "Active",
+                "Draining": [{"revision": 2, "in_flight": 3}]}})),
+            ok(
+                json!({"esb:name=p,type=Proxy,unit=a": {"State": "Paused", "RequestsPerSecond": 2.5}}),
+            ),
+            Response::error(Value::Null, 404, "x", "none"),
+            ok(json!({})),
+            ok(json!({})),
+            ok(json!({})),
+        ];
+        let s = snapshot(&rs, 7).unwrap();
+        assert_eq!(s.units.len(), 2);
+        assert!(s.units[1].not_loaded());
+        assert_eq!(s.units[1].name, "billing");
+        assert_eq!(s.proxies[0].label(), "a/p");
+        assert_eq!(s.proxies[0].rate(), Some(2.5));
+        assert!(s.endpoints.is_empty());
+        assert_eq!(s.draining[0].name, "r2");
+        assert_eq!(s.unit_items("a").len(), 2);
+        let n = Names::of(&s);
+        assert_eq!(n.units, vec!["a"]);
+        assert_eq!(n.unloaded, vec!["billing"]);
+        assert!(n
+            .beans
+            .iter()
+            .any(|(b, _)| b == "esb:type=Proxy,unit=a,name=p"));
+
+        let bad = vec![Response::error(Value::Null, 403, "Sec", "no")];
+        assert!(snapshot(&bad, 0).unwrap_err().contains("esb:type=Server"));
+    }
+}

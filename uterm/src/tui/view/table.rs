@@ -1,0 +1,444 @@
+//! The object tables: Units, Proxies, Endpoints, Transports and a unit's drill-down. Per row
+//! state, revision/label, req/s, errors, p99, in flight and a sparkline of recent rates.
+//! Columns have a priority: on a narrow terminal the least important go first, and what
+//! room is left widens names and sparklines.
+
+use ratatui::layout::{Constraint, Rect};
+use ratatui::style::{Color, Style};
+use ratatui::text::{Line as TLine, Span as TSpan};
+use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, TableState};
+use ratatui::Frame;
+use serde_json::Value;
+
+use super::style;
+use crate::output::{ago, micros, Tone};
+use crate::tui::action::View;
+use crate::tui::app::App;
+use crate::tui::model::{Obj, ObjKind};
+use crate::tui::text::{count, rate, spark};
+
+/// A column: title, width range, right-aligned, priority (0 is kept longest).
+#[derive(Clone, Copy)]
+struct Col {
+    title: &'static str,
+    min: u16,
+    max: u16,
+    right: bool,
+    prio: u8,
+}
+
+const fn col(title: &'static str, min: u16, max: u16, right: bool, prio: u8) -> Col {
+    Col {
+        title,
+        min,
+        max,
+        right,
+        prio,
+    }
+}
+
+const RATE: Col = col("RATE", 10, 30, false, 1);
+const REQS: Col = col("REQ/S", 5, 6, true, 0);
+const ERRS: Col = col("ERR", 5, 6, true, 1);
+const P99: Col = col("P99", 7, 7, true, 2);
+const INFL: Col = col("INFL", 4, 5, true, 2);
+
+fn columns(kind: Option<ObjKind>) -> Vec<Col> {
+    match kind {
+        Some(ObjKind::Unit) => vec![
+            col("UNIT", 14, 28, false, 0),
+            col("STATE", 10, 10, false, 0),
+            col("REV", 9, 16, false, 1),
+            REQS,
+            ERRS,
+            P99,
+            INFL,
+            RATE,
+            col("NOTES", 12, 40, false, 3),
+        ],
+        Some(ObjKind::Proxy) => vec![
+            col("PROXY", 18, 40, false, 0),
+            col("STATE", 8, 8, false, 0),
+            col("PATH", 10, 24, false, 3),
+            REQS,
+            ERRS,
+            P99,
+            INFL,
+            RATE,
+        ],
+        Some(ObjKind::Endpoint) => vec![
+            col("ENDPOINT", 18, 40, false, 0),
+            col("STATE", 11, 11, false, 0),
+            col("ADDRS", 7, 9, false, 1),
+            col("STRATEGY", 11, 11, false, 3),
+            REQS,
+            ERRS,
+            P99,
+            INFL,
+            RATE,
+        ],
+        Some(ObjKind::Transport) => vec![
+            col("TRANSPORT", 12, 24, false, 0),
+            col("STATE", 8, 8, false, 0),
+            col("BIND", 15, 21, false, 1),
+            REQS,
+            ERRS,
+            INFL,
+            RATE,
+        ],
+        // A unit's drill-down: elements of every kind.
+        _ => vec![
+            col("KIND", 8, 8, false, 1),
+            col("NAME", 14, 30, false, 0),
+            col("STATE", 11, 11, false, 0),
+            col("INFO", 10, 32, false, 3),
+            REQS,
+            ERRS,
+            P99,
+            INFL,
+            RATE,
+        ],
+    }
+}
+
+/// The widths of the columns kept in `avail` cells (`None` for a dropped column).
+fn fit(cols: &[Col], avail: u16) -> Vec<Option<u16>> {
+    let mut keep: Vec<bool> = vec![true; cols.len()];
+    let need = |keep: &[bool]| -> u16 {
+        let n = keep.iter().filter(|k| **k).count() as u16;
+        cols.iter()
+            .zip(keep)
+            .filter(|(_, k)| **k)
+            .map(|(c, _)| c.min)
+            .sum::<u16>()
+            + n.saturating_sub(1)
+    };
+    while need(&keep) > avail {
+        let drop = (0..cols.len())
+            .filter(|&i| keep[i])
+            .max_by_key(|&i| (cols[i].prio, i));
+        match drop {
+            Some(i) if cols[i].prio > 0 => keep[i] = false,
+            _ => break,
+        }
+    }
+    let mut widths: Vec<Option<u16>> = cols
+        .iter()
+        .zip(&keep)
+        .map(|(c, k)| k.then_some(c.min))
+        .collect();
+    let mut extra = avail.saturating_sub(need(&keep));
+    let mut order: Vec<usize> = (0..cols.len()).filter(|&i| keep[i]).collect();
+    order.sort_by_key(|&i| cols[i].prio);
+    for i in order {
+        let grow = (cols[i].max - cols[i].min).min(extra);
+        widths[i] = widths[i].map(|w| w + grow);
+        extra -= grow;
+    }
+    widths
+}
+
+fn num_cell(v: Option<f64>, bad_if_positive: bool) -> Cell<'static> {
+    let text = count(v);
+    let st = if bad_if_positive && v.unwrap_or(0.0) > 0.0 {
+        style::tone(Tone::Bad)
+    } else {
+        Style::default()
+    };
+    Cell::from(TLine::from(TSpan::styled(text, st)).right_aligned())
+}
+
+fn unit_notes(o: &Obj) -> String {
+    let mut n = Vec::new();
+    if o.flag("Degraded") {
+        n.push("degraded".to_string());
+    }
+    if o.flag("ModifiedOnDisk") {
+        n.push("modified on disk".to_string());
+    }
+    if let Some(Value::Array(d)) = o.attrs.get("Draining") {
+        if !d.is_empty() {
+            n.push(format!("draining {}", d.len()));
+        }
+    }
+    if matches!(o.attrs.get("LastErrors"), Some(Value::Array(e)) if !e.is_empty())
+        && o.state() != "Failed"
+    {
+        n.push("last deploy rejected".into());
+    }
+    n.join(", ")
+}
+
+/// `active/all` addresses of an endpoint.
+pub fn addresses_up(o: &Obj) -> String {
+    let addrs = o.attrs.get("Addresses").and_then(Value::as_array);
+    let up = addrs
+        .map(|a| {
+            a.iter()
+                .filter(|x| x.get("state").and_then(Value::as_str) == Some("Active"))
+                .count()
+        })
+        .unwrap_or(0);
+    format!("{up}/{}", addrs.map(Vec::len).unwrap_or(0))
+}
+
+/// The INFO cell of a drill-down row.
+fn info(o: &Obj) -> String {
+    match o.kind {
+        ObjKind::Proxy => o.str("Path").to_string(),
+        ObjKind::Endpoint => format!("{} {} up", o.str("Strategy"), addresses_up(o)),
+        ObjKind::Task => {
+            let every = o
+                .num("EveryMillis")
+                .map(|m| format!("every {}", crate::output::millis(m)))
+                .unwrap_or_default();
+            format!("{every}  runs {}", count(o.num("Runs")))
+        }
+        ObjKind::Sequence => format!("{} steps", count(o.num("Steps"))),
+        ObjKind::Draining => format!("{} in flight", count(o.num("InFlight"))),
+        _ => String::new(),
+    }
+}
+
+/// `text` cut to `width` characters, with `…` when cut.
+fn fit_text(text: &str, width: u16) -> String {
+    let w = width as usize;
+    if text.chars().count() <= w {
+        return text.to_string();
+    }
+    let mut s: String = text.chars().take(w.saturating_sub(1)).collect();
+    s.push('…');
+    s
+}
+
+/// The text of a text column (`None` for numbers and sparklines).
+fn cell_text(title: &str, o: &Obj) -> Option<String> {
+    Some(match title {
+        "UNIT" | "TRANSPORT" | "NAME" => o.name.clone(),
+        "PROXY" | "ENDPOINT" => o.label(),
+        "KIND" => o.kind.word().to_string(),
+        "REV" => {
+            let rev = match o.num("Revision") {
+                Some(r) if r > 0.0 => format!("r{r}"),
+                _ => String::new(),
+            };
+            format!("{rev} {}", o.str("Label")).trim().to_string()
+        }
+        "PATH" => o.str("Path").to_string(),
+        "BIND" => o.str("Bind").to_string(),
+        "STRATEGY" => o.str("Strategy").to_string(),
+        "ADDRS" => format!("{} up", addresses_up(o)),
+        "INFO" => info(o),
+        "NOTES" => unit_notes(o),
+        _ => return None,
+    })
+}
+
+/// `unit/name` in `width` characters: the unit is shortened first (`intern…/orders`),
+/// the name only when it alone does not fit.
+fn fit_label(o: &Obj, width: u16) -> String {
+    let label = o.label();
+    let (w, name_w) = (width as usize, o.name.chars().count());
+    match &o.unit {
+        Some(u) if label.chars().count() > w && name_w + 3 <= w => {
+            let keep: String = u.chars().take(w - name_w - 2).collect();
+            format!("{keep}…/{}", o.name)
+        }
+        _ => fit_text(&label, width),
+    }
+}
+
+fn cell(c: &Col, o: &Obj, app: &App, width: u16) -> Cell<'static> {
+    let na = || Cell::from(TLine::from("-").right_aligned());
+    match c.title {
+        "STATE" => Cell::from(TSpan::styled(
+            o.state().to_string(),
+            style::state(o.state()),
+        )),
+        "NOTES" => Cell::from(TSpan::styled(
+            fit_text(&unit_notes(o), width),
+            style::tone(Tone::Warn),
+        )),
+        "REQ/S" => match o.rate() {
+            Some(r) => Cell::from(TLine::from(rate(Some(r))).right_aligned()),
+            None => na(),
+        },
+        "ERR" => match o.num("Errors") {
+            Some(e) => num_cell(Some(e), true),
+            None => na(),
+        },
+        "INFL" => match o.num("InFlight") {
+            Some(v) => num_cell(Some(v), false),
+            None => na(),
+        },
+        "P99" => {
+            let p = match o.kind {
+                ObjKind::Unit => app.snapshot.as_ref().and_then(|s| s.unit_p99(&o.name)),
+                _ => o.num("P99Micros"),
+            };
+            match p {
+                Some(us) if us > 0.0 => Cell::from(TLine::from(micros(us)).right_aligned()),
+                _ => na(),
+            }
+        }
+        "RATE" => match o.rate() {
+            Some(_) => Cell::from(TSpan::styled(
+                spark(&app.rate_history(&o.key()), width as usize),
+                Style::default().fg(Color::Cyan),
+            )),
+            None => Cell::from(""),
+        },
+        "PROXY" | "ENDPOINT" => Cell::from(fit_label(o, width)),
+        t => Cell::from(fit_text(&cell_text(t, o).unwrap_or_default(), width)),
+    }
+}
+
+/// The kind of rows the current list shows (`None`: a drill-down of mixed kinds).
+fn list_kind(app: &App) -> Option<ObjKind> {
+    if app.drill.is_some() {
+        return None;
+    }
+    Some(match app.view {
+        View::Units => ObjKind::Unit,
+        View::Proxies => ObjKind::Proxy,
+        View::Endpoints => ObjKind::Endpoint,
+        _ => ObjKind::Transport,
+    })
+}
+
+fn title(app: &App, shown: usize) -> TLine<'static> {
+    let mut spans = vec![TSpan::raw(" ")];
+    match &app.drill {
+        Some((u, _)) => {
+            let unit = app.snapshot.as_ref().and_then(|s| s.unit(u));
+            spans.push(TSpan::styled(format!("Unit {u}"), style::title()));
+            if let Some(o) = unit {
+                spans.push(TSpan::raw("  "));
+                spans.push(TSpan::styled(
+                    o.state().to_string(),
+                    style::state(o.state()),
+                ));
+                if let Some(r) = o.num("Revision") {
+                    spans.push(TSpan::raw(format!("  r{r} {}", o.str("Label"))));
+                }
+                if let Some(t) = o.num("DeployedAt").filter(|t| *t > 0.0) {
+                    spans.push(TSpan::styled(
+                        format!("  deployed {}", ago(t as u64, app.now_ms)),
+                        style::tone(Tone::Dim),
+                    ));
+                }
+            } else {
+                spans.push(TSpan::styled("  not loaded", style::tone(Tone::Bad)));
+            }
+            spans.push(TSpan::styled("  Esc back", style::tone(Tone::Dim)));
+        }
+        None => spans.push(TSpan::styled(
+            format!("{} ({shown})", app.view.title()),
+            style::title(),
+        )),
+    }
+    if !app.filter().is_empty() {
+        spans.push(TSpan::styled(
+            format!("  /{}", app.filter()),
+            style::tone(Tone::Warn),
+        ));
+    }
+    spans.push(TSpan::raw(" "));
+    TLine::from(spans)
+}
+
+pub fn draw(f: &mut Frame, area: Rect, app: &App) {
+    let rows = app.objects();
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .title(title(app, rows.len()));
+    if rows.is_empty() {
+        let what = match list_kind(app) {
+            Some(k) => format!("no {}", k.kind().map(|k| k.plural()).unwrap_or("rows")),
+            None => "nothing in this unit".into(),
+        };
+        let text = if app.filter().is_empty() {
+            what
+        } else {
+            format!("{what} match /{}  (Esc clears the filter)", app.filter())
+        };
+        f.render_widget(
+            Paragraph::new(TSpan::styled(format!(" {text}"), style::tone(Tone::Dim))).block(block),
+            area,
+        );
+        return;
+    }
+    // Text columns grow no wider than their longest text, leaving the room to the others.
+    let cols: Vec<Col> = columns(list_kind(app))
+        .into_iter()
+        .map(|mut c| {
+            let longest = rows
+                .iter()
+                .filter_map(|o| cell_text(c.title, o))
+                .map(|t| t.chars().count() as u16)
+                .max();
+            if let Some(l) = longest {
+                c.max = c.max.min(l.max(c.min));
+            }
+            c
+        })
+        .collect();
+    // Borders, and the selection marker.
+    let widths = fit(&cols, area.width.saturating_sub(4));
+    let kept: Vec<(usize, u16)> = widths
+        .iter()
+        .enumerate()
+        .filter_map(|(i, w)| w.map(|w| (i, w)))
+        .collect();
+    let header = Row::new(kept.iter().map(|&(i, _)| {
+        let t = TLine::from(cols[i].title);
+        Cell::from(if cols[i].right { t.right_aligned() } else { t })
+    }))
+    .style(style::title());
+    let body: Vec<Row> = rows
+        .iter()
+        .map(|o| Row::new(kept.iter().map(|&(i, w)| cell(&cols[i], o, app, w))))
+        .collect();
+    let table = Table::new(body, kept.iter().map(|&(_, w)| Constraint::Length(w)))
+        .header(header)
+        .block(block)
+        .row_highlight_style(style::selected())
+        .highlight_symbol("▸ ")
+        .highlight_spacing(ratatui::widgets::HighlightSpacing::Always);
+    let mut state = TableState::default().with_selected(Some(app.selected()));
+    f.render_stateful_widget(table, area, &mut state);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn narrow_terminals_drop_the_least_important_columns_first() {
+        let cols = columns(Some(ObjKind::Unit));
+        let at = |w| -> Vec<&str> {
+            fit(&cols, w)
+                .iter()
+                .zip(&cols)
+                .filter(|(w, _)| w.is_some())
+                .map(|(_, c)| c.title)
+                .collect()
+        };
+        assert_eq!(at(200).len(), cols.len());
+        assert!(!at(76).contains(&"NOTES"));
+        assert!(at(76).contains(&"RATE"));
+        assert_eq!(at(30), vec!["UNIT", "STATE", "REQ/S"]);
+        let w = fit(&cols, 76);
+        let used: u16 = w.iter().flatten().sum::<u16>() + w.iter().flatten().count() as u16 - 1;
+        assert_eq!(used, 76, "the room left is given out");
+        let o = Obj {
+            kind: ObjKind::Proxy,
+            unit: Some("internal-services".into()),
+            name: "orders".into(),
+            attrs: Default::default(),
+        };
+        assert_eq!(fit_label(&o, 16), "internal…/orders");
+        assert_eq!(fit_label(&o, 40), "internal-services/orders");
+        assert_eq!(fit_text("abcdef", 4), "abc…");
+    }
+}
