@@ -91,8 +91,11 @@ pub struct EventBus {
 
 impl Default for EventBus {
     fn default() -> Self {
+        // Ids start at the start time in milliseconds, so they keep increasing across
+        // process restarts and a client resuming with an old `Last-Event-ID` gets every
+        // event of the new process instead of nothing.
         EventBus {
-            next: AtomicU64::new(1),
+            next: AtomicU64::new(epoch_ms().max(1)),
             ring: Mutex::new(VecDeque::with_capacity(RING)),
             tx: broadcast::channel(RING).0,
         }
