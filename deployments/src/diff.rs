@@ -5,6 +5,7 @@
 use crate::model::Unit;
 use serde::Serialize;
 use serde_json::Value;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Default)]
@@ -118,9 +119,19 @@ pub fn diff_from(old: Option<&Unit>, new: &Unit) -> UnitDiff {
 pub fn diff_units(old: &Unit, new: &Unit) -> UnitDiff {
     let old_el = elements(old);
     let new_el = elements(new);
+    // Indexed by (kind, name): diffing units of thousands of elements stays linear.
+    let old_index: HashMap<(&str, &str), &Value> = old_el
+        .iter()
+        .map(|(k, n, v)| ((*k, n.as_str()), v))
+        .collect();
+    let new_index: HashSet<(&str, &str)> =
+        new_el.iter().map(|(k, n, _)| (*k, n.as_str())).collect();
     let mut changes = Vec::new();
     for (kind, name, nv) in &new_el {
-        match old_el.iter().find(|(k, n, _)| k == kind && n == name) {
+        match old_index
+            .get(&(*kind, name.as_str()))
+            .map(|ov| (kind, name, *ov))
+        {
             None => changes.push(ElementChange {
                 kind: kind.to_string(),
                 name: name.clone(),
@@ -137,7 +148,7 @@ pub fn diff_units(old: &Unit, new: &Unit) -> UnitDiff {
         }
     }
     for (kind, name, _) in &old_el {
-        if !new_el.iter().any(|(k, n, _)| k == kind && n == name) {
+        if !new_index.contains(&(*kind, name.as_str())) {
             changes.push(ElementChange {
                 kind: kind.to_string(),
                 name: name.clone(),

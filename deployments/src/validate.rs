@@ -57,6 +57,9 @@ pub fn validate_unit(root: &RootConfig, parsed: &ParsedUnit) -> Vec<Diagnostic> 
     v.errors
 }
 
+/// Names of one element kind in a unit.
+type Names<'a> = BTreeSet<&'a str>;
+
 /// Transport and normalised path of a route.
 type RouteKey = (String, String);
 
@@ -184,12 +187,13 @@ impl Validator<'_> {
             u.endpoints.iter().map(|p| (&p.name, &p.origin.rel)),
         );
         self.unique("task", u.tasks.iter().map(|p| (&p.name, &p.origin.rel)));
-        let seqs: Vec<&str> = u
+        // Sets: references are checked per proxy/step, so lookups must not be linear.
+        let seqs: Names = u
             .sequences
             .iter()
             .map(|s| s.name.get_ref().as_str())
             .collect();
-        let eps: Vec<&str> = u
+        let eps: Names = u
             .endpoints
             .iter()
             .map(|s| s.name.get_ref().as_str())
@@ -379,10 +383,10 @@ impl Validator<'_> {
         el: &str,
         kind: &str,
         r: Option<&Spanned<String>>,
-        names: &[&str],
+        names: &Names,
     ) {
         if let Some(r) = r {
-            if !names.contains(&r.get_ref().as_str()) {
+            if !names.contains(r.get_ref().as_str()) {
                 self.err(
                     file,
                     r.span().start,
@@ -422,7 +426,7 @@ impl Validator<'_> {
         }
     }
 
-    fn steps(&mut self, f: &str, el: &str, steps: &[Spanned<Step>], seqs: &[&str], eps: &[&str]) {
+    fn steps(&mut self, f: &str, el: &str, steps: &[Spanned<Step>], seqs: &Names, eps: &Names) {
         for step in steps {
             let at = step.span().start;
             match step.get_ref() {
@@ -482,8 +486,8 @@ impl Validator<'_> {
                     }
                     for target in sw.cases.values().chain(sw.default.iter()) {
                         let name = target.get_ref().as_str();
-                        let in_seq = seqs.contains(&name);
-                        let in_ep = eps.contains(&name);
+                        let in_seq = seqs.contains(name);
+                        let in_ep = eps.contains(name);
                         if in_seq && in_ep {
                             self.err(
                                 f,

@@ -105,12 +105,34 @@ pub fn build(input: BuildInput<'_>) -> Result<Revision, String> {
         max_body: input.max_body,
     });
     let prev = input.previous;
+    // The previous revision's elements by name: lookups stay constant-time in big units.
+    let old_endpoints: HashMap<&str, &deployments::model::Endpoint> = prev
+        .map(|p| {
+            p.parsed
+                .unit
+                .endpoints
+                .iter()
+                .map(|e| (e.name.get_ref().as_str(), e))
+                .collect()
+        })
+        .unwrap_or_default();
+    let old_proxies: HashMap<&str, (&deployments::model::Proxy, &Arc<ProxyRuntime>)> = prev
+        .map(|p| {
+            p.parsed
+                .unit
+                .proxies
+                .iter()
+                .zip(p.proxies.iter())
+                .map(|(d, r)| (d.name.get_ref().as_str(), (d, r)))
+                .collect()
+        })
+        .unwrap_or_default();
     let mut endpoints = BTreeMap::new();
     for def in &unit.endpoints {
         let name = def.name.get_ref();
         let reused = prev.and_then(|p| {
-            let old_def = p.parsed.unit.endpoint(name)?;
-            same(old_def, def)
+            let old_def = old_endpoints.get(name.as_str())?;
+            same(*old_def, def)
                 .then(|| p.endpoints.get(name).cloned())
                 .flatten()
         });
@@ -145,18 +167,10 @@ pub fn build(input: BuildInput<'_>) -> Result<Revision, String> {
     let mut proxies = Vec::new();
     for def in &unit.proxies {
         let name = def.name.get_ref();
-        let stats = prev
-            .and_then(|p| {
-                let old = p.parsed.unit.proxy(name)?;
-                same(old, def)
-                    .then(|| {
-                        p.proxies
-                            .iter()
-                            .find(|x| x.name == *name)
-                            .map(|x| x.stats.clone())
-                    })
-                    .flatten()
-            })
+        let stats = old_proxies
+            .get(name.as_str())
+            .filter(|(old, _)| same(*old, def))
+            .map(|(_, rt)| rt.stats.clone())
             .unwrap_or_else(|| Arc::new(Stats::default()));
         proxies.push(Arc::new(ProxyRuntime {
             name: name.clone(),

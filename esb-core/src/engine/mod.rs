@@ -89,6 +89,14 @@ impl Change {
     }
 }
 
+/// One unit's part of a transaction while it is prepared.
+struct Pending {
+    unit: String,
+    parsed: Option<(ParsedUnit, UnitSources, Option<u64>)>,
+    errors: Vec<Diagnostic>,
+    unchanged: bool,
+}
+
 pub struct Draining {
     pub revision: Arc<Revision>,
     pub since: Instant,
@@ -246,22 +254,25 @@ impl Engine {
         source: Source,
     ) -> Result<(ParsedUnit, Option<UnitDiff>), Vec<Diagnostic>> {
         let units = self.units.lock().await;
-        let (sources, _) = self.read_sources(unit, &source, units.get(unit))?;
-        let parsed = check_unit(&self.root, &sources)?;
-        let others: Vec<&ParsedUnit> = units
-            .iter()
-            .filter(|(n, _)| *n != unit)
-            .filter_map(|(_, s)| s.current.as_ref().map(|c| &c.parsed))
-            .collect();
-        let conflicts = check_conflicts(&self.root, &parsed, &others);
-        if !conflicts.is_empty() {
-            return Err(conflicts);
-        }
-        let diff = units
-            .get(unit)
-            .and_then(|s| s.current.as_ref())
-            .map(|c| diff_units(&c.parsed.unit, &parsed.unit));
-        Ok((parsed, diff))
+        // CPU work, off the async worker like a deploy's.
+        tokio::task::block_in_place(|| {
+            let (sources, _) = self.read_sources(unit, &source, units.get(unit))?;
+            let parsed = check_unit(&self.root, &sources)?;
+            let others: Vec<&ParsedUnit> = units
+                .iter()
+                .filter(|(n, _)| *n != unit)
+                .filter_map(|(_, s)| s.current.as_ref().map(|c| &c.parsed))
+                .collect();
+            let conflicts = check_conflicts(&self.root, &parsed, &others);
+            if !conflicts.is_empty() {
+                return Err(conflicts);
+            }
+            let diff = units
+                .get(unit)
+                .and_then(|s| s.current.as_ref())
+                .map(|c| diff_units(&c.parsed.unit, &parsed.unit));
+            Ok((parsed, diff))
+        })
     }
 
     /// Applies changes as one transaction: all succeed with one swap, or nothing changes.
@@ -270,23 +281,19 @@ impl Engine {
         self.apply_locked(&mut units, changes, false).await
     }
 
-    async fn apply_locked(
+    /// Steps 1–4 of a transaction: read, parse and validate each unit, check it against
+    /// what will run beside it, build its runtime objects and persist last-good (only when
+    /// nothing failed). Changes nothing that serves requests.
+    fn prepare(
         &self,
-        units: &mut BTreeMap<String, UnitSlot>,
-        changes: Vec<Change>,
+        units: &BTreeMap<String, UnitSlot>,
+        changes: &[Change],
         allow_degraded: bool,
-    ) -> Vec<Outcome> {
-        let started = Instant::now();
+    ) -> (Vec<Pending>, BTreeMap<String, Arc<Revision>>, Vec<String>) {
         // 1. Read, parse and validate each unit on its own.
-        struct Pending {
-            unit: String,
-            parsed: Option<(ParsedUnit, UnitSources, Option<u64>)>,
-            errors: Vec<Diagnostic>,
-            unchanged: bool,
-        }
         let mut pending = Vec::new();
         let mut seen = Vec::new();
-        for change in &changes {
+        for change in changes {
             let unit = change.unit().to_owned();
             if seen.contains(&unit) {
                 pending.push(Pending {
@@ -434,6 +441,20 @@ impl Engine {
             }
             failed = failed_units(&pending);
         }
+        (pending, built, failed)
+    }
+
+    async fn apply_locked(
+        &self,
+        units: &mut BTreeMap<String, UnitSlot>,
+        changes: Vec<Change>,
+        allow_degraded: bool,
+    ) -> Vec<Outcome> {
+        let started = Instant::now();
+        // Parsing, validation and building are CPU work that can take a while for big units:
+        // done off the async worker, so the data plane keeps serving meanwhile.
+        let (pending, built, failed) =
+            tokio::task::block_in_place(|| self.prepare(units, &changes, allow_degraded));
         if !failed.is_empty() {
             let outcomes: Vec<Outcome> = pending
                 .into_iter()
