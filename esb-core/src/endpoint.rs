@@ -9,6 +9,7 @@ use crate::message::Message;
 use crate::metrics::Stats;
 use deployments::model::{Endpoint as EndpointDef, Strategy, Suspend};
 use http::header::{HeaderMap, HeaderName, HeaderValue};
+use http::uri::PathAndQuery;
 use http::{Request, Response, Uri};
 use hyper::body::Incoming;
 use std::net::SocketAddr;
@@ -196,6 +197,12 @@ const HOP_BY_HOP: &[&str] = &[
 ];
 
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    // One pass to see whether there is anything to strip: usually there is not, and
+    // removing absent names one by one would hash each of them on every request.
+    let present = headers.keys().any(|k| HOP_BY_HOP.contains(&k.as_str()));
+    if !present {
+        return;
+    }
     let listed: Vec<HeaderName> = headers
         .get_all(http::header::CONNECTION)
         .iter()
@@ -317,12 +324,15 @@ impl EndpointRuntime {
             .unwrap_or(5)
     }
 
-    /// Sends the message to an address and returns the backend's response.
+    /// Sends the message to an address and returns the backend's response. With
+    /// `keep_headers` the message keeps its headers (a `call` step continues with them, a
+    /// fault sequence may read them); otherwise they move into the forwarded request.
     pub async fn send(
         &self,
         msg: &mut Message,
         client_addr: Option<SocketAddr>,
         scheme: &str,
+        keep_headers: bool,
     ) -> Result<Response<Incoming>, SendError> {
         if self.maintenance.load(Relaxed) {
             return Err(SendError::Unavailable(format!(
@@ -331,8 +341,11 @@ impl EndpointRuntime {
             )));
         }
         let list = self.addresses();
-        // A copy: the message keeps its headers for later steps (after `call`) and faults.
-        let mut headers = msg.headers.clone();
+        let mut headers = if keep_headers {
+            msg.headers.clone()
+        } else {
+            std::mem::take(&mut msg.headers)
+        };
         strip_hop_by_hop(&mut headers);
         if let Some(host) = headers.remove(http::header::HOST) {
             headers.insert(HeaderName::from_static("x-forwarded-host"), host);
@@ -373,7 +386,7 @@ impl EndpointRuntime {
             msg.payload = Payload::Full(bytes::Bytes::new());
         }
 
-        let path_and_query = msg.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+        let path_and_query = msg.uri.path_and_query().cloned();
         let _guard = self.stats.begin();
         let mut tried = Vec::new();
         let mut last_error = None;
@@ -383,7 +396,7 @@ impl EndpointRuntime {
             };
             tried.push(i);
             let addr = &list[i];
-            let uri = join(&addr.base, path_and_query);
+            let uri = join(&addr.base, path_and_query.as_ref());
             let body: Body = match &msg.payload {
                 Payload::Full(b) if b.is_empty() => empty(),
                 Payload::Full(b) => crate::body::full(b.clone()),
@@ -462,13 +475,18 @@ fn ip_header(ip: std::net::IpAddr) -> HeaderValue {
     }
 }
 
-fn join(base: &Uri, path_and_query: &str) -> Uri {
+fn join(base: &Uri, pq: Option<&PathAndQuery>) -> Uri {
     let prefix = base.path().trim_end_matches('/');
     let mut parts = base.clone().into_parts();
+    let pq_str = pq.map(|p| p.as_str()).unwrap_or("/");
     parts.path_and_query = if prefix.is_empty() {
-        path_and_query.parse().ok()
+        // The request's own path and query, shared rather than copied.
+        Some(
+            pq.cloned()
+                .unwrap_or_else(|| PathAndQuery::from_static("/")),
+        )
     } else {
-        format!("{prefix}{path_and_query}").parse().ok()
+        format!("{prefix}{pq_str}").parse().ok()
     };
     Uri::from_parts(parts).unwrap_or_else(|_| base.clone())
 }
@@ -530,7 +548,7 @@ mod tests {
     fn join_keeps_base_path() {
         let base: Uri = "http://h:1/api".parse().unwrap();
         assert_eq!(
-            join(&base, "/orders?x=1").to_string(),
+            join(&base, Some(&PathAndQuery::from_static("/orders?x=1"))).to_string(),
             "http://h:1/api/orders?x=1"
         );
     }

@@ -389,7 +389,7 @@ fn run_steps<'a>(
                     return Ok(Flow::Respond(resp));
                 }
                 CStep::Call(ep) => {
-                    let resp = ep.send(msg, ctx.client_addr, ctx.scheme).await?;
+                    let resp = ep.send(msg, ctx.client_addr, ctx.scheme, true).await?;
                     let (status, ct, bytes) =
                         read_response(resp, ctx.max_body, ep.name.clone()).await?;
                     msg.set_body(bytes, ct);

@@ -5,19 +5,31 @@
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
-const BUCKETS: usize = 64;
+/// Latencies below `LINEAR` µs get a bucket each; above, four buckets per power of two
+/// (width ≤ 25%), up to 2^34 µs (4.7 h).
+const SUB: usize = 4;
+const LINEAR: usize = 8;
+const BUCKETS: usize = LINEAR + 31 * SUB;
 
-/// Upper bound of bucket `i` in microseconds: 10µs × 1.19^i (≈ 10µs … 600s).
+/// Upper bound (µs, exclusive) of bucket `i`.
 fn bucket_bound(i: usize) -> u64 {
-    (10.0 * 1.19f64.powi(i as i32 + 1)) as u64
+    if i < LINEAR {
+        return i as u64 + 1;
+    }
+    let exp = (i - LINEAR) / SUB + 3;
+    let sub = ((i - LINEAR) % SUB) as u64;
+    (1u64 << exp) + ((sub + 1) << exp) / SUB as u64
 }
 
+/// Integer-only bucket of a latency: no floating point on the request path.
 fn bucket_of(micros: u64) -> usize {
-    if micros <= 10 {
-        return 0;
+    let micros = micros.min(1 << 40);
+    if micros < LINEAR as u64 {
+        return micros as usize;
     }
-    let i = ((micros as f64 / 10.0).ln() / 1.19f64.ln()) as usize;
-    i.min(BUCKETS - 1)
+    let exp = 63 - micros.leading_zeros() as usize;
+    let sub = (((micros - (1 << exp)) * SUB as u64) >> exp) as usize;
+    (LINEAR + (exp - 3) * SUB + sub).min(BUCKETS - 1)
 }
 
 #[derive(Debug)]
@@ -163,6 +175,22 @@ pub struct StatsSnapshot {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn buckets_are_ordered_and_contain_their_values() {
+        for v in [0u64, 1, 3, 4, 5, 7, 8, 100, 1000, 123_456, 10_000_000] {
+            let b = bucket_of(v);
+            assert!(
+                v < bucket_bound(b),
+                "{v} not below bound {} of bucket {b}",
+                bucket_bound(b)
+            );
+            assert!(b == 0 || v >= bucket_bound(b - 1), "{v} below bucket {b}");
+        }
+        for i in 1..BUCKETS {
+            assert!(bucket_bound(i) > bucket_bound(i - 1));
+        }
+    }
 
     #[test]
     fn quantiles_land_in_the_right_bucket() {

@@ -192,7 +192,7 @@ impl ProxyRuntime {
             }
         };
         let resp = endpoint
-            .send(msg, ctx.client_addr, ctx.scheme)
+            .send(msg, ctx.client_addr, ctx.scheme, self.fault_seq.is_some())
             .await
             .map_err(|e| send_fault(e, &endpoint))?;
         let (mut parts, body) = resp.into_parts();
