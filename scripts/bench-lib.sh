@@ -12,9 +12,14 @@
 #   BENCH_C1=5          seconds of the c=1 latency run (0 = skip)
 #   BENCH_RELOAD_DURATION=20  seconds of each reload-under-load run (steady and during)
 #   BENCH_RELOAD_EVERY=0.5    seconds between reloads
+#   BENCH_RELOAD_RUNS=$BENCH_RUNS  pairs of steady/during runs per reload target
 #   BENCH_DEPLOY_REPEAT=5     deploys per unit size       BENCH_MANY=10000 proxies of the big unit
+#   BENCH_SECTIONS="reload inflight deploy many"  parts of scripts/bench-reload to run
+#   BENCH_QUIET_WAIT=10 BENCH_QUIET_MAX=30  before each run, wait up to 10 s for the machine
+#                       to be less than 30 % busy (others' builds), then measure anyway
 #   BENCH_ONLY="esb-pass nginx"  only these data-plane targets (keys as in the table)
 #   BENCH_NO_BUILD=1    use target/release/esb as it is   ESB_BIN=path  another esb binary
+#   BENCH_KEEP_WORK=1   keep the temporary directory (configs, logs) for inspection
 #   BENCH_OUT=dir       raw results and sections (default target/bench)
 #   BENCH_MD=file       the report (default BENCHMARKS.md; BENCH_MD= to skip writing it)
 # Quick run: BENCH_DURATION=3 BENCH_RUNS=1 BENCH_WARMUP=1 BENCH_C1=2 BENCH_RELOAD_DURATION=6 scripts/bench
