@@ -10,6 +10,7 @@ pub mod esb;
 pub mod load;
 pub mod mgmt_client;
 pub mod tls;
+pub mod units;
 pub mod uterm;
 
 pub use backend::{Backend, BackendBuilder, Seen};

@@ -7,6 +7,7 @@
 //! log, `/events` and `/metrics` are checked from the outside.
 
 use e2e::mgmt_client::{Mgmt, RawRequest};
+use e2e::units::answer_unit;
 use e2e::{wait_until, Backend, Client, Esb, EsbOptions, TempConf};
 use serde_json::{json, Value};
 use std::path::Path;
@@ -90,23 +91,6 @@ endpoint = "be"
 [[endpoint]]
 name = "be"
 addresses = ["{backend}"]
-"#
-    )
-}
-
-/// A unit whose proxy `hello` answers `body` itself on `path`.
-fn answer_unit(path: &str, body: &str, version: &str) -> String {
-    format!(
-        r#"version = "{version}"
-
-[[proxy]]
-name = "hello"
-path = "{path}"
-sequence = "say"
-
-[[sequence]]
-name = "say"
-steps = [{{ respond = {{ status = 200, body = "{body}" }} }}]
 "#
     )
 }

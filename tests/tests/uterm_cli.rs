@@ -7,6 +7,7 @@
 //! (2), connection and token errors (3), `events --follow` and offline `validate --dir`.
 
 use e2e::mgmt_client::Mgmt;
+use e2e::units::answer_unit;
 use e2e::uterm::{Follower, Run, Uterm};
 use e2e::{wait_for, wait_until, Backend, Client, ClosedPort, Esb, TempConf};
 use serde_json::{json, Value};
@@ -54,23 +55,6 @@ steps = [{{ call = {{ endpoint = "jobs" }} }}]
 [[endpoint]]
 name = "jobs"
 addresses = ["{jobs}"]
-"#
-    )
-}
-
-/// A unit whose proxy `hello` answers `body` itself on `path`.
-fn answer_unit(path: &str, body: &str, version: &str) -> String {
-    format!(
-        r#"version = "{version}"
-
-[[proxy]]
-name = "hello"
-path = "{path}"
-sequence = "say"
-
-[[sequence]]
-name = "say"
-steps = [{{ respond = {{ status = 200, body = "{body}" }} }}]
 "#
     )
 }
