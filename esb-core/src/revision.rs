@@ -72,6 +72,34 @@ pub struct Revision {
     pub degraded: bool,
 }
 
+/// What history keeps of a revision: enough to list it and to roll back to it (rollback
+/// validates and builds the sources again), not its runtime objects — so kept revisions
+/// of big units do not hold their proxies, pools and compiled sequences in memory.
+#[derive(Clone)]
+pub struct Kept {
+    pub number: u64,
+    pub hash: String,
+    pub label: Option<String>,
+    pub deployed_at: SystemTime,
+    pub deploy_time: Duration,
+    pub degraded: bool,
+    pub sources: UnitSources,
+}
+
+impl Kept {
+    pub fn of(rev: &Revision) -> Kept {
+        Kept {
+            number: rev.info.number,
+            hash: rev.hash.clone(),
+            label: rev.label.clone(),
+            deployed_at: rev.deployed_at,
+            deploy_time: rev.deploy_time,
+            degraded: rev.degraded,
+            sources: rev.sources.clone(),
+        }
+    }
+}
+
 fn same<T: serde::Serialize>(a: &T, b: &T) -> bool {
     serde_json::to_value(a).ok() == serde_json::to_value(b).ok()
 }

@@ -72,41 +72,28 @@ impl Engine {
         sources: UnitSources,
         number: u64,
     ) -> Vec<Outcome> {
-        // Last-good sources are deployed through history so the transaction stays the same.
+        // Last-good sources are deployed through history so the transaction stays the same
+        // (the entry is replaced by the activated revision's own).
         let name = sources.name.clone();
-        let parsed = match check_unit(&self.root, &sources) {
-            Ok(p) => p,
-            Err(errors) => return vec![Outcome::Rejected { unit: name, errors }],
-        };
         let slot = units.entry(name.clone()).or_insert_with(UnitSlot::new);
-        let rev = build(BuildInput {
-            parsed,
-            sources,
+        slot.history.push_back(Kept {
             number,
-            control: slot.control.clone(),
-            previous: None,
-            clients: &self.clients,
-            max_body: self.root.server.max_body,
+            hash: sources.content_hash(),
+            label: None,
+            deployed_at: std::time::SystemTime::now(),
+            deploy_time: std::time::Duration::ZERO,
             degraded: true,
+            sources,
         });
-        match rev {
-            Ok(rev) => {
-                slot.history.push_back(Arc::new(rev));
-                self.apply_locked(
-                    units,
-                    vec![Change::Deploy {
-                        unit: name,
-                        source: Source::Revision(Some(number)),
-                    }],
-                    true,
-                )
-                .await
-            }
-            Err(e) => vec![Outcome::Rejected {
-                unit: name.clone(),
-                errors: vec![diag(&name, e)],
+        self.apply_locked(
+            units,
+            vec![Change::Deploy {
+                unit: name,
+                source: Source::Revision(Some(number)),
             }],
-        }
+            true,
+        )
+        .await
     }
 
     /// Reload every unit from disk: new directories load, removed ones unload, changed ones

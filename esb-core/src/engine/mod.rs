@@ -10,7 +10,7 @@ mod lifecycle;
 use crate::client::Clients;
 use crate::events::{EventBus, EventKind};
 use crate::lastgood::LastGood;
-use crate::revision::{build, BuildInput, Revision, UnitControl};
+use crate::revision::{build, BuildInput, Kept, Revision, UnitControl};
 use crate::router::RoutingTable;
 use crate::task::TaskRuntime;
 use arc_swap::ArcSwap;
@@ -105,7 +105,7 @@ pub struct Draining {
 pub struct UnitSlot {
     pub current: Option<Arc<Revision>>,
     /// Recent revisions, newest last, the current one included.
-    pub history: VecDeque<Arc<Revision>>,
+    pub history: VecDeque<Kept>,
     pub control: Arc<UnitControl>,
     pub next_revision: u64,
     /// Set when the unit could not start at all (no valid files, no last-good).
@@ -216,18 +216,14 @@ impl Engine {
                     slot.ok_or_else(|| vec![diag(unit, format!("unit \"{unit}\" is not loaded"))])?;
                 let current = slot.current.as_ref().map(|c| c.info.number);
                 let found = match which {
-                    Some(n) => slot.history.iter().find(|r| r.info.number == *n),
+                    Some(n) => slot.history.iter().find(|r| r.number == *n),
                     None => slot
                         .history
                         .iter()
                         .rev()
-                        .find(|r| Some(r.info.number) != current),
+                        .find(|r| Some(r.number) != current),
                 };
-                let kept: Vec<String> = slot
-                    .history
-                    .iter()
-                    .map(|r| r.info.number.to_string())
-                    .collect();
+                let kept: Vec<String> = slot.history.iter().map(|r| r.number.to_string()).collect();
                 let rev = found.ok_or_else(|| {
                     vec![diag(
                         unit,
@@ -242,7 +238,7 @@ impl Engine {
                         },
                     )]
                 })?;
-                Ok((rev.sources.clone(), Some(rev.info.number)))
+                Ok((rev.sources.clone(), Some(rev.number)))
             }
         }
     }
@@ -533,8 +529,8 @@ impl Engine {
                     since: Instant::now(),
                 });
             }
-            slot.history.retain(|r| r.info.number != rev.info.number);
-            slot.history.push_back(rev.clone());
+            slot.history.retain(|r| r.number != rev.info.number);
+            slot.history.push_back(Kept::of(rev));
             while slot.history.len() > self.root.server.history.max(1) {
                 slot.history.pop_front();
             }

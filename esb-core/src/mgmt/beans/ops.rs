@@ -441,10 +441,10 @@ async fn history(server: &Server, unit: &str) -> Result<Value, String> {
             .rev()
             .map(|r| {
                 json!({
-                    "revision": r.info.number, "hash": r.hash, "label": r.label,
+                    "revision": r.number, "hash": r.hash, "label": r.label,
                     "deployed_at": r.deployed_at.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0),
                     "deploy_ms": r.deploy_time.as_secs_f64() * 1000.0,
-                    "active": Some(r.info.number) == current, "degraded": r.degraded,
+                    "active": Some(r.number) == current, "degraded": r.degraded,
                 })
             })
             .collect(),
