@@ -23,6 +23,23 @@ fn serve(unit: &str) -> (TempConf, Esb) {
     serve_conf(TempConf::new().http("web"), unit)
 }
 
+/// A unit with proxy `name` on `path` forwarding to endpoint `be` with one address.
+fn proxy_to(name: &str, path: &str, backend: &str) -> String {
+    fill(
+        r#"
+[[proxy]]
+name = "{NAME}"
+path = "{PATH}"
+endpoint = "be"
+
+[[endpoint]]
+name = "be"
+addresses = ["{BE}"]
+"#,
+        &[("NAME", name), ("PATH", path), ("BE", backend)],
+    )
+}
+
 fn serve_conf(conf: TempConf, unit: &str) -> (TempConf, Esb) {
     let conf = conf.unit("t", unit);
     let esb = Esb::start(&conf);
@@ -808,19 +825,7 @@ suspend = { after_failures = 3, initial = "30s" }
 #[test]
 fn backend_closing_without_answer_is_502() {
     let be = Backend::abort().start();
-    let (conf, esb) = serve(&fill(
-        r#"
-[[proxy]]
-name = "broken"
-path = "/broken"
-endpoint = "be"
-
-[[endpoint]]
-name = "be"
-addresses = ["{BE}"]
-"#,
-        &[("BE", &be.url())],
-    ));
+    let (conf, esb) = serve(&proxy_to("broken", "/broken", &be.url()));
     let r = Client::new().get(&conf.url("web", "/broken"));
     assert_status(&r, 502, &esb);
     let body = r.json();
@@ -1073,19 +1078,7 @@ fn sigterm_lets_an_in_flight_request_finish() {
         .start();
     let (conf, mut esb) = serve_conf(
         TempConf::new().http("web").drain_timeout("10s"),
-        &fill(
-            r#"
-[[proxy]]
-name = "slow"
-path = "/slow"
-endpoint = "be"
-
-[[endpoint]]
-name = "be"
-addresses = ["{BE}"]
-"#,
-            &[("BE", &be.url())],
-        ),
+        &proxy_to("slow", "/slow", &be.url()),
     );
     let url = conf.url("web", "/slow");
     let client = std::thread::spawn(move || Client::new().request("GET", &url).try_send());
@@ -1116,19 +1109,7 @@ fn sigterm_refuses_new_connections_while_draining() {
         .start();
     let (conf, mut esb) = serve_conf(
         TempConf::new().http("web").drain_timeout("10s"),
-        &fill(
-            r#"
-[[proxy]]
-name = "slow"
-path = "/slow"
-endpoint = "be"
-
-[[endpoint]]
-name = "be"
-addresses = ["{BE}"]
-"#,
-            &[("BE", &be.url())],
-        ),
+        &proxy_to("slow", "/slow", &be.url()),
     );
     let url = conf.url("web", "/slow");
     let client = std::thread::spawn(move || {
@@ -1167,19 +1148,7 @@ fn forwarded_headers_are_added_and_hop_by_hop_headers_removed() {
         .header("proxy-authenticate", "Basic realm=\"be\"")
         .header("x-resp-keep", "1")
         .start();
-    let (conf, esb) = serve(&fill(
-        r#"
-[[proxy]]
-name = "fwd"
-path = "/fwd"
-endpoint = "be"
-
-[[endpoint]]
-name = "be"
-addresses = ["{BE}"]
-"#,
-        &[("BE", &be.url())],
-    ));
+    let (conf, esb) = serve(&proxy_to("fwd", "/fwd", &be.url()));
     let r = Client::new()
         .request("GET", &conf.url("web", "/fwd"))
         .header("x-forwarded-for", "10.1.2.3")
