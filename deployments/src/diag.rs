@@ -6,17 +6,19 @@ use serde::Serialize;
 use std::fmt;
 
 /// One problem found in a configuration file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Diagnostic {
-    /// Path of the file as the operator knows it (unit directory joined with the file name).
+    /// Path of the file as the operator knows it (unit directory joined with the file name);
+    /// with `line` 0 the diagnostic concerns the unit as a whole and this names the unit.
     pub file: String,
     pub line: u32,
     pub col: u32,
     /// The element concerned, e.g. `proxy "orders"`.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub element: Option<String>,
     pub message: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub hint: Option<String>,
 }
 
@@ -45,7 +47,12 @@ impl Diagnostic {
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}: ", self.file, self.line, self.col)?;
+        // Line 0: about the unit as a whole (its name, its history), not a place in a file.
+        if self.line == 0 {
+            write!(f, "{}: ", self.file)?;
+        } else {
+            write!(f, "{}:{}:{}: ", self.file, self.line, self.col)?;
+        }
         if let Some(element) = &self.element {
             write!(f, "{element}: ")?;
         }

@@ -48,6 +48,8 @@ impl Locator {
 pub struct ParsedUnit {
     pub unit: Unit,
     pub locator: Arc<Locator>,
+    /// The files the unit is made of: `unit.toml` and every file it includes.
+    pub files: Vec<String>,
 }
 
 /// Parses a unit. Errors of every file and element are collected.
@@ -96,6 +98,7 @@ pub fn parse_unit(sources: &UnitSources) -> Result<ParsedUnit, Vec<Diagnostic>> 
         Ok(ParsedUnit {
             unit: p.unit,
             locator: Arc::new(p.locator),
+            files: p.visited,
         })
     } else {
         Err(p.errors)
@@ -116,6 +119,18 @@ impl Parser<'_> {
         self.stack.push(rel.to_owned());
         self.visited.push(rel.to_owned());
         let text = &self.sources.files[rel];
+        if rel == UNIT_FILE && text.trim().is_empty() {
+            self.errors.push(
+                Diagnostic::new(self.sources.display_path(rel), 1, 1, "unit.toml is empty").hint(
+                    Some(
+                        "a unit needs at least one element; to remove a unit, delete its directory or unload it"
+                            .into(),
+                    ),
+                ),
+            );
+            self.stack.pop();
+            return;
+        }
         let doc: toml_edit::ImDocument<String> = match text.clone().parse() {
             Ok(doc) => doc,
             Err(e) => {

@@ -14,13 +14,12 @@ pub const METHODS: &[&str] = &[
     "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT",
 ];
 
-/// `[a-z0-9][a-z0-9_-]*`: safe as a directory name and in object names.
-pub fn is_valid_unit_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_lowercase() || c.is_ascii_digit())
-        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
-        && name.len() <= 64
-}
+pub use crate::source::is_valid_unit_name;
+
+/// How deep sequences may nest: each switch into a sequence and each filter branch is one
+/// level. The server runs nested steps recursively, so the depth is bounded here, before
+/// anything is built (docs/limits.md).
+pub const MAX_NESTING: usize = 64;
 
 /// Element names: letters, digits, `-`, `_`, `.`; no separators used by object names.
 pub fn is_valid_element_name(name: &str) -> bool {
@@ -278,7 +277,7 @@ impl Validator<'_> {
             let f = s.origin.rel.clone();
             self.steps(&f, &el, &s.steps, &seqs, &eps);
         }
-        self.sequence_cycles();
+        self.sequence_graph();
         for e in &u.endpoints {
             let el = element_label("endpoint", e.name.get_ref());
             let f = &e.origin.rel;
@@ -560,36 +559,98 @@ impl Validator<'_> {
         }
     }
 
-    /// A switch that leads back to a sequence already running would never end.
-    fn sequence_cycles(&mut self) {
+    /// A switch that leads back to a sequence already running would never end, and a
+    /// chain of switches and filters deeper than [`MAX_NESTING`] is refused (the server
+    /// runs nested sequences on its stack). One iterative depth-first walk over the
+    /// sequence graph, each sequence visited once: linear in the size of the unit.
+    fn sequence_graph(&mut self) {
         let u = self.unit;
-        let edges: BTreeMap<&str, Vec<&str>> = u
+        let index: HashMap<&str, usize> = u
             .sequences
             .iter()
-            .map(|s| {
-                let mut out = Vec::new();
-                collect_switch_targets(&s.steps, &mut out);
-                (
-                    s.name.get_ref().as_str(),
-                    out.into_iter()
-                        .filter(|t| u.sequence(t).is_some())
-                        .collect(),
-                )
-            })
+            .enumerate()
+            .map(|(i, s)| (s.name.get_ref().as_str(), i))
             .collect();
-        for s in &u.sequences {
-            let start = s.name.get_ref().as_str();
-            let mut path = vec![start];
-            if let Some(cycle) = find_cycle(start, &edges, &mut path) {
-                let el = element_label("sequence", start);
+        // Per sequence: its own filter nesting, and (target, filter depth of the switch).
+        let mut local = vec![0usize; u.sequences.len()];
+        let mut edges: Vec<Vec<(usize, usize)>> = Vec::with_capacity(u.sequences.len());
+        for (i, s) in u.sequences.iter().enumerate() {
+            let mut out = Vec::new();
+            local[i] = collect_switch_targets(&s.steps, 0, &mut out);
+            edges.push(
+                out.into_iter()
+                    .filter_map(|(t, d)| index.get(t).map(|&j| (j, d)))
+                    .collect(),
+            );
+        }
+        const NEW: u8 = 0;
+        const ON_PATH: u8 = 1;
+        const DONE: u8 = 2;
+        let mut state = vec![NEW; u.sequences.len()];
+        let mut depth = vec![0usize; u.sequences.len()];
+        for start in 0..u.sequences.len() {
+            if state[start] != NEW {
+                continue;
+            }
+            state[start] = ON_PATH;
+            let mut stack: Vec<(usize, usize)> = vec![(start, 0)];
+            while let Some(top) = stack.last_mut() {
+                let (node, next) = *top;
+                if let Some(&(t, _)) = edges[node].get(next) {
+                    top.1 += 1;
+                    match state[t] {
+                        NEW => {
+                            state[t] = ON_PATH;
+                            stack.push((t, 0));
+                        }
+                        ON_PATH => {
+                            let from = stack.iter().position(|(n, _)| *n == t).unwrap_or(0);
+                            let mut cycle: Vec<&str> = stack[from..]
+                                .iter()
+                                .map(|(n, _)| u.sequences[*n].name.get_ref().as_str())
+                                .collect();
+                            cycle.push(u.sequences[t].name.get_ref());
+                            let s = &u.sequences[t];
+                            self.err(
+                                &s.origin.rel,
+                                s.name.span().start,
+                                &element_label("sequence", s.name.get_ref()),
+                                format!("sequences switch in a cycle: {}", cycle.join(" -> ")),
+                                Some(
+                                    "a switch must not lead back to a sequence already running"
+                                        .into(),
+                                ),
+                            );
+                            return;
+                        }
+                        _ => {}
+                    }
+                } else {
+                    depth[node] = edges[node]
+                        .iter()
+                        .map(|&(t, d)| d + 1 + depth[t])
+                        .fold(local[node], usize::max);
+                    state[node] = DONE;
+                    stack.pop();
+                }
+            }
+        }
+        // One error, on the entry of the deepest chain.
+        if let Some((i, &d)) = depth.iter().enumerate().max_by_key(|(_, d)| **d) {
+            if d > MAX_NESTING {
+                let s = &u.sequences[i];
                 self.err(
                     &s.origin.rel,
                     s.name.span().start,
-                    &el,
-                    format!("sequences switch in a cycle: {}", cycle.join(" -> ")),
-                    Some("a switch must not lead back to a sequence already running".into()),
+                    &element_label("sequence", s.name.get_ref()),
+                    format!(
+                        "sequence nests {d} levels deep through switch and filter steps; the limit is {MAX_NESTING}"
+                    ),
+                    Some(
+                        "flatten the chain: route with one switch over several cases instead of a switch per case"
+                            .into(),
+                    ),
                 );
-                return;
             }
         }
     }
@@ -645,44 +706,31 @@ fn address_problem(url: &str) -> Option<(String, Option<String>)> {
     }
 }
 
-fn collect_switch_targets<'a>(steps: &'a [Spanned<Step>], out: &mut Vec<&'a str>) {
+/// Collects the switch targets of `steps` with the filter depth each switch sits at, and
+/// returns the deepest filter nesting of the steps themselves.
+fn collect_switch_targets<'a>(
+    steps: &'a [Spanned<Step>],
+    depth: usize,
+    out: &mut Vec<(&'a str, usize)>,
+) -> usize {
+    let mut deepest = depth;
     for s in steps {
         match s.get_ref() {
             Step::Switch(sw) => out.extend(
                 sw.cases
                     .values()
                     .chain(sw.default.iter())
-                    .map(|t| t.get_ref().as_str()),
+                    .map(|t| (t.get_ref().as_str(), depth)),
             ),
             Step::Filter(f) => {
-                collect_switch_targets(&f.then, out);
-                collect_switch_targets(&f.otherwise, out);
+                deepest = deepest
+                    .max(collect_switch_targets(&f.then, depth + 1, out))
+                    .max(collect_switch_targets(&f.otherwise, depth + 1, out));
             }
             _ => {}
         }
     }
-}
-
-fn find_cycle<'a>(
-    node: &'a str,
-    edges: &BTreeMap<&'a str, Vec<&'a str>>,
-    path: &mut Vec<&'a str>,
-) -> Option<Vec<&'a str>> {
-    for &next in edges.get(node).map(|v| v.as_slice()).unwrap_or(&[]) {
-        if next == path[0] {
-            let mut c = path.clone();
-            c.push(next);
-            return Some(c);
-        }
-        if !path.contains(&next) {
-            path.push(next);
-            if let Some(c) = find_cycle(next, edges, path) {
-                return Some(c);
-            }
-            path.pop();
-        }
-    }
-    None
+    deepest
 }
 
 #[cfg(test)]
@@ -710,6 +758,52 @@ mod tests {
     }
 
     const PROXY: &str = "[[proxy]]\nname = \"p\"\npath = \"/p\"\nendpoint = \"e\"\n";
+
+    /// `n` sequences where sequence i switches to i+1 (a chain), or to i+1 and i+2 (a
+    /// DAG whose number of paths grows like Fibonacci's numbers).
+    fn switch_graph(n: usize, dag: bool) -> String {
+        let mut t =
+            String::from("[[endpoint]]\nname = \"e\"\naddresses = [\"http://127.0.0.1:9\"]\n");
+        for i in 0..n {
+            t.push_str(&format!("[[sequence]]\nname = \"s{i}\"\nsteps = [\n"));
+            if i + 1 < n {
+                let second = if dag && i + 2 < n { i + 2 } else { i + 1 };
+                t.push_str(&format!(
+                    "  {{ switch = {{ on = \"${{header.x}}\", cases = {{ a = \"s{}\", b = \"s{second}\" }}, default = \"e\" }} }},\n",
+                    i + 1
+                ));
+            }
+            t.push_str("  { log = \"x\" },\n]\n");
+        }
+        t
+    }
+
+    #[test]
+    fn deep_switch_chains_are_refused_with_the_limit() {
+        let errs = errors(&switch_graph(1000, false));
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert!(
+            errs[0].contains("sequence \"s0\"")
+                && errs[0].contains("nests 999 levels deep")
+                && errs[0].contains("the limit is 64"),
+            "{errs:?}"
+        );
+        assert!(errors(&switch_graph(MAX_NESTING + 1, false)).is_empty());
+        assert_eq!(errors(&switch_graph(MAX_NESTING + 2, false)).len(), 1);
+    }
+
+    #[test]
+    fn switch_dags_validate_in_linear_time() {
+        // 60 sequences with ~1.5e12 paths: a walk per path would never finish.
+        let mut text = switch_graph(60, true);
+        text.push_str(PROXY);
+        assert!(errors(&text).is_empty());
+        let errs = errors(&switch_graph(200, true));
+        assert!(
+            errs.iter().any(|e| e.contains("nests 199 levels")),
+            "{errs:?}"
+        );
+    }
 
     fn endpoint(addresses: &str) -> String {
         format!("{PROXY}[[endpoint]]\nname = \"e\"\naddresses = [{addresses}]\n")

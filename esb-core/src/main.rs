@@ -75,6 +75,9 @@ fn serve(cli: Cli) -> ExitCode {
             .filter(|w| *w > 0)
     });
     let mut rt = tokio::runtime::Builder::new_multi_thread();
+    // Parsing a unit nests as deep as TOML allows (80 levels) on a worker thread: leave
+    // room for it beyond the 2 MiB default.
+    rt.thread_stack_size(4 << 20);
     if let Some(w) = workers {
         rt.worker_threads(w);
     }

@@ -13,7 +13,7 @@ use crate::template::UnitVars;
 use deployments::{ParsedUnit, UnitSources};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering::Relaxed};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime};
 
 /// Operator state of a unit: survives reloads, cleared by an unload.
@@ -25,6 +25,11 @@ pub struct UnitControl {
     pub resumed: tokio::sync::Notify,
     pub proxies: Mutex<HashMap<String, Arc<AtomicU8>>>,
     pub paused_tasks: Mutex<HashMap<String, Arc<AtomicBool>>>,
+    /// One lock per task name, held for the length of a run: runs of a task never overlap,
+    /// whichever revision they belong to.
+    pub task_runs: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Set while a deploy of the unit is in progress: its tasks start no new run.
+    pub tasks_held: Arc<AtomicBool>,
 }
 
 impl UnitControl {
@@ -34,6 +39,15 @@ impl UnitControl {
             .expect("proxy states")
             .entry(name.to_owned())
             .or_insert_with(|| Arc::new(AtomicU8::new(ProxyState::Active as u8)))
+            .clone()
+    }
+
+    pub fn task_run_lock(&self, name: &str) -> Arc<tokio::sync::Mutex<()>> {
+        self.task_runs
+            .lock()
+            .expect("task locks")
+            .entry(name.to_owned())
+            .or_default()
             .clone()
     }
 
@@ -67,7 +81,8 @@ pub struct Revision {
     pub endpoints: BTreeMap<String, Arc<EndpointRuntime>>,
     pub sequences: HashMap<String, Arc<CompiledSequence>>,
     pub deployed_at: SystemTime,
-    pub deploy_time: Duration,
+    /// Set once by the engine when the transaction commits: the one duration reported.
+    pub deploy_time: OnceLock<Duration>,
     /// Activated from the last-good copy because the files on disk are invalid.
     pub degraded: bool,
 }
@@ -93,7 +108,7 @@ impl Kept {
             hash: rev.hash.clone(),
             label: rev.label.clone(),
             deployed_at: rev.deployed_at,
-            deploy_time: rev.deploy_time,
+            deploy_time: rev.deploy_time.get().copied().unwrap_or_default(),
             degraded: rev.degraded,
             sources: rev.sources.clone(),
         }
@@ -117,7 +132,6 @@ pub struct BuildInput<'a> {
 
 /// Builds every runtime object of a revision. Fails without side effects.
 pub fn build(input: BuildInput<'_>) -> Result<Revision, String> {
-    let started = std::time::Instant::now();
     let unit = &input.parsed.unit;
     let hash = input.sources.content_hash();
     let info = Arc::new(RevisionInfo {
@@ -231,7 +245,7 @@ pub fn build(input: BuildInput<'_>) -> Result<Revision, String> {
         endpoints,
         sequences,
         deployed_at: SystemTime::now(),
-        deploy_time: started.elapsed(),
+        deploy_time: OnceLock::new(),
         degraded: input.degraded,
     })
 }

@@ -1,6 +1,9 @@
-//! Scheduled tasks: each runs its sequence every period, one run at a time. A revision's
-//! tasks are stopped (and awaited) before the next revision's start, so a task never runs
-//! twice. Paused state is operator state and survives reloads.
+//! Scheduled tasks: each runs its sequence every period. Runs of a task are single-flight
+//! across revisions: every run holds the task's run lock (kept in the unit's control, which
+//! outlives revisions), so a reload lets a running run finish — bounded by the drain
+//! timeout, then cancelled and reported — and the new revision's first run waits for it.
+//! While a deploy of the unit is in progress, no new run starts. Paused state is operator
+//! state and survives reloads.
 
 use crate::body::Payload;
 use crate::mediation::{CompiledSequence, Ctx};
@@ -20,6 +23,11 @@ pub struct TaskRuntime {
     pub every: Duration,
     pub sequence: String,
     pub paused: Arc<AtomicBool>,
+    held: Arc<AtomicBool>,
+    run_lock: Arc<tokio::sync::Mutex<()>>,
+    /// Set when the task's revision was replaced: the loop ends after the current run.
+    retired: AtomicBool,
+    retired_now: Notify,
     pub state: AtomicU8,
     pub runs: AtomicU64,
     pub failures: AtomicU64,
@@ -30,12 +38,21 @@ pub struct TaskRuntime {
 }
 
 impl TaskRuntime {
-    pub fn new(name: &str, every: Duration, sequence: &str, paused: Arc<AtomicBool>) -> Arc<Self> {
+    pub fn new(
+        name: &str,
+        every: Duration,
+        sequence: &str,
+        control: &crate::revision::UnitControl,
+    ) -> Arc<Self> {
         Arc::new(TaskRuntime {
             name: name.to_owned(),
             every,
             sequence: sequence.to_owned(),
-            paused,
+            paused: control.task_paused(name),
+            held: control.tasks_held.clone(),
+            run_lock: control.task_run_lock(name),
+            retired: AtomicBool::new(false),
+            retired_now: Notify::new(),
             state: AtomicU8::new(SCHEDULED),
             runs: AtomicU64::new(0),
             failures: AtomicU64::new(0),
@@ -70,9 +87,20 @@ impl TaskRuntime {
                 let forced = tokio::select! {
                     _ = tick.tick() => false,
                     _ = me.run_now.notified() => true,
+                    _ = me.retired_now.notified() => return,
                 };
-                if me.paused.load(Relaxed) && !forced {
+                if me.retired.load(Relaxed) {
+                    return;
+                }
+                if (me.paused.load(Relaxed) && !forced) || me.held.load(Relaxed) {
                     continue;
+                }
+                let _run = tokio::select! {
+                    guard = me.run_lock.clone().lock_owned() => guard,
+                    _ = me.retired_now.notified() => return,
+                };
+                if me.retired.load(Relaxed) {
+                    return;
                 }
                 me.run_once(&seq, &info).await;
             }
@@ -106,6 +134,30 @@ impl TaskRuntime {
         }
         *self.last_error.lock().expect("task error") = err;
         self.state.store(SCHEDULED, Relaxed);
+    }
+
+    /// The task's revision was replaced or unloaded: no new run starts, a run in progress
+    /// may finish within `grace` and is cancelled (and reported) after it.
+    pub fn retire(self: &Arc<Self>, grace: Duration) {
+        self.retired.store(true, Relaxed);
+        self.retired_now.notify_one();
+        let Some(mut handle) = self.handle.lock().expect("task handle").take() else {
+            return;
+        };
+        let me = self.clone();
+        tokio::spawn(async move {
+            if tokio::time::timeout(grace, &mut handle).await.is_err() {
+                handle.abort();
+                let _ = handle.await;
+                me.failures.fetch_add(1, Relaxed);
+                let msg = format!(
+                    "run cancelled: still running {grace:?} after its revision was replaced"
+                );
+                tracing::warn!(task = %me.name, "{msg}");
+                *me.last_error.lock().expect("task error") = Some(msg);
+            }
+            me.state.store(SCHEDULED, Relaxed);
+        });
     }
 
     /// Stops the task and waits until its loop has ended.

@@ -80,7 +80,7 @@ pub fn spawn(engine: Arc<Engine>) -> Result<Watcher, String> {
             if !engine.hot_deploy.load(Relaxed) {
                 continue;
             }
-            engine.sync_from_disk(Some(&units)).await;
+            engine.sync_from_disk(Some(&units), true).await;
         }
     });
     tracing::info!(dir = %dir.display(), "hot deployer watching");

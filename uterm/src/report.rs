@@ -12,8 +12,12 @@ pub(crate) fn is_diagnostic(v: &Value) -> bool {
     v.get("file").is_some() && v.get("message").is_some()
 }
 
-/// A diagnostic object as `file:line:col: element: message; hint`.
+/// A diagnostic object as `file:line:col: element: message; hint` (the server's own
+/// rendering of [`deployments::Diagnostic`]).
 pub fn diag_text(d: &Value) -> String {
+    if let Ok(diag) = serde_json::from_value::<deployments::Diagnostic>(d.clone()) {
+        return diag.to_string();
+    }
     let mut out = format!(
         "{}:{}:{}: ",
         cell(d.get("file")),

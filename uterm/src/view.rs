@@ -54,6 +54,9 @@ pub fn row_json((name, attrs): &Row) -> Value {
 
 fn unit_notes(a: &Attrs) -> Span {
     let mut notes = Vec::new();
+    if s(a, "Origin") == "pushed" {
+        notes.push("pushed".to_string());
+    }
     if b(a, "Degraded") {
         notes.push("degraded (last-good)".to_string());
     }

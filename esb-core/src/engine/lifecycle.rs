@@ -5,31 +5,65 @@
 use super::*;
 
 impl Engine {
-    /// Loads every unit on disk at start-up. A unit with invalid files falls back to its
-    /// last-good copy (degraded); with none it is Failed while the others serve. With
-    /// `strict`, any failure is returned as an error.
+    /// Loads every unit at start-up: pushed units from the durable state, disk units from
+    /// their directories. A disk unit with invalid files falls back to its last good
+    /// revision (degraded); with none it is Failed while the others serve. History and
+    /// revision numbering continue from the durable state. With `strict`, any failure is
+    /// returned as an error.
     pub async fn start(&self, strict: bool) -> Result<(), Vec<Outcome>> {
         let mut units = self.units.lock().await;
+        let manifest = self.store.manifest();
+        let on_disk = self.units_on_disk();
+        let mut names: Vec<String> = on_disk.clone();
+        names.extend(
+            manifest
+                .units
+                .iter()
+                .filter(|(n, r)| r.origin == Origin::Pushed && !on_disk.contains(n))
+                .map(|(n, _)| n.clone()),
+        );
+        names.sort();
         let mut failures = Vec::new();
-        for name in self.units_on_disk() {
-            // Revision numbers continue across restarts: the last-good copy knows the last one.
-            if let Some((lg, n)) = self.last_good.load(&name) {
-                let same = UnitSources::read_dir(&self.unit_dir(&name))
-                    .is_ok_and(|s| s.content_hash() == lg.content_hash());
+        for name in names {
+            let record = manifest.units.get(&name);
+            if let Some(r) = record {
                 let slot = units.entry(name.clone()).or_insert_with(UnitSlot::new);
-                slot.next_revision = if same { n } else { n + 1 };
+                slot.origin = r.origin;
+                slot.next_revision = r.next_revision;
+                for h in &r.history {
+                    match self.store.read_revision(&name, h.number, &h.hash) {
+                        Some(sources) => slot.history.push_back(durable::kept_of(h, sources)),
+                        None => {
+                            tracing::error!(unit = %name, revision = h.number, "kept revision is missing or damaged in the state directory; it is left out of history")
+                        }
+                    }
+                }
+            } else if let Some(n) = manifest.retired.get(&name) {
+                units
+                    .entry(name.clone())
+                    .or_insert_with(UnitSlot::new)
+                    .next_revision = *n;
             }
-            let mut outcomes = self
-                .apply_locked(
-                    &mut units,
-                    vec![Change::Deploy {
-                        unit: name.clone(),
-                        source: Source::Disk,
-                    }],
-                    false,
-                )
-                .await;
-            let outcome = outcomes.remove(0);
+            let current = record.map(|r| r.current);
+            let kept_current = current.filter(|n| {
+                units
+                    .get(&name)
+                    .is_some_and(|s| s.history.iter().any(|k| k.number == *n))
+            });
+            let pushed = record.is_some_and(|r| r.origin == Origin::Pushed);
+            let source = if pushed {
+                Source::Revision(kept_current)
+            } else {
+                Source::Disk
+            };
+            let change = Change::Deploy {
+                unit: name.clone(),
+                source,
+            };
+            let outcome = self
+                .apply_locked(&mut units, vec![change], Mode::Restore)
+                .await
+                .remove(0);
             let Outcome::Rejected { errors, .. } = &outcome else {
                 continue;
             };
@@ -41,15 +75,18 @@ impl Engine {
                 unit: name.clone(),
                 errors: errors.clone(),
             });
-            let fallback = self.last_good.load(&name);
-            let restored = match fallback {
-                Some((sources, number)) => {
-                    let slot = units.entry(name.clone()).or_insert_with(UnitSlot::new);
-                    slot.next_revision = number;
-                    let mut o = self
-                        .deploy_sources_locked(&mut units, sources, number)
-                        .await;
-                    !o.remove(0).is_rejected()
+            let restored = match kept_current.filter(|_| !pushed) {
+                Some(number) => {
+                    tracing::error!(unit = %name, revision = number, "unit files are invalid; serving its last good revision (degraded)");
+                    let fallback = Change::Deploy {
+                        unit: name.clone(),
+                        source: Source::Revision(Some(number)),
+                    };
+                    !self
+                        .apply_locked(&mut units, vec![fallback], Mode::Degraded)
+                        .await
+                        .remove(0)
+                        .is_rejected()
                 }
                 None => false,
             };
@@ -59,6 +96,7 @@ impl Engine {
                 slot.failed = Some(errors.clone());
             }
         }
+        self.commit_running(&units);
         if failures.is_empty() {
             Ok(())
         } else {
@@ -66,62 +104,64 @@ impl Engine {
         }
     }
 
-    async fn deploy_sources_locked(
-        &self,
-        units: &mut BTreeMap<String, UnitSlot>,
-        sources: UnitSources,
-        number: u64,
-    ) -> Vec<Outcome> {
-        // Last-good sources are deployed through history so the transaction stays the same
-        // (the entry is replaced by the activated revision's own).
-        let name = sources.name.clone();
-        let slot = units.entry(name.clone()).or_insert_with(UnitSlot::new);
-        slot.history.push_back(Kept {
-            number,
-            hash: sources.content_hash(),
-            label: None,
-            deployed_at: std::time::SystemTime::now(),
-            deploy_time: std::time::Duration::ZERO,
-            degraded: true,
-            sources,
-        });
-        self.apply_locked(
-            units,
-            vec![Change::Deploy {
-                unit: name,
-                source: Source::Revision(Some(number)),
-            }],
-            true,
-        )
-        .await
-    }
-
-    /// Reload every unit from disk: new directories load, removed ones unload, changed ones
-    /// reload.
+    /// Reload every disk unit from disk: new directories load, removed ones unload, changed
+    /// ones reload. Pushed units are left alone.
     pub async fn reload_all(&self) -> Vec<Outcome> {
-        self.sync_from_disk(None).await
+        self.sync_from_disk(None, false).await
     }
 
-    /// Brings `only` (or every unit) in line with disk. Each unit stands on its own, so one
-    /// invalid unit does not hold back the others — except that unloads and loads seen
-    /// together (a renamed directory) are first tried as one batch, so the renamed unit's
-    /// paths are released and claimed in the same swap.
+    /// Brings `only` (or every disk unit) in line with disk. Pushed units are left alone.
+    /// With `settled_changes_only` (the hot deployer), a unit is touched only when its
+    /// files differ from what was last read of them — a touch, or a rollback followed by a
+    /// touch, changes nothing. Each unit stands on its own, so one invalid unit does not
+    /// hold back the others — except that unloads and loads seen together (a renamed
+    /// directory) are first tried as one batch, so the renamed unit's paths are released and
+    /// claimed in the same swap.
     pub async fn sync_from_disk(
         &self,
         only: Option<&std::collections::BTreeSet<String>>,
+        settled_changes_only: bool,
     ) -> Vec<Outcome> {
         let on_disk = self.units_on_disk();
-        let loaded: Vec<String> = self.units.lock().await.keys().cloned().collect();
+        let (pushed, disk_loaded, seen): (
+            Vec<String>,
+            Vec<String>,
+            BTreeMap<String, Option<String>>,
+        ) = {
+            let units = self.units.lock().await;
+            (
+                units
+                    .iter()
+                    .filter(|(_, s)| s.origin == Origin::Pushed)
+                    .map(|(n, _)| n.clone())
+                    .collect(),
+                units
+                    .iter()
+                    .filter(|(_, s)| s.origin == Origin::Disk)
+                    .map(|(n, _)| n.clone())
+                    .collect(),
+                units
+                    .iter()
+                    .map(|(n, s)| (n.clone(), s.disk_hash.clone()))
+                    .collect(),
+            )
+        };
         let wanted = |n: &String| only.is_none_or(|o| o.contains(n));
         let deploys: Vec<Change> = on_disk
             .iter()
-            .filter(|n| wanted(n))
+            .filter(|n| wanted(n) && !pushed.contains(n))
+            .filter(|n| {
+                !settled_changes_only
+                    || seen
+                        .get(*n)
+                        .is_none_or(|h| h.is_none() || *h != self.disk_hash(n))
+            })
             .map(|n| Change::Deploy {
                 unit: n.clone(),
                 source: Source::Disk,
             })
             .collect();
-        let unloads: Vec<Change> = loaded
+        let unloads: Vec<Change> = disk_loaded
             .iter()
             .filter(|n| !on_disk.contains(n) && wanted(n))
             .map(|n| Change::Unload { unit: n.clone() })

@@ -1,20 +1,23 @@
 //! The deployment engine. Every change is a transaction: read → parse → validate (also
-//! against every other running unit) → build runtime objects → persist last-good → stop the
-//! old tasks → one atomic swap of the routing table → start the new tasks → drain the old
-//! revision. Any failure before the swap changes nothing and yields `Rejected`. Deploys
-//! are serialized by one lock; requests never take it. Start-up, syncing with disk and
-//! draining live in `lifecycle`.
+//! against every other running unit) → build runtime objects → commit the durable state
+//! (revision copies, then one manifest rename) → retire the old tasks → one atomic swap of
+//! the routing table → start the new tasks → drain the old revision. Any failure before the
+//! commit changes nothing and yields `Rejected`. Deploys are serialized by one lock;
+//! requests never take it. Start-up, syncing with disk and draining live in `lifecycle`;
+//! what the durable state records lives in `durable`.
 
+mod durable;
 mod lifecycle;
 
 use crate::client::Clients;
 use crate::events::{EventBus, EventKind};
-use crate::lastgood::LastGood;
 use crate::revision::{build, BuildInput, Kept, Revision, UnitControl};
 use crate::router::RoutingTable;
+use crate::state::StateStore;
 use crate::task::TaskRuntime;
 use arc_swap::ArcSwap;
 use deployments::diff::{diff_from, diff_units, UnitDiff};
+use deployments::source::Origin;
 use deployments::validate::{check_conflicts, check_unit};
 use deployments::{Diagnostic, ParsedUnit, RootConfig, UnitSources};
 use serde::Serialize;
@@ -67,12 +70,38 @@ impl Outcome {
 /// Where a unit's new revision comes from.
 #[derive(Debug, Clone)]
 pub enum Source {
-    /// `conf/deployments/<unit>`.
+    /// The unit's own origin: `conf/deployments/<unit>` for a disk unit; for a pushed unit
+    /// its stored current revision (a reload of a pushed unit changes nothing).
     Disk,
-    /// TOML content of `unit.toml`, sent over the management endpoint.
-    Content(String),
+    /// `conf/deployments/<unit>`, also for a pushed unit, which becomes a disk unit again.
+    FromDisk,
+    /// Files sent over the management endpoint (relative path → text): a `unit.toml` and
+    /// the files it includes. The unit becomes a pushed unit.
+    Content(BTreeMap<String, String>),
     /// A revision kept in history (rollback); `None` = the previous one.
     Revision(Option<u64>),
+}
+
+impl Source {
+    /// A pushed `unit.toml` alone.
+    pub fn unit_toml(text: String) -> Source {
+        Source::Content(BTreeMap::from([(
+            deployments::source::UNIT_FILE.to_owned(),
+            text,
+        )]))
+    }
+}
+
+/// How a transaction treats what it activates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// An operator's or the hot deployer's change: new revisions, committed durably.
+    Normal,
+    /// Start-up re-activating what the durable state holds: revision numbers and history
+    /// entries of content already stored are kept as they were.
+    Restore,
+    /// Start-up falling back to the last good revision because the disk files are invalid.
+    Degraded,
 }
 
 #[derive(Debug, Clone)]
@@ -89,12 +118,40 @@ impl Change {
     }
 }
 
+/// The files of one revision, as `show source` returns them.
+#[derive(Debug, Clone, Serialize)]
+pub struct RevisionSource {
+    pub unit: String,
+    pub revision: u64,
+    pub hash: String,
+    pub label: Option<String>,
+    pub origin: Origin,
+    pub active: bool,
+    pub files: BTreeMap<String, String>,
+}
+
 /// One unit's part of a transaction while it is prepared.
 struct Pending {
     unit: String,
     parsed: Option<(ParsedUnit, UnitSources, Option<u64>)>,
     errors: Vec<Diagnostic>,
     unchanged: bool,
+    origin: Origin,
+    /// The hash of the disk files this change read, if it read the unit's directory.
+    disk_hash: Option<String>,
+}
+
+impl Pending {
+    fn failed(unit: String, errors: Vec<Diagnostic>) -> Pending {
+        Pending {
+            unit,
+            parsed: None,
+            errors,
+            unchanged: false,
+            origin: Origin::Disk,
+            disk_hash: None,
+        }
+    }
 }
 
 pub struct Draining {
@@ -103,6 +160,10 @@ pub struct Draining {
 }
 
 pub struct UnitSlot {
+    pub origin: Origin,
+    /// Hash of the disk files as last read for this unit (by a deploy from disk or the hot
+    /// deployer): the hot deployer acts only when the files differ from it.
+    pub disk_hash: Option<String>,
     pub current: Option<Arc<Revision>>,
     /// Recent revisions, newest last, the current one included.
     pub history: VecDeque<Kept>,
@@ -123,6 +184,8 @@ impl UnitSlot {
 
     fn with_control(control: Arc<UnitControl>) -> Self {
         UnitSlot {
+            origin: Origin::Disk,
+            disk_hash: None,
             current: None,
             history: VecDeque::new(),
             control,
@@ -142,24 +205,44 @@ pub struct Engine {
     pub events: Arc<EventBus>,
     pub hot_deploy: AtomicBool,
     clients: Clients,
-    last_good: LastGood,
+    store: StateStore,
     all_transports: Vec<String>,
     /// Revisions of unloaded units still finishing requests.
     orphans: std::sync::Mutex<Vec<Draining>>,
-    /// Next revision number of units that were unloaded, so a later load continues the
-    /// numbering instead of reusing numbers.
-    retired: std::sync::Mutex<std::collections::HashMap<String, u64>>,
 }
 
 fn diag(unit: &str, msg: String) -> Diagnostic {
     Diagnostic::new(format!("{unit}/unit.toml"), 1, 1, msg)
 }
 
+/// An error about a unit name itself: no file location can be trusted to exist.
+fn name_diag(unit: &str, msg: String) -> Diagnostic {
+    let shown: String = unit.chars().take(80).collect();
+    Diagnostic::new(format!("unit {shown:?}"), 0, 0, msg)
+}
+
+/// Only the files a unit is made of (what `unit.toml` includes, and CA files its endpoints
+/// name) count: a README or a sample payload beside them is not part of a revision.
+fn used_sources(mut sources: UnitSources) -> UnitSources {
+    if let Ok(parsed) = deployments::parse_unit(&sources) {
+        let mut used = parsed.files;
+        used.extend(
+            parsed
+                .unit
+                .endpoints
+                .iter()
+                .filter_map(|e| e.ca_file.as_ref().map(|f| f.get_ref().clone())),
+        );
+        sources.retain_used(&used);
+    }
+    sources
+}
+
 impl Engine {
     pub fn new(root: Arc<RootConfig>, events: Arc<EventBus>) -> Self {
         let all_transports = root.transport_names().map(str::to_owned).collect();
         Engine {
-            last_good: LastGood::new(&root.state_dir()),
+            store: StateStore::open(&root.state_dir()),
             hot_deploy: AtomicBool::new(root.hot_deploy.watch),
             root,
             table: ArcSwap::from_pointee(RoutingTable::default()),
@@ -168,12 +251,22 @@ impl Engine {
             clients: Clients::default(),
             all_transports,
             orphans: Default::default(),
-            retired: Default::default(),
         }
     }
 
-    pub fn unit_dir(&self, unit: &str) -> PathBuf {
-        self.root.deployments_dir().join(unit)
+    /// The directory of `unit`, once its name is known to be safe: every way from a unit
+    /// name to the file system goes through here.
+    pub fn unit_dir(&self, unit: &str) -> Result<PathBuf, Diagnostic> {
+        deployments::source::unit_dir(&self.root.deployments_dir(), unit)
+            .map_err(|e| name_diag(unit, e.to_string()))
+    }
+
+    /// The content hash of `unit`'s files on disk, if they can be read.
+    pub fn disk_hash(&self, unit: &str) -> Option<String> {
+        let dir = self.unit_dir(unit).ok()?;
+        UnitSources::read_dir(&dir)
+            .ok()
+            .map(|s| used_sources(s).content_hash())
     }
 
     /// Unit directories present on disk.
@@ -191,15 +284,22 @@ impl Engine {
         names
     }
 
+    /// The sources a change deploys, the revision number they keep (rollback), and the
+    /// hash of the disk files when the unit's directory was read.
     fn read_sources(
         &self,
         unit: &str,
         source: &Source,
         slot: Option<&UnitSlot>,
     ) -> Result<(UnitSources, Option<u64>), Vec<Diagnostic>> {
+        let dir = self.unit_dir(unit).map_err(|d| vec![d])?;
         match source {
-            Source::Disk => {
-                let dir = self.unit_dir(unit);
+            Source::Disk if slot.is_some_and(|s| s.origin == Origin::Pushed) => {
+                let current = slot.and_then(|s| s.current.as_ref());
+                let number = current.map(|c| c.info.number);
+                self.read_sources(unit, &Source::Revision(number), slot)
+            }
+            Source::Disk | Source::FromDisk => {
                 if !dir.is_dir() {
                     return Err(vec![diag(
                         unit,
@@ -207,10 +307,12 @@ impl Engine {
                     )]);
                 }
                 UnitSources::read_dir(&dir)
-                    .map(|s| (s, None))
+                    .map(|s| (used_sources(s), None))
                     .map_err(|e| vec![diag(unit, e.to_string())])
             }
-            Source::Content(text) => Ok((UnitSources::from_content(unit, text), None)),
+            Source::Content(files) => UnitSources::from_files(unit, files.clone())
+                .map(|s| (used_sources(s), None))
+                .map_err(|e| vec![diag(unit, e.to_string())]),
             Source::Revision(which) => {
                 let slot =
                     slot.ok_or_else(|| vec![diag(unit, format!("unit \"{unit}\" is not loaded"))])?;
@@ -225,7 +327,7 @@ impl Engine {
                 };
                 let kept: Vec<String> = slot.history.iter().map(|r| r.number.to_string()).collect();
                 let rev = found.ok_or_else(|| {
-                    vec![diag(
+                    vec![name_diag(
                         unit,
                         match which {
                             Some(n) => format!(
@@ -241,6 +343,42 @@ impl Engine {
                 Ok((rev.sources.clone(), Some(rev.number)))
             }
         }
+    }
+
+    /// The exact files of the active revision of `unit`, or of kept revision `revision`.
+    pub async fn source_of(
+        &self,
+        unit: &str,
+        revision: Option<u64>,
+    ) -> Result<RevisionSource, String> {
+        let units = self.units.lock().await;
+        let slot = units
+            .get(unit)
+            .ok_or_else(|| format!("unit \"{unit}\" is not loaded"))?;
+        let active = slot.current.as_ref().map(|c| c.info.number);
+        let number = revision
+            .or(active)
+            .ok_or_else(|| format!("unit \"{unit}\" has no active revision"))?;
+        let kept = slot
+            .history
+            .iter()
+            .find(|k| k.number == number)
+            .ok_or_else(|| {
+                let all: Vec<String> = slot.history.iter().map(|k| k.number.to_string()).collect();
+                format!(
+                    "revision {number} of unit \"{unit}\" is not kept (kept: {})",
+                    all.join(", ")
+                )
+            })?;
+        Ok(RevisionSource {
+            unit: unit.to_owned(),
+            revision: number,
+            hash: kept.hash.clone(),
+            label: kept.label.clone(),
+            origin: slot.origin,
+            active: Some(number) == active,
+            files: kept.sources.files.clone(),
+        })
     }
 
     /// Parses, validates and diffs without applying anything.
@@ -274,77 +412,98 @@ impl Engine {
     /// Applies changes as one transaction: all succeed with one swap, or nothing changes.
     pub async fn apply(&self, changes: Vec<Change>) -> Vec<Outcome> {
         let mut units = self.units.lock().await;
-        self.apply_locked(&mut units, changes, false).await
+        self.apply_locked(&mut units, changes, Mode::Normal).await
     }
 
-    /// Steps 1–4 of a transaction: read, parse and validate each unit, check it against
-    /// what will run beside it, build its runtime objects and persist last-good (only when
-    /// nothing failed). Changes nothing that serves requests.
-    fn prepare(
+    /// Reads, parses and validates each unit on its own.
+    fn read_all(
         &self,
         units: &BTreeMap<String, UnitSlot>,
         changes: &[Change],
-        allow_degraded: bool,
-    ) -> (Vec<Pending>, BTreeMap<String, Arc<Revision>>, Vec<String>) {
-        // 1. Read, parse and validate each unit on its own.
+        mode: Mode,
+    ) -> Vec<Pending> {
         let mut pending = Vec::new();
         let mut seen = Vec::new();
         for change in changes {
             let unit = change.unit().to_owned();
+            if let Err(d) = self.unit_dir(&unit) {
+                pending.push(Pending::failed(unit, vec![d]));
+                continue;
+            }
             if seen.contains(&unit) {
-                pending.push(Pending {
-                    unit: unit.clone(),
-                    parsed: None,
-                    errors: vec![diag(
-                        &unit,
-                        format!("unit \"{unit}\" named twice in one batch"),
-                    )],
-                    unchanged: false,
-                });
+                let d = name_diag(&unit, format!("unit \"{unit}\" named twice in one batch"));
+                pending.push(Pending::failed(unit, vec![d]));
                 continue;
             }
             seen.push(unit.clone());
+            let slot = units.get(&unit);
             match change {
                 Change::Unload { .. } => {
-                    let errors = if units.get(&unit).is_some() {
+                    let errors = if slot.is_some() {
                         vec![]
                     } else {
-                        vec![diag(&unit, format!("unit \"{unit}\" is not loaded"))]
+                        vec![name_diag(&unit, format!("unit \"{unit}\" is not loaded"))]
                     };
-                    pending.push(Pending {
-                        unit,
-                        parsed: None,
-                        errors,
-                        unchanged: false,
-                    });
+                    pending.push(Pending::failed(unit, errors));
                 }
                 Change::Deploy { source, .. } => {
-                    let slot = units.get(&unit);
+                    let origin = match source {
+                        Source::Content(_) => Origin::Pushed,
+                        Source::FromDisk => Origin::Disk,
+                        Source::Disk | Source::Revision(_) => {
+                            slot.map(|s| s.origin).unwrap_or(Origin::Disk)
+                        }
+                    };
+                    let reads_disk = matches!(source, Source::FromDisk)
+                        || (matches!(source, Source::Disk) && origin == Origin::Disk);
                     let result = self
                         .read_sources(&unit, source, slot)
                         .and_then(|(s, n)| check_unit(&self.root, &s).map(|p| (p, s, n)));
+                    let mut p = Pending::failed(unit, vec![]);
+                    p.origin = origin;
                     match result {
-                        Ok((p, s, n)) => {
-                            let unchanged = slot
-                                .and_then(|sl| sl.current.as_ref())
-                                .is_some_and(|c| c.hash == s.content_hash() && !c.degraded);
-                            pending.push(Pending {
-                                unit,
-                                parsed: Some((p, s, n)),
-                                errors: vec![],
-                                unchanged,
+                        Ok((parsed, sources, number)) => {
+                            let hash = sources.content_hash();
+                            p.disk_hash = reads_disk.then(|| hash.clone());
+                            // At start-up, content the durable state already holds keeps its
+                            // revision number.
+                            let number = number.or_else(|| {
+                                (mode != Mode::Normal)
+                                    .then(|| slot?.history.iter().find(|k| k.hash == hash))
+                                    .flatten()
+                                    .map(|k| k.number)
                             });
+                            p.unchanged = slot
+                                .and_then(|sl| sl.current.as_ref())
+                                .is_some_and(|c| c.hash == hash && !c.degraded);
+                            p.parsed = Some((parsed, sources, number));
                         }
-                        Err(errors) => pending.push(Pending {
-                            unit,
-                            parsed: None,
-                            errors,
-                            unchanged: false,
-                        }),
+                        Err(errors) => {
+                            if reads_disk {
+                                p.disk_hash = self.disk_hash(&p.unit);
+                            }
+                            p.errors = errors;
+                        }
                     }
+                    pending.push(p);
                 }
             }
         }
+        pending
+    }
+
+    /// Steps 1–4 of a transaction: read, parse and validate each unit, check it against
+    /// what will run beside it, build its runtime objects and commit the durable state
+    /// (only when nothing failed). Changes nothing that serves requests.
+    fn prepare(
+        &self,
+        units: &BTreeMap<String, UnitSlot>,
+        changes: &[Change],
+        mode: Mode,
+        started: Instant,
+    ) -> Prepared {
+        // 1. Read, parse and validate each unit on its own.
+        let mut pending = self.read_all(units, changes, mode);
         // 2. Cross-unit rules against what will run beside each unit.
         let changing: Vec<&str> = pending.iter().map(|p| p.unit.as_str()).collect();
         let staying: Vec<&ParsedUnit> = units
@@ -368,6 +527,7 @@ impl Engine {
             pending[i].errors.extend(errs);
         }
         // 3. Build runtime objects for the changed units.
+        let manifest = self.store.manifest();
         let mut built: BTreeMap<String, Arc<Revision>> = BTreeMap::new();
         for p in pending
             .iter_mut()
@@ -377,16 +537,10 @@ impl Engine {
                 continue;
             };
             let slot = units.get(&p.unit);
-            let retired = || {
-                self.retired
-                    .lock()
-                    .expect("retired")
-                    .get(&p.unit)
-                    .copied()
-                    .unwrap_or(1)
-            };
-            let number =
-                number.unwrap_or_else(|| slot.map(|s| s.next_revision).unwrap_or_else(retired));
+            let number = number.unwrap_or_else(|| {
+                slot.map(|s| s.next_revision)
+                    .unwrap_or_else(|| manifest.next_revision(&p.unit))
+            });
             let input = BuildInput {
                 parsed,
                 sources,
@@ -395,7 +549,7 @@ impl Engine {
                 previous: slot.and_then(|s| s.current.as_deref()),
                 clients: &self.clients,
                 max_body: self.root.server.max_body,
-                degraded: allow_degraded,
+                degraded: mode == Mode::Degraded,
             };
             match build(input) {
                 Ok(rev) => {
@@ -404,152 +558,210 @@ impl Engine {
                 Err(e) => p.errors.push(diag(&p.unit, e)),
             }
         }
-        // 4. Persist last-good before the swap, only once nothing else can reject the change
-        //    (skipped for degraded starts: that copy is the last-good).
-        let failed_units = |pending: &[Pending]| -> Vec<String> {
-            pending
-                .iter()
-                .filter(|p| !p.errors.is_empty())
-                .map(|p| p.unit.clone())
-                .collect()
-        };
-        let mut failed = failed_units(&pending);
-        if failed.is_empty() && !allow_degraded {
-            let mut saved: Vec<&String> = Vec::new();
-            for (name, rev) in &built {
-                if let Err(e) = self.last_good.save(&rev.sources, rev.info.number) {
-                    if let Some(p) = pending.iter_mut().find(|p| &p.unit == name) {
-                        let dir = self.root.state_dir();
-                        p.errors.push(diag(
-                            name,
-                            format!("cannot persist last-good copy in {}: {e}", dir.display()),
-                        ));
-                    }
-                    // Put back the last-good copies of the revisions that keep running.
-                    for name in saved {
-                        if let Some(cur) = units.get(name).and_then(|s| s.current.as_ref()) {
-                            let _ = self.last_good.save(&cur.sources, cur.info.number);
-                        }
-                    }
-                    break;
+        let duration = started.elapsed();
+        // 4. The history each activated unit will have, then the durable commit: revision
+        //    copies first, then the manifest in one rename — only once nothing else can
+        //    reject the change (a degraded start commits nothing: what it runs is stored).
+        let histories: BTreeMap<String, VecDeque<Kept>> = built
+            .iter()
+            .map(|(name, rev)| {
+                let old = units.get(name).map(|s| &s.history);
+                let keep = self.root.server.history.max(1);
+                (
+                    name.clone(),
+                    durable::next_history(old, rev, duration, mode != Mode::Normal, keep),
+                )
+            })
+            .collect();
+        if failed_units(&pending).is_empty() && mode != Mode::Degraded {
+            if let Err(e) = self.commit(units, &pending, &built, &histories, changes) {
+                let dir = self.root.state_dir();
+                let msg = format!(
+                    "cannot persist the deployment state in {}: {e}; nothing was changed",
+                    dir.display()
+                );
+                for p in pending.iter_mut().filter(|p| p.errors.is_empty()) {
+                    p.errors.push(name_diag(&p.unit, msg.clone()));
                 }
-                saved.push(name);
             }
-            failed = failed_units(&pending);
         }
-        (pending, built, failed)
+        let failed = failed_units(&pending);
+        Prepared {
+            pending,
+            built,
+            histories,
+            failed,
+            duration,
+        }
     }
 
     async fn apply_locked(
         &self,
         units: &mut BTreeMap<String, UnitSlot>,
         changes: Vec<Change>,
-        allow_degraded: bool,
+        mode: Mode,
     ) -> Vec<Outcome> {
         let started = Instant::now();
+        // The tasks of units being deployed start no run until the deploy has ended.
+        let held: Vec<Arc<UnitControl>> = changes
+            .iter()
+            .filter_map(|c| units.get(c.unit()))
+            .map(|s| s.control.clone())
+            .collect();
+        for c in &held {
+            c.tasks_held.store(true, Relaxed);
+        }
         // Parsing, validation and building are CPU work that can take a while for big units:
         // done off the async worker, so the data plane keeps serving meanwhile.
-        let (pending, built, failed) =
-            tokio::task::block_in_place(|| self.prepare(units, &changes, allow_degraded));
-        if !failed.is_empty() {
-            let outcomes: Vec<Outcome> = pending
-                .into_iter()
-                .map(|p| {
-                    let own_errors = !p.errors.is_empty();
-                    let errors = if p.errors.is_empty() {
-                        vec![diag(
-                            &p.unit,
-                            format!(
-                                "not applied: the batch was rejected because of errors in {}",
-                                failed.join(", ")
-                            ),
-                        )]
-                    } else {
-                        p.errors
-                    };
-                    match units.get_mut(&p.unit) {
-                        Some(slot) => slot.last_errors = errors.clone(),
-                        // A unit directory that never deployed is shown as Failed.
-                        None if own_errors
-                            && on_disk_deploy(&changes, &p.unit)
-                            && self.unit_dir(&p.unit).is_dir() =>
-                        {
-                            let mut slot = UnitSlot::new();
-                            slot.failed = Some(errors.clone());
-                            slot.last_errors = errors.clone();
-                            units.insert(p.unit.clone(), slot);
-                        }
-                        None => {}
-                    }
-                    Outcome::Rejected {
-                        unit: p.unit,
-                        errors,
-                    }
-                })
-                .collect();
-            for o in &outcomes {
-                if let Outcome::Rejected { unit, errors } = o {
-                    self.events.emit(EventKind::UnitRejected {
-                        unit: unit.clone(),
-                        errors: errors.clone(),
-                    });
-                }
-            }
-            return outcomes;
+        let prepared = tokio::task::block_in_place(|| self.prepare(units, &changes, mode, started));
+        let outcomes = if prepared.failed.is_empty() {
+            self.activate(units, &changes, prepared)
+        } else {
+            self.reject(units, &changes, prepared)
+        };
+        for c in &held {
+            c.tasks_held.store(false, Relaxed);
         }
-        // 5. Stop the tasks of replaced and unloaded units, swap once, start the new tasks.
-        let mut outcomes = Vec::new();
+        outcomes
+    }
+
+    fn reject(
+        &self,
+        units: &mut BTreeMap<String, UnitSlot>,
+        changes: &[Change],
+        prepared: Prepared,
+    ) -> Vec<Outcome> {
+        let failed = prepared.failed;
+        let outcomes: Vec<Outcome> = prepared
+            .pending
+            .into_iter()
+            .map(|p| {
+                let own_errors = !p.errors.is_empty();
+                let errors = if p.errors.is_empty() {
+                    vec![name_diag(
+                        &p.unit,
+                        format!(
+                            "not applied: the batch was rejected because of errors in {}",
+                            failed.join(", ")
+                        ),
+                    )]
+                } else {
+                    p.errors
+                };
+                match units.get_mut(&p.unit) {
+                    Some(slot) => {
+                        slot.last_errors = errors.clone();
+                        if p.disk_hash.is_some() {
+                            slot.disk_hash = p.disk_hash;
+                        }
+                    }
+                    // A unit directory that never deployed is shown as Failed.
+                    None if own_errors
+                        && on_disk_deploy(changes, &p.unit)
+                        && self.unit_dir(&p.unit).is_ok_and(|d| d.is_dir()) =>
+                    {
+                        let mut slot = UnitSlot::new();
+                        slot.failed = Some(errors.clone());
+                        slot.last_errors = errors.clone();
+                        slot.disk_hash = p.disk_hash;
+                        slot.next_revision = self.store.manifest().next_revision(&p.unit);
+                        units.insert(p.unit.clone(), slot);
+                    }
+                    None => {}
+                }
+                Outcome::Rejected {
+                    unit: p.unit,
+                    errors,
+                }
+            })
+            .collect();
+        for o in &outcomes {
+            if let Outcome::Rejected { unit, errors } = o {
+                self.events.emit(EventKind::UnitRejected {
+                    unit: unit.clone(),
+                    errors: errors.clone(),
+                });
+            }
+        }
+        outcomes
+    }
+
+    /// Step 5: retire the tasks of replaced and unloaded units, swap once, start the new
+    /// tasks, report.
+    fn activate(
+        &self,
+        units: &mut BTreeMap<String, UnitSlot>,
+        changes: &[Change],
+        prepared: Prepared,
+    ) -> Vec<Outcome> {
+        let Prepared {
+            pending,
+            built,
+            mut histories,
+            duration,
+            ..
+        } = prepared;
+        let is_unload = |unit: &str| {
+            matches!(
+                changes.iter().find(|c| c.unit() == unit),
+                Some(Change::Unload { .. })
+            )
+        };
         for p in &pending {
-            if built.contains_key(&p.unit)
-                || matches!(
-                    changes.iter().find(|c| c.unit() == p.unit),
-                    Some(Change::Unload { .. })
-                )
-            {
+            if built.contains_key(&p.unit) || is_unload(&p.unit) {
                 if let Some(slot) = units.get_mut(&p.unit) {
                     for t in slot.tasks.drain(..) {
-                        t.stop().await;
+                        t.retire(self.root.server.drain_timeout);
                     }
                 }
             }
         }
         let mut diffs = BTreeMap::new();
-        for (name, rev) in &built {
+        for p in &pending {
+            let Some(rev) = built.get(&p.unit) else {
+                continue;
+            };
             let slot = units
-                .entry(name.clone())
+                .entry(p.unit.clone())
                 .or_insert_with(|| UnitSlot::with_control(rev.info.control.clone()));
             let diff = diff_from(
                 slot.current.as_ref().map(|c| &c.parsed.unit),
                 &rev.parsed.unit,
             );
-            diffs.insert(name.clone(), diff);
+            diffs.insert(p.unit.clone(), diff);
+            rev.deploy_time.get_or_init(|| duration);
             if let Some(old) = slot.current.replace(rev.clone()) {
                 slot.draining.push(Draining {
                     revision: old,
                     since: Instant::now(),
                 });
             }
-            slot.history.retain(|r| r.number != rev.info.number);
-            slot.history.push_back(Kept::of(rev));
-            while slot.history.len() > self.root.server.history.max(1) {
-                slot.history.pop_front();
-            }
+            slot.history = histories.remove(&p.unit).unwrap_or_default();
             slot.next_revision = slot.next_revision.max(rev.info.number + 1);
+            slot.origin = p.origin;
             slot.failed = None;
             slot.last_errors.clear();
         }
+        for p in &pending {
+            if let Some(slot) = units.get_mut(&p.unit) {
+                if p.disk_hash.is_some() {
+                    slot.disk_hash = p.disk_hash.clone();
+                }
+                // A fixed or restored file clears the note of the edit that was rejected.
+                if p.unchanged {
+                    slot.last_errors.clear();
+                    slot.origin = p.origin;
+                }
+            }
+        }
         let mut unloaded = Vec::new();
-        for change in &changes {
+        for change in changes {
             if let Change::Unload { unit } = change {
-                if let Some(mut slot) = units.remove(unit) {
-                    self.retired
-                        .lock()
-                        .expect("retired")
-                        .insert(unit.clone(), slot.next_revision);
+                if let Some(slot) = units.remove(unit) {
                     slot.control.paused.store(false, Relaxed);
                     slot.control.resumed.notify_waiters();
                     let number = slot.current.as_ref().map(|c| c.info.number).unwrap_or(0);
-                    if let Some(old) = slot.current.take() {
+                    if let Some(old) = slot.current {
                         self.orphans.lock().expect("orphans").push(Draining {
                             revision: old,
                             since: Instant::now(),
@@ -560,14 +772,16 @@ impl Engine {
             }
         }
         self.swap_table(units);
-        for (name, rev) in &built {
+        for name in built.keys() {
             let slot = units.get_mut(name).expect("slot exists");
-            slot.tasks = start_tasks(rev, &slot.control);
+            let rev = slot.current.clone().expect("just activated");
+            slot.tasks = start_tasks(&rev, &slot.control);
         }
+        let duration_ms = duration.as_secs_f64() * 1000.0;
+        let mut outcomes = Vec::new();
         for p in pending {
             if let Some(rev) = built.get(&p.unit) {
                 let diff = diffs.remove(&p.unit).unwrap_or_default();
-                let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
                 self.events.emit(EventKind::UnitActivated {
                     unit: p.unit.clone(),
                     revision: rev.info.number,
@@ -623,10 +837,28 @@ impl Engine {
     }
 }
 
-fn on_disk_deploy(changes: &[Change], unit: &str) -> bool {
-    changes
+/// What `prepare` hands to the swap.
+struct Prepared {
+    pending: Vec<Pending>,
+    built: BTreeMap<String, Arc<Revision>>,
+    histories: BTreeMap<String, VecDeque<Kept>>,
+    failed: Vec<String>,
+    /// From the start of the transaction to its commit: the one duration reported.
+    duration: std::time::Duration,
+}
+
+fn failed_units(pending: &[Pending]) -> Vec<String> {
+    pending
         .iter()
-        .any(|c| matches!(c, Change::Deploy { unit: u, source: Source::Disk } if u == unit))
+        .filter(|p| !p.errors.is_empty())
+        .map(|p| p.unit.clone())
+        .collect()
+}
+
+fn on_disk_deploy(changes: &[Change], unit: &str) -> bool {
+    changes.iter().any(|c| {
+        matches!(c, Change::Deploy { unit: u, source: Source::Disk | Source::FromDisk } if u == unit)
+    })
 }
 
 fn start_tasks(rev: &Arc<Revision>, control: &UnitControl) -> Vec<Arc<TaskRuntime>> {
@@ -637,12 +869,7 @@ fn start_tasks(rev: &Arc<Revision>, control: &UnitControl) -> Vec<Arc<TaskRuntim
         .filter_map(|def| {
             let seq = rev.sequences.get(def.sequence.get_ref())?.clone();
             let name = def.name.get_ref();
-            let t = TaskRuntime::new(
-                name,
-                def.every,
-                def.sequence.get_ref(),
-                control.task_paused(name),
-            );
+            let t = TaskRuntime::new(name, def.every, def.sequence.get_ref(), control);
             t.start(seq, rev.info.clone());
             Some(t)
         })

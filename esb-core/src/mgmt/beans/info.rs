@@ -109,10 +109,29 @@ pub fn info(bean: &Bean) -> MBeanInfo {
                 "deploy",
                 &[
                     ("unit", s, "unit name"),
-                    ("content", s, "TOML of unit.toml"),
+                    (
+                        "content",
+                        "java.lang.Object",
+                        "TOML of unit.toml, or an object of files (path → text): unit.toml and its includes",
+                    ),
                 ],
                 "java.lang.Object",
-                "deploy a unit from content",
+                "deploy a unit from content; it becomes a pushed unit, kept in state_dir and left alone by reloads from disk",
+            )
+            .with_op(
+                "deployFromDisk",
+                &unit_arg,
+                "java.lang.Object",
+                "deploy a unit from its directory, also a pushed one (which becomes a disk unit again)",
+            )
+            .with_op(
+                "source",
+                &[
+                    ("unit", s, "unit name"),
+                    ("revision", "long", "a kept revision; 0 or null: the active one"),
+                ],
+                "java.lang.Object",
+                "the exact files of the active or a kept revision",
             )
             .with_op(
                 "validate",
@@ -203,7 +222,7 @@ pub fn info(bean: &Bean) -> MBeanInfo {
             .with_attr(
                 "DeployMillis",
                 "double",
-                "how long building the revision took",
+                "how long the deploy took, from the start of its transaction to its commit",
                 false,
             )
             .with_attr(
@@ -216,6 +235,12 @@ pub fn info(bean: &Bean) -> MBeanInfo {
                 "ModifiedOnDisk",
                 "boolean",
                 "files on disk differ from the active revision",
+                false,
+            )
+            .with_attr(
+                "Origin",
+                "java.lang.String",
+                "where the unit's files come from: disk (its directory) or pushed (content sent over the management endpoint, kept in state_dir)",
                 false,
             )
             .with_attr(

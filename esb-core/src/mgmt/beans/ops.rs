@@ -80,6 +80,33 @@ fn arg_u64(args: &[Value], i: usize, what: &str) -> Result<u64, ManagementError>
     }
 }
 
+/// Pushed content: the text of `unit.toml`, or an object of files (relative path → text)
+/// holding a `unit.toml` and the files it includes.
+fn arg_content(args: &[Value], i: usize) -> Result<Source, ManagementError> {
+    match args.get(i) {
+        Some(Value::Object(files)) => files
+            .iter()
+            .map(|(path, text)| match text {
+                Value::String(t) => Ok((path.clone(), t.clone())),
+                other => Err(ManagementError::BadRequest(format!(
+                    "argument {} (content): file \"{path}\" must be a string of text, got {other}",
+                    i + 1
+                ))),
+            })
+            .collect::<Result<_, _>>()
+            .map(Source::Content),
+        _ => arg_str(args, i, "content").map(Source::unit_toml),
+    }
+}
+
+/// An optional revision number: null or 0 mean the active one.
+fn arg_revision(args: &[Value], i: usize) -> Result<Option<u64>, ManagementError> {
+    match args.get(i) {
+        None | Some(Value::Null) => Ok(None),
+        _ => arg_u64(args, i, "revision").map(|n| (n > 0).then_some(n)),
+    }
+}
+
 fn arg_list(args: &[Value], i: usize) -> Result<Vec<String>, ManagementError> {
     match args.get(i) {
         Some(Value::Array(a)) => a
@@ -208,24 +235,20 @@ pub async fn exec(
                             .await,
                     ))
                 }
-                "deploy" => {
-                    Ok(deploy(unit()?, Source::Content(arg_str(args, 1, "content")?)).await)
-                }
+                "deploy" => Ok(deploy(unit()?, arg_content(args, 1)?).await),
                 "validate" => Ok(validate(server, unit()?, Source::Disk).await),
-                "validateContent" => Ok(validate(
-                    server,
-                    unit()?,
-                    Source::Content(arg_str(args, 1, "content")?),
-                )
-                .await),
+                "validateContent" => Ok(validate(server, unit()?, arg_content(args, 1)?).await),
                 "diff" => Ok(diff(server, unit()?, Source::Disk).await),
-                "diffContent" => Ok(diff(
-                    server,
-                    unit()?,
-                    Source::Content(arg_str(args, 1, "content")?),
-                )
-                .await),
+                "diffContent" => Ok(diff(server, unit()?, arg_content(args, 1)?).await),
                 "history" => history(server, &unit()?).await.map_err(failed),
+                "deployFromDisk" => Ok(deploy(unit()?, Source::FromDisk).await),
+                "source" => {
+                    let s = engine
+                        .source_of(&unit()?, arg_revision(args, 1)?)
+                        .await
+                        .map_err(failed)?;
+                    Ok(serde_json::to_value(s).expect("source serializes"))
+                }
                 "rollback" => Ok(deploy(unit()?, Source::Revision(None)).await),
                 "rollbackTo" => Ok(deploy(
                     unit()?,

@@ -117,21 +117,29 @@ pub async fn read_all(server: &Server, bean: &Bean) -> Result<Map<String, Value>
             );
             m.insert(
                 "DeployMillis".into(),
-                rev.map(|r| r.deploy_time.as_secs_f64() * 1000.0).into(),
+                rev.map(|r| {
+                    r.deploy_time
+                        .get()
+                        .copied()
+                        .unwrap_or_default()
+                        .as_secs_f64()
+                        * 1000.0
+                })
+                .into(),
             );
             m.insert(
                 "Degraded".into(),
                 rev.map(|r| r.degraded).unwrap_or(false).into(),
             );
-            let on_disk = deployments::UnitSources::read_dir(&engine.unit_dir(name))
-                .ok()
-                .map(|s| s.content_hash());
-            let modified = match (rev, on_disk) {
-                (Some(r), Some(h)) => r.hash != h,
-                (Some(_), None) => true,
-                (None, _) => false,
-            };
+            // A pushed unit's disk files (if any) are not its source: never "modified".
+            let modified = slot.origin == deployments::source::Origin::Disk
+                && match (rev, engine.disk_hash(name)) {
+                    (Some(r), Some(h)) => r.hash != h,
+                    (Some(_), None) => true,
+                    (None, _) => false,
+                };
             m.insert("ModifiedOnDisk".into(), modified.into());
+            m.insert("Origin".into(), slot.origin.as_str().into());
             m.insert("Draining".into(), Value::Array(slot.draining.iter().map(|d| json!({"revision": d.revision.info.number, "in_flight": d.revision.info.in_flight.load(Relaxed)})).collect()));
             let empty = deployments::Unit::default();
             let u = rev.map(|r| &r.parsed.unit).unwrap_or(&empty);

@@ -153,6 +153,9 @@ fn unit_notes(o: &Obj) -> String {
     if o.flag("Degraded") {
         n.push("degraded".to_string());
     }
+    if o.str("Origin") == "pushed" {
+        n.push("pushed".to_string());
+    }
     if o.flag("ModifiedOnDisk") {
         n.push("modified on disk".to_string());
     }
