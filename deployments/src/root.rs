@@ -76,6 +76,10 @@ pub struct HotDeployConfig {
     pub watch: bool,
     #[serde(default = "half_s", with = "duration")]
     pub debounce: Duration,
+    /// How long a unit's files must stay the same (size and content) before the hot
+    /// deployer reads them: a slow writer or an interrupted copy is never deployed.
+    #[serde(default = "three_tenths_s", with = "duration")]
+    pub settle: Duration,
     /// Directory of the deployment units, relative to the root config.
     #[serde(default = "default_deployments")]
     pub dir: String,
@@ -115,6 +119,9 @@ fn thirty_s() -> Duration {
 }
 fn half_s() -> Duration {
     Duration::from_millis(500)
+}
+fn three_tenths_s() -> Duration {
+    Duration::from_millis(300)
 }
 fn five() -> usize {
     5

@@ -1,8 +1,11 @@
 //! The hot deployer: watches the deployments directory (recursively, so editors' rename
-//! patterns are seen), debounces bursts of events, and hands every touched unit to the
-//! engine — which compares content hashes, so a touch is not a reload, and rejects
-//! half-written (invalid) content while the old revision keeps serving. New directories
-//! load, removed ones unload. Switched on and off at runtime through `Engine::hot_deploy`.
+//! patterns are seen), debounces bursts of events, waits until every touched unit's files
+//! have settled (unchanged over the settle window, so a slow writer or an interrupted copy
+//! is never read half-written), and hands the units to the engine — which acts only when
+//! the files differ from what it last read of them (a touch is not a reload, nor undoes a
+//! rollback) and rejects invalid content while the old revision keeps serving. New
+//! directories load, removed ones unload. Switched on and off at runtime through
+//! `Engine::hot_deploy`.
 
 use crate::engine::Engine;
 use notify::RecursiveMode;
@@ -43,6 +46,44 @@ pub fn touched_units<'a>(dir: &Path, paths: impl Iterator<Item = &'a Path>) -> B
     out
 }
 
+/// What a unit directory holds now: each file's path, size and content hash (or why it
+/// cannot be read).
+fn fingerprint(engine: &Engine, unit: &str) -> String {
+    match engine.unit_dir(unit) {
+        Ok(dir) => match deployments::UnitSources::read_dir(&dir) {
+            Ok(s) => s
+                .files
+                .iter()
+                .map(|(rel, text)| format!("{rel}:{}", text.len()))
+                .chain(std::iter::once(s.content_hash()))
+                .collect::<Vec<_>>()
+                .join(","),
+            Err(e) => e.to_string(),
+        },
+        Err(e) => e.to_string(),
+    }
+}
+
+/// Waits until the files of `units` stay the same over one settle window (bounded: after
+/// 20 windows of constant change the current state is taken).
+async fn settle(engine: &Engine, units: &BTreeSet<String>) {
+    let window = engine.root.hot_deploy.settle;
+    if window.is_zero() {
+        return;
+    }
+    let take =
+        |engine: &Engine| -> Vec<String> { units.iter().map(|u| fingerprint(engine, u)).collect() };
+    let mut before = tokio::task::block_in_place(|| take(engine));
+    for _ in 0..20 {
+        tokio::time::sleep(window).await;
+        let now = tokio::task::block_in_place(|| take(engine));
+        if now == before {
+            return;
+        }
+        before = now;
+    }
+}
+
 pub fn spawn(engine: Arc<Engine>) -> Result<Watcher, String> {
     let dir = engine.root.deployments_dir();
     let dir = dir.canonicalize().unwrap_or(dir);
@@ -80,6 +121,7 @@ pub fn spawn(engine: Arc<Engine>) -> Result<Watcher, String> {
             if !engine.hot_deploy.load(Relaxed) {
                 continue;
             }
+            settle(&engine, &units).await;
             engine.sync_from_disk(Some(&units), true).await;
         }
     });

@@ -103,6 +103,17 @@ impl Kind {
     }
 }
 
+/// What `deploy` sends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeployFrom {
+    /// A local unit.toml, with the files it includes (read beside it).
+    File(PathBuf),
+    /// Every file of a local unit directory.
+    Dir(PathBuf),
+    /// The server's own directory of the unit (a pushed unit becomes a disk unit again).
+    ServerDisk,
+}
+
 /// One managed object named in a command.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Target {
@@ -208,7 +219,13 @@ pub enum Command {
     ReloadAll,
     Deploy {
         unit: String,
-        file: PathBuf,
+        from: DeployFrom,
+    },
+    /// `show source UNIT [--rev N] [--out DIR]`: the exact files of a revision.
+    Source {
+        unit: String,
+        revision: Option<u64>,
+        out: Option<PathBuf>,
     },
     Validate(ValidateWhat),
     Diff {
@@ -278,6 +295,7 @@ impl Command {
             Command::Unload(_) => "unload",
             Command::Reload(_) | Command::ReloadAll => "reload",
             Command::Deploy { .. } => "deploy",
+            Command::Source { .. } => "show",
             Command::Validate(_) => "validate",
             Command::Diff { .. } => "diff",
             Command::History(_) => "history",
@@ -309,6 +327,7 @@ impl Command {
             Command::Status
                 | Command::List { .. }
                 | Command::Show(_)
+                | Command::Source { .. }
                 | Command::Validate(_)
                 | Command::Diff { .. }
                 | Command::History(_)

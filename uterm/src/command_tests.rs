@@ -84,14 +84,37 @@ fn deployment_commands() {
         p("deploy orders --file x/unit.toml"),
         Command::Deploy {
             unit: "orders".into(),
-            file: "x/unit.toml".into()
+            from: DeployFrom::File("x/unit.toml".into())
         }
     );
     assert_eq!(
         p("deploy orders --file=x.toml"),
         Command::Deploy {
             unit: "orders".into(),
-            file: "x.toml".into()
+            from: DeployFrom::File("x.toml".into())
+        }
+    );
+    assert_eq!(
+        p("deploy orders --dir build/orders"),
+        Command::Deploy {
+            unit: "orders".into(),
+            from: DeployFrom::Dir("build/orders".into())
+        }
+    );
+    assert_eq!(
+        p("deploy orders --from-disk"),
+        Command::Deploy {
+            unit: "orders".into(),
+            from: DeployFrom::ServerDisk
+        }
+    );
+    assert!(crate::command::parse("deploy orders --file a --dir b").is_err());
+    assert_eq!(
+        p("show source orders --rev 3"),
+        Command::Source {
+            unit: "orders".into(),
+            revision: Some(3),
+            out: None
         }
     );
     assert_eq!(

@@ -8,11 +8,12 @@ use deployments::protocol::{join_path, ObjectName, Request, Response};
 use serde_json::{json, Value};
 
 use crate::client::{Client, ClientError};
-use crate::command::{Command, Kind, Target, UsageError, ValidateWhat};
+use crate::command::{Command, DeployFrom, Kind, Target, UsageError, ValidateWhat};
 use crate::event::{self, Event};
 use crate::offline;
 use crate::output::{now_ms, Block, Output, Span, Tone};
 use crate::report;
+use crate::unitfiles;
 use crate::view::{self, Attrs};
 
 /// Why a command did not succeed.
@@ -190,14 +191,31 @@ impl Executor {
             Command::Reload(units) => self.deploy_op(units, "reload", "batch"),
             Command::Unload(units) => self.deploy_op(units, "unload", "unloadBatch"),
             Command::ReloadAll => self.manager_outcome("reload --all", "reloadAll", vec![], None),
-            Command::Deploy { unit, file } => {
-                let content = crate::control::read_file(file)?;
-                self.manager_outcome(
-                    &format!("deploy {unit}"),
-                    "deploy",
-                    vec![json!(unit), json!(content)],
-                    Some(unit),
-                )
+            Command::Deploy { unit, from } => {
+                let (op, args) = match from {
+                    DeployFrom::File(f) => {
+                        ("deploy", vec![json!(unit), unitfiles::content_of_file(f)?])
+                    }
+                    DeployFrom::Dir(d) => {
+                        ("deploy", vec![json!(unit), unitfiles::content_of_dir(d)?])
+                    }
+                    DeployFrom::ServerDisk => ("deployFromDisk", vec![json!(unit)]),
+                };
+                self.manager_outcome(&format!("deploy {unit}"), op, args, Some(unit))
+            }
+            Command::Source {
+                unit,
+                revision,
+                out,
+            } => {
+                let r = self.one(Request::exec(
+                    manager(),
+                    "source",
+                    vec![json!(unit), json!(revision.unwrap_or(0))],
+                ))?;
+                let v = value_of(&r, &format!("show source {unit}"))
+                    .map_err(|e| e.with_hint(self.unit_hint(unit)))?;
+                unitfiles::source_output(v, out.as_deref())
             }
             Command::Rollback { unit, to } => {
                 let (op, args) = match to {

@@ -35,10 +35,17 @@ pub const ENTRIES: &[Entry] = &[
     },
     Entry {
         verb: "show",
-        usage: "show [unit] UNIT\nshow proxy|endpoint|task|sequence UNIT/NAME\nshow transport NAME",
-        summary: "every attribute of one object",
-        details: "A bare name is a unit. Endpoint addresses are shown as a table.",
-        examples: &["show orders", "show proxy orders/list", "show endpoint orders/backend"],
+        usage: "show [unit] UNIT\nshow proxy|endpoint|task|sequence UNIT/NAME\nshow transport NAME\nshow source UNIT [--rev N] [--out DIR]",
+        summary: "every attribute of one object, or the exact files of a revision",
+        details: "A bare name is a unit. Endpoint addresses are shown as a table. `show source` \
+                  prints the files of the active revision (or kept revision N) exactly as they \
+                  run, to compare with version control; --out DIR writes them into DIR.",
+        examples: &[
+            "show orders",
+            "show proxy orders/list",
+            "show endpoint orders/backend",
+            "show source orders --rev 3 --out /tmp/orders-r3",
+        ],
     },
     Entry {
         verb: "load",
@@ -68,11 +75,19 @@ pub const ENTRIES: &[Entry] = &[
     },
     Entry {
         verb: "deploy",
-        usage: "deploy UNIT --file FILE",
-        summary: "deploy a unit from a local unit.toml (sent to the server)",
-        details: "The content of FILE is sent as the unit's unit.toml; includes are not \
-                  supported this way.",
-        examples: &["deploy orders --file build/orders/unit.toml"],
+        usage: "deploy UNIT --file FILE\ndeploy UNIT --dir DIR\ndeploy UNIT --from-disk",
+        summary: "deploy a unit from local files (sent to the server), or from the server's disk",
+        details: "--file sends FILE as the unit's unit.toml together with every file it \
+                  includes (read beside FILE); --dir sends every file of a unit directory. The \
+                  unit becomes a pushed unit: the server keeps it in its state directory, \
+                  restores it at start-up, and reloads from disk (reload --all, SIGHUP, the hot \
+                  deployer) leave it alone. --from-disk deploys the server's own directory of \
+                  the unit, and a pushed unit becomes a disk unit again.",
+        examples: &[
+            "deploy orders --file build/orders/unit.toml",
+            "deploy orders --dir build/orders",
+            "deploy orders --from-disk",
+        ],
     },
     Entry {
         verb: "validate",

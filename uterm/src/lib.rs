@@ -6,7 +6,8 @@
 //! Modules: [`lex`] (quoting, script splitting), [`command`] (the language) and [`parse`]
 //! (its parser), [`help`] (help text), [`client`] (HTTP: Jolokia bulk POSTs, `/events`),
 //! [`exec`] (the executor) with [`query`] (reads), [`control`] (state changes) and
-//! [`offline`] (no server needed), [`view`] / [`report`] / [`event`] (server values →
+//! [`offline`] (no server needed), [`unitfiles`] (local unit files sent by `deploy`, revision
+//! files shown by `show source`), [`view`] / [`report`] / [`event`] (server values →
 //! output), [`output`] (tables, colour, JSON), [`script`] (script mode and exit codes).
 
 pub mod client;
@@ -23,6 +24,7 @@ pub mod query;
 pub mod report;
 pub mod script;
 pub mod tui;
+pub mod unitfiles;
 pub mod view;
 
 pub use client::{Client, ClientConfig, ClientError, TokenSpec};

@@ -7,7 +7,9 @@ use std::path::PathBuf;
 use deployments::protocol::{did_you_mean, ObjectName};
 use serde_json::Value;
 
-use crate::command::{AddressOp, Command, Kind, Target, UsageError, ValidateWhat, VERBS};
+use crate::command::{
+    AddressOp, Command, DeployFrom, Kind, Target, UsageError, ValidateWhat, VERBS,
+};
 use crate::help;
 use crate::lex::{self, Token};
 
@@ -145,7 +147,26 @@ pub(crate) fn parse_tokens(tokens: &[Token]) -> Result<Command, UsageError> {
         }
         "list" => parse_list(split_flags(verb, tokens, &[])?),
         "show" => {
-            let a = split_flags(verb, tokens, &[])?;
+            let a = split_flags(verb, tokens, &[("--rev", true), ("--out", true)])?;
+            if a.words.first() == Some(&"source") {
+                if a.words.len() != 2 {
+                    return Err(a.usage("show source needs one unit name"));
+                }
+                let revision = match a.value("--rev") {
+                    Some(r) => Some(r.parse::<u64>().map_err(|_| {
+                        a.usage(format!("--rev needs a revision number, got \"{r}\""))
+                    })?),
+                    None => None,
+                };
+                return Ok(Command::Source {
+                    unit: unit_name(&a, a.words[1])?,
+                    revision,
+                    out: a.value("--out").map(PathBuf::from),
+                });
+            }
+            if a.has("--rev") || a.has("--out") {
+                return Err(a.usage("--rev and --out belong to `show source UNIT`"));
+            }
             Ok(Command::Show(target(&a, &Kind::ALL)?))
         }
         "load" | "unload" => {
@@ -166,14 +187,26 @@ pub(crate) fn parse_tokens(tokens: &[Token]) -> Result<Command, UsageError> {
             Ok(Command::Reload(units(&a)?))
         }
         "deploy" => {
-            let a = split_flags(verb, tokens, &[("--file", true)])?;
+            let a = split_flags(
+                verb,
+                tokens,
+                &[("--file", true), ("--dir", true), ("--from-disk", false)],
+            )?;
             a.exactly(1, "one unit name")?;
-            let file = a
-                .value("--file")
-                .ok_or_else(|| a.usage("deploy needs --file FILE (the unit.toml to send)"))?;
+            let from = match (a.value("--file"), a.value("--dir"), a.has("--from-disk")) {
+                (Some(f), None, false) => DeployFrom::File(PathBuf::from(f)),
+                (None, Some(d), false) => DeployFrom::Dir(PathBuf::from(d)),
+                (None, None, true) => DeployFrom::ServerDisk,
+                (None, None, false) => {
+                    return Err(a.usage(
+                        "deploy needs --file FILE (a unit.toml and its includes), --dir DIR (a unit directory) or --from-disk",
+                    ))
+                }
+                _ => return Err(a.usage("use one of --file, --dir and --from-disk")),
+            };
             Ok(Command::Deploy {
                 unit: unit_name(&a, a.words[0])?,
-                file: PathBuf::from(file),
+                from,
             })
         }
         "validate" => {
