@@ -168,12 +168,14 @@ fn weak_or_others_writable_token_files_stop_the_start_up() {
     let status = esb.wait(LIMIT);
     assert!(!status.success(), "esb started with a 4-character token");
     let log = esb.log();
-    let path = conf.state_dir().join("control.token");
     assert!(
-        log.contains(&path.display().to_string()) && log.contains("16"),
+        log.contains("state/control.token") && log.contains("at least 16"),
         "the error names the file and the minimum length:\n{log}"
     );
-    assert!(log.contains("delete"), "the error says what to do:\n{log}");
+    assert!(
+        log.to_lowercase().contains("delete the file"),
+        "the error says what to do:\n{log}"
+    );
 
     // A token file anyone may have written: refused, not silently fixed.
     let conf = TempConf::new().http("web");
@@ -187,9 +189,8 @@ fn weak_or_others_writable_token_files_stop_the_start_up() {
     let status = esb.wait(LIMIT);
     assert!(!status.success(), "esb started with a world-writable token");
     let log = esb.log();
-    let path = conf.state_dir().join("monitor.token");
     assert!(
-        log.contains(&path.display().to_string()) && log.contains("writable"),
+        log.contains("state/monitor.token") && log.contains("writable by group or others"),
         "the error names the file and why:\n{log}"
     );
 }
@@ -349,25 +350,29 @@ fn state_changes_are_refused_while_the_audit_log_cannot_be_written() {
     assert_eq!(env["status"], 503, "{env:#}");
     let error = env["error"].as_str().unwrap();
     assert!(
-        error.contains(&audit.display().to_string())
+        error.contains("state/audit.log cannot be written")
             && error.contains("state changes are refused until it can"),
         "{error}"
     );
+    let hot_deploy = m.read(SERVER, "HotDeploy");
+    let flipped = !hot_deploy.as_bool().unwrap();
     let env = m.jolokia(
-        &json!({"type": "write", "mbean": SERVER, "attribute": "HotDeploy", "value": false}),
+        &json!({"type": "write", "mbean": SERVER, "attribute": "HotDeploy", "value": flipped}),
     );
     assert_eq!(env["status"], 503, "{env:#}");
     // Nothing changed, and reads (including read-only operations) keep working.
     assert_eq!(m.read(PROXY, "State"), "Active");
-    assert_eq!(m.read(SERVER, "HotDeploy"), true);
+    assert_eq!(m.read(SERVER, "HotDeploy"), hot_deploy);
     let diff = m.exec(MANAGER, "diff", json!(["shop"]));
     assert_eq!(diff["status"], 200, "{diff:#}");
     // SIGHUP is a state change too: refused while the audit log is unwritable.
     write_unit_atomically(&conf, "shop", &shop_unit(&be.url(), "2.0"));
     esb.sighup();
-    esb.wait_log("SIGHUP", LIMIT);
-    let line = esb.wait_log("state changes are refused", LIMIT);
-    assert!(line.contains("ERROR"), "{line}");
+    let line = esb.wait_log("SIGHUP ignored", LIMIT);
+    assert!(
+        line.contains("ERROR") && line.contains("state changes are refused"),
+        "{line}"
+    );
     assert_eq!(unit_revision(&m), 1);
 
     // Writable again: changes go through and are audited.

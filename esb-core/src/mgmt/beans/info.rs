@@ -114,13 +114,13 @@ pub fn info(bean: &Bean) -> MBeanInfo {
                 "java.lang.Object",
                 "deploy a unit from content",
             )
-            .with_op(
+            .with_read_op(
                 "validate",
                 &unit_arg,
                 "java.lang.Object",
                 "validate a unit's files on disk against the running server",
             )
-            .with_op(
+            .with_read_op(
                 "validateContent",
                 &[
                     ("unit", s, "unit name"),
@@ -129,13 +129,13 @@ pub fn info(bean: &Bean) -> MBeanInfo {
                 "java.lang.Object",
                 "validate content",
             )
-            .with_op(
+            .with_read_op(
                 "diff",
                 &unit_arg,
                 "java.lang.Object",
                 "what a reload from disk would change",
             )
-            .with_op(
+            .with_read_op(
                 "diffContent",
                 &[
                     ("unit", s, "unit name"),
@@ -144,7 +144,7 @@ pub fn info(bean: &Bean) -> MBeanInfo {
                 "java.lang.Object",
                 "what deploying content would change",
             )
-            .with_op(
+            .with_read_op(
                 "history",
                 &unit_arg,
                 "[Ljava.lang.Object;",
@@ -265,19 +265,19 @@ pub fn info(bean: &Bean) -> MBeanInfo {
                 "java.lang.Object",
                 "re-activate a revision",
             )
-            .with_op(
+            .with_read_op(
                 "diff",
                 none,
                 "java.lang.Object",
                 "what a reload would change",
             )
-            .with_op(
+            .with_read_op(
                 "validate",
                 none,
                 "java.lang.Object",
                 "validate the files on disk",
             )
-            .with_op("history", none, "[Ljava.lang.Object;", "revisions kept"),
+            .with_read_op("history", none, "[Ljava.lang.Object;", "revisions kept"),
         Bean::Proxy(..) => latency(counters(MBeanInfo::new("A proxy service")))
             .with_attr("State", s, "Active, Paused or Stopped", false)
             .with_attr("Path", s, "path prefix", false)
