@@ -888,8 +888,10 @@ impl Request {
 
     /// The GET path form (`/read/<mbean>/<attr>...`, segments escaped and percent-encoded), for
     /// clients. `None` when the request cannot be expressed as a GET path (several attributes,
-    /// a read path without an attribute, structured write values or exec arguments, or string
-    /// values that are literally `[null]` or `""`). `config` is not included.
+    /// a read path without an attribute, an attribute the GET form would read differently —
+    /// empty, `*` or with a `,` —, an empty write attribute or exec operation, structured write
+    /// values or exec arguments, or string values that are literally `[null]` or `""`).
+    /// `config` is not included. What it returns decodes to the same request.
     pub fn to_get_path(&self) -> Option<String> {
         let mut segs: Vec<String> = vec![self.kind().to_string()];
         match self {
@@ -903,6 +905,10 @@ impl Request {
                 match attribute {
                     None if path.is_some() => return None,
                     None => {}
+                    // The GET form reads "" and "*" as every attribute and "A,B" as several.
+                    Some(Attributes::One(a)) if a.is_empty() || a == "*" || a.contains(',') => {
+                        return None
+                    }
                     Some(Attributes::One(a)) => segs.push(a.clone()),
                     Some(Attributes::Many(_)) => return None,
                 }
@@ -915,6 +921,9 @@ impl Request {
                 path,
                 ..
             } => {
+                if attribute.is_empty() {
+                    return None;
+                }
                 segs.push(mbean.original());
                 segs.push(attribute.clone());
                 segs.push(get_value_text(value)?);
@@ -926,6 +935,9 @@ impl Request {
                 arguments,
                 ..
             } => {
+                if operation.is_empty() {
+                    return None;
+                }
                 segs.push(mbean.original());
                 segs.push(operation.clone());
                 for a in arguments {
