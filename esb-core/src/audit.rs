@@ -205,18 +205,22 @@ impl Audit {
             return;
         }
         let units: Vec<&str> = outcomes.iter().map(Outcome::unit).collect();
+        // Where the errors are, not their messages: a parse error may quote the content.
         let errors: Vec<String> = outcomes
             .iter()
             .filter_map(|o| match o {
-                Outcome::Rejected { unit, errors } => Some(
-                    errors
+                Outcome::Rejected { unit, errors } => {
+                    let at: Vec<String> = errors
                         .iter()
-                        .map(|e| format!("{unit}: {e}"))
-                        .collect::<Vec<_>>(),
-                ),
+                        .map(|e| format!("{}:{}:{}", e.file, e.line, e.col))
+                        .collect();
+                    Some(format!(
+                        "{unit}: rejected ({}); the messages are in the log and /events",
+                        at.join(", ")
+                    ))
+                }
                 _ => None,
             })
-            .flatten()
             .collect();
         let summary: Vec<Value> = outcomes
             .iter()
