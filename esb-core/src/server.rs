@@ -1,7 +1,9 @@
 //! The running server: loads the root config, binds transports, starts the deployment
 //! engine, the hot deployer and the management endpoint, and handles signals (SIGHUP
-//! reloads changed units; SIGTERM/SIGINT stop accepting, let in-flight requests finish
-//! within the drain timeout, and return).
+//! reloads changed units, audited `by: "signal"` and refused while the audit log cannot be
+//! written; SIGTERM/SIGINT stop accepting, let in-flight requests finish within the drain
+//! timeout, and return). `state_dir` is created 0700; the management tokens are checked
+//! here, so a weak or tampered token file stops the start-up before anything is served.
 
 use crate::audit::{Audit, By};
 use crate::engine::Engine;

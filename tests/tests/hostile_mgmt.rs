@@ -331,6 +331,30 @@ fn refused_attempts_are_audited_logged_and_rate_limited() {
             .is_some_and(|e| e.contains("suppressed")),
         "{summary:#}"
     );
+
+    // What the client chose is cut short in the record: an 8 KiB Origin costs ~256 bytes.
+    let huge = format!("http://{}.example", "x".repeat(8 << 10));
+    let r = m
+        .control("POST", "/jolokia")
+        .header("Origin", &huge)
+        .json(&pause)
+        .send();
+    assert_eq!(r.status, 403);
+    let record = wait_for(
+        "the record of the huge Origin",
+        LIMIT,
+        || {
+            m.audit().into_iter().find(|r| {
+                r["reason"] == "origin"
+                    && r["what"]["origin"]
+                        .as_str()
+                        .is_some_and(|o| o.starts_with("http://xxx"))
+            })
+        },
+        || format!("{:#?}", m.audit()),
+    );
+    let line = record.to_string();
+    assert!(line.len() < 1024, "{} bytes: {line}", line.len());
 }
 
 #[test]
@@ -354,6 +378,13 @@ fn state_changes_are_refused_while_the_audit_log_cannot_be_written() {
             && error.contains("state changes are refused until it can"),
         "{error}"
     );
+    // The operator's tool says so too.
+    let url = conf.mgmt_url("");
+    let run = Uterm::connected(&url, &m.control)
+        .c("pause proxy shop/orders")
+        .run()
+        .expect(1);
+    run.stderr_has(&["audit.log cannot be written", "state changes are refused"]);
     let hot_deploy = m.read(SERVER, "HotDeploy");
     let flipped = !hot_deploy.as_bool().unwrap();
     let env = m.jolokia(

@@ -173,7 +173,8 @@ impl Mgmt {
 
     /// Audits (and logs) a request refused before it was looked at. The record says what
     /// was attempted by method, path and size only: an unauthenticated body is not parsed,
-    /// and credentials are never recorded.
+    /// credentials are never recorded, and what the client chose (path, headers) is cut to
+    /// [`CLIP`] characters so a flood cannot grow the log by much more than the rate limit.
     fn refused(
         &self,
         req: &Request<Incoming>,
@@ -185,11 +186,11 @@ impl Mgmt {
         let header = |h: http::header::HeaderName| {
             req.headers()
                 .get(h)
-                .map(|v| Value::String(String::from_utf8_lossy(v.as_bytes()).into_owned()))
+                .map(|v| Value::String(clip(&String::from_utf8_lossy(v.as_bytes()))))
         };
         let mut what = json!({
-            "method": req.method().as_str(),
-            "path": req.uri().path(),
+            "method": clip(req.method().as_str()),
+            "path": clip(req.uri().path()),
         });
         for (key, h) in [
             ("host", http::header::HOST),
@@ -203,7 +204,7 @@ impl Mgmt {
         let who = self.tokens.authenticate(req.headers());
         self.server
             .audit
-            .refused(reason, status.as_u16(), who, peer, what, error);
+            .refused(reason, status.as_u16(), who, peer, what, &clip(error));
     }
 
     fn health(&self) -> Response<Body> {
@@ -371,6 +372,16 @@ impl Mgmt {
             HeaderValue::from_static("no-cache"),
         );
         r
+    }
+}
+
+/// Longest client-chosen text kept in a refused-attempt record.
+const CLIP: usize = 256;
+
+fn clip(s: &str) -> String {
+    match s.char_indices().nth(CLIP) {
+        Some((at, _)) => format!("{}…", &s[..at]),
+        None => s.to_owned(),
     }
 }
 

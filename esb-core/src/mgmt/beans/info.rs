@@ -1,5 +1,7 @@
 //! List metadata of every bean type: attributes with types and descriptions, operations
-//! with their arguments, so a generic JMX console can render them.
+//! with their arguments, so a generic JMX console can render them. Also the one table of
+//! which operations only read (`with_read_op`: diff, history, validate) and which change
+//! state (`with_op`): the audit and the fail-closed check go by it (`beans::changes_state`).
 
 use super::Bean;
 use deployments::protocol::MBeanInfo;
