@@ -67,6 +67,10 @@ pub struct ManagementConfig {
     /// Extra `Origin` values accepted besides the endpoint's own address.
     #[serde(default)]
     pub allowed_origins: Vec<String>,
+    /// Refused attempts (401, foreign Origin/Host) recorded in the audit log per second and
+    /// reason; the rest are counted in one "suppressed" record.
+    #[serde(default = "ten")]
+    pub audit_refused_per_second: u32,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -125,6 +129,9 @@ fn three_tenths_s() -> Duration {
 }
 fn five() -> usize {
     5
+}
+fn ten() -> u32 {
+    10
 }
 fn ten_mib() -> u64 {
     10 << 20

@@ -2,11 +2,13 @@
 //! deployment engine with revisions, last-good and draining, the hot deployer, scheduled
 //! tasks, typed events and the management endpoint.
 
+pub mod audit;
 pub mod body;
 pub mod client;
 pub mod endpoint;
 pub mod engine;
 pub mod events;
+pub mod fsx;
 pub mod mediation;
 pub mod message;
 pub mod metrics;

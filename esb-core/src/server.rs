@@ -1,10 +1,14 @@
 //! The running server: loads the root config, binds transports, starts the deployment
 //! engine, the hot deployer and the management endpoint, and handles signals (SIGHUP
-//! reloads changed units; SIGTERM/SIGINT stop accepting, let in-flight requests finish
-//! within the drain timeout, and return).
+//! reloads changed units, audited `by: "signal"` and refused while the audit log cannot be
+//! written; SIGTERM/SIGINT stop accepting, let in-flight requests finish within the drain
+//! timeout, and return). `state_dir` is created 0700; the management tokens are checked
+//! here, so a weak or tampered token file stops the start-up before anything is served.
 
+use crate::audit::{Audit, By};
 use crate::engine::Engine;
 use crate::events::{EventBus, EventKind};
+use crate::mgmt::auth::{TokenError, Tokens};
 use crate::transport::TransportRuntime;
 use deployments::RootConfig;
 use hyper_util::server::graceful::GracefulShutdown;
@@ -41,6 +45,8 @@ pub enum StartError {
     Strict(usize, String),
     #[error("management endpoint: {0}")]
     Management(String),
+    #[error(transparent)]
+    Tokens(#[from] TokenError),
 }
 
 pub struct Server {
@@ -50,6 +56,10 @@ pub struct Server {
     pub started: Instant,
     pub maintenance: AtomicBool,
     pub conf_dir: PathBuf,
+    /// Every state change is recorded here, whoever causes it.
+    pub audit: Arc<Audit>,
+    /// The management tokens, checked at start-up (`None` when management is off).
+    pub tokens: Option<Tokens>,
     shutdown: watch::Sender<bool>,
     restart: AtomicBool,
 }
@@ -67,10 +77,31 @@ impl Server {
     pub async fn start(opts: &Options) -> Result<Arc<Server>, StartError> {
         let root = RootConfig::load(&opts.conf_dir).map_err(StartError::Root)?;
         let state_dir = root.state_dir();
-        std::fs::create_dir_all(&state_dir).map_err(|source| StartError::StateDir {
+        // It holds tokens, the audit log and copies of units (with their secrets).
+        crate::fsx::create_private_dir(&state_dir).map_err(|source| StartError::StateDir {
             path: state_dir.clone(),
             source,
         })?;
+        if let Ok(meta) = std::fs::metadata(&state_dir) {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = meta.permissions().mode() & 0o7777;
+            if crate::fsx::loose_bits(mode) != 0 {
+                tracing::warn!(
+                    "state directory {} is accessible by group or others (mode {mode:04o}); it holds tokens, the audit log and copies of units: `chmod 700` it",
+                    state_dir.display()
+                );
+            }
+        }
+        // Weak or tampered token files stop the start-up before anything is served.
+        let tokens = if root.management.enabled {
+            Some(Tokens::load(&state_dir)?)
+        } else {
+            None
+        };
+        let audit = Arc::new(Audit::new(
+            &state_dir,
+            root.management.audit_refused_per_second,
+        ));
         let events = opts.events.clone();
         let mut transports = Vec::new();
         for def in &root.transports {
@@ -105,6 +136,8 @@ impl Server {
             started: Instant::now(),
             maintenance: AtomicBool::new(false),
             conf_dir: opts.conf_dir.clone(),
+            audit,
+            tokens,
             shutdown: watch::channel(false).0,
             restart: AtomicBool::new(false),
         }))
@@ -147,7 +180,7 @@ impl Server {
                 }
             }
         });
-        let _watcher = crate::watch::spawn(self.engine.clone())
+        let _watcher = crate::watch::spawn(self.engine.clone(), self.audit.clone())
             .map_err(|e| tracing::error!("hot deployer: {e}"))
             .ok();
         listeners.extend(
@@ -164,7 +197,20 @@ impl Server {
                 _ = stop.changed() => break,
                 _ = hup.recv() => {
                     tracing::info!("SIGHUP: reloading changed units");
-                    self.engine.reload_all().await;
+                    if let Err(e) = self.audit.writable() {
+                        tracing::error!("SIGHUP ignored: {e}");
+                        continue;
+                    }
+                    let before = crate::audit::revisions(&self.engine).await;
+                    let outcomes = self.engine.reload_all().await;
+                    let after = crate::audit::revisions(&self.engine).await;
+                    self.audit.sync(
+                        By::Signal,
+                        serde_json::json!({"action": "reloadAll"}),
+                        &outcomes,
+                        &before,
+                        &after,
+                    );
                 }
             }
         }

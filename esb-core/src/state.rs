@@ -7,13 +7,13 @@
 //! reported loudly, set aside as `*.damaged-<time>` and never blocks serving valid disk
 //! files. Everything is created 0600 (directories 0700): unit sources may hold secrets.
 
+use crate::fsx::{create_private_dir, create_private_file, write_private_atomic};
 use deployments::source::{is_valid_unit_name, Origin};
 use deployments::UnitSources;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -79,22 +79,9 @@ fn now_tag() -> u64 {
         .unwrap_or(0)
 }
 
-/// Creates `path` and its missing parents with mode 0700.
-pub fn create_private_dir(path: &Path) -> std::io::Result<()> {
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(path)
-}
-
-/// Writes `bytes` to a new file at `path` (mode 0600) and fsyncs it.
-pub fn write_private_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut f = fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)?;
+/// Writes `bytes` to a new private file at `path` and fsyncs it.
+fn write_private_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut f = create_private_file(path)?;
     f.write_all(bytes)?;
     f.sync_all()
 }
@@ -345,10 +332,7 @@ impl StateStore {
         }
         create_private_dir(&self.dir)?;
         let bytes = serde_json::to_vec_pretty(&next).expect("manifest serializes");
-        let tmp = self.dir.join(format!(".{MANIFEST}.tmp"));
-        write_private_synced(&tmp, &bytes)?;
-        fs::rename(&tmp, self.dir.join(MANIFEST))?;
-        sync_dir(&self.dir);
+        write_private_atomic(&self.dir.join(MANIFEST), &bytes)?;
         *current = next;
         self.collect_garbage(&current);
         Ok(())

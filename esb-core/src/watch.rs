@@ -6,7 +6,10 @@
 //! rollback) and rejects invalid content while the old revision keeps serving. New
 //! directories load, removed ones unload. Switched on and off at runtime through
 //! `Engine::hot_deploy`.
+//! Each sync that changes something is one audit record `by: "hot-deployer"`; while the
+//! audit log cannot be written nothing is deployed and the touched units wait.
 
+use crate::audit::{Audit, By};
 use crate::engine::Engine;
 use notify::RecursiveMode;
 use notify_debouncer_full::{new_debouncer, DebounceEventResult};
@@ -84,7 +87,7 @@ async fn settle(engine: &Engine, units: &BTreeSet<String>) {
     }
 }
 
-pub fn spawn(engine: Arc<Engine>) -> Result<Watcher, String> {
+pub fn spawn(engine: Arc<Engine>, audit: Arc<Audit>) -> Result<Watcher, String> {
     let dir = engine.root.deployments_dir();
     let dir = dir.canonicalize().unwrap_or(dir);
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<BTreeSet<String>>();
@@ -113,6 +116,8 @@ pub fn spawn(engine: Arc<Engine>) -> Result<Watcher, String> {
         .watch(&dir, RecursiveMode::Recursive)
         .map_err(|e| format!("cannot watch {}: {e}", dir.display()))?;
     tokio::spawn(async move {
+        // Units touched while the audit log could not be written, deployed with the next change.
+        let mut waiting = BTreeSet::new();
         while let Some(mut units) = rx.recv().await {
             // Coalesce whatever else arrived meanwhile.
             while let Ok(more) = rx.try_recv() {
@@ -121,8 +126,26 @@ pub fn spawn(engine: Arc<Engine>) -> Result<Watcher, String> {
             if !engine.hot_deploy.load(Relaxed) {
                 continue;
             }
+            units.append(&mut waiting);
+            if let Err(e) = audit.writable() {
+                tracing::error!(
+                    units = ?units,
+                    "hot deployer: changes not deployed: {e}"
+                );
+                waiting = units;
+                continue;
+            }
             settle(&engine, &units).await;
-            engine.sync_from_disk(Some(&units), true).await;
+            let before = crate::audit::revisions(&engine).await;
+            let outcomes = engine.sync_from_disk(Some(&units), true).await;
+            let after = crate::audit::revisions(&engine).await;
+            audit.sync(
+                By::HotDeployer,
+                serde_json::json!({"action": "sync", "units": units}),
+                &outcomes,
+                &before,
+                &after,
+            );
         }
     });
     tracing::info!(dir = %dir.display(), "hot deployer watching");

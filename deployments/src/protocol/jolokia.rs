@@ -221,6 +221,10 @@ pub enum ManagementError {
     /// A server-side bug or unexpected state (500, `java.lang.IllegalStateException`).
     #[error("internal error: {0}")]
     Internal(String),
+    /// The server cannot do this now, e.g. state changes while the audit log cannot be
+    /// written (503, `java.lang.IllegalStateException`); the message says until when.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 impl ManagementError {
@@ -294,6 +298,7 @@ impl JolokiaError for ManagementError {
             InstanceNotFound { .. } | DomainNotFound { .. } | AttributeNotFound { .. } => 404,
             MethodNotAllowed { .. } => 405,
             OperationFailed { .. } | Internal(_) => 500,
+            Unavailable(_) => 503,
         }
     }
 
@@ -312,7 +317,7 @@ impl JolokiaError for ManagementError {
             AttributeNotFound { .. } => "javax.management.AttributeNotFoundException",
             MethodNotAllowed { .. } => "java.lang.UnsupportedOperationException",
             OperationFailed { .. } => "javax.management.RuntimeMBeanException",
-            Internal(_) => "java.lang.IllegalStateException",
+            Internal(_) | Unavailable(_) => "java.lang.IllegalStateException",
         }
     }
 
@@ -883,8 +888,10 @@ impl Request {
 
     /// The GET path form (`/read/<mbean>/<attr>...`, segments escaped and percent-encoded), for
     /// clients. `None` when the request cannot be expressed as a GET path (several attributes,
-    /// a read path without an attribute, structured write values or exec arguments, or string
-    /// values that are literally `[null]` or `""`). `config` is not included.
+    /// a read path without an attribute, an attribute the GET form would read differently —
+    /// empty, `*` or with a `,` —, an empty write attribute or exec operation, structured write
+    /// values or exec arguments, or string values that are literally `[null]` or `""`).
+    /// `config` is not included. What it returns decodes to the same request.
     pub fn to_get_path(&self) -> Option<String> {
         let mut segs: Vec<String> = vec![self.kind().to_string()];
         match self {
@@ -898,6 +905,10 @@ impl Request {
                 match attribute {
                     None if path.is_some() => return None,
                     None => {}
+                    // The GET form reads "" and "*" as every attribute and "A,B" as several.
+                    Some(Attributes::One(a)) if a.is_empty() || a == "*" || a.contains(',') => {
+                        return None
+                    }
                     Some(Attributes::One(a)) => segs.push(a.clone()),
                     Some(Attributes::Many(_)) => return None,
                 }
@@ -910,6 +921,9 @@ impl Request {
                 path,
                 ..
             } => {
+                if attribute.is_empty() {
+                    return None;
+                }
                 segs.push(mbean.original());
                 segs.push(attribute.clone());
                 segs.push(get_value_text(value)?);
@@ -921,6 +935,9 @@ impl Request {
                 arguments,
                 ..
             } => {
+                if operation.is_empty() {
+                    return None;
+                }
                 segs.push(mbean.original());
                 segs.push(operation.clone());
                 for a in arguments {
@@ -1559,12 +1576,31 @@ pub struct ArgInfo {
     pub desc: String,
 }
 
+/// What running an operation does, as JMX's `MBeanOperationInfo` impact: `Info` only reads
+/// (diff, history, validate), `Action` may change state. Not part of Jolokia's list output;
+/// the server uses it to decide what is audited and what is refused while it cannot audit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Impact {
+    Info,
+    /// The default: an operation not marked otherwise counts as a state change.
+    #[default]
+    Action,
+}
+
+impl Impact {
+    pub fn changes_state(self) -> bool {
+        self == Impact::Action
+    }
+}
+
 /// Operation metadata in a list response.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OpInfo {
     pub args: Vec<ArgInfo>,
     pub ret: String,
     pub desc: String,
+    #[serde(skip)]
+    pub impact: Impact,
 }
 
 /// MBean metadata in a list response: `{"desc":..,"attr":{..},"op":{..}}`; like Jolokia, an
@@ -1600,13 +1636,36 @@ impl MBeanInfo {
         self
     }
 
-    /// Adds an operation; `args` are `(name, type, desc)`.
+    /// Adds an operation that may change state; `args` are `(name, type, desc)`.
     pub fn with_op(
+        self,
+        name: &str,
+        args: &[(&str, &str, &str)],
+        ret: &str,
+        desc: &str,
+    ) -> MBeanInfo {
+        self.with_op_impact(name, args, ret, desc, Impact::Action)
+    }
+
+    /// Adds an operation that only reads (diff, history, validate).
+    pub fn with_read_op(
+        self,
+        name: &str,
+        args: &[(&str, &str, &str)],
+        ret: &str,
+        desc: &str,
+    ) -> MBeanInfo {
+        self.with_op_impact(name, args, ret, desc, Impact::Info)
+    }
+
+    /// Adds an operation with its impact.
+    pub fn with_op_impact(
         mut self,
         name: &str,
         args: &[(&str, &str, &str)],
         ret: &str,
         desc: &str,
+        impact: Impact,
     ) -> MBeanInfo {
         let args = args
             .iter()
@@ -1622,6 +1681,7 @@ impl MBeanInfo {
                 args,
                 ret: ret.to_string(),
                 desc: desc.to_string(),
+                impact,
             },
         );
         self

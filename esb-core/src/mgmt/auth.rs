@@ -1,12 +1,14 @@
 //! Who may do what on the management endpoint: tokens created on first start in
-//! `state_dir` (mode 0600), Bearer or Basic credentials, roles `monitor` and `control`,
-//! and the `Origin`/`Host` checks against cross-site use from a browser.
+//! `state_dir` (mode 0600; loose ones tightened, others-writable or short ones refused),
+//! Bearer or Basic credentials, roles `monitor` and `control`, and the `Origin`/`Host`
+//! checks against cross-site use from a browser.
 
+use crate::fsx;
 use http::HeaderMap;
-use std::io::Write;
+use std::fs::Permissions;
 use std::net::SocketAddr;
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::Path;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Role {
@@ -23,34 +25,80 @@ impl Role {
     }
 }
 
+#[derive(Clone)]
 pub struct Tokens {
     control: String,
     monitor: String,
 }
 
-fn read_or_create(path: &Path) -> std::io::Result<String> {
-    if let Ok(t) = std::fs::read_to_string(path) {
-        if !t.trim().is_empty() {
-            return Ok(t.trim().to_owned());
+/// Tokens shorter than this are refused at start-up (a generated one has 64 characters).
+pub const MIN_TOKEN_LEN: usize = 16;
+
+/// Why the token files cannot be used; start-up stops with this message.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    #[error("{}: the token has {len} characters; at least {MIN_TOKEN_LEN} are required. Delete the file to have esb create a new random token, or write a longer one (e.g. `openssl rand -hex 32 > {}`), then start again", .path.display(), .path.display())]
+    Weak { path: PathBuf, len: usize },
+    #[error("{} is writable by group or others (mode {mode:04o}): anyone on this host may have replaced the token. Check its content, then `chmod 600 {}` (or delete it to have esb create a new token) and start again", .path.display(), .path.display())]
+    OthersMayWrite { path: PathBuf, mode: u32 },
+    #[error("cannot read or create token file {}: {source}", .path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Reads a token file, or creates it (mode 0600, atomically) when missing or empty.
+/// Like ssh with private keys: a file others may write is refused (the token may have been
+/// planted); one they may only read is tightened to 0600 with a warning; a short token is
+/// refused.
+fn read_or_create(path: &Path) -> Result<String, TokenError> {
+    let io = |source| TokenError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    match std::fs::metadata(path) {
+        Ok(meta) => {
+            let mode = meta.permissions().mode() & 0o7777;
+            if mode & 0o022 != 0 {
+                return Err(TokenError::OthersMayWrite {
+                    path: path.to_owned(),
+                    mode,
+                });
+            }
+            let text = std::fs::read_to_string(path).map_err(io)?;
+            let token = text.trim();
+            if !token.is_empty() {
+                if token.chars().count() < MIN_TOKEN_LEN {
+                    return Err(TokenError::Weak {
+                        path: path.to_owned(),
+                        len: token.chars().count(),
+                    });
+                }
+                if fsx::loose_bits(mode) != 0 {
+                    std::fs::set_permissions(path, Permissions::from_mode(fsx::FILE_MODE))
+                        .map_err(io)?;
+                    tracing::warn!(
+                        "token file {} was readable by group or others (mode {mode:04o}); changed to 0600",
+                        path.display()
+                    );
+                }
+                return Ok(token.to_owned());
+            }
         }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io(e)),
     }
     let token: String = (0..32)
         .map(|_| format!("{:02x}", rand::random::<u8>()))
         .collect();
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)?;
-    f.write_all(token.as_bytes())?;
-    f.write_all(b"\n")?;
-    f.sync_all()?;
+    fsx::write_private_atomic(path, format!("{token}\n").as_bytes()).map_err(io)?;
     Ok(token)
 }
 
 impl Tokens {
-    pub fn load(state_dir: &Path) -> std::io::Result<Tokens> {
+    pub fn load(state_dir: &Path) -> Result<Tokens, TokenError> {
         Ok(Tokens {
             control: read_or_create(&state_dir.join("control.token"))?,
             monitor: read_or_create(&state_dir.join("monitor.token"))?,
@@ -114,21 +162,39 @@ fn own_hosts(bind: SocketAddr) -> Vec<String> {
     hosts
 }
 
+/// Why a request was refused by [`check_origin`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Foreign {
+    #[error("Host \"{0}\" is not this management endpoint")]
+    Host(String),
+    #[error("Origin \"{0}\" is not allowed; add it to [management] allowed_origins to permit it")]
+    Origin(String),
+}
+
+impl Foreign {
+    pub fn kind(&self) -> crate::audit::Refusal {
+        match self {
+            Foreign::Host(_) => crate::audit::Refusal::Host,
+            Foreign::Origin(_) => crate::audit::Refusal::Origin,
+        }
+    }
+}
+
 /// Refuses requests that come from a foreign web origin or name a foreign host
-/// (DNS rebinding). Returns the reason when refused.
+/// (DNS rebinding).
 pub fn check_origin(
     headers: &HeaderMap,
     bind: SocketAddr,
     allowed_origins: &[String],
     allow_any_host: bool,
-) -> Result<(), String> {
+) -> Result<(), Foreign> {
     let hosts = own_hosts(bind);
     if let Some(host) = headers
         .get(http::header::HOST)
         .and_then(|h| h.to_str().ok())
     {
         if !allow_any_host && !hosts.iter().any(|h| h.eq_ignore_ascii_case(host)) {
-            return Err(format!("Host \"{host}\" is not this management endpoint"));
+            return Err(Foreign::Host(host.to_owned()));
         }
     }
     if let Some(origin) = headers
@@ -139,7 +205,7 @@ pub fn check_origin(
             .iter()
             .any(|h| origin.eq_ignore_ascii_case(&format!("http://{h}")));
         if !own && !allowed_origins.iter().any(|o| o == origin) {
-            return Err(format!("Origin \"{origin}\" is not allowed; add it to [management] allowed_origins to permit it"));
+            return Err(Foreign::Origin(origin.to_owned()));
         }
     }
     Ok(())
@@ -178,6 +244,36 @@ mod tests {
         assert_eq!(t.authenticate(&h), None);
         // Same tokens on the next start.
         assert_eq!(Tokens::load(dir.path()).unwrap().control, t.control);
+    }
+
+    #[test]
+    fn weak_and_others_writable_tokens_are_refused_and_readable_ones_tightened() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let control = dir.path().join("control.token");
+        let set = |mode| std::fs::set_permissions(&control, Permissions::from_mode(mode)).unwrap();
+        std::fs::write(&control, "abcd\n").unwrap();
+        set(0o600);
+        let e = Tokens::load(dir.path()).err().expect("weak token refused");
+        assert!(matches!(e, TokenError::Weak { len: 4, .. }), "{e}");
+        assert!(
+            e.to_string().contains(&control.display().to_string()),
+            "{e}"
+        );
+        std::fs::write(&control, "0123456789abcdef0123\n").unwrap();
+        set(0o666);
+        let e = Tokens::load(dir.path())
+            .err()
+            .expect("writable token refused");
+        assert!(
+            matches!(e, TokenError::OthersMayWrite { mode: 0o666, .. }),
+            "{e}"
+        );
+        set(0o644);
+        let t = Tokens::load(dir.path()).unwrap();
+        assert_eq!(t.control, "0123456789abcdef0123");
+        let mode = std::fs::metadata(&control).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
     }
 
     #[test]

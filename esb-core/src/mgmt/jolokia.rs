@@ -38,6 +38,13 @@ async fn serve(
                 ),
             });
         }
+        // Fail closed: no state change that cannot be audited. Reads go on.
+        if beans::changes_state(req) {
+            if let Err(e) = server.audit.writable() {
+                tracing::error!("{e}");
+                return Err(ManagementError::Unavailable(e.to_string()));
+            }
+        }
     }
     match req {
         Request::Version { .. } => {

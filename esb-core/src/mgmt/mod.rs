@@ -1,14 +1,15 @@
 //! The management endpoint: `/jolokia` (Jolokia protocol over the beans), `/events`
 //! (server-sent events, resumable), `/metrics` (Prometheus) and `/health`. Every request but
 //! `/health` authenticates; state changes need the control role and POST; foreign
-//! `Origin`/`Host` are refused; bodies are bounded; every state change is audited.
+//! `Origin`/`Host` are refused; bodies are bounded; every state change is audited, and
+//! refused when it cannot be (fail closed); refused attempts are audited too (rate-limited).
 
-mod audit;
 pub mod auth;
 pub mod beans;
 mod jolokia;
 mod prometheus;
 
+use crate::audit::Refusal;
 use crate::body::{full, json_response, Body};
 use crate::server::Server;
 use auth::{Role, Tokens};
@@ -28,7 +29,6 @@ use tokio::net::TcpListener;
 struct Mgmt {
     server: Arc<Server>,
     tokens: Tokens,
-    audit: audit::Audit,
     bind: SocketAddr,
 }
 
@@ -39,8 +39,10 @@ pub async fn spawn(server: Arc<Server>) -> Result<Option<tokio::task::JoinHandle
         return Ok(None);
     }
     let state_dir = server.engine.root.state_dir();
-    let tokens = Tokens::load(&state_dir)
-        .map_err(|e| format!("cannot create tokens in {}: {e}", state_dir.display()))?;
+    let tokens = server
+        .tokens
+        .clone()
+        .ok_or("the tokens were not loaded at start-up")?;
     let addr = *cfg.bind.get_ref();
     let listener = TcpListener::bind(addr)
         .await
@@ -48,10 +50,21 @@ pub async fn spawn(server: Arc<Server>) -> Result<Option<tokio::task::JoinHandle
     let bind = listener.local_addr().unwrap_or(addr);
     tracing::info!(%bind, token_file = %state_dir.join("control.token").display(), "management endpoint listening");
     let mgmt = Arc::new(Mgmt {
-        audit: audit::Audit::new(&state_dir),
         server,
         tokens,
         bind,
+    });
+    // Summaries of suppressed refused-attempt records are written once their second is over.
+    let audit = mgmt.server.audit.clone();
+    let mut flush_stop = mgmt.server.subscribe_shutdown();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+        loop {
+            tokio::select! {
+                _ = tick.tick() => audit.flush_suppressed(),
+                _ = flush_stop.changed() => return audit.flush_suppressed(),
+            }
+        }
     });
     let mut stop = mgmt.server.subscribe_shutdown();
     let handle = tokio::spawn(async move {
@@ -104,16 +117,31 @@ impl Mgmt {
             return self.health();
         }
         let cfg = &self.server.engine.root.management;
-        if let Err(reason) = auth::check_origin(
+        if let Err(refused) = auth::check_origin(
             req.headers(),
             self.bind,
             &cfg.allowed_origins,
             cfg.allow_remote,
         ) {
+            let reason = refused.to_string();
+            self.refused(&req, peer, refused.kind(), StatusCode::FORBIDDEN, &reason);
             return error(StatusCode::FORBIDDEN, &reason);
         }
         let Some(role) = self.tokens.authenticate(req.headers()) else {
-            let mut r = error(StatusCode::UNAUTHORIZED, "authentication required: send `Authorization: Bearer <token>` (control.token or monitor.token in the state directory) or Basic credentials (user control|monitor, the token as password)");
+            const MESSAGE: &str = "authentication required: send `Authorization: Bearer <token>` (control.token or monitor.token in the state directory) or Basic credentials (user control|monitor, the token as password)";
+            let why = if req.headers().contains_key(http::header::AUTHORIZATION) {
+                "invalid credentials"
+            } else {
+                "no credentials"
+            };
+            self.refused(
+                &req,
+                peer,
+                Refusal::Unauthenticated,
+                StatusCode::UNAUTHORIZED,
+                why,
+            );
+            let mut r = error(StatusCode::UNAUTHORIZED, MESSAGE);
             r.headers_mut().insert(
                 http::header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Basic realm=\"esb\""),
@@ -141,6 +169,42 @@ impl Mgmt {
                 ),
             ),
         }
+    }
+
+    /// Audits (and logs) a request refused before it was looked at. The record says what
+    /// was attempted by method, path and size only: an unauthenticated body is not parsed,
+    /// credentials are never recorded, and what the client chose (path, headers) is cut to
+    /// [`CLIP`] characters so a flood cannot grow the log by much more than the rate limit.
+    fn refused(
+        &self,
+        req: &Request<Incoming>,
+        peer: SocketAddr,
+        reason: Refusal,
+        status: StatusCode,
+        error: &str,
+    ) {
+        let header = |h: http::header::HeaderName| {
+            req.headers()
+                .get(h)
+                .map(|v| Value::String(clip(&String::from_utf8_lossy(v.as_bytes()))))
+        };
+        let mut what = json!({
+            "method": clip(req.method().as_str()),
+            "path": clip(req.uri().path()),
+        });
+        for (key, h) in [
+            ("host", http::header::HOST),
+            ("origin", http::header::ORIGIN),
+            ("content_length", http::header::CONTENT_LENGTH),
+        ] {
+            if let Some(v) = header(h) {
+                what[key] = v;
+            }
+        }
+        let who = self.tokens.authenticate(req.headers());
+        self.server
+            .audit
+            .refused(reason, status.as_u16(), who, peer, what, &clip(error));
     }
 
     fn health(&self) -> Response<Body> {
@@ -172,9 +236,10 @@ impl Mgmt {
                 let resp = match parsed {
                     Ok(r) => {
                         let answer = jolokia::answer(&self.server, &r, role, true).await;
-                        if r.is_state_changing() {
-                            self.audit
-                                .record(role, peer, &r.to_echo_json(), &answer, None, None);
+                        if beans::changes_state(&r) {
+                            self.server
+                                .audit
+                                .request(role, peer, &r, &answer, None, None);
                         }
                         answer
                     }
@@ -217,27 +282,21 @@ impl Mgmt {
                 let mut responses = Vec::new();
                 for item in items.items {
                     let r = match item {
-                        Ok(r) => {
-                            let audited = if r.is_state_changing() {
-                                audit_units(&r)
-                            } else {
-                                Vec::new()
-                            };
-                            let before = self.revisions_of(&audited).await;
+                        Ok(r) if beans::changes_state(&r) => {
+                            let engine = &self.server.engine;
+                            let audited = audit_units(&r);
+                            let before = crate::audit::revisions_of(engine, &audited).await;
                             let answer = jolokia::answer(&self.server, &r, role, false).await;
-                            if r.is_state_changing() {
-                                let after = self.revisions_of(&audited).await;
-                                self.audit.record(
-                                    role,
-                                    peer,
-                                    &r.to_echo_json(),
-                                    &answer,
-                                    before,
-                                    after,
-                                );
+                            // Refused because the audit log cannot be written: nothing to record.
+                            if answer.status != 503 {
+                                let after = crate::audit::revisions_of(engine, &audited).await;
+                                self.server
+                                    .audit
+                                    .request(role, peer, &r, &answer, before, after);
                             }
                             answer
                         }
+                        Ok(r) => jolokia::answer(&self.server, &r, role, false).await,
                         Err(rejected) => JResponse::from_error(rejected.raw, &rejected.error),
                     };
                     responses.push(r);
@@ -251,25 +310,6 @@ impl Mgmt {
                 }
             }
             _ => error(StatusCode::METHOD_NOT_ALLOWED, "use GET or POST"),
-        }
-    }
-
-    /// The active revision of the unit (one unit) or of each unit (several), for the audit.
-    async fn revisions_of(&self, audited: &[String]) -> Option<Value> {
-        let units = self.server.engine.units.lock().await;
-        let rev = |u: &String| {
-            units
-                .get(u)
-                .and_then(|s| s.current.as_ref())
-                .map(|c| Value::from(c.info.number))
-                .unwrap_or(Value::Null)
-        };
-        match audited {
-            [] => None,
-            [one] => Some(rev(one)),
-            many => Some(Value::Object(
-                many.iter().map(|u| (u.clone(), rev(u))).collect(),
-            )),
         }
     }
 
@@ -335,6 +375,16 @@ impl Mgmt {
     }
 }
 
+/// Longest client-chosen text kept in a refused-attempt record.
+const CLIP: usize = 256;
+
+fn clip(s: &str) -> String {
+    match s.char_indices().nth(CLIP) {
+        Some((at, _)) => format!("{}…", &s[..at]),
+        None => s.to_owned(),
+    }
+}
+
 fn sse(e: &crate::events::Event) -> String {
     format!(
         "id: {}\nevent: {}\ndata: {}\n\n",
@@ -369,17 +419,22 @@ fn audit_units(r: &deployments::protocol::Request) -> Vec<String> {
         Some("Proxy" | "Endpoint" | "Task" | "Sequence") => {
             mbean.get("unit").map(str::to_owned).into_iter().collect()
         }
-        Some("DeploymentManager") => match (operation.as_str(), arguments.first()) {
-            (_, Some(Value::Array(list))) => list
-                .iter()
-                .filter_map(|a| a.as_str().map(str::to_owned))
-                .collect(),
-            (_, Some(Value::String(s))) if operation.contains("atch") => {
-                s.split(',').map(|x| x.trim().to_owned()).collect()
+        // The first argument names the unit(s), as the operation's metadata says: a list
+        // argument (`units`) may also come as one comma-separated string.
+        Some("DeploymentManager") => {
+            let first = beans::operation(mbean, operation).and_then(|o| o.args.into_iter().next());
+            match (first.map(|a| a.name), arguments.first()) {
+                (Some(n), Some(Value::Array(list))) if n == "units" => list
+                    .iter()
+                    .filter_map(|a| a.as_str().map(str::to_owned))
+                    .collect(),
+                (Some(n), Some(Value::String(s))) if n == "units" => {
+                    s.split(',').map(|x| x.trim().to_owned()).collect()
+                }
+                (Some(n), Some(Value::String(s))) if n == "unit" => vec![s.clone()],
+                _ => Vec::new(),
             }
-            (_, Some(Value::String(s))) => vec![s.clone()],
-            _ => Vec::new(),
-        },
+        }
         _ => Vec::new(),
     }
 }

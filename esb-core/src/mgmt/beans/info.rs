@@ -1,5 +1,7 @@
 //! List metadata of every bean type: attributes with types and descriptions, operations
-//! with their arguments, so a generic JMX console can render them.
+//! with their arguments, so a generic JMX console can render them. Also the one table of
+//! which operations only read (`with_read_op`: diff, history, validate) and which change
+//! state (`with_op`): the audit and the fail-closed check go by it (`beans::changes_state`).
 
 use super::Bean;
 use deployments::protocol::MBeanInfo;
@@ -133,13 +135,13 @@ pub fn info(bean: &Bean) -> MBeanInfo {
                 "java.lang.Object",
                 "the exact files of the active or a kept revision",
             )
-            .with_op(
+            .with_read_op(
                 "validate",
                 &unit_arg,
                 "java.lang.Object",
                 "validate a unit's files on disk against the running server",
             )
-            .with_op(
+            .with_read_op(
                 "validateContent",
                 &[
                     ("unit", s, "unit name"),
@@ -148,13 +150,13 @@ pub fn info(bean: &Bean) -> MBeanInfo {
                 "java.lang.Object",
                 "validate content",
             )
-            .with_op(
+            .with_read_op(
                 "diff",
                 &unit_arg,
                 "java.lang.Object",
                 "what a reload from disk would change",
             )
-            .with_op(
+            .with_read_op(
                 "diffContent",
                 &[
                     ("unit", s, "unit name"),
@@ -163,7 +165,7 @@ pub fn info(bean: &Bean) -> MBeanInfo {
                 "java.lang.Object",
                 "what deploying content would change",
             )
-            .with_op(
+            .with_read_op(
                 "history",
                 &unit_arg,
                 "[Ljava.lang.Object;",
@@ -290,19 +292,19 @@ pub fn info(bean: &Bean) -> MBeanInfo {
                 "java.lang.Object",
                 "re-activate a revision",
             )
-            .with_op(
+            .with_read_op(
                 "diff",
                 none,
                 "java.lang.Object",
                 "what a reload would change",
             )
-            .with_op(
+            .with_read_op(
                 "validate",
                 none,
                 "java.lang.Object",
                 "validate the files on disk",
             )
-            .with_op("history", none, "[Ljava.lang.Object;", "revisions kept"),
+            .with_read_op("history", none, "[Ljava.lang.Object;", "revisions kept"),
         Bean::Proxy(..) => latency(counters(MBeanInfo::new("A proxy service")))
             .with_attr("State", s, "Active, Paused or Stopped", false)
             .with_attr("Path", s, "path prefix", false)
