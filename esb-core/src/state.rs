@@ -45,6 +45,11 @@ pub struct UnitRecord {
     pub next_revision: u64,
     /// Kept revisions, oldest first, the current one included.
     pub history: Vec<RevisionRecord>,
+    /// Hash of the disk files as last read (disk units): when they are unchanged at
+    /// start-up, the current revision stays active even if it differs from them (after a
+    /// rollback, say) — the files did not change, so nothing is redeployed.
+    #[serde(default)]
+    pub disk_hash: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -252,6 +257,7 @@ impl StateStore {
             current,
             next_revision: highest + 1,
             history,
+            disk_hash: None,
         })
     }
 
@@ -389,6 +395,7 @@ mod tests {
                 deployed_at_ms: 1,
                 deploy_ms: 1.0,
             }],
+            disk_hash: None,
         }
     }
 

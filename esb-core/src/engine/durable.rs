@@ -73,34 +73,44 @@ pub(super) fn kept_of(r: &RevisionRecord, sources: UnitSources) -> Kept {
     }
 }
 
-fn unit_record(origin: Origin, current: u64, next: u64, history: &VecDeque<Kept>) -> UnitRecord {
+fn unit_record(
+    origin: Origin,
+    current: u64,
+    next: u64,
+    history: &VecDeque<Kept>,
+    disk_hash: Option<String>,
+) -> UnitRecord {
     UnitRecord {
         origin,
         current,
         next_revision: next.max(current + 1),
         history: history.iter().map(record_of).collect(),
+        disk_hash,
     }
 }
 
 impl Engine {
-    /// The manifest as it stands for the running units.
+    /// The manifest as it stands for the running units: the stored one with every active
+    /// unit's record brought up to date. Records leave it only by an unload (`commit`) or
+    /// when their unit vanished while esb was down (`commit_running`) — never because a
+    /// unit is not loaded yet (start-up loads them one by one).
     pub(super) fn manifest_of(&self, units: &BTreeMap<String, UnitSlot>) -> Manifest {
         let mut m = self.store.manifest();
-        m.units = units
-            .iter()
-            .filter_map(|(name, slot)| {
-                let cur = slot.current.as_ref()?;
-                Some((
-                    name.clone(),
-                    unit_record(
-                        slot.origin,
-                        cur.info.number,
-                        slot.next_revision,
-                        &slot.history,
-                    ),
-                ))
-            })
-            .collect();
+        for (name, slot) in units {
+            let Some(cur) = slot.current.as_ref() else {
+                continue;
+            };
+            m.units.insert(
+                name.clone(),
+                unit_record(
+                    slot.origin,
+                    cur.info.number,
+                    slot.next_revision,
+                    &slot.history,
+                    slot.disk_hash.clone(),
+                ),
+            );
+        }
         m
     }
 
@@ -127,13 +137,26 @@ impl Engine {
                     .unwrap_or_else(|| m.next_revision(&p.unit))
                     .max(rev.info.number + 1);
                 m.retired.remove(&p.unit);
+                let disk_hash = p
+                    .disk_hash
+                    .clone()
+                    .or_else(|| units.get(&p.unit).and_then(|s| s.disk_hash.clone()));
                 m.units.insert(
                     p.unit.clone(),
-                    unit_record(p.origin, rev.info.number, next, &histories[&p.unit]),
+                    unit_record(
+                        p.origin,
+                        rev.info.number,
+                        next,
+                        &histories[&p.unit],
+                        disk_hash,
+                    ),
                 );
             } else if let Some(r) = m.units.get_mut(&p.unit) {
                 if p.unchanged {
                     r.origin = p.origin;
+                }
+                if p.disk_hash.is_some() {
+                    r.disk_hash = p.disk_hash.clone();
                 }
             }
         }
@@ -149,17 +172,20 @@ impl Engine {
         self.store.commit(m)
     }
 
-    /// Commits the manifest of what runs (after start-up: units whose directory vanished
-    /// while esb was down are retired).
+    /// Commits the manifest of what runs after start-up: units whose directory vanished
+    /// while esb was down are retired (their numbering is kept).
     pub(super) fn commit_running(&self, units: &BTreeMap<String, UnitSlot>) {
-        let before = self.store.manifest();
         let mut m = self.manifest_of(units);
-        for (name, r) in &before.units {
-            if !m.units.contains_key(name) && !units.contains_key(name) {
-                m.retired.insert(name.clone(), r.next_revision);
-            } else if !m.units.contains_key(name) {
-                // Failed at start-up with no revision to fall back to: keep what was known.
-                m.units.insert(name.clone(), r.clone());
+        let gone: Vec<String> = m
+            .units
+            .keys()
+            .filter(|n| !units.contains_key(*n))
+            .cloned()
+            .collect();
+        for name in gone {
+            if let Some(r) = m.units.remove(&name) {
+                tracing::info!(unit = %name, "unit directory is gone: unit retired");
+                m.retired.insert(name, r.next_revision);
             }
         }
         if let Err(e) = self.store.commit(m) {

@@ -51,11 +51,22 @@ impl Engine {
                     .is_some_and(|s| s.history.iter().any(|k| k.number == *n))
             });
             let pushed = record.is_some_and(|r| r.origin == Origin::Pushed);
-            let source = if pushed {
+            // A disk unit whose files did not change since they were last read keeps its
+            // current revision (a rollback survives a restart).
+            let disk_unchanged = !pushed
+                && kept_current.is_some()
+                && record
+                    .and_then(|r| r.disk_hash.clone())
+                    .is_some_and(|h| self.disk_hash(&name).as_ref() == Some(&h));
+            let source = if pushed || disk_unchanged {
                 Source::Revision(kept_current)
             } else {
                 Source::Disk
             };
+            if disk_unchanged {
+                let slot = units.get_mut(&name).expect("slot made above");
+                slot.disk_hash = record.and_then(|r| r.disk_hash.clone());
+            }
             let change = Change::Deploy {
                 unit: name.clone(),
                 source,
