@@ -65,6 +65,9 @@ fn fields(o: &Obj, app: &App) -> (Vec<Field>, Vec<TLine<'static>>) {
             v.push(plain("requests", n("Requests")));
             v.push(plain("errors", n("Errors")));
             v.push(plain("in flight", n("InFlight")));
+            if !o.str("Origin").is_empty() {
+                v.push(plain("origin", o.str("Origin").to_owned()));
+            }
             if o.flag("Degraded") {
                 v.push((
                     "note",
