@@ -13,6 +13,7 @@ pub mod mediation;
 pub mod message;
 pub mod metrics;
 pub mod mgmt;
+pub mod operator;
 pub mod proxy;
 pub mod revision;
 pub mod router;

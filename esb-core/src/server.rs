@@ -129,7 +129,7 @@ impl Server {
         events.emit(EventKind::ServerStarted {
             name: root.server.name.clone(),
         });
-        Ok(Arc::new(Server {
+        let server = Arc::new(Server {
             engine,
             transports,
             events,
@@ -140,7 +140,9 @@ impl Server {
             tokens,
             shutdown: watch::channel(false).0,
             restart: AtomicBool::new(false),
-        }))
+        });
+        crate::operator::apply(&server, &crate::operator::load(&server)).await;
+        Ok(server)
     }
 
     pub fn transport(&self, name: &str) -> Option<&Arc<TransportRuntime>> {

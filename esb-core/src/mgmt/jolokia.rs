@@ -131,7 +131,12 @@ async fn serve(
             let bean = beans::resolve(server, mbean).await?;
             // Jolokia clients may name an operation with its signature: `op(java.lang.String)`.
             let op = operation.split('(').next().unwrap_or(operation);
-            beans::exec(server, &bean, op, arguments).await
+            let result = beans::exec(server, &bean, op, arguments).await;
+            // Operator state (paused, maintenance, addresses…) outlives restarts.
+            if result.is_ok() && beans::changes_operator_state(&bean, op) {
+                crate::operator::save(server).await;
+            }
+            result
         }
     }
 }

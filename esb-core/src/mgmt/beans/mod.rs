@@ -79,6 +79,19 @@ pub fn operation(mbean: &ObjectName, operation: &str) -> Option<OpInfo> {
 /// exec of an operation whose metadata in [`info`] is not marked read-only. The one place
 /// that decides what is audited and what is refused while the audit log is unwritable. An
 /// exec of an unknown operation counts as an attempted change.
+/// True for operations whose effect is operator state that must survive a restart (see
+/// [`crate::operator`]): runtime control of objects, and unloads (which clear it).
+pub fn changes_operator_state(bean: &Bean, op: &str) -> bool {
+    match bean {
+        Bean::Server => op == "maintenance",
+        Bean::Manager => op.starts_with("unload"),
+        Bean::Unit(_) => matches!(op, "pause" | "pauseHold" | "resume" | "unload"),
+        Bean::Sequence(..) => false,
+        Bean::Transport(_) | Bean::Proxy(..) | Bean::Endpoint(..) => true,
+        Bean::Task(..) => op != "runNow",
+    }
+}
+
 pub fn changes_state(req: &Request) -> bool {
     match req {
         Request::Write { .. } => true,
