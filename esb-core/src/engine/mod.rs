@@ -209,6 +209,8 @@ pub struct Engine {
     all_transports: Vec<String>,
     /// Revisions of unloaded units still finishing requests.
     orphans: std::sync::Mutex<Vec<Draining>>,
+    /// Hash of a directory's files → hash of the files the unit is made of.
+    used_hashes: std::sync::Mutex<std::collections::HashMap<String, String>>,
 }
 
 fn diag(unit: &str, msg: String) -> Diagnostic {
@@ -223,19 +225,25 @@ fn name_diag(unit: &str, msg: String) -> Diagnostic {
 
 /// Only the files a unit is made of (what `unit.toml` includes, and CA files its endpoints
 /// name) count: a README or a sample payload beside them is not part of a revision.
-fn used_sources(mut sources: UnitSources) -> UnitSources {
-    if let Ok(parsed) = deployments::parse_unit(&sources) {
-        let mut used = parsed.files;
-        used.extend(
-            parsed
-                .unit
-                .endpoints
-                .iter()
-                .filter_map(|e| e.ca_file.as_ref().map(|f| f.get_ref().clone())),
-        );
-        sources.retain_used(&used);
-    }
+fn keep_used(mut sources: UnitSources, parsed: &ParsedUnit) -> UnitSources {
+    let mut used = parsed.files.clone();
+    used.extend(
+        parsed
+            .unit
+            .endpoints
+            .iter()
+            .filter_map(|e| e.ca_file.as_ref().map(|f| f.get_ref().clone())),
+    );
+    sources.retain_used(&used);
     sources
+}
+
+/// Sources as [`keep_used`] leaves them, for sources not parsed yet.
+fn used_sources(sources: UnitSources) -> UnitSources {
+    match deployments::parse_unit(&sources) {
+        Ok(parsed) => keep_used(sources, &parsed),
+        Err(_) => sources,
+    }
 }
 
 impl Engine {
@@ -251,6 +259,7 @@ impl Engine {
             clients: Clients::default(),
             all_transports,
             orphans: Default::default(),
+            used_hashes: Default::default(),
         }
     }
 
@@ -261,12 +270,23 @@ impl Engine {
             .map_err(|e| name_diag(unit, e.to_string()))
     }
 
-    /// The content hash of `unit`'s files on disk, if they can be read.
+    /// The content hash of `unit`'s files on disk (the files it is made of), if they can be
+    /// read. Parsing tells which files those are; the answer is cached by the hash of all
+    /// the directory's files, so status reads of big units do not parse them again.
     pub fn disk_hash(&self, unit: &str) -> Option<String> {
         let dir = self.unit_dir(unit).ok()?;
-        UnitSources::read_dir(&dir)
-            .ok()
-            .map(|s| used_sources(s).content_hash())
+        let sources = UnitSources::read_dir(&dir).ok()?;
+        let raw = sources.content_hash();
+        let mut cache = self.used_hashes.lock().expect("hash cache");
+        if let Some(h) = cache.get(&raw) {
+            return Some(h.clone());
+        }
+        let used = used_sources(sources).content_hash();
+        if cache.len() > 1024 {
+            cache.clear();
+        }
+        cache.insert(raw, used.clone());
+        Some(used)
     }
 
     /// Unit directories present on disk.
@@ -307,11 +327,11 @@ impl Engine {
                     )]);
                 }
                 UnitSources::read_dir(&dir)
-                    .map(|s| (used_sources(s), None))
+                    .map(|s| (s, None))
                     .map_err(|e| vec![diag(unit, e.to_string())])
             }
             Source::Content(files) => UnitSources::from_files(unit, files.clone())
-                .map(|s| (used_sources(s), None))
+                .map(|s| (s, None))
                 .map_err(|e| vec![diag(unit, e.to_string())]),
             Source::Revision(which) => {
                 let slot =
@@ -456,9 +476,12 @@ impl Engine {
                     };
                     let reads_disk = matches!(source, Source::FromDisk)
                         || (matches!(source, Source::Disk) && origin == Origin::Disk);
-                    let result = self
-                        .read_sources(&unit, source, slot)
-                        .and_then(|(s, n)| check_unit(&self.root, &s).map(|p| (p, s, n)));
+                    let result = self.read_sources(&unit, source, slot).and_then(|(s, n)| {
+                        check_unit(&self.root, &s).map(|p| {
+                            let s = keep_used(s, &p);
+                            (p, s, n)
+                        })
+                    });
                     let mut p = Pending::failed(unit, vec![]);
                     p.origin = origin;
                     match result {
