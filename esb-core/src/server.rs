@@ -73,9 +73,25 @@ impl Server {
         })?;
         let events = opts.events.clone();
         let mut transports = Vec::new();
+        let nofile = crate::accept::nofile_limit();
+        let management_cap = if root.management.enabled {
+            *root.management.max_connections.get_ref()
+        } else {
+            0
+        };
+        let default_cap = deployments::root::default_max_connections(
+            nofile,
+            root.transports.len(),
+            management_cap,
+        );
         for def in &root.transports {
-            transports.push(TransportRuntime::bind(def, &root.base_dir).await?);
+            transports.push(TransportRuntime::bind(def, &root.base_dir, default_cap).await?);
         }
+        tracing::info!(
+            nofile,
+            default_max_connections = default_cap,
+            "open-file limit and the default connection cap of each transport"
+        );
         let root = Arc::new(root);
         let engine = Arc::new(Engine::new(root.clone(), events.clone()));
         if let Some(w) = opts.watch {

@@ -220,6 +220,11 @@ pub enum Command {
         unit: String,
         to: Option<u64>,
     },
+    /// `drain cancel UNIT [--rev N]`: end a drain now (`None`: every draining revision).
+    DrainCancel {
+        unit: String,
+        revision: Option<u64>,
+    },
     /// `hold_ms` only for units: hold new requests up to that long instead of answering 503.
     Pause {
         target: Target,
@@ -282,6 +287,7 @@ impl Command {
             Command::Diff { .. } => "diff",
             Command::History(_) => "history",
             Command::Rollback { .. } => "rollback",
+            Command::DrainCancel { .. } => "drain",
             Command::Pause { .. } => "pause",
             Command::Resume(_) => "resume",
             Command::Stop(_) => "stop",
@@ -386,7 +392,7 @@ impl fmt::Display for UsageError {
 impl std::error::Error for UsageError {}
 
 /// Every verb of the language, for help and "did you mean".
-pub const VERBS: [&str; 30] = [
+pub const VERBS: [&str; 31] = [
     "status",
     "list",
     "show",
@@ -398,6 +404,7 @@ pub const VERBS: [&str; 30] = [
     "diff",
     "history",
     "rollback",
+    "drain",
     "pause",
     "resume",
     "stop",

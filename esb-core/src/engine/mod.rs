@@ -10,7 +10,7 @@ mod lifecycle;
 use crate::client::Clients;
 use crate::events::{EventBus, EventKind};
 use crate::lastgood::LastGood;
-use crate::revision::{build, BuildInput, Kept, Revision, UnitControl};
+use crate::revision::{build, BuildInput, DrainEnd, Kept, Revision, UnitControl};
 use crate::router::RoutingTable;
 use crate::task::TaskRuntime;
 use arc_swap::ArcSwap;

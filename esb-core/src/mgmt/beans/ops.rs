@@ -274,6 +274,17 @@ pub async fn exec(
                 "diff" => Ok(diff(server, u, Source::Disk).await),
                 "validate" => Ok(validate(server, u, Source::Disk).await),
                 "history" => history(server, &u).await.map_err(failed),
+                "cancelDrain" => {
+                    let rev = match arg_u64(args, 0, "revision")? {
+                        0 => None,
+                        n => Some(n),
+                    };
+                    let ended = engine.cancel_drain(&u, rev).await.map_err(failed)?;
+                    Ok(ended
+                        .into_iter()
+                        .map(|(revision, ended)| json!({ "revision": revision, "ended": ended }))
+                        .collect())
+                }
                 _ => {
                     let units = engine.units.lock().await;
                     let slot = units
