@@ -284,15 +284,23 @@ impl TransportRuntime {
                         let conn = builder.serve_connection(TokioIo::new(stream), service);
                         let _ = watcher.watch(conn).await;
                     }
-                    Some(acceptor) => match acceptor.accept(stream).await {
-                        Ok(tls) => {
-                            let conn = builder.serve_connection(TokioIo::new(tls), service);
-                            let _ = watcher.watch(conn).await;
+                    // The handshake is part of the head: bounded by `header_timeout`, so a
+                    // silent client cannot hold a connection slot.
+                    Some(acceptor) => {
+                        match tokio::time::timeout(me.header_timeout, acceptor.accept(stream)).await
+                        {
+                            Ok(Ok(tls)) => {
+                                let conn = builder.serve_connection(TokioIo::new(tls), service);
+                                let _ = watcher.watch(conn).await;
+                            }
+                            Ok(Err(e)) => {
+                                tracing::debug!(transport = %me.name, "TLS handshake failed: {e}")
+                            }
+                            Err(_) => {
+                                tracing::debug!(transport = %me.name, "TLS handshake timed out")
+                            }
                         }
-                        Err(e) => {
-                            tracing::debug!(transport = %me.name, "TLS handshake failed: {e}")
-                        }
-                    },
+                    }
                 }
             });
         }
