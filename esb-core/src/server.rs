@@ -92,6 +92,18 @@ impl Server {
             default_max_connections = default_cap,
             "open-file limit and the default connection cap of each transport"
         );
+        // Explicit caps may promise more than the descriptors allow: say so now, not at
+        // the first flood.
+        let promised: u64 = transports.iter().map(|t| 2 * t.gate.max()).sum::<u64>()
+            + management_cap
+            + deployments::root::FD_RESERVE;
+        if promised > nofile {
+            tracing::warn!(
+                nofile,
+                needed = promised,
+                "the transports' max_connections need more file descriptors than the open-file limit allows; under a flood accepts will fail (EMFILE) and the management endpoint may be locked out: lower max_connections or raise the limit (ulimit -n / LimitNOFILE)"
+            );
+        }
         let root = Arc::new(root);
         let engine = Arc::new(Engine::new(root.clone(), events.clone()));
         if let Some(w) = opts.watch {

@@ -131,15 +131,12 @@ impl Executor {
         unit: &str,
         revision: Option<u64>,
     ) -> Result<Output, CmdError> {
-        let t = Target::Unit(unit.into());
+        // Through the DeploymentManager: it also reaches the drains of an unloaded unit.
         let r = self.one(Request::exec(
-            t.bean(),
+            manager(),
             "cancelDrain",
-            vec![json!(revision.unwrap_or(0))],
+            vec![json!(unit), json!(revision.unwrap_or(0))],
         ))?;
-        if r.status == 404 {
-            return Err(self.missing(&t));
-        }
         let v = value_of(&r, &format!("drain cancel {unit}"))?;
         let ended = v.as_array().cloned().unwrap_or_default();
         let mut lines = Vec::new();

@@ -166,6 +166,19 @@ pub fn info(bean: &Bean) -> MBeanInfo {
                 "re-activate a revision from history",
             )
             .with_op(
+                "cancelDrain",
+                &[
+                    ("unit", s, "unit name (also of an unloaded unit)"),
+                    (
+                        "revision",
+                        "long",
+                        "draining revision to end; 0 = every one",
+                    ),
+                ],
+                "[Ljava.lang.Object;",
+                "end a drain now: leftover requests get 503",
+            )
+            .with_op(
                 "setHotDeploy",
                 &[("enabled", "boolean", "on/off")],
                 "void",
