@@ -510,6 +510,34 @@ fn invalid_chunked_framing_is_answered_400_and_reaches_no_backend() {
         "no request with broken framing may reach the backend: {:#?}",
         echo.seen()
     );
+
+    // A body longer than esb reads ahead streams to the backend; broken framing after
+    // 128 KiB aborts that backend request, answers 400, and does not count against the
+    // address.
+    let mut req =
+        b"POST /p-plain HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+    for _ in 0..8 {
+        req.extend_from_slice(b"4000\r\n");
+        req.extend(std::iter::repeat_n(b'x', 0x4000));
+        req.extend_from_slice(b"\r\n");
+    }
+    req.extend_from_slice(b"zz\r\nbroken\r\n0\r\n\r\n");
+    let r = exchange(port, req);
+    assert_eq!(
+        r.status,
+        400,
+        "streamed broken body: {}\n{}",
+        r.text(),
+        esb.log()
+    );
+    let mgmt = Mgmt::of(&conf);
+    let addrs = mgmt.read("esb:type=Endpoint,unit=m,name=be", "Addresses");
+    assert_eq!(
+        (addrs[0]["state"].clone(), addrs[0]["failures"].clone()),
+        (json!("Active"), json!(0)),
+        "a client's broken body is not the backend's failure: {addrs}"
+    );
+
     // The data plane still serves well-formed requests.
     let r = Client::new().post(&conf.url("web", "/p-plain"), "ok");
     assert_eq!((r.status, r.json()["body"].clone()), (200, json!("ok")));
