@@ -71,6 +71,10 @@ pub struct ManagementConfig {
     /// reason; the rest are counted in one "suppressed" record.
     #[serde(default = "ten")]
     pub audit_refused_per_second: u32,
+    /// Most management connections open at once; beyond it new ones wait in the backlog.
+    /// Kept apart from the transports' caps so an operator gets in during a flood.
+    #[serde(default = "default_mgmt_connections")]
+    pub max_connections: Spanned<u64>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -110,6 +114,31 @@ pub struct TransportDef {
     /// PEM private key (https).
     #[serde(default)]
     pub key: Option<Spanned<String>>,
+    /// Most client connections open at once; beyond it the transport stops accepting and
+    /// new connections wait in the listen backlog. Default: sized from the open-file limit
+    /// (see [`default_max_connections`]).
+    #[serde(default)]
+    pub max_connections: Option<Spanned<u64>>,
+    /// How long a client may take to send the whole request head.
+    #[serde(default = "thirty_s_spanned", with = "spanned_duration")]
+    pub header_timeout: Spanned<Duration>,
+    /// How long a client may take to send the whole request body, counted from the head;
+    /// beyond it: 408 and the connection is closed.
+    #[serde(default = "thirty_s_spanned", with = "spanned_duration")]
+    pub body_timeout: Spanned<Duration>,
+}
+
+/// File descriptors kept free of every transport's default cap: the management
+/// endpoint's connections, log and state files, the hot deployer and backend sockets
+/// beyond one per client connection.
+pub const FD_RESERVE: u64 = 64;
+
+/// The default `max_connections` of each of `transports` transports at open-file limit
+/// `nofile`: what is left after the reserve and the management cap, halved (a proxied
+/// client connection may hold a backend connection too), shared equally; at least 16.
+pub fn default_max_connections(nofile: u64, transports: usize, management: u64) -> u64 {
+    let usable = nofile.saturating_sub(FD_RESERVE + management);
+    (usable / 2 / transports.max(1) as u64).max(16)
 }
 
 fn default_name() -> String {
@@ -120,6 +149,12 @@ fn default_state_dir() -> String {
 }
 fn thirty_s() -> Duration {
     Duration::from_secs(30)
+}
+fn thirty_s_spanned() -> Spanned<Duration> {
+    Spanned::new(0..0, thirty_s())
+}
+fn default_mgmt_connections() -> Spanned<u64> {
+    Spanned::new(0..0, 64)
 }
 fn half_s() -> Duration {
     Duration::from_millis(500)
@@ -192,6 +227,23 @@ mod socket_addr {
     }
 }
 
+/// Durations like [`duration`], keeping where they were written (for located errors).
+mod spanned_duration {
+    use super::*;
+    use serde::Deserializer;
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Spanned<Duration>, D::Error> {
+        let text: Spanned<String> = Spanned::deserialize(d)?;
+        let span = text.span();
+        let value = duration::parse(text.get_ref()).map_err(serde::de::Error::custom)?;
+        Ok(Spanned::new(span, value))
+    }
+
+    pub fn serialize<S: serde::Serializer>(d: &Spanned<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        duration::serialize(d.get_ref(), s)
+    }
+}
+
 impl RootConfig {
     /// Reads and validates `DIR/esb.toml`.
     pub fn load(conf_dir: &Path) -> Result<RootConfig, Vec<Diagnostic>> {
@@ -261,6 +313,29 @@ impl RootConfig {
                 );
             }
             seen.push((name, *t.bind.get_ref()));
+            if let Some(m) = &t.max_connections {
+                if *m.get_ref() == 0 {
+                    errors.push(
+                        at(m.span(), "max_connections must be at least 1".into())
+                            .element(&element)
+                            .hint(Some(
+                                "leave it out to size it from the open-file limit".into(),
+                            )),
+                    );
+                }
+            }
+            for (key, d) in [
+                ("header_timeout", &t.header_timeout),
+                ("body_timeout", &t.body_timeout),
+            ] {
+                if d.get_ref().is_zero() {
+                    errors.push(
+                        at(d.span(), format!("{key} must be longer than 0"))
+                            .element(&element)
+                            .hint(Some(format!("write a duration such as `{key} = \"30s\"`"))),
+                    );
+                }
+            }
             if t.kind == TransportKind::Https {
                 for (what, v) in [("cert", &t.cert), ("key", &t.key)] {
                     match v {
@@ -275,6 +350,14 @@ impl RootConfig {
                     }
                 }
             }
+        }
+        let mcap = &root.management.max_connections;
+        if *mcap.get_ref() == 0 {
+            errors.push(
+                at(mcap.span(), "max_connections must be at least 1".into())
+                    .element("management")
+                    .hint(Some("the default is 64".into())),
+            );
         }
         let mbind = &root.management.bind;
         if root.management.enabled
@@ -386,6 +469,57 @@ mod tests {
                 .any(|t| t.contains("already used by transport \"a\"")),
             "{text:?}"
         );
+    }
+
+    #[test]
+    fn connection_caps_and_timeouts_default_and_are_validated_with_locations() {
+        let r = parse("[[transport]]\nname = \"h\"\nbind = \"127.0.0.1:8280\"\n").unwrap();
+        let t = &r.transports[0];
+        assert_eq!(t.max_connections, None);
+        assert_eq!(*t.body_timeout.get_ref(), Duration::from_secs(30));
+        assert_eq!(*t.header_timeout.get_ref(), Duration::from_secs(30));
+        assert_eq!(*r.management.max_connections.get_ref(), 64);
+        let r = parse("[[transport]]\nname = \"h\"\nbind = \"127.0.0.1:8280\"\nmax_connections = 50\nbody_timeout = \"1s\"\n").unwrap();
+        assert_eq!(
+            r.transports[0]
+                .max_connections
+                .as_ref()
+                .map(|m| *m.get_ref()),
+            Some(50)
+        );
+        assert_eq!(
+            *r.transports[0].body_timeout.get_ref(),
+            Duration::from_secs(1)
+        );
+
+        let e = parse("[management]\nmax_connections = 0\n[[transport]]\nname = \"h\"\nbind = \"127.0.0.1:8280\"\nmax_connections = 0\nbody_timeout = \"0s\"\n").unwrap_err();
+        let text: Vec<String> = e.iter().map(|d| d.to_string()).collect();
+        let find = |needle: &str| {
+            e.iter()
+                .find(|d| d.message.contains(needle))
+                .unwrap_or_else(|| panic!("{needle}: {text:?}"))
+        };
+        assert_eq!(find("max_connections must be at least 1").line, 6);
+        assert_eq!(find("body_timeout must be longer than 0").line, 7);
+        assert!(
+            e.iter()
+                .any(|d| d.line == 2 && d.message.contains("max_connections")),
+            "{text:?}"
+        );
+        let e = parse(
+            "[[transport]]\nname = \"h\"\nbind = \"127.0.0.1:8280\"\nbody_timeout = \"soon\"\n",
+        )
+        .unwrap_err();
+        assert_eq!(e[0].line, 4, "{}", e[0]);
+        assert!(e[0].message.contains("invalid duration"), "{}", e[0]);
+    }
+
+    #[test]
+    fn default_connection_cap_leaves_a_reserve_below_the_fd_limit() {
+        assert_eq!(default_max_connections(1024, 1, 64), 448);
+        assert_eq!(default_max_connections(1024, 2, 64), 224);
+        assert!(default_max_connections(256, 1, 64) < 256);
+        assert_eq!(default_max_connections(10, 1, 64), 16);
     }
 
     #[test]

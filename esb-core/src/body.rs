@@ -1,12 +1,17 @@
 //! Body types of the data plane: one boxed body type for requests and responses, a
-//! message payload that is either still streaming or read into memory (bounded), and the
-//! JSON error responses every fault maps to.
+//! message payload that is either still streaming or read into memory (bounded), the
+//! client's request body with its read deadline and a record of how it failed
+//! ([`ClientBody`]), and the JSON error responses every fault maps to.
 
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode};
 use http_body_util::{combinators::BoxBody, BodyExt, Empty, Full};
+use hyper::body::{Frame, Incoming, SizeHint};
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub type Body = BoxBody<Bytes, BoxError>;
@@ -68,6 +73,192 @@ impl Payload {
             Payload::Full(b) => full(b),
         }
     }
+}
+
+/// Why the client's request body could not be read: the client's fault, so the request
+/// is answered 400 or 408 whoever was reading (a step, the pre-read before forwarding, or
+/// the backend request streaming it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientBodyError {
+    /// Broken framing (chunk size, CRLF, extension too long) or the client went away mid-body.
+    Framing(String),
+    /// The whole body did not arrive within the transport's `body_timeout`.
+    Timeout(Duration),
+}
+
+impl std::fmt::Display for ClientBodyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClientBodyError::Framing(e) => write!(f, "invalid request body: {e}"),
+            ClientBodyError::Timeout(d) => write!(
+                f,
+                "the request body did not arrive within {} (transport body_timeout)",
+                deployments::model::duration::format(d)
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ClientBodyError {}
+
+/// Where a [`ClientBody`] records its failure; the proxy reads it to answer for the client.
+pub type ClientBodyFailure = Arc<OnceLock<ClientBodyError>>;
+
+/// The request body as hyper parses it, with a deadline for the whole body (counted from
+/// when the head was read) and the first failure recorded in a shared slot. Bodies that
+/// are already complete never arm a timer.
+pub struct ClientBody {
+    inner: Incoming,
+    deadline: Instant,
+    timeout: Duration,
+    timer: Option<Pin<Box<tokio::time::Sleep>>>,
+    failure: ClientBodyFailure,
+    done: bool,
+}
+
+impl ClientBody {
+    pub fn new(inner: Incoming, timeout: Duration) -> (ClientBody, ClientBodyFailure) {
+        let failure = ClientBodyFailure::default();
+        let body = ClientBody {
+            inner,
+            deadline: Instant::now() + timeout,
+            timeout,
+            timer: None,
+            failure: failure.clone(),
+            done: false,
+        };
+        (body, failure)
+    }
+
+    fn fail(&mut self, e: ClientBodyError) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        self.done = true;
+        let e = self.failure.get_or_init(|| e).clone();
+        Poll::Ready(Some(Err(Box::new(e))))
+    }
+}
+
+impl hyper::body::Body for ClientBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        if self.done {
+            return Poll::Ready(None);
+        }
+        match Pin::new(&mut self.inner).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => Poll::Ready(Some(Ok(frame))),
+            Poll::Ready(Some(Err(e))) => {
+                let detail = match std::error::Error::source(&e) {
+                    Some(src) => format!("{e}: {src}"),
+                    None => e.to_string(),
+                };
+                self.fail(ClientBodyError::Framing(detail))
+            }
+            Poll::Ready(None) => {
+                self.done = true;
+                Poll::Ready(None)
+            }
+            Poll::Pending => {
+                let deadline = tokio::time::Instant::from_std(self.deadline);
+                let timer = self
+                    .timer
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+                match timer.as_mut().poll(cx) {
+                    Poll::Ready(()) => {
+                        let timeout = self.timeout;
+                        self.fail(ClientBodyError::Timeout(timeout))
+                    }
+                    Poll::Pending => Poll::Pending,
+                }
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.done || self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// Bytes already read, then the rest of a body: what is forwarded when the start of a
+/// body was read ahead and the rest still streams.
+pub struct Resumed {
+    head: Option<Bytes>,
+    rest: Body,
+}
+
+impl Resumed {
+    pub fn body(head: Bytes, rest: Body) -> Body {
+        Resumed {
+            head: (!head.is_empty()).then_some(head),
+            rest,
+        }
+        .boxed()
+    }
+}
+
+impl hyper::body::Body for Resumed {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        if let Some(head) = self.head.take() {
+            return Poll::Ready(Some(Ok(Frame::data(head))));
+        }
+        Pin::new(&mut self.rest).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.head.is_none() && self.rest.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        let head = self.head.as_ref().map_or(0, |h| h.len() as u64);
+        let rest = self.rest.size_hint();
+        let mut hint = SizeHint::new();
+        hint.set_lower(rest.lower() + head);
+        if let Some(u) = rest.upper() {
+            hint.set_upper(u + head);
+        }
+        hint
+    }
+}
+
+/// What reading ahead at most `limit` bytes of a body found.
+pub enum ReadAhead {
+    /// The whole body (it ended within the limit).
+    Complete(Bytes),
+    /// The body is longer: the bytes read so far followed by the rest, still streaming.
+    Partial(Body),
+}
+
+/// Reads a body until it ends or more than `limit` bytes have arrived.
+pub fn read_ahead(
+    mut body: Body,
+    limit: u64,
+) -> Pin<Box<dyn Future<Output = Result<ReadAhead, ReadError>> + Send>> {
+    Box::pin(async move {
+        let mut buf = bytes::BytesMut::new();
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| ReadError::Io(e.to_string()))?;
+            if let Ok(data) = frame.into_data() {
+                buf.extend_from_slice(&data);
+                if buf.len() as u64 > limit {
+                    return Ok(ReadAhead::Partial(Resumed::body(buf.freeze(), body)));
+                }
+            }
+        }
+        Ok(ReadAhead::Complete(buf.freeze()))
+    })
 }
 
 fn collect_limited(

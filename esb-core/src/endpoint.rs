@@ -3,7 +3,7 @@
 //! consecutive failures with exponential back-off and automatic return. Forwarded
 //! requests drop hop-by-hop headers (RFC 9110 §7.6.1) and carry X-Forwarded-For/-Proto.
 
-use crate::body::{empty, Body, Payload};
+use crate::body::{empty, read_ahead, Body, Payload, ReadAhead};
 use crate::client::HttpClient;
 use crate::message::Message;
 use crate::metrics::Stats;
@@ -11,7 +11,7 @@ use deployments::model::{Endpoint as EndpointDef, Strategy, Suspend};
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 use http::uri::PathAndQuery;
 use http::{Request, Response, Uri};
-use hyper::body::Incoming;
+use hyper::body::{Body as _, Incoming};
 use std::net::SocketAddr;
 use std::sync::atomic::{
     AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering::Relaxed,
@@ -218,8 +218,9 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
-/// Bodies up to this size are buffered when a retry on another address is possible.
-const RETRY_BUFFER: u64 = 64 * 1024;
+/// Request bodies up to this size are read completely before a backend is contacted
+/// (see `docs/limits.md`); longer ones stream after this much was read.
+pub const READ_AHEAD: u64 = 64 * 1024;
 
 impl EndpointRuntime {
     pub fn build(def: &EndpointDef, client: HttpClient) -> Result<Self, String> {
@@ -364,26 +365,27 @@ impl EndpointRuntime {
             HeaderValue::from_static(if scheme == "https" { "https" } else { "http" }),
         );
 
-        // Retrying needs the body again: buffer small bodies when another address may follow.
-        let may_retry = self.retries > 0 && list.len() > 1;
-        let body_len = headers
-            .get(http::header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        let no_body = body_len == Some(0)
-            || (body_len.is_none() && !msg.headers.contains_key(http::header::TRANSFER_ENCODING));
-        if may_retry
-            && !no_body
-            && matches!(msg.payload, Payload::Stream(_))
-            && body_len.is_some_and(|l| l <= RETRY_BUFFER)
-        {
-            msg.payload
-                .read(RETRY_BUFFER)
-                .await
-                .map_err(|e| SendError::Backend(format!("reading the request body failed: {e}")))?;
-        }
-        if no_body && matches!(msg.payload, Payload::Stream(_)) {
-            msg.payload = Payload::Full(bytes::Bytes::new());
+        // esb answered any `Expect: 100-continue` itself (by reading the body).
+        headers.remove(http::header::EXPECT);
+        // Whether there is a body is the body's business, not the headers' (which may have
+        // moved into `headers` above). Small bodies are read ahead completely before the
+        // backend is contacted: their framing is then known good (a broken body never
+        // reaches a backend, and gets 400), and they can be sent again on a retry. Longer
+        // bodies stream after the part read ahead.
+        match &mut msg.payload {
+            Payload::Stream(body) if body.is_end_stream() => {
+                msg.payload = Payload::Full(bytes::Bytes::new());
+            }
+            Payload::Stream(body) => {
+                let body = std::mem::replace(body, empty());
+                msg.payload = match read_ahead(body, READ_AHEAD).await.map_err(|e| {
+                    SendError::Backend(format!("reading the request body failed: {e}"))
+                })? {
+                    ReadAhead::Complete(bytes) => Payload::Full(bytes),
+                    ReadAhead::Partial(body) => Payload::Stream(body),
+                };
+            }
+            Payload::Full(_) => {}
         }
 
         let path_and_query = msg.uri.path_and_query().cloned();
@@ -418,6 +420,15 @@ impl EndpointRuntime {
                     in_addr.finish(false);
                     _guard.finish(false);
                     return Ok(resp);
+                }
+                Ok(Err(e)) if caused_by_client_body(&e) => {
+                    // The client's body broke while it streamed: not the address's fault.
+                    in_addr.finish(false);
+                    return Err(SendError::Backend(format!(
+                        "endpoint \"{}\": the request body failed while it was forwarded: {}",
+                        self.name,
+                        error_chain(&e)
+                    )));
                 }
                 Ok(Err(e)) => {
                     addr.failure(&self.suspend);
@@ -489,6 +500,19 @@ fn join(base: &Uri, pq: Option<&PathAndQuery>) -> Uri {
         format!("{prefix}{pq_str}").parse().ok()
     };
     Uri::from_parts(parts).unwrap_or_else(|_| base.clone())
+}
+
+/// Whether a client error was caused by the client's own request body (see
+/// [`crate::body::ClientBody`]).
+fn caused_by_client_body(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        if err.is::<crate::body::ClientBodyError>() {
+            return true;
+        }
+        cur = err.source();
+    }
+    false
 }
 
 fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {

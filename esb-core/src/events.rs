@@ -41,10 +41,15 @@ pub enum EventKind {
         unit: String,
         revision: u64,
     },
+    /// A replaced or unloaded revision stopped draining. `reason`: `finished` (nothing
+    /// left in flight), `timeout` (`drain_timeout` passed) or `cancelled` (by an operator);
+    /// `ended` requests were still running and were answered 503.
     RevisionDrained {
         unit: String,
         revision: u64,
         in_flight_left: u64,
+        ended: u64,
+        reason: String,
     },
     StateChanged {
         object: String,

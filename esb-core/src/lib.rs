@@ -2,6 +2,7 @@
 //! deployment engine with revisions, last-good and draining, the hot deployer, scheduled
 //! tasks, typed events and the management endpoint.
 
+pub mod accept;
 pub mod audit;
 pub mod body;
 pub mod client;

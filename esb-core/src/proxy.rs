@@ -1,14 +1,16 @@
 //! Proxy services at request time: operator state checks (paused → 503 + Retry-After,
 //! unit paused → hold or 503), in-sequence → endpoint → out-sequence, the fault sequence
 //! on errors, and the default JSON faults (502 backend, 503 unavailable, 504 timeout)
-//! naming unit, proxy and cause.
+//! naming unit, proxy and cause. A request counts as in flight on its revision through a
+//! guard, however it ends, and is raced against the end of its revision's drain. A client
+//! whose own body fails (framing, body timeout) gets 400/408 whoever was reading it.
 
-use crate::body::{json_response, Body, Payload};
+use crate::body::{json_response, Body, ClientBody, ClientBodyError, Payload};
 use crate::endpoint::{EndpointRuntime, SendError};
 use crate::mediation::{CompiledSequence, Ctx, Flow, StepError};
 use crate::message::Message;
 use crate::metrics::Stats;
-use crate::revision::RevisionInfo;
+use crate::revision::{DrainEnd, RevisionInfo};
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
@@ -114,19 +116,65 @@ impl ProxyRuntime {
     }
 
     /// Runs the whole pipeline for one request. Never fails: every error is a response.
+    /// `body_timeout` bounds reading the client's body (the transport's setting).
     pub async fn handle(
         self: Arc<Self>,
         req: Request<Incoming>,
         client: SocketAddr,
         scheme: &'static str,
+        body_timeout: Duration,
     ) -> Response<Body> {
-        let info = &self.info;
-        info.in_flight.fetch_add(1, Relaxed);
+        // Both guards also end when hyper drops this future (the client went away).
+        let _in_flight = self.info.enter();
         let guard = self.stats.begin();
-        let resp = self.pipeline(req, client, scheme).await;
+        let drain_ended = self.info.drain_ended();
+        let resp = tokio::select! {
+            biased;
+            resp = self.pipeline(req, client, scheme, body_timeout) => resp,
+            why = drain_ended => self.drained(why),
+        };
         guard.finish(resp.status().is_server_error());
-        info.in_flight.fetch_sub(1, Relaxed);
         resp
+    }
+
+    /// The answer to a request its revision's drain ended.
+    fn drained(&self, why: DrainEnd) -> Response<Body> {
+        let how = match why {
+            DrainEnd::Timeout(d) => {
+                format!("after {}", deployments::model::duration::format(&d))
+            }
+            DrainEnd::Cancelled => "by an operator".into(),
+        };
+        let mut r = json_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &json!({
+                "error": format!("revision {} of unit \"{}\" was drained {how}; retry", self.info.number, self.info.unit),
+                "status": 503,
+                "unit": self.info.unit,
+                "proxy": self.name,
+                "revision": self.info.number,
+                "cause": match why { DrainEnd::Timeout(_) => "drain_timeout", DrainEnd::Cancelled => "drain_cancelled" },
+            }),
+        );
+        r.headers_mut()
+            .insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
+        r
+    }
+
+    /// 400 or 408 for a client whose request body failed; the connection is closed, as
+    /// the rest of the stream cannot be trusted.
+    fn client_body_error(&self, e: &ClientBodyError) -> Response<Body> {
+        let (status, error) = match e {
+            ClientBodyError::Framing(_) => (StatusCode::BAD_REQUEST, "bad request"),
+            ClientBodyError::Timeout(_) => (StatusCode::REQUEST_TIMEOUT, "request timeout"),
+        };
+        let mut r = json_response(
+            status,
+            &json!({ "error": format!("{error}: {e}"), "status": status.as_u16(), "unit": self.info.unit, "proxy": self.name, "revision": self.info.number }),
+        );
+        r.headers_mut()
+            .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+        r
     }
 
     async fn pipeline(
@@ -134,6 +182,7 @@ impl ProxyRuntime {
         req: Request<Incoming>,
         client: SocketAddr,
         scheme: &'static str,
+        body_timeout: Duration,
     ) -> Response<Body> {
         if self.proxy_state() == ProxyState::Paused {
             return self.unavailable(&format!("proxy \"{}\" is paused", self.name), 5);
@@ -152,11 +201,12 @@ impl ProxyRuntime {
             }
         }
         let (parts, body) = req.into_parts();
+        let (body, client_failure) = ClientBody::new(body, body_timeout);
         let mut msg = Message::new(
             parts.method,
             parts.uri,
             parts.headers,
-            Payload::Stream(body.map_err(Into::into).boxed()),
+            Payload::Stream(body.boxed()),
         );
         let mut ctx = Ctx {
             unit: &self.info.vars,
@@ -168,7 +218,12 @@ impl ProxyRuntime {
         let result = self.exchange(&mut msg, &mut ctx).await;
         match result {
             Ok(r) => r,
-            Err(fault) => self.fault(fault, &mut msg, &mut ctx).await,
+            // The client's body failed, whoever was reading it: the client's fault, not the
+            // backend's, so the fault sequence does not run.
+            Err(fault) => match client_failure.get() {
+                Some(e) => self.client_body_error(e),
+                None => self.fault(fault, &mut msg, &mut ctx).await,
+            },
         }
     }
 

@@ -66,9 +66,95 @@ pub struct RevisionInfo {
     pub unit: String,
     pub number: u64,
     pub vars: UnitVars,
+    /// Requests running on this revision; only changed through [`InFlight`] guards.
     pub in_flight: AtomicU64,
     pub control: Arc<UnitControl>,
     pub max_body: u64,
+    /// Set once when a drain ends the revision's leftover requests.
+    drain_end: tokio::sync::watch::Sender<Option<DrainEnd>>,
+}
+
+/// Why a draining revision's leftover requests were ended (answered 503).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DrainEnd {
+    /// `[server] drain_timeout` passed.
+    Timeout(Duration),
+    /// An operator cancelled the drain (`cancelDrain`, `uterm drain cancel`).
+    Cancelled,
+}
+
+impl DrainEnd {
+    /// The value of the `reason` field of `revision_drained`.
+    pub fn reason(self) -> &'static str {
+        match self {
+            DrainEnd::Timeout(_) => "timeout",
+            DrainEnd::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// One request in flight on a revision: counted from creation until dropped, however the
+/// request ends (answered, failed, or abandoned by a client that went away).
+pub struct InFlight<'a>(&'a AtomicU64);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Relaxed);
+    }
+}
+
+impl RevisionInfo {
+    pub fn new(
+        unit: String,
+        number: u64,
+        vars: UnitVars,
+        control: Arc<UnitControl>,
+        max_body: u64,
+    ) -> RevisionInfo {
+        RevisionInfo {
+            unit,
+            number,
+            vars,
+            in_flight: AtomicU64::new(0),
+            control,
+            max_body,
+            drain_end: tokio::sync::watch::channel(None).0,
+        }
+    }
+
+    /// Counts a request in flight until the guard is dropped.
+    pub fn enter(&self) -> InFlight<'_> {
+        self.in_flight.fetch_add(1, Relaxed);
+        InFlight(&self.in_flight)
+    }
+
+    /// Ends every request still running on this revision (each answers 503 naming the
+    /// drain); returns how many there were. Requests that start later end at once.
+    pub fn end_requests(&self, why: DrainEnd) -> u64 {
+        let left = self.in_flight.load(Relaxed);
+        self.drain_end.send_if_modified(|v| {
+            let first = v.is_none();
+            if first {
+                *v = Some(why);
+            }
+            first
+        });
+        left
+    }
+
+    /// Resolves when the revision's leftover requests are ended (never, for a revision
+    /// that drains on its own or is still current).
+    pub fn drain_ended(&self) -> impl std::future::Future<Output = DrainEnd> + Send + 'static {
+        let mut rx = self.drain_end.subscribe();
+        async move {
+            let ended = rx.wait_for(Option::is_some).await.map(|v| *v);
+            match ended {
+                Ok(why) => why.expect("waited for Some"),
+                // The revision is gone: nothing can end it any more.
+                Err(_) => std::future::pending().await,
+            }
+        }
+    }
 }
 
 pub struct Revision {
@@ -134,18 +220,17 @@ pub struct BuildInput<'a> {
 pub fn build(input: BuildInput<'_>) -> Result<Revision, String> {
     let unit = &input.parsed.unit;
     let hash = input.sources.content_hash();
-    let info = Arc::new(RevisionInfo {
-        unit: unit.name.clone(),
-        number: input.number,
-        vars: UnitVars {
+    let info = Arc::new(RevisionInfo::new(
+        unit.name.clone(),
+        input.number,
+        UnitVars {
             name: unit.name.clone(),
             version: unit.label.clone().unwrap_or_default(),
             revision: input.number.to_string(),
         },
-        in_flight: AtomicU64::new(0),
-        control: input.control.clone(),
-        max_body: input.max_body,
-    });
+        input.control.clone(),
+        input.max_body,
+    ));
     let prev = input.previous;
     // The previous revision's elements by name: lookups stay constant-time in big units.
     let old_endpoints: HashMap<&str, &deployments::model::Endpoint> = prev

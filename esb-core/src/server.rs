@@ -104,8 +104,36 @@ impl Server {
         ));
         let events = opts.events.clone();
         let mut transports = Vec::new();
+        let nofile = crate::accept::nofile_limit();
+        let management_cap = if root.management.enabled {
+            *root.management.max_connections.get_ref()
+        } else {
+            0
+        };
+        let default_cap = deployments::root::default_max_connections(
+            nofile,
+            root.transports.len(),
+            management_cap,
+        );
         for def in &root.transports {
-            transports.push(TransportRuntime::bind(def, &root.base_dir).await?);
+            transports.push(TransportRuntime::bind(def, &root.base_dir, default_cap).await?);
+        }
+        tracing::info!(
+            nofile,
+            default_max_connections = default_cap,
+            "open-file limit and the default connection cap of each transport"
+        );
+        // Explicit caps may promise more than the descriptors allow: say so now, not at
+        // the first flood.
+        let promised: u64 = transports.iter().map(|t| 2 * t.gate.max()).sum::<u64>()
+            + management_cap
+            + deployments::root::FD_RESERVE;
+        if promised > nofile {
+            tracing::warn!(
+                nofile,
+                needed = promised,
+                "the transports' max_connections need more file descriptors than the open-file limit allows; under a flood accepts will fail (EMFILE) and the management endpoint may be locked out: lower max_connections or raise the limit (ulimit -n / LimitNOFILE)"
+            );
         }
         let root = Arc::new(root);
         let engine = Arc::new(Engine::new(root.clone(), events.clone()));

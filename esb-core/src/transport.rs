@@ -1,8 +1,11 @@
 //! Transports: the HTTP(S) listeners of the root config. Each accept loop can be paused
 //! (stops accepting; clients wait in the backlog until resume), stopped (port released)
-//! and started again. Every request loads the routing snapshot once and is served by the
-//! proxy it finds, on that revision, to the end.
+//! and started again. At `max_connections` open connections it stops accepting too, and
+//! it backs off on accept errors ([`crate::accept`]). Heads must arrive within
+//! `header_timeout`, bodies within `body_timeout`. Every request loads the routing
+//! snapshot once and is served by the proxy it finds, on that revision, to the end.
 
+use crate::accept::{Backoff, Gate};
 use crate::body::{json_response, Body};
 use crate::metrics::Stats;
 use crate::router::Lookup;
@@ -15,6 +18,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use serde_json::json;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -58,6 +62,10 @@ pub struct TransportRuntime {
     /// Signalled when a stop has closed the listener.
     closed: tokio::sync::Notify,
     tls: Option<tokio_rustls::TlsAcceptor>,
+    /// The connection cap (`max_connections`).
+    pub gate: Gate,
+    pub header_timeout: Duration,
+    pub body_timeout: Duration,
 }
 
 fn load_tls(
@@ -96,9 +104,11 @@ fn load_tls(
 
 impl TransportRuntime {
     /// Binds the listener (so bind errors surface at start-up) and loads TLS material.
+    /// `default_cap` is the connection cap when `max_connections` is not set.
     pub async fn bind(
         def: &TransportDef,
         base: &std::path::Path,
+        default_cap: u64,
     ) -> Result<Arc<Self>, TransportError> {
         let name = def.name.get_ref().clone();
         let tls = match def.kind {
@@ -111,13 +121,11 @@ impl TransportRuntime {
             TransportKind::Http => None,
         };
         let addr = *def.bind.get_ref();
-        let listener = TcpListener::bind(addr)
-            .await
-            .map_err(|source| TransportError::Bind {
-                name: name.clone(),
-                addr,
-                source,
-            })?;
+        let listener = crate::accept::listen(addr).map_err(|source| TransportError::Bind {
+            name: name.clone(),
+            addr,
+            source,
+        })?;
         let bind = listener.local_addr().unwrap_or(addr);
         Ok(Arc::new(TransportRuntime {
             name,
@@ -128,6 +136,13 @@ impl TransportRuntime {
             listener: Mutex::new(Some(listener)),
             closed: tokio::sync::Notify::new(),
             tls,
+            gate: Gate::new(
+                def.max_connections
+                    .as_ref()
+                    .map_or(default_cap, |m| *m.get_ref()),
+            ),
+            header_timeout: *def.header_timeout.get_ref(),
+            body_timeout: *def.body_timeout.get_ref(),
         }))
     }
 
@@ -177,7 +192,7 @@ impl TransportRuntime {
         if self.state() != TransportState::Stopped {
             return self.resume();
         }
-        let listener = TcpListener::bind(self.bind).await.map_err(|e| {
+        let listener = crate::accept::listen(self.bind).map_err(|e| {
             format!(
                 "transport \"{}\": cannot bind {}: {e}",
                 self.name, self.bind
@@ -197,6 +212,7 @@ impl TransportRuntime {
     ) {
         let mut state_rx = self.state.subscribe();
         let scheme: &'static str = if self.tls.is_some() { "https" } else { "http" };
+        let mut backoff = Backoff::default();
         loop {
             if *shutdown.borrow() {
                 // Release the port now: keep-alive connections may hold this runtime longer.
@@ -215,6 +231,12 @@ impl TransportRuntime {
                     _ = shutdown.changed() => continue,
                 }
             }
+            // At the cap, stop accepting: new connections wait in the listen backlog.
+            let permit = tokio::select! {
+                p = self.gate.admit() => p,
+                _ = state_rx.changed() => continue,
+                _ = shutdown.changed() => continue,
+            };
             let listener = self.listener.lock().expect("listener").take();
             let Some(listener) = listener else {
                 // Started without a listener cannot happen; avoid a busy loop regardless.
@@ -229,10 +251,12 @@ impl TransportRuntime {
             *self.listener.lock().expect("listener") = Some(listener);
             let Some(accepted) = accepted else { continue };
             let (stream, peer) = match accepted {
-                Ok(x) => x,
+                Ok(x) => {
+                    backoff.success();
+                    x
+                }
                 Err(e) => {
-                    tracing::warn!(transport = %self.name, "accept failed: {e}");
-                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                    backoff.failed(&self.name, &e).await;
                     continue;
                 }
             };
@@ -241,6 +265,7 @@ impl TransportRuntime {
             let engine = engine.clone();
             let watcher = graceful.watcher();
             tokio::spawn(async move {
+                let _permit = permit;
                 let svc_me = me.clone();
                 let service = service_fn(move |req| {
                     let me = svc_me.clone();
@@ -253,21 +278,29 @@ impl TransportRuntime {
                 builder
                     .keep_alive(true)
                     .timer(TokioTimer::new())
-                    .header_read_timeout(std::time::Duration::from_secs(30));
+                    .header_read_timeout(me.header_timeout);
                 match &me.tls {
                     None => {
                         let conn = builder.serve_connection(TokioIo::new(stream), service);
                         let _ = watcher.watch(conn).await;
                     }
-                    Some(acceptor) => match acceptor.accept(stream).await {
-                        Ok(tls) => {
-                            let conn = builder.serve_connection(TokioIo::new(tls), service);
-                            let _ = watcher.watch(conn).await;
+                    // The handshake is part of the head: bounded by `header_timeout`, so a
+                    // silent client cannot hold a connection slot.
+                    Some(acceptor) => {
+                        match tokio::time::timeout(me.header_timeout, acceptor.accept(stream)).await
+                        {
+                            Ok(Ok(tls)) => {
+                                let conn = builder.serve_connection(TokioIo::new(tls), service);
+                                let _ = watcher.watch(conn).await;
+                            }
+                            Ok(Err(e)) => {
+                                tracing::debug!(transport = %me.name, "TLS handshake failed: {e}")
+                            }
+                            Err(_) => {
+                                tracing::debug!(transport = %me.name, "TLS handshake timed out")
+                            }
                         }
-                        Err(e) => {
-                            tracing::debug!(transport = %me.name, "TLS handshake failed: {e}")
-                        }
-                    },
+                    }
                 }
             });
         }
@@ -286,7 +319,7 @@ impl TransportRuntime {
             .load()
             .lookup(&self.name, req.method(), req.uri().path());
         let resp = match found {
-            Lookup::Found(proxy) => proxy.handle(req, peer, scheme).await,
+            Lookup::Found(proxy) => proxy.handle(req, peer, scheme, self.body_timeout).await,
             Lookup::MethodNotAllowed(methods) => {
                 let allow: Vec<&str> = methods.iter().map(|m| m.as_str()).collect();
                 let mut r = json_response(

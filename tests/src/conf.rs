@@ -12,6 +12,8 @@ pub struct TransportSpec {
     pub port: u16,
     /// `Some((cert file, key file))` for https, relative to the conf directory.
     pub tls: Option<(String, String)>,
+    /// Extra `key = value` lines of this `[[transport]]` table.
+    pub lines: Vec<String>,
 }
 
 impl TransportSpec {
@@ -29,6 +31,7 @@ pub struct TempConf {
     transports: Vec<TransportSpec>,
     mgmt_port: u16,
     server_lines: Vec<String>,
+    management_lines: Vec<String>,
     drain_timeout: String,
 }
 
@@ -51,6 +54,7 @@ impl TempConf {
             transports: Vec::new(),
             mgmt_port: crate::free_port(),
             server_lines: Vec::new(),
+            management_lines: Vec::new(),
             drain_timeout: "5s".into(),
         };
         conf.write_root();
@@ -63,6 +67,7 @@ impl TempConf {
             name: name.into(),
             port: crate::free_port(),
             tls: None,
+            lines: Vec::new(),
         });
         self.write_root();
         self
@@ -78,6 +83,7 @@ impl TempConf {
             name: name.into(),
             port: crate::free_port(),
             tls: Some((cert, key)),
+            lines: Vec::new(),
         });
         self.write_root();
         self
@@ -86,6 +92,26 @@ impl TempConf {
     /// Adds a raw `key = value` line to `[server]`, e.g. `max_body = 1024`.
     pub fn server(mut self, line: &str) -> Self {
         self.server_lines.push(line.into());
+        self.write_root();
+        self
+    }
+
+    /// Adds a raw `key = value` line to `[management]`, e.g. `max_connections = 8`.
+    pub fn management(mut self, line: &str) -> Self {
+        self.management_lines.push(line.into());
+        self.write_root();
+        self
+    }
+
+    /// Adds a raw `key = value` line to the `[[transport]]` table of `transport`, e.g.
+    /// `max_connections = 50`.
+    pub fn transport_line(mut self, transport: &str, line: &str) -> Self {
+        self.transports
+            .iter_mut()
+            .find(|t| t.name == transport)
+            .unwrap_or_else(|| panic!("no transport \"{transport}\" in this TempConf"))
+            .lines
+            .push(line.into());
         self.write_root();
         self
     }
@@ -164,11 +190,11 @@ impl TempConf {
         for l in &self.server_lines {
             let _ = writeln!(s, "{l}");
         }
-        let _ = writeln!(
-            s,
-            "\n[management]\nbind = \"127.0.0.1:{}\"\n\n[hot_deploy]\nwatch = true\ndebounce = \"100ms\"",
-            self.mgmt_port
-        );
+        let _ = writeln!(s, "\n[management]\nbind = \"127.0.0.1:{}\"", self.mgmt_port);
+        for l in &self.management_lines {
+            let _ = writeln!(s, "{l}");
+        }
+        s.push_str("\n[hot_deploy]\nwatch = true\ndebounce = \"100ms\"\n");
         for t in &self.transports {
             let _ = writeln!(
                 s,
@@ -179,6 +205,9 @@ impl TempConf {
             );
             if let Some((cert, key)) = &t.tls {
                 let _ = writeln!(s, "cert = \"{cert}\"\nkey = \"{key}\"");
+            }
+            for l in &t.lines {
+                let _ = writeln!(s, "{l}");
             }
         }
         std::fs::write(self.dir().join("esb.toml"), s).expect("write esb.toml");

@@ -82,6 +82,8 @@ pub struct EsbOptions {
     pub ready_timeout: Duration,
     /// Extra arguments.
     pub args: Vec<String>,
+    /// Start esb with this open-file limit (soft and hard `RLIMIT_NOFILE`).
+    pub nofile: Option<u64>,
 }
 
 impl Default for EsbOptions {
@@ -92,6 +94,7 @@ impl Default for EsbOptions {
             log_filter: "info".into(),
             ready_timeout: Duration::from_secs(15),
             args: Vec::new(),
+            nofile: None,
         }
     }
 }
@@ -159,6 +162,22 @@ impl Esb {
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("dup log"))
             .stderr(log);
+        if let Some(n) = opts.nofile {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: only setrlimit(2), async-signal-safe, runs between fork and exec.
+            unsafe {
+                cmd.pre_exec(move || {
+                    let lim = libc::rlimit {
+                        rlim_cur: n as libc::rlim_t,
+                        rlim_max: n as libc::rlim_t,
+                    };
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        }
         let child = cmd.spawn().expect("spawn esb");
         Esb {
             child,

@@ -237,6 +237,11 @@ pub enum Command {
         unit: String,
         to: Option<u64>,
     },
+    /// `drain cancel UNIT [--rev N]`: end a drain now (`None`: every draining revision).
+    DrainCancel {
+        unit: String,
+        revision: Option<u64>,
+    },
     /// `hold_ms` only for units: hold new requests up to that long instead of answering 503.
     Pause {
         target: Target,
@@ -300,6 +305,7 @@ impl Command {
             Command::Diff { .. } => "diff",
             Command::History(_) => "history",
             Command::Rollback { .. } => "rollback",
+            Command::DrainCancel { .. } => "drain",
             Command::Pause { .. } => "pause",
             Command::Resume(_) => "resume",
             Command::Stop(_) => "stop",
@@ -405,7 +411,7 @@ impl fmt::Display for UsageError {
 impl std::error::Error for UsageError {}
 
 /// Every verb of the language, for help and "did you mean".
-pub const VERBS: [&str; 30] = [
+pub const VERBS: [&str; 31] = [
     "status",
     "list",
     "show",
@@ -417,6 +423,7 @@ pub const VERBS: [&str; 30] = [
     "diff",
     "history",
     "rollback",
+    "drain",
     "pause",
     "resume",
     "stop",

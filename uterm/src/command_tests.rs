@@ -167,6 +167,33 @@ fn deployment_commands() {
 }
 
 #[test]
+fn drain_cancel_takes_a_unit_and_an_optional_revision() {
+    assert_eq!(
+        p("drain cancel orders"),
+        Command::DrainCancel {
+            unit: "orders".into(),
+            revision: None
+        }
+    );
+    assert_eq!(
+        p("drain cancel orders --rev r4"),
+        Command::DrainCancel {
+            unit: "orders".into(),
+            revision: Some(4)
+        }
+    );
+    assert!(e("drain").message.contains("needs an action"));
+    assert!(e("drain stop orders")
+        .message
+        .contains("unknown drain action \"stop\""));
+    assert!(e("drain cancel").message.contains("one unit name"));
+    assert!(e("drain cancel a b").message.contains("one unit name"));
+    assert!(e("drain cancel orders --rev x")
+        .message
+        .contains("not a revision"));
+}
+
+#[test]
 fn runtime_control_commands() {
     assert_eq!(
         p("pause orders"),

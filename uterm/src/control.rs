@@ -125,6 +125,39 @@ impl Executor {
         Ok(out)
     }
 
+    /// `drain cancel`: ends the drain of one (or every) old revision of a unit.
+    pub(crate) fn drain_cancel(
+        &self,
+        unit: &str,
+        revision: Option<u64>,
+    ) -> Result<Output, CmdError> {
+        // Through the DeploymentManager: it also reaches the drains of an unloaded unit.
+        let r = self.one(Request::exec(
+            manager(),
+            "cancelDrain",
+            vec![json!(unit), json!(revision.unwrap_or(0))],
+        ))?;
+        let v = value_of(&r, &format!("drain cancel {unit}"))?;
+        let ended = v.as_array().cloned().unwrap_or_default();
+        let mut lines = Vec::new();
+        for e in &ended {
+            let n = e["ended"].as_u64().unwrap_or(0);
+            lines.push(vec![
+                Span::plain(format!("unit {unit}: revision {} ", e["revision"])),
+                Span::new("drained", Tone::Good),
+                Span::new(
+                    format!(
+                        ", {n} request{} answered 503",
+                        if n == 1 { "" } else { "s" }
+                    ),
+                    Tone::Dim,
+                ),
+            ]);
+        }
+        let json = json!({ "unit": unit, "operation": "cancelDrain", "ended": ended });
+        Ok(Output::new(json).with(crate::output::Block::Lines(lines)))
+    }
+
     /// An operation on a singleton bean, bulked with a read of `attr`.
     pub(crate) fn bean_op(
         &self,

@@ -195,15 +195,26 @@ pub fn event_lines(ev: &Event) -> Vec<Line> {
             format!("{} revision {} unloaded", f("unit"), f("revision")),
             Tone::Warn,
         ),
-        "revision_drained" => (
-            format!(
-                "{} revision {} drained ({} in flight left)",
-                f("unit"),
-                f("revision"),
-                f("in_flight_left")
+        "revision_drained" => match f("reason").as_str() {
+            reason @ ("timeout" | "cancelled") => (
+                format!(
+                    "{} revision {} drained ({reason}: {} request(s) ended with 503)",
+                    f("unit"),
+                    f("revision"),
+                    f("ended")
+                ),
+                Tone::Warn,
             ),
-            Tone::Plain,
-        ),
+            _ => (
+                format!(
+                    "{} revision {} drained ({} in flight left)",
+                    f("unit"),
+                    f("revision"),
+                    f("in_flight_left")
+                ),
+                Tone::Plain,
+            ),
+        },
         "state_changed" => (
             format!("{} → {}", object_label(&f("object")), f("state")),
             Tone::of_state(&f("state")),

@@ -246,6 +246,7 @@ impl Executor {
                     ))
                 }
             }
+            Command::DrainCancel { unit, revision } => self.drain_cancel(unit, *revision),
             Command::History(unit) => {
                 let v = self.manager_op(unit, "history", "", None)?;
                 Ok(report::history(unit, &v, now))

@@ -126,6 +126,16 @@ pub const ENTRIES: &[Entry] = &[
         examples: &["rollback orders", "rollback orders --to 3"],
     },
     Entry {
+        verb: "drain",
+        usage: "drain cancel UNIT [--rev REV]",
+        summary: "end a stuck drain now: leftover requests of old revisions get 503",
+        details: "Replaced revisions finish their requests until [server] drain_timeout; this \
+                  ends the drain of REV (or of every draining revision of UNIT) at once. The \
+                  requests still running answer 503 naming the drain, so clients retry on the \
+                  active revision. `show UNIT` lists what is draining.",
+        examples: &["drain cancel orders", "drain cancel orders --rev 3"],
+    },
+    Entry {
         verb: "pause",
         usage: "pause [unit] UNIT [--hold MS]\npause proxy|endpoint|task UNIT/NAME\npause transport NAME",
         summary: "pause an object (resume undoes it)",

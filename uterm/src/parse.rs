@@ -249,6 +249,29 @@ pub(crate) fn parse_tokens(tokens: &[Token]) -> Result<Command, UsageError> {
                 to,
             })
         }
+        "drain" => {
+            let a = split_flags(verb, tokens, &[("--rev", true)])?;
+            match a.words.first() {
+                Some(&"cancel") => {}
+                Some(w) => {
+                    return Err(a.usage(format!(
+                        "unknown drain action \"{w}\"; the action is `cancel`"
+                    )))
+                }
+                None => return Err(a.usage("drain needs an action: `drain cancel UNIT`")),
+            }
+            if a.words.len() != 2 {
+                return Err(a.usage("drain cancel needs one unit name"));
+            }
+            let revision = match a.value("--rev") {
+                None => None,
+                Some(v) => Some(parse_revision(v).map_err(|m| a.usage(m))?),
+            };
+            Ok(Command::DrainCancel {
+                unit: unit_name(&a, a.words[1])?,
+                revision,
+            })
+        }
         "pause" => {
             let a = split_flags(verb, tokens, &[("--hold", true)])?;
             let target = target(&a, &Kind::PAUSABLE)?;

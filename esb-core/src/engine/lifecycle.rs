@@ -192,7 +192,8 @@ impl Engine {
         outcomes
     }
 
-    /// Drops drained revisions (no request in flight, or past the drain timeout).
+    /// Drops drained revisions: those with no request in flight, and those past the drain
+    /// timeout, whose leftover requests are ended (answered 503 naming the drain).
     pub async fn reap_drained(&self) {
         let timeout = self.root.server.drain_timeout;
         let mut units = self.units.lock().await;
@@ -203,17 +204,80 @@ impl Engine {
         for list in lists {
             list.retain(|d| {
                 let left = d.revision.info.in_flight.load(Relaxed);
-                let done = left == 0 || d.since.elapsed() >= timeout;
-                if done {
-                    self.events.emit(EventKind::RevisionDrained {
-                        unit: d.revision.info.unit.clone(),
-                        revision: d.revision.info.number,
-                        in_flight_left: left,
-                    });
+                if left == 0 {
+                    self.drained(d, 0, None);
+                    return false;
                 }
-                !done
+                if d.since.elapsed() >= timeout {
+                    let ended = d.revision.info.end_requests(DrainEnd::Timeout(timeout));
+                    self.drained(d, ended, Some(DrainEnd::Timeout(timeout)));
+                    return false;
+                }
+                true
             });
         }
+    }
+
+    /// Ends the drain of `revision` (or of every draining revision) of `unit` now, also of
+    /// an unloaded unit; returns each revision ended with the number of requests it ended.
+    pub async fn cancel_drain(
+        &self,
+        unit: &str,
+        revision: Option<u64>,
+    ) -> Result<Vec<(u64, u64)>, String> {
+        let mut units = self.units.lock().await;
+        let mut orphans = self.orphans.lock().expect("orphans");
+        let mut lists: Vec<&mut Vec<Draining>> = vec![&mut orphans];
+        if let Some(slot) = units.get_mut(unit) {
+            lists.push(&mut slot.draining);
+        }
+        let draining: Vec<u64> = lists
+            .iter()
+            .flat_map(|l| l.iter())
+            .filter(|d| d.revision.info.unit == unit)
+            .map(|d| d.revision.info.number)
+            .collect();
+        let chosen = |d: &Draining| {
+            d.revision.info.unit == unit && revision.is_none_or(|r| r == d.revision.info.number)
+        };
+        if !draining.iter().any(|n| revision.is_none_or(|r| r == *n)) {
+            return Err(match (revision, draining.is_empty()) {
+                (_, true) => format!("unit \"{unit}\" has no revision draining"),
+                (Some(r), false) => format!(
+                    "revision {r} of unit \"{unit}\" is not draining; draining: {}",
+                    draining
+                        .iter()
+                        .map(u64::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                (None, false) => unreachable!("something is draining"),
+            });
+        }
+        let mut ended = Vec::new();
+        for list in lists {
+            list.retain(|d| {
+                if !chosen(d) {
+                    return true;
+                }
+                let n = d.revision.info.end_requests(DrainEnd::Cancelled);
+                self.drained(d, n, Some(DrainEnd::Cancelled));
+                ended.push((d.revision.info.number, n));
+                false
+            });
+        }
+        ended.sort_unstable();
+        Ok(ended)
+    }
+
+    fn drained(&self, d: &Draining, ended: u64, why: Option<DrainEnd>) {
+        self.events.emit(EventKind::RevisionDrained {
+            unit: d.revision.info.unit.clone(),
+            revision: d.revision.info.number,
+            in_flight_left: ended,
+            ended,
+            reason: why.map_or("finished", DrainEnd::reason).into(),
+        });
     }
 
     /// Revisions of unloaded units still finishing requests.

@@ -11,7 +11,7 @@ mod lifecycle;
 
 use crate::client::Clients;
 use crate::events::{EventBus, EventKind};
-use crate::revision::{build, BuildInput, Kept, Revision, UnitControl};
+use crate::revision::{build, BuildInput, DrainEnd, Kept, Revision, UnitControl};
 use crate::router::RoutingTable;
 use crate::state::StateStore;
 use crate::task::TaskRuntime;

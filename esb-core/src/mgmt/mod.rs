@@ -67,18 +67,34 @@ pub async fn spawn(server: Arc<Server>) -> Result<Option<tokio::task::JoinHandle
         }
     });
     let mut stop = mgmt.server.subscribe_shutdown();
+    // Its own connection cap, apart from the transports': a flood of the data plane
+    // cannot lock the operator out. At the cap new connections wait in the backlog.
+    let gate =
+        crate::accept::Gate::new(*mgmt.server.engine.root.management.max_connections.get_ref());
     let handle = tokio::spawn(async move {
+        let mut backoff = crate::accept::Backoff::default();
         loop {
             let accepted = tokio::select! {
-                a = listener.accept() => a,
+                a = async {
+                    let permit = gate.admit().await;
+                    listener.accept().await.map(|a| (a, permit))
+                } => a,
                 // Release the port on shutdown and warm restart.
                 _ = stop.changed() => return,
             };
-            let Ok((stream, peer)) = accepted else {
-                continue;
+            let ((stream, peer), permit) = match accepted {
+                Ok(a) => {
+                    backoff.success();
+                    a
+                }
+                Err(e) => {
+                    backoff.failed("management", &e).await;
+                    continue;
+                }
             };
             let mgmt = mgmt.clone();
             tokio::spawn(async move {
+                let _permit = permit;
                 let svc = service_fn(move |req| {
                     let mgmt = mgmt.clone();
                     async move { Ok::<_, std::convert::Infallible>(mgmt.handle(req, peer).await) }

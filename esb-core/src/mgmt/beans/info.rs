@@ -187,6 +187,19 @@ pub fn info(bean: &Bean) -> MBeanInfo {
                 "re-activate a revision from history",
             )
             .with_op(
+                "cancelDrain",
+                &[
+                    ("unit", s, "unit name (also of an unloaded unit)"),
+                    (
+                        "revision",
+                        "long",
+                        "draining revision to end; 0 = every one",
+                    ),
+                ],
+                "[Ljava.lang.Object;",
+                "end a drain now: leftover requests get 503",
+            )
+            .with_op(
                 "setHotDeploy",
                 &[("enabled", "boolean", "on/off")],
                 "void",
@@ -196,6 +209,13 @@ pub fn info(bean: &Bean) -> MBeanInfo {
             .with_attr("State", s, "Started, Paused or Stopped", false)
             .with_attr("Kind", s, "http or https", false)
             .with_attr("Bind", s, "listen address", false)
+            .with_attr("Connections", "long", "client connections open now", false)
+            .with_attr(
+                "MaxConnections",
+                "long",
+                "connection cap; at it the listener stops accepting",
+                false,
+            )
             .with_op(
                 "pause",
                 none,
@@ -304,7 +324,17 @@ pub fn info(bean: &Bean) -> MBeanInfo {
                 "java.lang.Object",
                 "validate the files on disk",
             )
-            .with_read_op("history", none, "[Ljava.lang.Object;", "revisions kept"),
+            .with_read_op("history", none, "[Ljava.lang.Object;", "revisions kept")
+            .with_op(
+                "cancelDrain",
+                &[(
+                    "revision",
+                    "long",
+                    "draining revision to end; 0 = every one",
+                )],
+                "[Ljava.lang.Object;",
+                "end a drain now: leftover requests get 503",
+            ),
         Bean::Proxy(..) => latency(counters(MBeanInfo::new("A proxy service")))
             .with_attr("State", s, "Active, Paused or Stopped", false)
             .with_attr("Path", s, "path prefix", false)

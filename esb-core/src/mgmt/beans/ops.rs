@@ -129,6 +129,16 @@ fn arg_list(args: &[Value], i: usize) -> Result<Vec<String>, ManagementError> {
     }
 }
 
+/// `cancelDrain`: revision 0 means every draining revision of the unit.
+async fn cancel_drain(server: &Server, unit: &str, revision: u64) -> Result<Value, String> {
+    let revision = (revision != 0).then_some(revision);
+    let ended = server.engine.cancel_drain(unit, revision).await?;
+    Ok(ended
+        .into_iter()
+        .map(|(revision, ended)| json!({ "revision": revision, "ended": ended }))
+        .collect())
+}
+
 fn outcome(o: Outcome) -> Value {
     serde_json::to_value(o).expect("outcome serializes")
 }
@@ -255,6 +265,9 @@ pub async fn exec(
                     Source::Revision(Some(arg_u64(args, 1, "revision")?)),
                 )
                 .await),
+                "cancelDrain" => cancel_drain(server, &unit()?, arg_u64(args, 1, "revision")?)
+                    .await
+                    .map_err(failed),
                 _ => {
                     let on = as_bool(&args[0]).ok_or_else(|| {
                         ManagementError::BadRequest("argument 1 (enabled) must be a boolean".into())
@@ -297,6 +310,9 @@ pub async fn exec(
                 "diff" => Ok(diff(server, u, Source::Disk).await),
                 "validate" => Ok(validate(server, u, Source::Disk).await),
                 "history" => history(server, &u).await.map_err(failed),
+                "cancelDrain" => cancel_drain(server, &u, arg_u64(args, 0, "revision")?)
+                    .await
+                    .map_err(failed),
                 _ => {
                     let units = engine.units.lock().await;
                     let slot = units

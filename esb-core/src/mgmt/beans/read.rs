@@ -88,6 +88,8 @@ pub async fn read_all(server: &Server, bean: &Bean) -> Result<Map<String, Value>
             m.insert("State".into(), t.state().as_str().into());
             m.insert("Kind".into(), format!("{:?}", t.kind).to_lowercase().into());
             m.insert("Bind".into(), t.bind.to_string().into());
+            m.insert("Connections".into(), t.gate.open().into());
+            m.insert("MaxConnections".into(), t.gate.max().into());
             snapshot_counters(&mut m, t.stats.snapshot(), false);
         }
         Bean::Unit(name) => {
