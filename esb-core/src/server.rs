@@ -105,7 +105,9 @@ impl Server {
         let events = opts.events.clone();
         let mut transports = Vec::new();
         for def in &root.transports {
-            transports.push(TransportRuntime::bind(def, &root.base_dir).await?);
+            let t = TransportRuntime::bind(def, &root.base_dir).await?;
+            tracing::info!(transport = %t.name, bind = %t.bind, kind = ?t.kind, "transport listening");
+            transports.push(t);
         }
         let root = Arc::new(root);
         let engine = Arc::new(Engine::new(root.clone(), events.clone()));

@@ -14,6 +14,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use serde_json::json;
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -53,6 +54,7 @@ pub struct TransportRuntime {
     pub kind: TransportKind,
     pub bind: SocketAddr,
     pub stats: Stats,
+    pub conns: crate::metrics::ConnCounts,
     state: watch::Sender<TransportState>,
     listener: Mutex<Option<TcpListener>>,
     /// Signalled when a stop has closed the listener.
@@ -124,6 +126,7 @@ impl TransportRuntime {
             kind: def.kind,
             bind,
             stats: Stats::default(),
+            conns: Default::default(),
             state: watch::channel(TransportState::Started).0,
             listener: Mutex::new(Some(listener)),
             closed: tokio::sync::Notify::new(),
@@ -231,11 +234,13 @@ impl TransportRuntime {
             let (stream, peer) = match accepted {
                 Ok(x) => x,
                 Err(e) => {
+                    self.conns.refused.fetch_add(1, Relaxed);
                     tracing::warn!(transport = %self.name, "accept failed: {e}");
                     tokio::time::sleep(std::time::Duration::from_millis(10)).await;
                     continue;
                 }
             };
+            self.conns.accepted.fetch_add(1, Relaxed);
             let _ = stream.set_nodelay(true);
             let me = self.clone();
             let engine = engine.clone();
@@ -265,10 +270,12 @@ impl TransportRuntime {
                             let _ = watcher.watch(conn).await;
                         }
                         Err(e) => {
+                            me.conns.refused.fetch_add(1, Relaxed);
                             tracing::debug!(transport = %me.name, "TLS handshake failed: {e}")
                         }
                     },
                 }
+                me.conns.closed.fetch_add(1, Relaxed);
             });
         }
     }

@@ -275,7 +275,13 @@ pub async fn exec(
                 "pause" => t.pause().map_err(failed)?,
                 "resume" => t.resume().map_err(failed)?,
                 "stop" => t.stop().await,
-                _ => t.start().await.map_err(failed)?,
+                _ => {
+                    let was_stopped = t.state() == crate::transport::TransportState::Stopped;
+                    t.start().await.map_err(failed)?;
+                    if was_stopped {
+                        tracing::info!(transport = %t.name, bind = %t.bind, kind = ?t.kind, "transport listening");
+                    }
+                }
             }
             state(oname, t.state().as_str());
             Ok(Value::Null)
