@@ -1585,7 +1585,8 @@ pub fn parse_query(query: &str) -> Result<Config, ProtocolError> {
 
 /// [`parse_get_path`] plus [`parse_query`]: query parameters become the request's `config`.
 /// When the path is empty (`/jolokia?p=/read/...`), the `p` parameter carries it, as in
-/// Jolokia: its value, percent-decoded once, is the GET path (`+` is a literal `+` there).
+/// Jolokia: its value, percent-decoded once (`+` is a space, as in any query parameter), is
+/// the GET path.
 pub fn parse_get_request(path: &str, query: Option<&str>) -> Result<Request, ProtocolError> {
     let mut rest = query.map(|q| q.strip_prefix('?').unwrap_or(q).to_string());
     let mut from_p = None;
@@ -2332,10 +2333,13 @@ mod tests {
                 ..
             }
         ));
+        // Types match without regard to case (jmx4perl sends "READ"), so "READ" only
+        // fails for the missing mbean.
         assert!(matches!(
             post_err(r#"{"type":"READ"}"#),
-            E::UnknownType {
-                suggestion: Some("read"),
+            E::MissingField {
+                kind: "read",
+                field: "mbean",
                 ..
             }
         ));
@@ -3302,6 +3306,118 @@ mod tests {
         assert_eq!(
             did_you_mean("heapmemoryusage", ["HeapMemoryUsage"]),
             Some("HeapMemoryUsage")
+        );
+    }
+
+    #[test]
+    fn request_types_match_without_regard_to_case() {
+        let r = single(r#"{"type":"EXEC","mbean":"esb:type=Server","operation":"restart"}"#);
+        assert_eq!(r.kind(), "exec");
+        assert_eq!(r.to_echo_json()["type"], "exec");
+        let r = parse_get_path("/Read/esb:type=Server/Name").unwrap();
+        assert_eq!(r.kind(), "read");
+        assert!(parse_get_path("/Version").unwrap().kind() == "version");
+    }
+
+    #[test]
+    fn p_parameter_carries_the_get_path() {
+        let r = parse_get_request("", Some("p=/read/esb:type%3DServer/Name&maxDepth=2")).unwrap();
+        assert_eq!(
+            r,
+            Request::Read {
+                mbean: on("esb:type=Server"),
+                attribute: Some(Attributes::One("Name".into())),
+                path: None,
+                config: Some(Config::with_max_depth(2)),
+            }
+        );
+        // `+` is a space, as in any query parameter (send %2B for a plus); `!` escapes work
+        // as in the path form.
+        let r =
+            parse_get_request("/", Some("p=/exec/esb:type=Unit,name=a/deploy/x+y/a!/b")).unwrap();
+        let Request::Exec { arguments, .. } = r else {
+            panic!("{r:?}")
+        };
+        assert_eq!(arguments, vec![json!("x y"), json!("a/b")]);
+        // A real path wins; `p` is then an ordinary parameter.
+        let r = parse_get_request("/version", Some("p=/read/esb:type=Server")).unwrap();
+        assert_eq!(r.kind(), "version");
+        assert!(parse_get_request("", Some("p=")).unwrap().kind() == "version");
+    }
+
+    #[test]
+    fn numeric_processing_parameters_are_checked() {
+        let c = parse_query("maxCollectionSize=3&maxObjects=10&ignoreErrors=true").unwrap();
+        assert_eq!(c.number("maxCollectionSize"), Some(3));
+        assert_eq!(c.number("maxObjects"), Some(10));
+        assert!(c.ignore_errors());
+        assert!(c.canonical_naming());
+        assert!(matches!(
+            parse_query("maxCollectionSize=lots"),
+            Err(ProtocolError::InvalidQuery { .. })
+        ));
+        let e = post(r#"{"type":"version","config":{"maxObjects":-1}}"#).unwrap_err();
+        assert!(e.to_string().contains("config.maxObjects"), "{e}");
+    }
+
+    #[test]
+    fn shaping_applies_depth_collection_and_object_limits() {
+        let v = json!({"a": [1, 2, 3], "b": {"c": {"d": 1}}, "n": 5000000000u64, "f": 0.5});
+        let shape = |q: &str| Shaping::of(Some(&parse_query(q).unwrap())).apply(v.clone());
+        assert_eq!(shape(""), v);
+        assert_eq!(
+            shape("maxDepth=2"),
+            json!({"a": [1, 2, 3], "b": {"c": "{\"d\":1}"}, "n": 5000000000u64, "f": 0.5})
+        );
+        assert_eq!(
+            shape("maxDepth=1"),
+            json!({"a": "[1,2,3]", "b": "{\"c\":{\"d\":1}}", "n": 5000000000u64, "f": 0.5})
+        );
+        assert_eq!(
+            shape("maxCollectionSize=2"),
+            json!({"a": [1, 2], "b": {"c": {"d": 1}}})
+        );
+        assert_eq!(
+            shape("serializeLong=string"),
+            json!({"a": ["1", "2", "3"], "b": {"c": {"d": "1"}}, "n": "5000000000", "f": 0.5})
+        );
+        // Depth-first count: the object, "a", 1, 2 — then the marker.
+        assert_eq!(
+            shape("maxObjects=4"),
+            json!({"a": [1, 2, OBJECT_LIMIT_MARKER], "b": OBJECT_LIMIT_MARKER,
+                   "f": OBJECT_LIMIT_MARKER, "n": OBJECT_LIMIT_MARKER})
+        );
+        assert!(Shaping::of(None).is_identity());
+    }
+
+    #[test]
+    fn list_keys_follow_canonical_naming() {
+        let infos = vec![(
+            on("esb:type=Proxy,unit=u,name=p"),
+            MBeanInfo::new("a proxy"),
+        )];
+        let sorted = list_tree_named(&infos, Some("esb"), Some(1), true).unwrap();
+        assert_eq!(sorted, json!({"name=p,type=Proxy,unit=u": 1}));
+        let given = list_tree_named(&infos, Some("esb"), Some(1), false).unwrap();
+        assert_eq!(given, json!({"type=Proxy,unit=u,name=p": 1}));
+        // Paths are matched in any order either way.
+        let info = list_tree_named(&infos, Some("esb/name=p,unit=u,type=Proxy"), None, false);
+        assert_eq!(info.unwrap()["desc"], "a proxy");
+    }
+
+    #[test]
+    fn stack_traces_only_on_request_and_get_changes_are_403() {
+        let e = ManagementError::ChangeOverGet { kind: "exec" };
+        let r = Response::from_error(json!({"type": "exec"}), &e);
+        assert_eq!(r.status, 403);
+        assert!(serde_json::to_value(&r)
+            .unwrap()
+            .get("stacktrace")
+            .is_none());
+        let t = r.with_stacktrace().stacktrace.unwrap();
+        assert!(
+            t.starts_with("java.lang.SecurityException: exec requests"),
+            "{t}"
         );
     }
 }
