@@ -136,6 +136,16 @@ fn refused_get_exec_and_write_answer_200_with_a_403_envelope() {
     }
     assert_eq!(env.m.read(PROXY, "State"), "Active", "a GET exec acted");
     assert_eq!(env.m.read(SERVER, "HotDeploy"), false, "a GET write acted");
+    // The refused attempts are audited.
+    let audit = env.m.audit();
+    for (key, name) in [("operation", "pause"), ("attribute", "HotDeploy")] {
+        assert!(
+            audit
+                .iter()
+                .any(|r| r["what"][key] == name && r["result"] == "error" && r["status"] == 403),
+            "no refused record for {name}: {audit:#?}"
+        );
+    }
 }
 
 #[test]
@@ -163,14 +173,20 @@ fn allow_get_changes_permits_get_exec_and_write_on_loopback() {
         .send();
     assert_eq!(r.status, 403, "{}", r.text());
     assert_eq!(env.m.read(PROXY, "State"), "Paused");
-    // Every GET change is audited like a POST one.
+    // Every GET change is audited like a POST one, with the revisions before and after.
     let audit = env.m.audit();
-    assert!(
-        audit
-            .iter()
-            .any(|r| r.to_string().contains("pause") && r.to_string().contains("ok")),
-        "{audit:#?}"
-    );
+    let pause = audit
+        .iter()
+        .find(|r| r["kind"] == "change" && r["what"]["operation"] == "pause")
+        .unwrap_or_else(|| panic!("no record of the GET pause: {audit:#?}"));
+    assert_eq!(pause["result"], "ok", "{pause:#}");
+    assert_eq!(pause["who"], "control", "{pause:#}");
+    assert_eq!(pause["revision_before"], 1, "{pause:#}");
+    let refused = audit
+        .iter()
+        .find(|r| r["kind"] == "change" && r["what"]["operation"] == "resume")
+        .unwrap_or_else(|| panic!("no record of the monitor's GET resume: {audit:#?}"));
+    assert_eq!(refused["result"], "error", "{refused:#}");
 }
 
 #[test]
