@@ -64,9 +64,14 @@ pub struct ManagementConfig {
     /// Largest management request body (bytes); beyond it: 413.
     #[serde(default = "one_mib")]
     pub max_body: u64,
-    /// Extra `Origin` values accepted besides the endpoint's own address.
+    /// Extra `Origin` values accepted besides the endpoint's own address; responses to them
+    /// carry CORS headers (credentials included) and their preflights are answered.
     #[serde(default)]
     pub allowed_origins: Vec<String>,
+    /// Allow write/exec over HTTP GET (for tools that only speak the GET form). Off by
+    /// default; refused unless `bind` is a loopback address.
+    #[serde(default = "spanned_false")]
+    pub allow_get_changes: Spanned<bool>,
     /// Refused attempts (401, foreign Origin/Host) recorded in the audit log per second and
     /// reason; the rest are counted in one "suppressed" record.
     #[serde(default = "ten")]
@@ -173,6 +178,9 @@ fn ten_mib() -> u64 {
 }
 fn one_mib() -> u64 {
     1 << 20
+}
+fn spanned_false() -> Spanned<bool> {
+    Spanned::new(0..0, false)
 }
 fn default_true() -> bool {
     true
@@ -378,6 +386,25 @@ impl RootConfig {
                 )),
             );
         }
+        let get_changes = &root.management.allow_get_changes;
+        if root.management.enabled && *get_changes.get_ref() && !mbind.get_ref().ip().is_loopback()
+        {
+            errors.push(
+                at(
+                    get_changes.span(),
+                    format!(
+                        "`allow_get_changes = true` needs a loopback management bind, but bind is {}",
+                        mbind.get_ref()
+                    ),
+                )
+                .element("management")
+                .hint(Some(
+                    "state changes over GET can be triggered by any page a browser loads (a link, an <img>); \
+                     remove allow_get_changes, or bind the management endpoint to 127.0.0.1 or [::1]"
+                        .into(),
+                )),
+            );
+        }
         if errors.is_empty() {
             Ok(root)
         } else {
@@ -439,6 +466,20 @@ mod tests {
         assert_eq!((e[0].line, e[0].col), (2, 1));
         assert!(e[0].message.contains("unknown field `nmae`"), "{}", e[0]);
         assert_eq!(e[0].hint.as_deref(), Some("did you mean \"name\"?"));
+    }
+
+    #[test]
+    fn get_changes_need_a_loopback_management_bind() {
+        assert!(parse("[management]\nallow_get_changes = true\n").is_ok());
+        let e = parse(
+            "[management]\nbind = \"0.0.0.0:9900\"\nallow_remote = true\nallow_get_changes = true\n",
+        )
+        .unwrap_err();
+        let text = format!("{e:?}");
+        assert!(
+            text.contains("allow_get_changes") && text.contains("loopback"),
+            "{text}"
+        );
     }
 
     #[test]

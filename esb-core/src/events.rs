@@ -1,6 +1,6 @@
 //! Typed events of every deployment step and state change. One bus: each event is logged,
-//! kept in a bounded ring (so `/events` clients can resume with `Last-Event-ID`) and
-//! broadcast to live subscribers.
+//! counted for `/metrics`, kept in a bounded ring (so `/events` clients can resume with
+//! `Last-Event-ID`) and broadcast to live subscribers.
 
 use deployments::Diagnostic;
 use serde::Serialize;
@@ -89,6 +89,8 @@ impl EventKind {
 const RING: usize = 1024;
 
 pub struct EventBus {
+    /// Deployment counters for `/metrics`, fed from every event emitted.
+    pub deploys: crate::metrics::DeployStats,
     next: AtomicU64,
     ring: Mutex<VecDeque<Arc<Event>>>,
     tx: broadcast::Sender<Arc<Event>>,
@@ -100,6 +102,7 @@ impl Default for EventBus {
         // process restarts and a client resuming with an old `Last-Event-ID` gets every
         // event of the new process instead of nothing.
         EventBus {
+            deploys: Default::default(),
             next: AtomicU64::new(epoch_ms().max(1)),
             ring: Mutex::new(VecDeque::with_capacity(RING)),
             tx: broadcast::channel(RING).0,
@@ -117,6 +120,7 @@ pub fn epoch_ms() -> u64 {
 impl EventBus {
     pub fn emit(&self, kind: EventKind) -> Arc<Event> {
         log(&kind);
+        self.deploys.record(&kind);
         let mut ring = self.ring.lock().expect("event ring");
         let event = Arc::new(Event {
             id: self.next.fetch_add(1, Ordering::Relaxed),
@@ -152,35 +156,111 @@ impl EventBus {
     }
 }
 
+/// One log record per event, with the event's fields as structured fields (`event` names
+/// the kind), so the JSON log format carries the same fields as `/events`.
 fn log(kind: &EventKind) {
+    let event = kind.name();
     match kind {
+        EventKind::ServerStarted { name } => {
+            tracing::info!(event, name = name.as_str(), "server started")
+        }
+        EventKind::ServerStopping => tracing::info!(event, "server stopping"),
         EventKind::UnitActivated {
             unit,
             revision,
+            hash,
+            label,
             duration_ms,
             changes,
             degraded,
-            ..
         } => {
+            let label = label.as_deref().unwrap_or("");
             if *degraded {
                 tracing::warn!(
+                    event,
                     unit,
                     revision,
+                    hash,
+                    label,
+                    degraded,
                     "unit activated from last-good copy (degraded): files on disk are invalid"
                 );
             } else {
-                tracing::info!(unit, revision, duration_ms, changes, "unit activated");
+                tracing::info!(
+                    event,
+                    unit,
+                    revision,
+                    hash,
+                    label,
+                    duration_ms,
+                    changes,
+                    "unit activated"
+                );
             }
+        }
+        EventKind::UnitUnchanged { unit, revision } => {
+            tracing::info!(event, unit, revision, "unit unchanged")
         }
         EventKind::UnitRejected { unit, errors } | EventKind::UnitFailed { unit, errors } => {
             for e in errors {
-                tracing::error!(unit, "{e}");
+                tracing::error!(event, unit, "{e}");
             }
         }
-        other => tracing::info!(
-            event = other.name(),
-            "{}",
-            serde_json::to_string(other).unwrap_or_default()
+        EventKind::UnitUnloaded { unit, revision } => {
+            tracing::info!(event, unit, revision, "unit unloaded")
+        }
+        EventKind::RevisionDrained {
+            unit,
+            revision,
+            in_flight_left,
+            ended,
+            reason,
+        } => tracing::info!(
+            event,
+            unit,
+            revision,
+            in_flight_left,
+            ended,
+            reason,
+            "revision drained"
         ),
+        EventKind::StateChanged { object, state } => {
+            tracing::info!(event, object, state, "state changed")
+        }
+        EventKind::HotDeploy { enabled } => tracing::info!(event, enabled, "hot deploy switched"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deploy_outcomes_are_counted_from_the_events() {
+        let bus = EventBus::default();
+        bus.emit(EventKind::UnitActivated {
+            unit: "a".into(),
+            revision: 1,
+            hash: "h".into(),
+            label: None,
+            duration_ms: 27.8,
+            changes: String::new(),
+            degraded: false,
+        });
+        bus.emit(EventKind::UnitRejected {
+            unit: "a".into(),
+            errors: Vec::new(),
+        });
+        let s = bus.deploys.snapshot();
+        assert_eq!(s.outcomes[&("a".to_string(), "activated")], 1);
+        assert_eq!(s.outcomes[&("a".to_string(), "rejected")], 1);
+        assert_eq!(s.count, 1);
+        assert!((s.sum_seconds - 0.0278).abs() < 1e-9);
+        // 27.8 ms falls in the 0.05 s bucket.
+        let i = crate::metrics::DEPLOY_BUCKETS
+            .iter()
+            .position(|b| *b == 0.05)
+            .unwrap();
+        assert_eq!(s.buckets[i], 1);
     }
 }

@@ -217,3 +217,75 @@ mod tests {
         assert_eq!((snap.requests, snap.errors, snap.in_flight), (2, 1, 0));
     }
 }
+
+/// Connections of one transport, counted at accept and at close (refused: closed without
+/// being served, e.g. a failed TLS handshake or an accept error).
+#[derive(Debug, Default)]
+pub struct ConnCounts {
+    pub accepted: AtomicU64,
+    pub closed: AtomicU64,
+    pub refused: AtomicU64,
+}
+
+impl ConnCounts {
+    /// Connections accepted and not yet closed.
+    pub fn open(&self) -> u64 {
+        self.accepted
+            .load(Relaxed)
+            .saturating_sub(self.closed.load(Relaxed))
+    }
+}
+
+/// Upper bounds (seconds) of the deploy duration histogram.
+pub const DEPLOY_BUCKETS: [f64; 12] = [
+    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// Deployment outcomes per unit and a histogram of activation durations, fed from the
+/// typed events of [`crate::events`] (the bus calls [`DeployStats::record`] for each).
+#[derive(Debug, Default)]
+pub struct DeployStats {
+    inner: std::sync::Mutex<DeployInner>,
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct DeployInner {
+    /// (unit, outcome) → count; outcome is activated, unchanged, rejected, failed, unloaded.
+    pub outcomes: std::collections::BTreeMap<(String, &'static str), u64>,
+    /// Non-cumulative counts per bucket of [`DEPLOY_BUCKETS`], then the overflow.
+    pub buckets: [u64; DEPLOY_BUCKETS.len() + 1],
+    pub sum_seconds: f64,
+    pub count: u64,
+}
+
+impl DeployStats {
+    pub fn record(&self, kind: &crate::events::EventKind) {
+        use crate::events::EventKind as K;
+        let (unit, outcome, duration_ms) = match kind {
+            K::UnitActivated {
+                unit, duration_ms, ..
+            } => (unit, "activated", Some(*duration_ms)),
+            K::UnitUnchanged { unit, .. } => (unit, "unchanged", None),
+            K::UnitRejected { unit, .. } => (unit, "rejected", None),
+            K::UnitFailed { unit, .. } => (unit, "failed", None),
+            K::UnitUnloaded { unit, .. } => (unit, "unloaded", None),
+            _ => return,
+        };
+        let mut s = self.inner.lock().expect("deploy stats");
+        *s.outcomes.entry((unit.clone(), outcome)).or_default() += 1;
+        if let Some(ms) = duration_ms {
+            let secs = ms / 1000.0;
+            let i = DEPLOY_BUCKETS
+                .iter()
+                .position(|b| secs <= *b)
+                .unwrap_or(DEPLOY_BUCKETS.len());
+            s.buckets[i] += 1;
+            s.sum_seconds += secs;
+            s.count += 1;
+        }
+    }
+
+    pub fn snapshot(&self) -> DeployInner {
+        self.inner.lock().expect("deploy stats").clone()
+    }
+}

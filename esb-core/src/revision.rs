@@ -201,6 +201,12 @@ impl Kept {
     }
 }
 
+/// A duration as milliseconds rounded to 0.1 ms: the one way deploy durations are shown
+/// (outcome, event, `DeployMillis`, history), so they are equal everywhere.
+pub fn millis(d: Duration) -> f64 {
+    (d.as_secs_f64() * 10_000.0).round() / 10.0
+}
+
 fn same<T: serde::Serialize>(a: &T, b: &T) -> bool {
     serde_json::to_value(a).ok() == serde_json::to_value(b).ok()
 }

@@ -116,7 +116,9 @@ impl Server {
             management_cap,
         );
         for def in &root.transports {
-            transports.push(TransportRuntime::bind(def, &root.base_dir, default_cap).await?);
+            let t = TransportRuntime::bind(def, &root.base_dir, default_cap).await?;
+            tracing::info!(transport = %t.name, bind = %t.bind, kind = ?t.kind, "transport listening");
+            transports.push(t);
         }
         tracing::info!(
             nofile,

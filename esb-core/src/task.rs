@@ -31,6 +31,8 @@ pub struct TaskRuntime {
     pub state: AtomicU8,
     pub runs: AtomicU64,
     pub failures: AtomicU64,
+    /// Total time spent in runs, in microseconds (for `/metrics`).
+    pub run_micros: AtomicU64,
     pub last_run_ms: AtomicU64,
     pub last_error: Mutex<Option<String>>,
     run_now: Notify,
@@ -56,6 +58,7 @@ impl TaskRuntime {
             state: AtomicU8::new(SCHEDULED),
             runs: AtomicU64::new(0),
             failures: AtomicU64::new(0),
+            run_micros: AtomicU64::new(0),
             last_run_ms: AtomicU64::new(0),
             last_error: Mutex::new(None),
             run_now: Notify::new(),
@@ -124,7 +127,10 @@ impl TaskRuntime {
             scheme: "http",
             route: None,
         };
+        let started = std::time::Instant::now();
         let result = seq.run(&mut msg, &mut ctx).await;
+        self.run_micros
+            .fetch_add(started.elapsed().as_micros() as u64, Relaxed);
         self.runs.fetch_add(1, Relaxed);
         self.last_run_ms.store(crate::events::epoch_ms(), Relaxed);
         let err = result.err().map(|e| e.to_string());

@@ -17,6 +17,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use serde_json::json;
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -57,6 +58,7 @@ pub struct TransportRuntime {
     pub kind: TransportKind,
     pub bind: SocketAddr,
     pub stats: Stats,
+    pub conns: crate::metrics::ConnCounts,
     state: watch::Sender<TransportState>,
     listener: Mutex<Option<TcpListener>>,
     /// Signalled when a stop has closed the listener.
@@ -132,6 +134,7 @@ impl TransportRuntime {
             kind: def.kind,
             bind,
             stats: Stats::default(),
+            conns: Default::default(),
             state: watch::channel(TransportState::Started).0,
             listener: Mutex::new(Some(listener)),
             closed: tokio::sync::Notify::new(),
@@ -256,10 +259,12 @@ impl TransportRuntime {
                     x
                 }
                 Err(e) => {
+                    self.conns.refused.fetch_add(1, Relaxed);
                     backoff.failed(&self.name, &e).await;
                     continue;
                 }
             };
+            self.conns.accepted.fetch_add(1, Relaxed);
             let _ = stream.set_nodelay(true);
             let me = self.clone();
             let engine = engine.clone();
@@ -294,14 +299,17 @@ impl TransportRuntime {
                                 let _ = watcher.watch(conn).await;
                             }
                             Ok(Err(e)) => {
+                                me.conns.refused.fetch_add(1, Relaxed);
                                 tracing::debug!(transport = %me.name, "TLS handshake failed: {e}")
                             }
                             Err(_) => {
+                                me.conns.refused.fetch_add(1, Relaxed);
                                 tracing::debug!(transport = %me.name, "TLS handshake timed out")
                             }
                         }
                     }
                 }
+                me.conns.closed.fetch_add(1, Relaxed);
             });
         }
     }

@@ -16,7 +16,8 @@ use super::object_name::{ObjectName, ObjectNameError};
 /// Jolokia protocol version we claim in `version` responses.
 pub const PROTOCOL_VERSION: &str = "7.2";
 
-/// Request types we understand, as they appear in `"type"` and in the first GET path segment.
+/// Request types we understand, as they appear in `"type"` and in the first GET path segment
+/// (matched without regard to case, as Jolokia does: jmx4perl sends `"READ"`).
 pub const REQUEST_TYPES: [&str; 6] = ["read", "write", "exec", "search", "list", "version"];
 
 const TYPES_LIST: &str = "read, write, exec, search, list, version";
@@ -205,12 +206,18 @@ pub enum ManagementError {
          \"rw\": true can be written"
     )]
     ReadOnlyAttribute { mbean: String, attribute: String },
-    /// write/exec over HTTP GET (405).
+    /// write/exec over HTTP GET while `allow_get_changes` is off (403, in a 200 envelope so
+    /// browser clients such as jolokia.js see it).
     #[error(
-        "{kind} requests change server state and are not allowed with HTTP GET; send them as \
-         a POST with a JSON body"
+        "{kind} requests change server state and are refused over HTTP GET: send them as a \
+         POST with a JSON body, or set `allow_get_changes = true` in [management] (loopback \
+         binds only) to allow them"
     )]
-    MethodNotAllowed { kind: &'static str },
+    ChangeOverGet { kind: &'static str },
+    /// A Jolokia agent feature esb does not have, such as the history store of
+    /// `jolokia:type=Config` (404, as for a missing MBean, with a message that says so).
+    #[error("{message}")]
+    NotSupported { mbean: String, message: String },
     /// The operation ran and failed (500, `javax.management.RuntimeMBeanException`).
     #[error("operation {operation} on MBean {mbean} failed: {message}")]
     OperationFailed {
@@ -295,8 +302,11 @@ impl JolokiaError for ManagementError {
             | WrongArgumentCount { .. }
             | ReadOnlyAttribute { .. } => 400,
             Forbidden { .. } => 403,
-            InstanceNotFound { .. } | DomainNotFound { .. } | AttributeNotFound { .. } => 404,
-            MethodNotAllowed { .. } => 405,
+            InstanceNotFound { .. }
+            | DomainNotFound { .. }
+            | AttributeNotFound { .. }
+            | NotSupported { .. } => 404,
+            ChangeOverGet { .. } => 403,
             OperationFailed { .. } | Internal(_) => 500,
             Unavailable(_) => 503,
         }
@@ -310,12 +320,11 @@ impl JolokiaError for ManagementError {
             | NoSuchOperation { .. }
             | WrongArgumentCount { .. }
             | ReadOnlyAttribute { .. } => ILLEGAL_ARGUMENT,
-            Forbidden { .. } => "java.lang.SecurityException",
-            InstanceNotFound { .. } | DomainNotFound { .. } => {
+            Forbidden { .. } | ChangeOverGet { .. } => "java.lang.SecurityException",
+            InstanceNotFound { .. } | DomainNotFound { .. } | NotSupported { .. } => {
                 "javax.management.InstanceNotFoundException"
             }
             AttributeNotFound { .. } => "javax.management.AttributeNotFoundException",
-            MethodNotAllowed { .. } => "java.lang.UnsupportedOperationException",
             OperationFailed { .. } => "javax.management.RuntimeMBeanException",
             Internal(_) | Unavailable(_) => "java.lang.IllegalStateException",
         }
@@ -375,7 +384,9 @@ fn describe(v: &Value) -> String {
 // ---------------------------------------------------------------------------------------------
 
 /// Processing options sent with a request (`config` in JSON, query parameters in GET).
-/// Only `maxDepth` is interpreted; everything else is kept in `other` and ignored.
+/// `maxDepth` is typed; `maxCollectionSize` and `maxObjects` are checked to be non-negative
+/// integers; everything else is kept in `other` as sent (read it with [`Config::flag`],
+/// [`Config::number`] and [`Config::text`]; [`Shaping`] applies the value limits).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Config {
     /// `maxDepth`: truncation depth for `list` (0 or absent = unlimited).
@@ -419,11 +430,175 @@ impl Config {
         for (k, val) in map {
             if k == "maxDepth" {
                 config.max_depth = parse_max_depth(val, kind, "config.maxDepth")?;
+            } else if let Some(field) = numeric_param(k) {
+                if let Some(n) = parse_max_depth(val, kind, field)? {
+                    config.other.insert(k.clone(), Value::from(n));
+                }
             } else {
                 config.other.insert(k.clone(), val.clone());
             }
         }
         Ok(config)
+    }
+}
+
+/// Processing parameters that must be non-negative integers besides `maxDepth`, with the
+/// name used in errors about their `config` form.
+fn numeric_param(name: &str) -> Option<&'static str> {
+    match name {
+        "maxCollectionSize" => Some("config.maxCollectionSize"),
+        "maxObjects" => Some("config.maxObjects"),
+        _ => None,
+    }
+}
+
+impl Config {
+    /// A boolean parameter: JSON `true`/`false` or the strings `"true"`/`"false"` (any case).
+    pub fn flag(&self, name: &str) -> Option<bool> {
+        match self.other.get(name)? {
+            Value::Bool(b) => Some(*b),
+            Value::String(s) if s.eq_ignore_ascii_case("true") => Some(true),
+            Value::String(s) if s.eq_ignore_ascii_case("false") => Some(false),
+            _ => None,
+        }
+    }
+
+    /// A numeric parameter (`maxCollectionSize`, `maxObjects`); 0 is returned as given.
+    pub fn number(&self, name: &str) -> Option<usize> {
+        match self.other.get(name)? {
+            Value::Number(n) => n.as_u64().and_then(|n| usize::try_from(n).ok()),
+            Value::String(s) => s.trim().parse().ok(),
+            _ => None,
+        }
+    }
+
+    /// A string parameter (`mimeType`, `serializeLong`, `includeStackTrace`).
+    pub fn text(&self, name: &str) -> Option<&str> {
+        match self.other.get(name)? {
+            Value::String(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// `canonicalNaming`: true unless explicitly `false`.
+    pub fn canonical_naming(&self) -> bool {
+        self.flag("canonicalNaming") != Some(false)
+    }
+
+    /// `ignoreErrors`: false unless explicitly `true`.
+    pub fn ignore_errors(&self) -> bool {
+        self.flag("ignoreErrors") == Some(true)
+    }
+
+    /// `includeStackTrace`: `true` or `runtime` (Jolokia's values that send a trace).
+    pub fn include_stack_trace(&self) -> bool {
+        match self.other.get("includeStackTrace") {
+            Some(Value::Bool(b)) => *b,
+            Some(Value::String(s)) => {
+                s.eq_ignore_ascii_case("true") || s.eq_ignore_ascii_case("runtime")
+            }
+            _ => false,
+        }
+    }
+
+    /// `mimeType`: `text/plain` or `application/json` (the default); other values are
+    /// ignored, as Jolokia does.
+    pub fn mime_type(&self) -> Option<&'static str> {
+        match self.text("mimeType")?.trim() {
+            m if m.eq_ignore_ascii_case("text/plain") => Some("text/plain"),
+            m if m.eq_ignore_ascii_case("application/json") => Some("application/json"),
+            _ => None,
+        }
+    }
+}
+
+/// How result values are shaped on their way into the envelope: Jolokia's serialization
+/// limits and options, applied to the values of read, write and exec.
+///
+/// * `maxDepth` N: the value itself is level 1; an object or array at a level deeper than N
+///   is replaced by its compact JSON text (a string), as Jolokia falls back to `toString()`.
+///   Scalars are never replaced. 0 or absent: unlimited.
+/// * `maxCollectionSize` N: arrays keep their first N elements and objects their first N
+///   entries (in the order sent); the rest is dropped. 0 or absent: unlimited.
+/// * `maxObjects` N: values are counted depth-first (each object, array and scalar counts
+///   one); every value after the Nth is replaced by the string `[Object limit exceeded]`,
+///   Jolokia's marker. 0 or absent: unlimited.
+/// * `serializeLong=string`: every integer is sent as a decimal string (esb's counters are
+///   Java longs; JavaScript loses precision above 2^53). Fractions stay numbers.
+///
+/// For a read of several attributes or of a pattern, the limits apply to each attribute's
+/// value on its own (the map of attributes and the map of MBeans are not counted).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Shaping {
+    pub max_depth: Option<usize>,
+    pub max_collection_size: Option<usize>,
+    pub max_objects: Option<usize>,
+    pub long_as_string: bool,
+}
+
+/// The marker Jolokia puts in place of values beyond `maxObjects`.
+pub const OBJECT_LIMIT_MARKER: &str = "[Object limit exceeded]";
+
+impl Shaping {
+    /// The shaping a request's config asks for (nothing when there is no config).
+    pub fn of(config: Option<&Config>) -> Shaping {
+        let Some(c) = config else {
+            return Shaping::default();
+        };
+        let positive = |n: Option<usize>| n.filter(|n| *n > 0);
+        Shaping {
+            max_depth: positive(c.max_depth),
+            max_collection_size: positive(c.number("maxCollectionSize")),
+            max_objects: positive(c.number("maxObjects")),
+            long_as_string: c
+                .text("serializeLong")
+                .is_some_and(|s| s.eq_ignore_ascii_case("string")),
+        }
+    }
+
+    /// True when [`Shaping::apply`] would return every value unchanged.
+    pub fn is_identity(&self) -> bool {
+        *self == Shaping::default()
+    }
+
+    /// Shapes one value (one attribute's value, one operation's result).
+    pub fn apply(&self, value: Value) -> Value {
+        if self.is_identity() {
+            return value;
+        }
+        let mut count = 0usize;
+        self.shape(value, 1, &mut count)
+    }
+
+    fn shape(&self, value: Value, level: usize, count: &mut usize) -> Value {
+        *count += 1;
+        if self.max_objects.is_some_and(|max| *count > max) {
+            return Value::String(OBJECT_LIMIT_MARKER.into());
+        }
+        let container = matches!(value, Value::Array(_) | Value::Object(_));
+        if container && self.max_depth.is_some_and(|d| level > d) {
+            return Value::String(value.to_string());
+        }
+        let keep = self.max_collection_size.unwrap_or(usize::MAX);
+        match value {
+            Value::Array(items) => Value::Array(
+                items
+                    .into_iter()
+                    .take(keep)
+                    .map(|v| self.shape(v, level + 1, count))
+                    .collect(),
+            ),
+            Value::Object(map) => Value::Object(
+                map.into_iter()
+                    .take(keep)
+                    .map(|(k, v)| (k, self.shape(v, level + 1, count)))
+                    .collect(),
+            ),
+            Value::Number(n) if self.long_as_string && (n.is_i64() || n.is_u64()) => {
+                Value::String(n.to_string())
+            }
+            other => other,
+        }
     }
 }
 
@@ -552,7 +727,7 @@ fn known_type(given: &str) -> Result<&'static str, ProtocolError> {
     REQUEST_TYPES
         .iter()
         .copied()
-        .find(|t| *t == given)
+        .find(|t| t.eq_ignore_ascii_case(given))
         .ok_or_else(|| ProtocolError::UnknownType {
             given: given.to_string(),
             suggestion: did_you_mean(given, REQUEST_TYPES),
@@ -1396,6 +1571,11 @@ pub fn parse_query(query: &str) -> Result<Config, ProtocolError> {
                 invalid("maxDepth must be a non-negative integer such as 2 (0 means unlimited)")
             })?;
             config.max_depth = Some(depth);
+        } else if numeric_param(&key).is_some() {
+            let n = value.trim().parse::<usize>().map_err(|_| {
+                invalid("must be a non-negative integer such as 100 (0 means unlimited)")
+            })?;
+            config.other.insert(key, Value::from(n));
         } else {
             config.other.insert(key, Value::String(value));
         }
@@ -1404,10 +1584,27 @@ pub fn parse_query(query: &str) -> Result<Config, ProtocolError> {
 }
 
 /// [`parse_get_path`] plus [`parse_query`]: query parameters become the request's `config`.
+/// When the path is empty (`/jolokia?p=/read/...`), the `p` parameter carries it, as in
+/// Jolokia: its value, percent-decoded once (`+` is a space, as in any query parameter), is
+/// the GET path.
 pub fn parse_get_request(path: &str, query: Option<&str>) -> Result<Request, ProtocolError> {
-    let mut request = parse_get_path(path)?;
-    if let Some(q) = query {
-        let config = parse_query(q)?;
+    let mut rest = query.map(|q| q.strip_prefix('?').unwrap_or(q).to_string());
+    let mut from_p = None;
+    if path.trim_matches('/').is_empty() {
+        if let Some(q) = &rest {
+            let mut others = Vec::new();
+            for pair in q.split('&').filter(|p| !p.is_empty()) {
+                match pair.split_once('=') {
+                    Some(("p", v)) if from_p.is_none() => from_p = Some(v.replace('+', "%20")),
+                    _ => others.push(pair),
+                }
+            }
+            rest = Some(others.join("&"));
+        }
+    }
+    let mut request = parse_get_path(from_p.as_deref().unwrap_or(path))?;
+    if let Some(q) = rest {
+        let config = parse_query(&q)?;
         if !config.is_empty() {
             request
                 .config_mut()
@@ -1429,7 +1626,8 @@ fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Value>, 
 /// The Jolokia response envelope. Serialized exactly as Jolokia does, absent fields skipped:
 /// success `{"request":{..},"value":..,"status":200,"timestamp":1700000000}`; error
 /// `{"request":{..},"status":404,"error_type":"..","error":"<error_type> : <message>"}`
-/// (Jolokia sends no timestamp with errors; `stacktrace` is never sent).
+/// (Jolokia sends no timestamp with errors; `stacktrace` only when asked for, see
+/// [`Response::with_stacktrace`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Response {
     /// The request echo ([`Request::to_echo_json`]); `Value::Null` (omitted) when none was parsed.
@@ -1450,6 +1648,9 @@ pub struct Response {
     pub error_type: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Sent with errors only when the request says `includeStackTrace=true`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stacktrace: Option<String>,
 }
 
 impl Response {
@@ -1471,6 +1672,7 @@ impl Response {
             timestamp: Some(timestamp),
             error_type: None,
             error: None,
+            stacktrace: None,
         }
     }
 
@@ -1483,7 +1685,21 @@ impl Response {
             timestamp: None,
             error_type: Some(error_type.to_string()),
             error: Some(format!("{error_type} : {message}")),
+            stacktrace: None,
         }
+    }
+
+    /// Adds Jolokia's `stacktrace` to an error response. esb has no Java stack: the trace
+    /// is the exception line (`<error_type>: <message>`) followed by the esb frame that
+    /// answered, so tools that print it show something true.
+    pub fn with_stacktrace(mut self) -> Response {
+        if let (Some(t), Some(e)) = (&self.error_type, &self.error) {
+            let message = e.strip_prefix(&format!("{t} : ")).unwrap_or(e);
+            self.stacktrace = Some(format!(
+                "{t}: {message}\n\tat esb management endpoint (no Java stack)\n"
+            ));
+        }
+        self
     }
 
     /// Error response for a [`ProtocolError`] or [`ManagementError`].
@@ -1741,21 +1957,38 @@ pub fn list_tree(
     path: Option<&str>,
     max_depth: Option<usize>,
 ) -> Result<Value, ManagementError> {
+    list_tree_named(infos, path, max_depth, true)
+}
+
+/// [`list_tree`] with Jolokia's `canonicalNaming`: when `canonical` is false the key lists
+/// of the MBeans are written as the server names them (`type=Proxy,unit=u,name=p`) instead
+/// of sorted. Paths are matched in any property order either way.
+pub fn list_tree_named(
+    infos: &[(ObjectName, MBeanInfo)],
+    path: Option<&str>,
+    max_depth: Option<usize>,
+    canonical: bool,
+) -> Result<Value, ManagementError> {
     let segs = match path {
         Some(p) => split_path(p)?,
         None => Vec::new(),
     };
-    let mut domains: BTreeMap<&str, BTreeMap<String, &MBeanInfo>> = BTreeMap::new();
+    let mut domains: BTreeMap<&str, BTreeMap<String, (String, &MBeanInfo)>> = BTreeMap::new();
     for (name, info) in infos {
+        let shown = if canonical {
+            name.canonical_key_list()
+        } else {
+            name.key_list()
+        };
         domains
             .entry(name.domain())
             .or_default()
-            .insert(name.canonical_key_list(), info);
+            .insert(name.canonical_key_list(), (shown, info));
     }
-    let beans_json = |beans: &BTreeMap<String, &MBeanInfo>| -> Value {
+    let beans_json = |beans: &BTreeMap<String, (String, &MBeanInfo)>| -> Value {
         Value::Object(
             beans
-                .iter()
+                .values()
                 .map(|(k, i)| (k.clone(), i.to_json()))
                 .collect(),
         )
@@ -1796,7 +2029,7 @@ pub fn list_tree(
             name.original()
         )));
     }
-    let info = beans
+    let (_, info) = beans
         .get(&name.canonical_key_list())
         .ok_or_else(|| ManagementError::instance_not_found(&name))?;
     let Some(what) = segs.next() else {
@@ -2100,10 +2333,13 @@ mod tests {
                 ..
             }
         ));
+        // Types match without regard to case (jmx4perl sends "READ"), so "READ" only
+        // fails for the missing mbean.
         assert!(matches!(
             post_err(r#"{"type":"READ"}"#),
-            E::UnknownType {
-                suggestion: Some("read"),
+            E::MissingField {
+                kind: "read",
+                field: "mbean",
                 ..
             }
         ));
@@ -2788,9 +3024,9 @@ mod tests {
                 "java.lang.IllegalArgumentException",
             ),
             (
-                ManagementError::MethodNotAllowed { kind: "exec" },
-                405,
-                "java.lang.UnsupportedOperationException",
+                ManagementError::ChangeOverGet { kind: "exec" },
+                403,
+                "java.lang.SecurityException",
             ),
             (
                 ManagementError::OperationFailed {
@@ -2833,8 +3069,8 @@ mod tests {
             "esb:type=Proxy,unit=orders,name=list"
         );
         assert!(inf.to_string().contains("search request"));
-        let m = ManagementError::MethodNotAllowed { kind: "write" }.to_string();
-        assert!(m.contains("POST"), "{m}");
+        let m = ManagementError::ChangeOverGet { kind: "write" }.to_string();
+        assert!(m.contains("POST") && m.contains("allow_get_changes"), "{m}");
     }
 
     #[test]
@@ -3070,6 +3306,118 @@ mod tests {
         assert_eq!(
             did_you_mean("heapmemoryusage", ["HeapMemoryUsage"]),
             Some("HeapMemoryUsage")
+        );
+    }
+
+    #[test]
+    fn request_types_match_without_regard_to_case() {
+        let r = single(r#"{"type":"EXEC","mbean":"esb:type=Server","operation":"restart"}"#);
+        assert_eq!(r.kind(), "exec");
+        assert_eq!(r.to_echo_json()["type"], "exec");
+        let r = parse_get_path("/Read/esb:type=Server/Name").unwrap();
+        assert_eq!(r.kind(), "read");
+        assert!(parse_get_path("/Version").unwrap().kind() == "version");
+    }
+
+    #[test]
+    fn p_parameter_carries_the_get_path() {
+        let r = parse_get_request("", Some("p=/read/esb:type%3DServer/Name&maxDepth=2")).unwrap();
+        assert_eq!(
+            r,
+            Request::Read {
+                mbean: on("esb:type=Server"),
+                attribute: Some(Attributes::One("Name".into())),
+                path: None,
+                config: Some(Config::with_max_depth(2)),
+            }
+        );
+        // `+` is a space, as in any query parameter (send %2B for a plus); `!` escapes work
+        // as in the path form.
+        let r =
+            parse_get_request("/", Some("p=/exec/esb:type=Unit,name=a/deploy/x+y/a!/b")).unwrap();
+        let Request::Exec { arguments, .. } = r else {
+            panic!("{r:?}")
+        };
+        assert_eq!(arguments, vec![json!("x y"), json!("a/b")]);
+        // A real path wins; `p` is then an ordinary parameter.
+        let r = parse_get_request("/version", Some("p=/read/esb:type=Server")).unwrap();
+        assert_eq!(r.kind(), "version");
+        assert!(parse_get_request("", Some("p=")).unwrap().kind() == "version");
+    }
+
+    #[test]
+    fn numeric_processing_parameters_are_checked() {
+        let c = parse_query("maxCollectionSize=3&maxObjects=10&ignoreErrors=true").unwrap();
+        assert_eq!(c.number("maxCollectionSize"), Some(3));
+        assert_eq!(c.number("maxObjects"), Some(10));
+        assert!(c.ignore_errors());
+        assert!(c.canonical_naming());
+        assert!(matches!(
+            parse_query("maxCollectionSize=lots"),
+            Err(ProtocolError::InvalidQuery { .. })
+        ));
+        let e = post(r#"{"type":"version","config":{"maxObjects":-1}}"#).unwrap_err();
+        assert!(e.to_string().contains("config.maxObjects"), "{e}");
+    }
+
+    #[test]
+    fn shaping_applies_depth_collection_and_object_limits() {
+        let v = json!({"a": [1, 2, 3], "b": {"c": {"d": 1}}, "n": 5000000000u64, "f": 0.5});
+        let shape = |q: &str| Shaping::of(Some(&parse_query(q).unwrap())).apply(v.clone());
+        assert_eq!(shape(""), v);
+        assert_eq!(
+            shape("maxDepth=2"),
+            json!({"a": [1, 2, 3], "b": {"c": "{\"d\":1}"}, "n": 5000000000u64, "f": 0.5})
+        );
+        assert_eq!(
+            shape("maxDepth=1"),
+            json!({"a": "[1,2,3]", "b": "{\"c\":{\"d\":1}}", "n": 5000000000u64, "f": 0.5})
+        );
+        assert_eq!(
+            shape("maxCollectionSize=2"),
+            json!({"a": [1, 2], "b": {"c": {"d": 1}}})
+        );
+        assert_eq!(
+            shape("serializeLong=string"),
+            json!({"a": ["1", "2", "3"], "b": {"c": {"d": "1"}}, "n": "5000000000", "f": 0.5})
+        );
+        // Depth-first count: the object, "a", 1, 2 — then the marker.
+        assert_eq!(
+            shape("maxObjects=4"),
+            json!({"a": [1, 2, OBJECT_LIMIT_MARKER], "b": OBJECT_LIMIT_MARKER,
+                   "f": OBJECT_LIMIT_MARKER, "n": OBJECT_LIMIT_MARKER})
+        );
+        assert!(Shaping::of(None).is_identity());
+    }
+
+    #[test]
+    fn list_keys_follow_canonical_naming() {
+        let infos = vec![(
+            on("esb:type=Proxy,unit=u,name=p"),
+            MBeanInfo::new("a proxy"),
+        )];
+        let sorted = list_tree_named(&infos, Some("esb"), Some(1), true).unwrap();
+        assert_eq!(sorted, json!({"name=p,type=Proxy,unit=u": 1}));
+        let given = list_tree_named(&infos, Some("esb"), Some(1), false).unwrap();
+        assert_eq!(given, json!({"type=Proxy,unit=u,name=p": 1}));
+        // Paths are matched in any order either way.
+        let info = list_tree_named(&infos, Some("esb/name=p,unit=u,type=Proxy"), None, false);
+        assert_eq!(info.unwrap()["desc"], "a proxy");
+    }
+
+    #[test]
+    fn stack_traces_only_on_request_and_get_changes_are_403() {
+        let e = ManagementError::ChangeOverGet { kind: "exec" };
+        let r = Response::from_error(json!({"type": "exec"}), &e);
+        assert_eq!(r.status, 403);
+        assert!(serde_json::to_value(&r)
+            .unwrap()
+            .get("stacktrace")
+            .is_none());
+        let t = r.with_stacktrace().stacktrace.unwrap();
+        assert!(
+            t.starts_with("java.lang.SecurityException: exec requests"),
+            "{t}"
         );
     }
 }

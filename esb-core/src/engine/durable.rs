@@ -57,7 +57,7 @@ fn record_of(k: &Kept) -> RevisionRecord {
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_millis() as u64)
             .unwrap_or(0),
-        deploy_ms: k.deploy_time.as_secs_f64() * 1000.0,
+        deploy_ms: crate::revision::millis(k.deploy_time),
     }
 }
 

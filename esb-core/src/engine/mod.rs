@@ -800,7 +800,8 @@ impl Engine {
             let rev = slot.current.clone().expect("just activated");
             slot.tasks = start_tasks(&rev, &slot.control);
         }
-        let duration_ms = duration.as_secs_f64() * 1000.0;
+        // Tenths of a millisecond: what an operator reads, without float noise in the logs.
+        let duration_ms = crate::revision::millis(duration);
         let mut outcomes = Vec::new();
         for p in pending {
             if let Some(rev) = built.get(&p.unit) {

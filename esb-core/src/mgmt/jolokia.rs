@@ -1,35 +1,99 @@
 //! Serving Jolokia requests against the beans: read (one, several or all attributes,
 //! pattern names, inner paths), write, exec, search, list and version, each answered in
-//! the standard envelope.
+//! the standard envelope, with the processing parameters honoured (value shaping,
+//! `ignoreErrors`, `canonicalNaming`, `includeStackTrace`). The history store of
+//! `jolokia:type=Config` is not kept: requests for it get a not-supported error.
 
 use super::auth::Role;
 use super::beans::{self, Bean};
 use crate::server::Server;
 use deployments::protocol::{
-    list_tree, split_path, Attributes, ManagementError, Request, Response, VersionInfo,
+    list_tree_named, split_path, Attributes, ManagementError, ObjectName, Request, Response,
+    Shaping, VersionInfo,
 };
 use serde_json::{Map, Value};
 use std::sync::Arc;
 
-/// Answers one parsed request. `via_get` refuses state changes.
-pub async fn answer(server: &Arc<Server>, req: &Request, role: Role, via_get: bool) -> Response {
+/// Answers one parsed request (state changes over GET are refused before, by
+/// [`refuse_change_over_get`]).
+pub async fn answer(server: &Arc<Server>, req: &Request, role: Role) -> Response {
     let echo = req.to_echo_json();
-    match serve(server, req, role, via_get).await {
+    let response = match serve(server, req, role).await {
         Ok(v) => Response::ok(echo, v),
         Err(e) => Response::from_error(echo, &e),
+    };
+    if !response.is_ok() && req.config().is_some_and(|c| c.include_stack_trace()) {
+        response.with_stacktrace()
+    } else {
+        response
     }
 }
 
-async fn serve(
-    server: &Arc<Server>,
-    req: &Request,
-    role: Role,
-    via_get: bool,
-) -> Result<Value, ManagementError> {
-    if req.is_state_changing() {
-        if via_get {
-            return Err(ManagementError::MethodNotAllowed { kind: req.kind() });
+/// The refusal of a write/exec sent with HTTP GET while `[management] allow_get_changes`
+/// is off: status 403 inside the envelope (answered with HTTP 200).
+pub fn refuse_change_over_get(req: &Request, allowed: bool) -> Option<Response> {
+    (req.is_state_changing() && !allowed).then(|| {
+        let r = Response::from_error(
+            req.to_echo_json(),
+            &ManagementError::ChangeOverGet { kind: req.kind() },
+        );
+        if req.config().is_some_and(|c| c.include_stack_trace()) {
+            r.with_stacktrace()
+        } else {
+            r
         }
+    })
+}
+
+/// Jolokia's own MBeans (`jolokia:type=Config` with the history store, debug store):
+/// esb has none of them. The error names what was asked for and what to use instead.
+fn jolokia_domain(mbean: &ObjectName, member: Option<&str>) -> Result<(), ManagementError> {
+    if mbean.domain() != "jolokia" {
+        return Ok(());
+    }
+    let what = match member {
+        Some(m) => format!("{} of {}", m, mbean.original()),
+        None => mbean.original(),
+    };
+    Err(ManagementError::NotSupported {
+        mbean: mbean.original(),
+        message: format!(
+            "{what}: esb does not keep Jolokia's history store (jolokia:type=Config, as used by \
+             check_jmx4perl --delta and setHistoryLimitForAttribute), and responses never carry \
+             `history`; compute deltas and rates from /metrics (Prometheus rate()/increase()) \
+             or from two reads of the counter"
+        ),
+    })
+}
+
+async fn serve(server: &Arc<Server>, req: &Request, role: Role) -> Result<Value, ManagementError> {
+    let config = req.config();
+    let shaping = Shaping::of(config);
+    let canonical = config.is_none_or(|c| c.canonical_naming());
+    let ignore_errors = config.is_some_and(|c| c.ignore_errors());
+    let display = |n: &ObjectName| {
+        if canonical {
+            n.canonical()
+        } else {
+            n.original()
+        }
+    };
+    match req {
+        Request::Read {
+            mbean, attribute, ..
+        } => jolokia_domain(
+            mbean,
+            attribute.as_ref().and_then(|a| a.names().first().copied()),
+        )?,
+        Request::Write {
+            mbean, attribute, ..
+        } => jolokia_domain(mbean, Some(attribute))?,
+        Request::Exec {
+            mbean, operation, ..
+        } => jolokia_domain(mbean, Some(operation))?,
+        _ => {}
+    }
+    if req.is_state_changing() {
         if role < Role::Control {
             return Err(ManagementError::Forbidden {
                 reason: format!(
@@ -56,7 +120,7 @@ async fn serve(
                 .iter()
                 .map(|b| b.object_name())
                 .filter(|n| mbean.matches(n))
-                .map(|n| Value::String(n.canonical()))
+                .map(|n| Value::String(display(&n)))
                 .collect();
             Ok(Value::Array(names))
         }
@@ -66,7 +130,7 @@ async fn serve(
                 .iter()
                 .map(|b| (b.object_name(), beans::info(b)))
                 .collect();
-            list_tree(&infos, path.as_deref(), req.max_depth())
+            list_tree_named(&infos, path.as_deref(), req.max_depth(), canonical)
         }
         Request::Read {
             mbean,
@@ -98,7 +162,11 @@ async fn serve(
                             m
                         }
                     };
-                    out.insert(b.object_name().canonical(), Value::Object(picked));
+                    let picked = picked
+                        .into_iter()
+                        .map(|(k, v)| (k, shaping.apply(v)))
+                        .collect();
+                    out.insert(display(&b.object_name()), Value::Object(picked));
                 }
                 if out.is_empty() {
                     return Err(ManagementError::instance_not_found(mbean));
@@ -107,11 +175,19 @@ async fn serve(
             }
             let bean = beans::resolve(server, mbean).await?;
             let all = beans::read_all(server, &bean).await?;
-            let value = select(&bean, all, attribute.as_ref())?;
-            match path {
-                Some(p) => inner(value, p),
-                None => Ok(value),
-            }
+            let several = !matches!(attribute, Some(Attributes::One(_)));
+            let value = select(&bean, all, attribute.as_ref(), ignore_errors)?;
+            let value = match path {
+                Some(p) => inner(value, p)?,
+                None => value,
+            };
+            // Several attributes: the limits apply to each attribute's value.
+            Ok(match value {
+                Value::Object(m) if several && path.is_none() => {
+                    Value::Object(m.into_iter().map(|(k, v)| (k, shaping.apply(v))).collect())
+                }
+                v => shaping.apply(v),
+            })
         }
         Request::Write {
             mbean,
@@ -120,7 +196,9 @@ async fn serve(
             ..
         } => {
             let bean = beans::resolve(server, mbean).await?;
-            beans::write(server, &bean, attribute, value).await
+            beans::write(server, &bean, attribute, value)
+                .await
+                .map(|v| shaping.apply(v))
         }
         Request::Exec {
             mbean,
@@ -136,15 +214,18 @@ async fn serve(
             if result.is_ok() && beans::changes_operator_state(&bean, op) {
                 crate::operator::save(server).await;
             }
-            result
+            result.map(|v| shaping.apply(v))
         }
     }
 }
 
+/// The attributes a read asks for; with `ignore_errors`, missing ones of a multi-attribute
+/// read are left out instead of failing the read.
 fn select(
     bean: &Bean,
     mut all: Map<String, Value>,
     attribute: Option<&Attributes>,
+    ignore_errors: bool,
 ) -> Result<Value, ManagementError> {
     let name = bean.object_name();
     let missing = |a: &str, all: &Map<String, Value>| {
@@ -163,6 +244,7 @@ fn select(
                     Some(v) => {
                         m.insert(a.clone(), v.clone());
                     }
+                    None if ignore_errors => {}
                     None => return Err(missing(a, &all)),
                 }
             }

@@ -1,11 +1,14 @@
 //! The management endpoint: `/jolokia` (Jolokia protocol over the beans), `/events`
 //! (server-sent events, resumable), `/metrics` (Prometheus) and `/health`. Every request but
-//! `/health` authenticates; state changes need the control role and POST; foreign
-//! `Origin`/`Host` are refused; bodies are bounded; every state change is audited, and
-//! refused when it cannot be (fail closed); refused attempts are audited too (rate-limited).
+//! `/health` authenticates; state changes need the control role and POST (GET only with the
+//! loopback-only `allow_get_changes`); foreign `Origin`/`Host` are refused, `allowed_origins`
+//! get CORS headers and answered preflights; bodies are bounded; every state change is
+//! audited, and refused when it cannot be (fail closed); refused attempts are audited too
+//! (rate-limited).
 
 pub mod auth;
 pub mod beans;
+mod cors;
 mod jolokia;
 mod prometheus;
 
@@ -116,14 +119,30 @@ fn error(status: StatusCode, message: &str) -> Response<Body> {
     )
 }
 
-fn envelope(value: &impl serde::Serialize, status: StatusCode) -> Response<Body> {
+/// A Jolokia answer; `mime` is the `mimeType` processing parameter (JSON by default).
+fn envelope(
+    value: &impl serde::Serialize,
+    status: StatusCode,
+    mime: Option<&'static str>,
+) -> Response<Body> {
     let mut r = Response::new(full(serde_json::to_vec(value).expect("json")));
     *r.status_mut() = status;
+    let content_type = match mime {
+        Some("text/plain") => "text/plain; charset=utf-8",
+        _ => "application/json",
+    };
     r.headers_mut().insert(
         http::header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
+        HeaderValue::from_static(content_type),
     );
     r
+}
+
+/// `mimeType` from the query string of a POST (it applies to the whole answer).
+fn query_mime(query: Option<&str>) -> Option<&'static str> {
+    deployments::protocol::parse_query(query?)
+        .ok()
+        .and_then(|c| c.mime_type())
 }
 
 impl Mgmt {
@@ -132,6 +151,24 @@ impl Mgmt {
         if path == "/health" {
             return self.health();
         }
+        let cfg = &self.server.engine.root.management;
+        let cors_origin = cors::allowed_origin(req.headers(), &cfg.allowed_origins);
+        // Preflights carry no credentials: answered before authentication, with the CORS
+        // headers only for an allowed origin.
+        if req.method() == Method::OPTIONS {
+            return cors::preflight(req.headers(), cors_origin.as_deref());
+        }
+        let mut r = self.clone().handle_authenticated(req, peer, &path).await;
+        cors::decorate(r.headers_mut(), cors_origin.as_deref());
+        r
+    }
+
+    async fn handle_authenticated(
+        self: Arc<Self>,
+        req: Request<Incoming>,
+        peer: SocketAddr,
+        path: &str,
+    ) -> Response<Body> {
         let cfg = &self.server.engine.root.management;
         if let Err(refused) = auth::check_origin(
             req.headers(),
@@ -167,7 +204,7 @@ impl Mgmt {
         if path == "/jolokia" || path.starts_with("/jolokia/") {
             return self.jolokia(req, role, peer).await;
         }
-        match (req.method(), path.as_str()) {
+        match (req.method(), path) {
             (&Method::GET, "/events") => self.events(&req),
             (&Method::GET, "/metrics") => {
                 let mut r = Response::new(full(prometheus::render(&self.server).await));
@@ -249,22 +286,42 @@ impl Mgmt {
             Method::GET => {
                 let rest = req.uri().path().strip_prefix("/jolokia").unwrap_or("");
                 let parsed = parse_get_request(rest, req.uri().query());
-                let resp = match parsed {
-                    Ok(r) => {
-                        let answer = jolokia::answer(&self.server, &r, role, true).await;
-                        if beans::changes_state(&r) {
-                            self.server
-                                .audit
-                                .request(role, peer, &r, &answer, None, None);
+                let mime = parsed
+                    .as_ref()
+                    .ok()
+                    .and_then(|r| r.config())
+                    .and_then(|c| c.mime_type());
+                let allow_get = *self
+                    .server
+                    .engine
+                    .root
+                    .management
+                    .allow_get_changes
+                    .get_ref();
+                match parsed {
+                    // Refused inside a 200 envelope: jolokia.js drops the body of a non-200.
+                    Ok(r) => match jolokia::refuse_change_over_get(&r, allow_get) {
+                        Some(refused) => {
+                            if beans::changes_state(&r) {
+                                self.server
+                                    .audit
+                                    .request(role, peer, &r, &refused, None, None);
+                            }
+                            envelope(&refused, StatusCode::OK, mime)
                         }
-                        answer
+                        None => {
+                            let answer = self.answer_one(&r, role, peer).await;
+                            envelope(&answer, http_status(&answer), mime)
+                        }
+                    },
+                    Err(e) => {
+                        let resp = JResponse::from_error(Value::Null, &e);
+                        envelope(&resp, http_status(&resp), mime)
                     }
-                    Err(e) => JResponse::from_error(Value::Null, &e),
-                };
-                let status = http_status(&resp);
-                envelope(&resp, status)
+                }
             }
             Method::POST => {
+                let req_query = req.uri().query().map(str::to_owned);
                 if req
                     .headers()
                     .get(http::header::CONTENT_LENGTH)
@@ -288,45 +345,61 @@ impl Mgmt {
                         )
                     }
                 };
+                let mut mime = query_mime(req_query.as_deref());
                 let items = match parse_post_body_each(&body) {
                     Ok(items) => items,
                     Err(e) => {
                         let r = JResponse::from_error(Value::Null, &e);
-                        return envelope(&r, StatusCode::OK);
+                        return envelope(&r, StatusCode::OK, mime);
                     }
                 };
                 let mut responses = Vec::new();
                 for item in items.items {
                     let r = match item {
-                        Ok(r) if beans::changes_state(&r) => {
-                            let engine = &self.server.engine;
-                            let audited = audit_units(&r);
-                            let before = crate::audit::revisions_of(engine, &audited).await;
-                            let answer = jolokia::answer(&self.server, &r, role, false).await;
-                            // Refused because the audit log cannot be written: nothing to record.
-                            if answer.status != 503 {
-                                let after = crate::audit::revisions_of(engine, &audited).await;
-                                self.server
-                                    .audit
-                                    .request(role, peer, &r, &answer, before, after);
+                        Ok(r) => {
+                            if !items.is_bulk {
+                                mime = r.config().and_then(|c| c.mime_type()).or(mime);
                             }
-                            answer
+                            self.answer_one(&r, role, peer).await
                         }
-                        Ok(r) => jolokia::answer(&self.server, &r, role, false).await,
                         Err(rejected) => JResponse::from_error(rejected.raw, &rejected.error),
                     };
                     responses.push(r);
                 }
                 if items.is_bulk {
-                    envelope(&responses, StatusCode::OK)
+                    envelope(&responses, StatusCode::OK, mime)
                 } else {
                     let r = responses.remove(0);
                     let status = http_status(&r);
-                    envelope(&r, status)
+                    envelope(&r, status, mime)
                 }
             }
             _ => error(StatusCode::METHOD_NOT_ALLOWED, "use GET or POST"),
         }
+    }
+
+    /// Answers one request; a state change is audited with the revisions before and after.
+    async fn answer_one(
+        &self,
+        r: &deployments::protocol::Request,
+        role: Role,
+        peer: SocketAddr,
+    ) -> JResponse {
+        if !beans::changes_state(r) {
+            return jolokia::answer(&self.server, r, role).await;
+        }
+        let engine = &self.server.engine;
+        let audited = audit_units(r);
+        let before = crate::audit::revisions_of(engine, &audited).await;
+        let answer = jolokia::answer(&self.server, r, role).await;
+        // Refused because the audit log cannot be written: nothing to record.
+        if answer.status != 503 {
+            let after = crate::audit::revisions_of(engine, &audited).await;
+            self.server
+                .audit
+                .request(role, peer, r, &answer, before, after);
+        }
+        answer
     }
 
     fn events(&self, req: &Request<Incoming>) -> Response<Body> {

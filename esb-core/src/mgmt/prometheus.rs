@@ -1,4 +1,7 @@
-//! `/metrics`: the same counters as the beans, in Prometheus text exposition format 0.0.4.
+//! `/metrics`: the same counters as the beans, in Prometheus text exposition format 0.0.4,
+//! plus deployment outcomes and durations (fed from the typed events), unit health gauges,
+//! task runs and connections per transport. Names follow the conventions: `_total` for
+//! counters, `_seconds` for durations, one HELP and TYPE line per family.
 
 use crate::metrics::Stats;
 use crate::server::Server;
@@ -108,6 +111,34 @@ pub async fn render(server: &Server) -> String {
             &t.stats,
         );
     }
+    let mut conns = vec![
+        family(
+            "esb_transport_connections_total",
+            "counter",
+            "Connections accepted.",
+        ),
+        family(
+            "esb_transport_connections_open",
+            "gauge",
+            "Connections accepted and not yet closed.",
+        ),
+        family(
+            "esb_transport_connections_refused_total",
+            "counter",
+            "Connections closed without being served (accept errors, failed TLS handshakes).",
+        ),
+    ];
+    for t in &server.transports {
+        let l = labels(&[("transport", &t.name)]);
+        let c = &t.conns;
+        for (f, v) in
+            conns
+                .iter_mut()
+                .zip([c.accepted.load(Relaxed), c.open(), c.refused.load(Relaxed)])
+        {
+            f.lines.push(format!("{}{l} {v}", f.name));
+        }
+    }
     let mut proxies = quartet("proxy");
     let mut endpoints = quartet("endpoint");
     let mut revision = family(
@@ -121,10 +152,66 @@ pub async fn render(server: &Server) -> String {
         "gauge",
         "1 when the address is in rotation.",
     );
+    let mut health = vec![
+        family(
+            "esb_unit_failed",
+            "gauge",
+            "1 when the unit could not start at all (no valid files, no last-good copy).",
+        ),
+        family(
+            "esb_unit_degraded",
+            "gauge",
+            "1 when the unit runs its last-good copy because its files are invalid.",
+        ),
+        family(
+            "esb_unit_draining_revisions",
+            "gauge",
+            "Replaced revisions of the unit still finishing in-flight requests.",
+        ),
+    ];
+    let mut tasks = vec![
+        family("esb_task_runs_total", "counter", "Task runs finished."),
+        family(
+            "esb_task_failures_total",
+            "counter",
+            "Task runs that failed.",
+        ),
+        family(
+            "esb_task_run_duration_seconds",
+            "summary",
+            "Time spent in task runs.",
+        ),
+    ];
     {
         let units = server.engine.units.lock().await;
         for (name, slot) in units.iter() {
             let rev = slot.current.as_ref();
+            let l = labels(&[("unit", name)]);
+            for (f, v) in health.iter_mut().zip([
+                slot.failed.is_some() as usize,
+                rev.is_some_and(|r| r.degraded) as usize,
+                slot.draining.len(),
+            ]) {
+                f.lines.push(format!("{}{l} {v}", f.name));
+            }
+            for t in &slot.tasks {
+                let l = labels(&[("unit", name), ("task", &t.name)]);
+                let runs = t.runs.load(Relaxed);
+                tasks[0]
+                    .lines
+                    .push(format!("esb_task_runs_total{l} {runs}"));
+                tasks[1].lines.push(format!(
+                    "esb_task_failures_total{l} {}",
+                    t.failures.load(Relaxed)
+                ));
+                tasks[2].lines.push(format!(
+                    "esb_task_run_duration_seconds_sum{l} {}",
+                    t.run_micros.load(Relaxed) as f64 / 1e6
+                ));
+                tasks[2]
+                    .lines
+                    .push(format!("esb_task_run_duration_seconds_count{l} {runs}"));
+            }
             revision.lines.push(format!(
                 "esb_unit_revision{} {}",
                 labels(&[("unit", name)]),
@@ -174,13 +261,18 @@ pub async fn render(server: &Server) -> String {
         "esb_uptime_seconds {}",
         server.started.elapsed().as_secs()
     ));
+    let deploys = deploy_families(&server.events.deploys.snapshot());
     let mut out = String::new();
     let all = server_fams
         .into_iter()
         .chain(transports)
+        .chain(conns)
         .chain(proxies)
         .chain(endpoints)
-        .chain([revision, paused, addr_up]);
+        .chain([revision, paused, addr_up])
+        .chain(health)
+        .chain(tasks)
+        .chain(deploys);
     for f in all {
         let _ = writeln!(
             out,
@@ -192,4 +284,42 @@ pub async fn render(server: &Server) -> String {
         }
     }
     out
+}
+
+/// Deployment outcomes per unit and the activation duration histogram.
+fn deploy_families(d: &crate::metrics::DeployInner) -> Vec<Family> {
+    let mut outcomes = family(
+        "esb_deploys_total",
+        "counter",
+        "Deployment outcomes per unit: activated, unchanged, rejected, failed, unloaded.",
+    );
+    for ((unit, outcome), n) in &d.outcomes {
+        outcomes.lines.push(format!(
+            "esb_deploys_total{} {n}",
+            labels(&[("unit", unit), ("outcome", outcome)])
+        ));
+    }
+    let mut duration = family(
+        "esb_deploy_duration_seconds",
+        "histogram",
+        "Time from the start of a deployment transaction to its commit, per unit activated.",
+    );
+    let mut cumulative = 0;
+    for (i, bound) in crate::metrics::DEPLOY_BUCKETS.iter().enumerate() {
+        cumulative += d.buckets[i];
+        duration.lines.push(format!(
+            "esb_deploy_duration_seconds_bucket{{le=\"{bound}\"}} {cumulative}"
+        ));
+    }
+    duration.lines.push(format!(
+        "esb_deploy_duration_seconds_bucket{{le=\"+Inf\"}} {}",
+        d.count
+    ));
+    duration
+        .lines
+        .push(format!("esb_deploy_duration_seconds_sum {}", d.sum_seconds));
+    duration
+        .lines
+        .push(format!("esb_deploy_duration_seconds_count {}", d.count));
+    vec![outcomes, duration]
 }

@@ -288,7 +288,13 @@ pub async fn exec(
                 "pause" => t.pause().map_err(failed)?,
                 "resume" => t.resume().map_err(failed)?,
                 "stop" => t.stop().await,
-                _ => t.start().await.map_err(failed)?,
+                _ => {
+                    let was_stopped = t.state() == crate::transport::TransportState::Stopped;
+                    t.start().await.map_err(failed)?;
+                    if was_stopped {
+                        tracing::info!(transport = %t.name, bind = %t.bind, kind = ?t.kind, "transport listening");
+                    }
+                }
             }
             state(oname, t.state().as_str());
             Ok(Value::Null)
@@ -482,7 +488,7 @@ async fn history(server: &Server, unit: &str) -> Result<Value, String> {
                 json!({
                     "revision": r.number, "hash": r.hash, "label": r.label,
                     "deployed_at": r.deployed_at.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0),
-                    "deploy_ms": r.deploy_time.as_secs_f64() * 1000.0,
+                    "deploy_ms": crate::revision::millis(r.deploy_time),
                     "active": Some(r.number) == current, "degraded": r.degraded,
                 })
             })

@@ -120,12 +120,7 @@ pub async fn read_all(server: &Server, bean: &Bean) -> Result<Map<String, Value>
             m.insert(
                 "DeployMillis".into(),
                 rev.map(|r| {
-                    r.deploy_time
-                        .get()
-                        .copied()
-                        .unwrap_or_default()
-                        .as_secs_f64()
-                        * 1000.0
+                    crate::revision::millis(r.deploy_time.get().copied().unwrap_or_default())
                 })
                 .into(),
             );
