@@ -9,6 +9,7 @@ pub mod model;
 pub mod parse;
 pub mod protocol;
 pub mod root;
+pub mod root_diff;
 pub mod source;
 pub mod template;
 pub mod validate;

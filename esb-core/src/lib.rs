@@ -10,6 +10,7 @@ pub mod endpoint;
 pub mod engine;
 pub mod events;
 pub mod fsx;
+pub mod listeners;
 pub mod mediation;
 pub mod message;
 pub mod metrics;

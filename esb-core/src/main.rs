@@ -109,15 +109,45 @@ fn serve(cli: Cli) -> ExitCode {
         watch: cli.no_watch.then_some(false),
         events: Default::default(),
     };
-    // A warm restart (management `restart`) ends `serve` with `Exit::Restart`: the server is
-    // rebuilt in this process from the re-read root config.
+    // A warm restart (management `restart`) ends `serve` with `Exit::Restart`: the next
+    // generation is started in this process from the handover (the checked root config and
+    // every listening socket). If it cannot start, the previous configuration starts again
+    // on the same sockets and the restart is reported as rejected.
     let result = rt.block_on(async {
+        let mut pool = esb_core::listeners::ListenerPool::default();
+        let mut root = deployments::RootConfig::load(&opts.conf_dir)
+            .map_err(esb_core::server::StartError::Root)?;
+        let mut previous: Option<deployments::RootConfig> = None;
+        let mut ready: Option<tokio::sync::oneshot::Sender<Result<(), String>>> = None;
         loop {
-            let server = esb_core::server::Server::start(&opts).await?;
-            if server.serve().await? == esb_core::server::Exit::Stopped {
-                return Ok::<_, esb_core::server::StartError>(());
+            let server = match esb_core::server::Server::start(&opts, root.clone(), &mut pool).await {
+                Ok(s) => s,
+                Err(e) => match (ready.take(), previous.take()) {
+                    (Some(tx), Some(prev)) => {
+                        let _ = tx.send(Err(format!(
+                            "the new configuration failed to start ({e}); the previous one runs again"
+                        )));
+                        tracing::error!("warm restart failed: {e}; starting the previous configuration again");
+                        root = prev;
+                        continue;
+                    }
+                    _ => return Err(e),
+                },
+            };
+            pool.close_rest();
+            if let Some(tx) = ready.take() {
+                server.when_ready(tx);
             }
-            tracing::info!("warm restart: starting again with the re-read root config");
+            match server.serve().await? {
+                esb_core::server::Exit::Stopped => return Ok(()),
+                esb_core::server::Exit::Restart(h) => {
+                    let h = *h;
+                    tracing::info!("warm restart: starting again with the re-read root config");
+                    previous = Some(std::mem::replace(&mut root, h.root));
+                    pool = h.pool;
+                    ready = Some(h.ready);
+                }
+            }
         }
     });
     match result {

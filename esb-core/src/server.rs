@@ -1,22 +1,29 @@
-//! The running server: loads the root config, binds transports, starts the deployment
-//! engine, the hot deployer and the management endpoint, and handles signals (SIGHUP
+//! The running server: binds transports and the management endpoint (taking the sockets a
+//! previous generation handed over), starts the deployment engine, the hot deployer and the
+//! management endpoint, and handles signals (SIGHUP
 //! reloads changed units, audited `by: "signal"` and refused while the audit log cannot be
 //! written; SIGTERM/SIGINT stop accepting, let in-flight requests finish within the drain
-//! timeout, and return). `state_dir` is created 0700; the management tokens are checked
-//! here, so a weak or tampered token file stops the start-up before anything is served.
+//! timeout, and return). A warm restart ends a generation without closing its sockets:
+//! they go to the next one in a [`Handover`], and the old connections finish in the
+//! background, each told to close after its current exchange. `state_dir` is created 0700;
+//! the management tokens are checked here, so a weak or tampered token file stops the
+//! start-up before anything is served.
 
 use crate::audit::{Audit, By};
 use crate::engine::Engine;
 use crate::events::{EventBus, EventKind};
+use crate::listeners::ListenerPool;
 use crate::mgmt::auth::{TokenError, Tokens};
 use crate::transport::TransportRuntime;
 use deployments::RootConfig;
 use hyper_util::server::graceful::GracefulShutdown;
+use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::oneshot;
 use tokio::sync::watch;
 
 pub struct Options {
@@ -49,6 +56,14 @@ pub enum StartError {
     Tokens(#[from] TokenError),
 }
 
+/// What a warm restart hands to the next generation: the checked root config, every
+/// listening socket (those kept and those bound for it), and where to say it serves.
+pub struct Handover {
+    pub root: RootConfig,
+    pub pool: ListenerPool,
+    pub ready: oneshot::Sender<Result<(), String>>,
+}
+
 pub struct Server {
     pub engine: Arc<Engine>,
     pub transports: Vec<Arc<TransportRuntime>>,
@@ -61,21 +76,34 @@ pub struct Server {
     /// The management tokens, checked at start-up (`None` when management is off).
     pub tokens: Option<Tokens>,
     shutdown: watch::Sender<bool>,
-    restart: AtomicBool,
+    /// The management listener, bound at start-up (so a taken port fails the start) and
+    /// served by `serve`; and its bind as the root config names it.
+    mgmt_listener: Mutex<Option<tokio::net::TcpListener>>,
+    pub mgmt_configured: Option<SocketAddr>,
+    /// Set when this generation stops serving: management responses carry
+    /// `Connection: close`.
+    pub mgmt_draining: AtomicBool,
+    /// A warm restart in progress: taken by `serve` when it ends.
+    handover: Mutex<Option<Handover>>,
+    /// Told once this generation serves (the warm restart that started it waits for that).
+    ready: Mutex<Option<oneshot::Sender<Result<(), String>>>>,
 }
 
 /// How [`Server::serve`] ended.
-#[derive(Debug, PartialEq, Eq)]
 pub enum Exit {
     Stopped,
-    /// A warm restart was asked for: the caller re-executes with the new root config.
-    Restart,
+    /// A warm restart: the caller starts the next generation from the handover.
+    Restart(Box<Handover>),
 }
 
 impl Server {
-    /// Everything up to serving: config, state dir, transports bound, units deployed.
-    pub async fn start(opts: &Options) -> Result<Arc<Server>, StartError> {
-        let root = RootConfig::load(&opts.conf_dir).map_err(StartError::Root)?;
+    /// Everything up to serving: state dir, transports and the management endpoint bound
+    /// (from `pool` where it holds their sockets), units deployed, operator state applied.
+    pub async fn start(
+        opts: &Options,
+        root: RootConfig,
+        pool: &mut ListenerPool,
+    ) -> Result<Arc<Server>, StartError> {
         let state_dir = root.state_dir();
         // It holds tokens, the audit log and copies of units (with their secrets).
         crate::fsx::create_private_dir(&state_dir).map_err(|source| StartError::StateDir {
@@ -116,7 +144,7 @@ impl Server {
             management_cap,
         );
         for def in &root.transports {
-            let t = TransportRuntime::bind(def, &root.base_dir, default_cap).await?;
+            let t = TransportRuntime::bind(def, &root.base_dir, default_cap, pool).await?;
             tracing::info!(transport = %t.name, bind = %t.bind, kind = ?t.kind, "transport listening");
             transports.push(t);
         }
@@ -137,6 +165,15 @@ impl Server {
                 "the transports' max_connections need more file descriptors than the open-file limit allows; under a flood accepts will fail (EMFILE) and the management endpoint may be locked out: lower max_connections or raise the limit (ulimit -n / LimitNOFILE)"
             );
         }
+        let (mgmt_listener, mgmt_configured) = if root.management.enabled {
+            let addr = *root.management.bind.get_ref();
+            let l = pool
+                .take_or_bind(addr)
+                .map_err(|e| StartError::Management(format!("cannot bind {addr}: {e}")))?;
+            (Some(l), Some(addr))
+        } else {
+            (None, None)
+        };
         let root = Arc::new(root);
         let engine = Arc::new(Engine::new(root.clone(), events.clone()));
         if let Some(w) = opts.watch {
@@ -169,7 +206,11 @@ impl Server {
             audit,
             tokens,
             shutdown: watch::channel(false).0,
-            restart: AtomicBool::new(false),
+            mgmt_listener: Mutex::new(mgmt_listener),
+            mgmt_configured,
+            mgmt_draining: AtomicBool::new(false),
+            handover: Mutex::new(None),
+            ready: Mutex::new(None),
         });
         crate::operator::apply(&server, &crate::operator::load(&server)).await;
         Ok(server)
@@ -193,7 +234,6 @@ impl Server {
                 self.shutdown.subscribe(),
             )));
         }
-        let mut listeners = Vec::new();
         let reaper = self.engine.clone();
         let mut reaper_stop = self.shutdown.subscribe();
         let sampled = self.clone();
@@ -215,11 +255,12 @@ impl Server {
         let _watcher = crate::watch::spawn(self.engine.clone(), self.audit.clone())
             .map_err(|e| tracing::error!("hot deployer: {e}"))
             .ok();
-        listeners.extend(
-            crate::mgmt::spawn(self.clone())
-                .await
-                .map_err(StartError::Management)?,
-        );
+        let mgmt_loop = crate::mgmt::spawn(self.clone())
+            .await
+            .map_err(StartError::Management)?;
+        if let Some(tx) = self.ready.lock().expect("ready").take() {
+            let _ = tx.send(Ok(()));
+        }
 
         let mut stop = self.shutdown.subscribe();
         loop {
@@ -246,13 +287,37 @@ impl Server {
                 }
             }
         }
+        let handover = self.handover.lock().expect("handover").take();
+        // Also for a warm restart: this generation stops, the next emits server_started.
         self.events.emit(EventKind::ServerStopping);
         self.shutdown.send_replace(true);
         for l in accept_loops {
             let _ = l.await;
         }
+        let mgmt_listener = match mgmt_loop {
+            Some(h) => h.await.ok().flatten(),
+            None => None,
+        };
         let drain = self.engine.root.server.drain_timeout;
         let graceful = Arc::try_unwrap(graceful).unwrap_or_else(|_| GracefulShutdown::new());
+        if let Some(mut h) = handover {
+            // The sockets go on to the next generation; connections of this one finish in
+            // the background, each closing after its current exchange.
+            for t in &self.transports {
+                t.hand_over(&mut h.pool);
+            }
+            if let (Some(addr), Some(l)) = (self.mgmt_configured, mgmt_listener) {
+                h.pool.put(addr, l);
+            }
+            self.engine.stop_tasks().await;
+            let me = self.clone();
+            tokio::spawn(async move { me.drain_connections(graceful, drain).await });
+            return Ok(Exit::Restart(h.into()));
+        }
+        for t in &self.transports {
+            t.release();
+        }
+        drop(mgmt_listener);
         if tokio::time::timeout(drain, graceful.shutdown())
             .await
             .is_err()
@@ -260,15 +325,19 @@ impl Server {
             tracing::warn!("drain timeout reached; closing remaining connections");
         }
         self.engine.stop_tasks().await;
-        // Every listener has released its port before a warm restart binds again.
-        for l in listeners {
-            let _ = l.await;
+        Ok(Exit::Stopped)
+    }
+
+    /// Waits until this generation's connections have closed (each is told to close after
+    /// its next response), then closes what is left after `drain`.
+    async fn drain_connections(&self, graceful: GracefulShutdown, drain: std::time::Duration) {
+        let deadline = tokio::time::Instant::now() + drain;
+        while tokio::time::Instant::now() < deadline
+            && self.transports.iter().any(|t| t.gate.open() > 0)
+        {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
-        Ok(if self.restart.load(std::sync::atomic::Ordering::Relaxed) {
-            Exit::Restart
-        } else {
-            Exit::Stopped
-        })
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(1), graceful.shutdown()).await;
     }
 
     /// Updates the per-second request rates of every counter set (called once a second).
@@ -291,11 +360,40 @@ impl Server {
         self.shutdown.subscribe()
     }
 
-    /// Stops serving (draining in-flight requests) so the server can be rebuilt.
-    pub fn request_restart(&self) {
-        self.restart
-            .store(true, std::sync::atomic::Ordering::Relaxed);
+    /// Ends this generation for a warm restart: from now on every response says
+    /// `Connection: close`, the accept loops stop, and `serve` returns the handover.
+    pub fn request_restart(&self, h: Handover) -> Result<(), Handover> {
+        let mut slot = self.handover.lock().expect("handover");
+        if slot.is_some() || *self.shutdown.borrow() {
+            return Err(h);
+        }
+        *slot = Some(h);
+        for t in &self.transports {
+            t.draining.store(true, Relaxed);
+        }
+        self.mgmt_draining.store(true, Relaxed);
+        drop(slot);
         self.stop();
+        Ok(())
+    }
+
+    /// The warm restart that started this generation waits for it to serve.
+    pub fn when_ready(&self, tx: oneshot::Sender<Result<(), String>>) {
+        *self.ready.lock().expect("ready") = Some(tx);
+    }
+
+    /// The management listener, for `serve` (once).
+    pub fn take_mgmt_listener(&self) -> Option<tokio::net::TcpListener> {
+        self.mgmt_listener.lock().expect("mgmt listener").take()
+    }
+
+    /// Every bind this generation listens on, as the root config names them.
+    pub fn listening_addrs(&self) -> Vec<SocketAddr> {
+        self.transports
+            .iter()
+            .map(|t| t.configured)
+            .chain(self.mgmt_configured)
+            .collect()
     }
 
     pub fn stop(&self) {

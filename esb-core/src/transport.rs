@@ -56,7 +56,13 @@ pub enum TransportError {
 pub struct TransportRuntime {
     pub name: String,
     pub kind: TransportKind,
+    /// The bind address as the root config names it (the key a restart hands it over by).
+    pub configured: SocketAddr,
     pub bind: SocketAddr,
+    /// Set when this generation stops serving (warm restart, upgrade, shutdown): every
+    /// further response carries `Connection: close`, so keep-alive clients move to the next
+    /// generation's listener after a complete exchange instead of being cut off.
+    pub draining: std::sync::atomic::AtomicBool,
     pub stats: Stats,
     pub conns: crate::metrics::ConnCounts,
     state: watch::Sender<TransportState>,
@@ -111,6 +117,7 @@ impl TransportRuntime {
         def: &TransportDef,
         base: &std::path::Path,
         default_cap: u64,
+        pool: &mut crate::listeners::ListenerPool,
     ) -> Result<Arc<Self>, TransportError> {
         let name = def.name.get_ref().clone();
         let tls = match def.kind {
@@ -123,15 +130,19 @@ impl TransportRuntime {
             TransportKind::Http => None,
         };
         let addr = *def.bind.get_ref();
-        let listener = crate::accept::listen(addr).map_err(|source| TransportError::Bind {
-            name: name.clone(),
-            addr,
-            source,
-        })?;
+        let listener = pool
+            .take_or_bind(addr)
+            .map_err(|source| TransportError::Bind {
+                name: name.clone(),
+                addr,
+                source,
+            })?;
         let bind = listener.local_addr().unwrap_or(addr);
         Ok(Arc::new(TransportRuntime {
             name,
             kind: def.kind,
+            configured: addr,
+            draining: std::sync::atomic::AtomicBool::new(false),
             bind,
             stats: Stats::default(),
             conns: Default::default(),
@@ -206,6 +217,19 @@ impl TransportRuntime {
         Ok(())
     }
 
+    /// Gives the listening socket to the next generation (after the accept loop ended).
+    pub fn hand_over(&self, pool: &mut crate::listeners::ListenerPool) {
+        if let Some(l) = self.listener.lock().expect("listener").take() {
+            pool.put(self.configured, l);
+        }
+    }
+
+    /// Closes the listening socket (shutdown): the port is free at once, whatever
+    /// keep-alive connections still hold this runtime.
+    pub fn release(&self) {
+        self.listener.lock().expect("listener").take();
+    }
+
     /// The accept loop; returns when `shutdown` fires.
     pub async fn run(
         self: Arc<Self>,
@@ -218,8 +242,8 @@ impl TransportRuntime {
         let mut backoff = Backoff::default();
         loop {
             if *shutdown.borrow() {
-                // Release the port now: keep-alive connections may hold this runtime longer.
-                self.listener.lock().expect("listener").take();
+                // The listener stays: the server hands it to its next generation or
+                // releases it (`hand_over`, `release`).
                 return;
             }
             let state = *state_rx.borrow_and_update();
@@ -345,6 +369,13 @@ impl TransportRuntime {
             ),
         };
         guard.finish(resp.status().is_server_error());
+        let mut resp = resp;
+        if self.draining.load(std::sync::atomic::Ordering::Relaxed) {
+            resp.headers_mut().insert(
+                http::header::CONNECTION,
+                http::HeaderValue::from_static("close"),
+            );
+        }
         resp
     }
 }

@@ -144,3 +144,130 @@ fn operator_state_survives_warm_and_process_restarts() {
     assert_eq!(saved["units"], json!({}), "{saved:#}");
     assert_eq!(saved["transports"]["side"], "Stopped");
 }
+
+fn esb_toml(conf: &TempConf) -> std::path::PathBuf {
+    conf.dir().join("esb.toml")
+}
+
+fn restart(mgmt: &Mgmt) -> Value {
+    mgmt.exec_ok("esb:type=Server", "restart", json!([]))
+}
+
+#[test]
+fn restart_with_a_taken_port_is_rejected_and_esb_keeps_serving() {
+    let conf = conf().unit("a", &answering("/a", "a"));
+    let esb = Esb::start(&conf);
+    let mgmt = Mgmt::of(&conf);
+    let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken = holder.local_addr().unwrap().port();
+    let text = std::fs::read_to_string(esb_toml(&conf)).unwrap();
+    let moved = text.replace(
+        &format!("127.0.0.1:{}", conf.port("web")),
+        &format!("127.0.0.1:{taken}"),
+    );
+    std::fs::write(esb_toml(&conf), &moved).unwrap();
+    let o = restart(&mgmt);
+    assert_eq!(o["outcome"], "rejected", "{o:#}");
+    let e = o["errors"][0].to_string();
+    assert!(
+        e.contains("transport \\\"web\\\"")
+            && e.contains("cannot bind")
+            && e.contains("nothing changed"),
+        "{o:#}"
+    );
+    assert!(o["errors"][0]["line"].as_u64().unwrap_or(0) > 1, "{o:#}");
+    // Still the old configuration, still serving, management still answers.
+    assert_eq!(get(&conf, "/a"), (200, "a".into()), "{}", esb.log());
+    assert_eq!(mgmt.read("esb:type=Server", "State"), "Running");
+}
+
+#[test]
+fn restart_renaming_a_transport_a_unit_uses_is_rejected_naming_the_unit() {
+    let unit = "[[proxy]]\nname = \"p\"\npath = \"/p\"\ntransports = [\"web\"]\nsequence = \"s\"\n\n[[sequence]]\nname = \"s\"\nsteps = [{ respond = { status = 200, body = \"p\" } }]\n";
+    let conf = conf().unit("pinned", unit);
+    let _esb = Esb::start(&conf);
+    let mgmt = Mgmt::of(&conf);
+    let text = std::fs::read_to_string(esb_toml(&conf)).unwrap();
+    std::fs::write(
+        esb_toml(&conf),
+        text.replace("name = \"web\"", "name = \"www\""),
+    )
+    .unwrap();
+    let o = restart(&mgmt);
+    assert_eq!(o["outcome"], "rejected", "{o:#}");
+    let e = o["errors"].to_string();
+    assert!(e.contains("pinned/unit.toml") && e.contains("web"), "{o:#}");
+    assert_eq!(get(&conf, "/p"), (200, "p".into()));
+    // uterm waits for the outcome and exits 1 on a rejection.
+    let r = e2e::uterm::Uterm::connected(&conf.mgmt_url(""), &mgmt.control)
+        .c("restart")
+        .run();
+    assert_eq!(r.code, 1, "{r}");
+    r.stdout_has(&["rejected restart", "pinned/unit.toml"]);
+}
+
+#[test]
+fn warm_restarts_under_keep_alive_load_refuse_nothing() {
+    let conf = conf().unit("a", &answering("/a", "a"));
+    let esb = Esb::start(&conf);
+    let mgmt = Mgmt::of(&conf);
+    let classify = |_: &str, r: &e2e::load::RawResponse| format!("{} {}", r.status, r.text());
+    let load = e2e::load::Load::start(50, addr(&conf), &["/a"], classify);
+    load.wait_more(500, WAIT);
+    for i in 0..20 {
+        // Every other restart changes a setting, so the generations really differ.
+        let text = std::fs::read_to_string(esb_toml(&conf)).unwrap();
+        let next = if i % 2 == 0 {
+            text.replace("drain_timeout = \"5s\"", "drain_timeout = \"6s\"")
+        } else {
+            text.replace("drain_timeout = \"6s\"", "drain_timeout = \"5s\"")
+        };
+        std::fs::write(esb_toml(&conf), next).unwrap();
+        let o = restart(&mgmt);
+        assert_eq!(
+            o["outcome"],
+            "restarted",
+            "restart {i}: {o:#}\n{}",
+            esb.log()
+        );
+        load.wait_more(100, WAIT);
+    }
+    let report = load.stop();
+    assert_eq!(
+        (report.socket_errors, report.non_2xx()),
+        (0, 0),
+        "{} responses over {} connections; samples:\n{}",
+        report.responses,
+        report.connections,
+        report.samples.join("\n")
+    );
+    eprintln!(
+        "20 warm restarts: {} responses over {} connections, 0 errors",
+        report.responses, report.connections
+    );
+    assert!(report.connections >= 50);
+}
+
+#[test]
+fn a_transport_whose_port_changed_serves_on_the_new_port_at_once() {
+    let conf = conf().unit("a", &answering("/a", "a"));
+    let _esb = Esb::start(&conf);
+    let mgmt = Mgmt::of(&conf);
+    let old = conf.port("web");
+    let new = e2e::free_port();
+    let text = std::fs::read_to_string(esb_toml(&conf)).unwrap();
+    std::fs::write(
+        esb_toml(&conf),
+        text.replace(&format!("127.0.0.1:{old}"), &format!("127.0.0.1:{new}")),
+    )
+    .unwrap();
+    let o = restart(&mgmt);
+    assert_eq!(o["outcome"], "restarted", "{o:#}");
+    assert_eq!(o["diff"]["transports_changed"], json!(["web"]), "{o:#}");
+    // The answer came once the new port served: no retry needed.
+    let r = e2e::Client::new().get(&format!("http://127.0.0.1:{new}/a"));
+    assert_eq!((r.status, r.text()), (200, "a".into()));
+    wait_until("the old port to be released", WAIT, || {
+        std::net::TcpStream::connect(("127.0.0.1", old)).is_err()
+    });
+}

@@ -299,30 +299,10 @@ impl Executor {
                 )]])))
             }
             Command::Restart => {
+                // The server answers once the new configuration serves (or why not).
                 let r = self.one(Request::exec(server(), "restart", vec![]))?;
                 let v = value_of(&r, "restart")?;
-                if v.get("outcome").is_some()
-                    || v.as_array()
-                        .is_some_and(|a| a.iter().any(|i| i.get("outcome").is_some()))
-                {
-                    let (out, failed) = report::outcomes(v);
-                    return if failed {
-                        Err(CmdError::with_output(
-                            "restart: some units were rejected",
-                            out,
-                        ))
-                    } else {
-                        Ok(out)
-                    };
-                }
-                let mut out = view::value(v, now);
-                if v.is_null() {
-                    out.blocks = vec![Block::Lines(vec![vec![Span::new(
-                        "warm restart done: esb.toml re-read",
-                        Tone::Good,
-                    )]])];
-                }
-                Ok(out)
+                report::restart(v)
             }
             Command::HotDeploy(None) => {
                 let r = self.one(Request::read(manager(), Some("HotDeploy")))?;

@@ -260,7 +260,11 @@ fn addresses_maintenance_hot_deploy_and_restart() {
         }
         (t, _, op) if t == "exec" && op == "setHotDeploy" => ok(Value::Null),
         (t, _, a) if t == "read" && a == "HotDeploy" => ok(json!(false)),
-        (t, _, op) if t == "exec" && op == "restart" => ok(Value::Null),
+        (t, _, op) if t == "exec" && op == "restart" => ok(json!({
+            "outcome": "restarted", "duration_ms": 12.5, "text": "",
+            "diff": {"transports_added": ["b"], "transports_removed": [], "transports_changed": [],
+                     "settings_changed": ["server.drain_timeout"]}
+        })),
         other => panic!("unexpected {other:?}"),
     });
     let exec = fake.executor();
@@ -281,7 +285,7 @@ fn addresses_maintenance_hot_deploy_and_restart() {
     assert_eq!(text(&run(&exec, "hot-deploy").unwrap()), "hot deploy off\n");
     assert_eq!(
         text(&run(&exec, "restart").unwrap()),
-        "warm restart done: esb.toml re-read\n"
+        "restarted in 12 ms: transports added: b; settings changed: server.drain_timeout\n"
     );
 }
 

@@ -334,3 +334,46 @@ pub fn history(unit: &str, v: &Value, now: u64) -> Output {
 #[cfg(test)]
 #[path = "report_tests.rs"]
 mod tests;
+
+/// The outcome of a warm restart: restarted (with what changed in esb.toml) or rejected
+/// (every error; the running configuration keeps serving, exit 1).
+pub fn restart(v: &Value) -> Result<Output, crate::exec::CmdError> {
+    match v.get("outcome").and_then(Value::as_str) {
+        Some("rejected") => {
+            let n = v
+                .get("errors")
+                .and_then(Value::as_array)
+                .map(Vec::len)
+                .unwrap_or(0);
+            let mut lines = vec![vec![
+                Span::state("rejected"),
+                Span::plain(format!(
+                    " restart: {n} error{}; nothing changed, the running configuration keeps serving",
+                    if n == 1 { "" } else { "s" }
+                )),
+            ]];
+            lines.extend(errors_lines(v.get("errors")));
+            Err(crate::exec::CmdError::with_output(
+                "restart: rejected",
+                Output::new(v.clone()).with(Block::Lines(lines)),
+            ))
+        }
+        _ => {
+            let diff: deployments::root_diff::RootDiff =
+                serde_json::from_value(v.get("diff").cloned().unwrap_or_default())
+                    .unwrap_or_default();
+            let took = v
+                .get("duration_ms")
+                .and_then(Value::as_f64)
+                .map(|ms| format!(" in {}", millis(ms)))
+                .unwrap_or_default();
+            Ok(Output::line(
+                v.clone(),
+                vec![
+                    Span::state("restarted"),
+                    Span::plain(format!("{took}: {diff}")),
+                ],
+            ))
+        }
+    }
+}

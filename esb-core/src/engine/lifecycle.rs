@@ -115,6 +115,21 @@ impl Engine {
         }
     }
 
+    /// Every running revision checked against a new root config (a warm restart's
+    /// pre-check): transports they name must exist, paths must not collide under the new
+    /// transports. Errors name the unit, file:line:col and the element.
+    pub async fn check_root(&self, root: &RootConfig) -> Vec<Diagnostic> {
+        let units = self.units.lock().await;
+        let running: Vec<&ParsedUnit> = units
+            .values()
+            .filter_map(|s| s.current.as_ref().map(|c| &c.parsed))
+            .collect();
+        deployments::validate::validate_set(root, &running)
+            .into_values()
+            .flatten()
+            .collect()
+    }
+
     /// Reload every disk unit from disk: new directories load, removed ones unload, changed
     /// ones reload. Pushed units are left alone.
     pub async fn reload_all(&self) -> Vec<Outcome> {

@@ -35,8 +35,11 @@ struct Mgmt {
     bind: SocketAddr,
 }
 
-/// Binds the management listener and serves it in the background.
-pub async fn spawn(server: Arc<Server>) -> Result<Option<tokio::task::JoinHandle<()>>, String> {
+/// Serves the management listener (bound at start-up) in the background. The task ends on
+/// shutdown and gives the listener back, for the next generation of a warm restart.
+pub async fn spawn(
+    server: Arc<Server>,
+) -> Result<Option<tokio::task::JoinHandle<Option<TcpListener>>>, String> {
     let cfg = &server.engine.root.management;
     if !cfg.enabled {
         return Ok(None);
@@ -46,10 +49,10 @@ pub async fn spawn(server: Arc<Server>) -> Result<Option<tokio::task::JoinHandle
         .tokens
         .clone()
         .ok_or("the tokens were not loaded at start-up")?;
+    let listener = server
+        .take_mgmt_listener()
+        .ok_or("the management listener was not bound at start-up")?;
     let addr = *cfg.bind.get_ref();
-    let listener = TcpListener::bind(addr)
-        .await
-        .map_err(|e| format!("cannot bind {addr}: {e}"))?;
     let bind = listener.local_addr().unwrap_or(addr);
     tracing::info!(%bind, token_file = %state_dir.join("control.token").display(), "management endpoint listening");
     let mgmt = Arc::new(Mgmt {
@@ -81,10 +84,11 @@ pub async fn spawn(server: Arc<Server>) -> Result<Option<tokio::task::JoinHandle
                 a = async {
                     let permit = gate.admit().await;
                     listener.accept().await.map(|a| (a, permit))
-                } => a,
-                // Release the port on shutdown and warm restart.
-                _ = stop.changed() => return,
+                } => Some(a),
+                _ = stop.changed() => None,
             };
+            // Shutdown or warm restart: the listener goes back to the server.
+            let Some(accepted) = accepted else { break };
             let ((stream, peer), permit) = match accepted {
                 Ok(a) => {
                     backoff.success();
@@ -100,7 +104,22 @@ pub async fn spawn(server: Arc<Server>) -> Result<Option<tokio::task::JoinHandle
                 let _permit = permit;
                 let svc = service_fn(move |req| {
                     let mgmt = mgmt.clone();
-                    async move { Ok::<_, std::convert::Infallible>(mgmt.handle(req, peer).await) }
+                    async move {
+                        let mut r = mgmt.clone().handle(req, peer).await;
+                        // A generation that stopped serving closes its connections after
+                        // each answer: clients reconnect to the next one.
+                        if mgmt
+                            .server
+                            .mgmt_draining
+                            .load(std::sync::atomic::Ordering::Relaxed)
+                        {
+                            r.headers_mut().insert(
+                                http::header::CONNECTION,
+                                HeaderValue::from_static("close"),
+                            );
+                        }
+                        Ok::<_, std::convert::Infallible>(r)
+                    }
                 });
                 let _ = hyper::server::conn::http1::Builder::new()
                     .timer(TokioTimer::new())
@@ -108,6 +127,7 @@ pub async fn spawn(server: Arc<Server>) -> Result<Option<tokio::task::JoinHandle
                     .await;
             });
         }
+        Some(listener)
     });
     Ok(Some(handle))
 }
@@ -542,18 +562,73 @@ async fn read_limited(mut body: Incoming, limit: u64) -> Result<Bytes, StatusCod
     Ok(buf.freeze())
 }
 
-/// Warm restart: checks the new root config, then asks the server to stop and re-execute.
-pub async fn restart(server: &Arc<Server>) -> Result<String, String> {
-    deployments::RootConfig::load(&server.conf_dir).map_err(|errs| {
-        let lines: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
-        format!(
-            "esb.toml is invalid; nothing changed:\n{}",
-            lines.join("\n")
-        )
-    })?;
-    server.request_restart();
-    Ok(
-        "restarting: draining in-flight requests, then starting again with the re-read esb.toml"
-            .into(),
-    )
+/// Warm restart as a transaction: the new root config is parsed and validated, every running
+/// unit is checked against it, every new or moved listener is bound — any failure rejects
+/// the restart with a clear outcome and the old configuration keeps running. Then the
+/// server hands its sockets to the next generation and this answers once that one serves:
+/// `{"outcome": "restarted", "duration_ms", "diff", "text"}` or
+/// `{"outcome": "rejected", "errors": [...]}`.
+pub async fn restart(server: &Arc<Server>) -> Result<Value, String> {
+    use deployments::Diagnostic;
+    let started = std::time::Instant::now();
+    let rejected = |errors: Vec<Diagnostic>| Ok(json!({"outcome": "rejected", "errors": errors}));
+    let root = match deployments::RootConfig::load(&server.conf_dir) {
+        Ok(r) => r,
+        Err(errors) => return rejected(errors),
+    };
+    let unit_errors = server.engine.check_root(&root).await;
+    if !unit_errors.is_empty() {
+        return rejected(unit_errors);
+    }
+    // Bind what is new before anything changes: a taken port rejects the restart.
+    let file = server.conf_dir.join(deployments::root::ROOT_FILE);
+    let text = std::fs::read_to_string(&file).unwrap_or_default();
+    let lines = deployments::diag::LineIndex::new(&text);
+    let at = |span: Option<std::ops::Range<usize>>, msg: String| {
+        let (line, col) = lines.position(span.map(|s| s.start).unwrap_or(0));
+        Diagnostic::new(file.display().to_string(), line, col, msg)
+    };
+    let kept = server.listening_addrs();
+    let mut pool = crate::listeners::ListenerPool::default();
+    let mut errors = Vec::new();
+    let mut wanted: Vec<(String, &deployments::Spanned<SocketAddr>)> = root
+        .transports
+        .iter()
+        .map(|t| (format!("transport \"{}\"", t.name.get_ref()), &t.bind))
+        .collect();
+    if root.management.enabled {
+        wanted.push(("the management endpoint".into(), &root.management.bind));
+    }
+    for (what, bind) in wanted {
+        let addr = *bind.get_ref();
+        if !kept.contains(&addr) {
+            if let Err(e) = pool.ensure(addr) {
+                errors.push(at(
+                    Some(bind.span()),
+                    format!("{what}: cannot bind {addr}: {e}; nothing changed, the running configuration keeps serving"),
+                ));
+            }
+        }
+    }
+    if !errors.is_empty() {
+        return rejected(errors);
+    }
+    let diff = deployments::root_diff::RootDiff::between(&server.engine.root, &root);
+    let (ready, is_ready) = tokio::sync::oneshot::channel();
+    let handover = crate::server::Handover { root, pool, ready };
+    if server.request_restart(handover).is_err() {
+        return Err("a restart or shutdown is already in progress".into());
+    }
+    match tokio::time::timeout(std::time::Duration::from_secs(60), is_ready).await {
+        Ok(Ok(Ok(()))) => Ok(json!({
+            "outcome": "restarted",
+            "duration_ms": crate::revision::millis(started.elapsed()),
+            "text": diff.to_string(),
+            "diff": diff,
+        })),
+        Ok(Ok(Err(e))) => rejected(vec![at(None, e)]),
+        _ => Err(
+            "the restarted server did not report that it serves within 60 s; see its log".into(),
+        ),
+    }
 }

@@ -202,10 +202,7 @@ pub async fn exec(
                 state(oname, if on { "Maintenance" } else { "Running" });
                 Ok(Value::Null)
             }
-            _ => crate::mgmt::restart(server)
-                .await
-                .map(Value::String)
-                .map_err(failed),
+            _ => crate::mgmt::restart(server).await.map_err(failed),
         },
         Bean::Manager => {
             let unit = || arg_str(args, 0, "unit");
