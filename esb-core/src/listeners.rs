@@ -28,9 +28,8 @@ impl ListenerPool {
     /// Binds `addr` now unless the pool holds it already (a restart binds what is new
     /// before anything changes, so a taken port rejects the restart).
     pub fn ensure(&mut self, addr: SocketAddr) -> std::io::Result<()> {
-        if !self.sockets.contains_key(&addr) {
-            let l = crate::accept::listen(addr)?.into_std()?;
-            self.sockets.insert(addr, l);
+        if let std::collections::btree_map::Entry::Vacant(e) = self.sockets.entry(addr) {
+            e.insert(crate::accept::listen(addr)?.into_std()?);
         }
         Ok(())
     }
