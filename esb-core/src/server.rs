@@ -362,10 +362,11 @@ impl Server {
 
     /// Ends this generation for a warm restart: from now on every response says
     /// `Connection: close`, the accept loops stop, and `serve` returns the handover.
-    pub fn request_restart(&self, h: Handover) -> Result<(), Handover> {
+    /// Refused (false) while a restart or shutdown is already under way.
+    pub fn request_restart(&self, h: Handover) -> bool {
         let mut slot = self.handover.lock().expect("handover");
         if slot.is_some() || *self.shutdown.borrow() {
-            return Err(h);
+            return false;
         }
         *slot = Some(h);
         for t in &self.transports {
@@ -374,7 +375,7 @@ impl Server {
         self.mgmt_draining.store(true, Relaxed);
         drop(slot);
         self.stop();
-        Ok(())
+        true
     }
 
     /// The warm restart that started this generation waits for it to serve.

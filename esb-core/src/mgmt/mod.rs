@@ -616,7 +616,7 @@ pub async fn restart(server: &Arc<Server>) -> Result<Value, String> {
     let diff = deployments::root_diff::RootDiff::between(&server.engine.root, &root);
     let (ready, is_ready) = tokio::sync::oneshot::channel();
     let handover = crate::server::Handover { root, pool, ready };
-    if server.request_restart(handover).is_err() {
+    if !server.request_restart(handover) {
         return Err("a restart or shutdown is already in progress".into());
     }
     match tokio::time::timeout(std::time::Duration::from_secs(60), is_ready).await {
