@@ -9,7 +9,7 @@
 use e2e::mgmt_client::Mgmt;
 use e2e::units::answer_unit;
 use e2e::uterm::{Follower, Run, Uterm};
-use e2e::{wait_for, wait_until, Backend, Client, ClosedPort, Esb, TempConf};
+use e2e::{wait_until, Backend, Client, ClosedPort, Esb, TempConf};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
