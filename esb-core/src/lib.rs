@@ -24,4 +24,5 @@ pub mod state;
 pub mod task;
 pub mod template;
 pub mod transport;
+pub mod upgrade;
 pub mod watch;

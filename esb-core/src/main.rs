@@ -88,7 +88,17 @@ fn init_logging(format: LogFormat) {
 }
 
 fn serve(cli: Cli) -> ExitCode {
+    esb_core::upgrade::remember_exe();
     init_logging(cli.log_format);
+    // Started by a binary upgrade: the listening sockets come from the old process.
+    let inherited = match esb_core::upgrade::inherit() {
+        Some(Ok(i)) => Some(i),
+        Some(Err(e)) => {
+            eprintln!("esb: {e}");
+            return ExitCode::FAILURE;
+        }
+        None => None,
+    };
     let workers = cli.workers.or_else(|| {
         deployments::RootConfig::load(&cli.conf)
             .ok()
@@ -103,18 +113,23 @@ fn serve(cli: Cli) -> ExitCode {
         rt.worker_threads(w);
     }
     let rt = rt.enable_all().build().expect("tokio runtime");
-    let opts = esb_core::server::Options {
+    let mut opts = esb_core::server::Options {
         conf_dir: cli.conf,
         strict: cli.strict,
         watch: cli.no_watch.then_some(false),
         events: Default::default(),
+        hold_tasks: inherited.is_some(),
+    };
+    let (mut first_pool, mut link) = match inherited {
+        Some(i) => (Some(i.pool), Some(i.link)),
+        None => (None, None),
     };
     // A warm restart (management `restart`) ends `serve` with `Exit::Restart`: the next
     // generation is started in this process from the handover (the checked root config and
     // every listening socket). If it cannot start, the previous configuration starts again
     // on the same sockets and the restart is reported as rejected.
     let result = rt.block_on(async {
-        let mut pool = esb_core::listeners::ListenerPool::default();
+        let mut pool = first_pool.take().unwrap_or_default();
         let mut root = deployments::RootConfig::load(&opts.conf_dir)
             .map_err(esb_core::server::StartError::Root)?;
         let mut previous: Option<deployments::RootConfig> = None;
@@ -135,8 +150,21 @@ fn serve(cli: Cli) -> ExitCode {
                 },
             };
             pool.close_rest();
+            // Only the first generation of an upgraded process waits for the old one.
+            opts.hold_tasks = false;
             if let Some(tx) = ready.take() {
                 server.when_ready(tx);
+            }
+            if let Some(link) = link.take() {
+                // Upgrade: tell the old process once this one serves.
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                server.when_ready(tx);
+                let s = server.clone();
+                tokio::spawn(async move {
+                    if let Ok(Ok(())) = rx.await {
+                        esb_core::upgrade::confirm(link, s).await;
+                    }
+                });
             }
             match server.serve().await? {
                 esb_core::server::Exit::Stopped => return Ok(()),

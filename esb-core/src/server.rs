@@ -34,6 +34,9 @@ pub struct Options {
     /// The event bus; shared across warm restarts so `/events` followers and event ids
     /// carry on.
     pub events: Arc<EventBus>,
+    /// Start with every task held (a process started by a binary upgrade, until the old
+    /// one has stopped its tasks).
+    pub hold_tasks: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -87,6 +90,10 @@ pub struct Server {
     handover: Mutex<Option<Handover>>,
     /// Told once this generation serves (the warm restart that started it waits for that).
     ready: Mutex<Option<oneshot::Sender<Result<(), String>>>>,
+    /// A binary upgrade in progress; once the new process serves, the link to it.
+    upgrading: AtomicBool,
+    upgraded: Mutex<Option<std::os::unix::net::UnixStream>>,
+    mgmt_fd: Option<std::os::fd::RawFd>,
 }
 
 /// How [`Server::serve`] ended.
@@ -174,8 +181,10 @@ impl Server {
         } else {
             (None, None)
         };
+        let mgmt_fd = mgmt_listener.as_ref().map(std::os::fd::AsRawFd::as_raw_fd);
         let root = Arc::new(root);
         let engine = Arc::new(Engine::new(root.clone(), events.clone()));
+        engine.hold_tasks.store(opts.hold_tasks, Relaxed);
         if let Some(w) = opts.watch {
             engine
                 .hot_deploy
@@ -211,6 +220,9 @@ impl Server {
             mgmt_draining: AtomicBool::new(false),
             handover: Mutex::new(None),
             ready: Mutex::new(None),
+            upgrading: AtomicBool::new(false),
+            upgraded: Mutex::new(None),
+            mgmt_fd,
         });
         crate::operator::apply(&server, &crate::operator::load(&server)).await;
         Ok(server)
@@ -225,6 +237,7 @@ impl Server {
         let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
         let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
         let mut hup = signal(SignalKind::hangup()).expect("SIGHUP handler");
+        let mut usr2 = signal(SignalKind::user_defined2()).expect("SIGUSR2 handler");
         let graceful = Arc::new(GracefulShutdown::new());
         let mut accept_loops = Vec::new();
         for t in &self.transports {
@@ -261,6 +274,14 @@ impl Server {
         if let Some(tx) = self.ready.lock().expect("ready").take() {
             let _ = tx.send(Ok(()));
         }
+        let pid_file = self.engine.root.state_dir().join("esb.pid");
+        if let Err(e) = crate::fsx::write_private_atomic(
+            &pid_file,
+            format!("{}\n", std::process::id()).as_bytes(),
+        ) {
+            tracing::warn!(path = %pid_file.display(), "cannot write the pid file: {e}");
+        }
+        crate::upgrade::notify_systemd();
 
         let mut stop = self.shutdown.subscribe();
         loop {
@@ -268,6 +289,15 @@ impl Server {
                 _ = term.recv() => break,
                 _ = int.recv() => break,
                 _ = stop.changed() => break,
+                _ = usr2.recv() => {
+                    tracing::info!("SIGUSR2: binary upgrade");
+                    let me = self.clone();
+                    tokio::spawn(async move {
+                        if let Ok(v) = crate::upgrade::upgrade(&me).await {
+                            tracing::info!(new_pid = %v["pid"], "binary upgrade: the new process serves; this one drains and exits");
+                        }
+                    });
+                }
                 _ = hup.recv() => {
                     tracing::info!("SIGHUP: reloading changed units");
                     if let Err(e) = self.audit.writable() {
@@ -318,6 +348,18 @@ impl Server {
             t.release();
         }
         drop(mgmt_listener);
+        let upgraded = self.upgraded.lock().expect("upgraded").take();
+        if let Some(link) = upgraded {
+            // The new process holds the sockets: let it run its tasks once ours stopped,
+            // then finish what this process still serves, every connection closing after
+            // its current exchange.
+            self.engine.stop_tasks().await;
+            crate::upgrade::release(link);
+            self.drain_connections(graceful, drain).await;
+            // Answers still being written (the upgrade's own) get a moment to leave.
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            return Ok(Exit::Stopped);
+        }
         if tokio::time::timeout(drain, graceful.shutdown())
             .await
             .is_err()
@@ -376,6 +418,43 @@ impl Server {
         drop(slot);
         self.stop();
         true
+    }
+
+    /// Claims the server for a binary upgrade (false while a restart, upgrade or shutdown is
+    /// under way).
+    pub fn begin_upgrade(&self) -> bool {
+        let slot = self.handover.lock().expect("handover");
+        !(slot.is_some() || *self.shutdown.borrow() || self.upgrading.swap(true, Relaxed))
+    }
+
+    pub fn abort_upgrade(&self) {
+        self.upgrading.store(false, Relaxed);
+    }
+
+    /// The new process serves: this one stops accepting and ends `serve` (which drains).
+    pub fn finish_upgrade(&self, link: std::os::unix::net::UnixStream) {
+        *self.upgraded.lock().expect("upgraded") = Some(link);
+        for t in &self.transports {
+            t.draining.store(true, Relaxed);
+        }
+        self.mgmt_draining.store(true, Relaxed);
+        self.stop();
+    }
+
+    /// Duplicates of every listening socket with its configured bind (binary upgrade).
+    pub fn listener_dups(&self) -> Vec<(SocketAddr, std::os::fd::OwnedFd)> {
+        let mut out: Vec<(SocketAddr, std::os::fd::OwnedFd)> = self
+            .transports
+            .iter()
+            .filter_map(|t| t.dup_socket().map(|fd| (t.configured, fd)))
+            .collect();
+        if let (Some(addr), Some(fd)) = (self.mgmt_configured, self.mgmt_fd) {
+            // SAFETY: the management socket stays open while this server serves.
+            if let Ok(d) = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }.try_clone_to_owned() {
+                out.push((addr, d));
+            }
+        }
+        out
     }
 
     /// The warm restart that started this generation waits for it to serve.

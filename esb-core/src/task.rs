@@ -24,6 +24,8 @@ pub struct TaskRuntime {
     pub sequence: String,
     pub paused: Arc<AtomicBool>,
     held: Arc<AtomicBool>,
+    /// The engine-wide hold (binary upgrade).
+    engine_hold: Arc<AtomicBool>,
     run_lock: Arc<tokio::sync::Mutex<()>>,
     /// Set when the task's revision was replaced: the loop ends after the current run.
     retired: AtomicBool,
@@ -45,6 +47,7 @@ impl TaskRuntime {
         every: Duration,
         sequence: &str,
         control: &crate::revision::UnitControl,
+        engine_hold: Arc<AtomicBool>,
     ) -> Arc<Self> {
         Arc::new(TaskRuntime {
             name: name.to_owned(),
@@ -52,6 +55,7 @@ impl TaskRuntime {
             sequence: sequence.to_owned(),
             paused: control.task_paused(name),
             held: control.tasks_held.clone(),
+            engine_hold,
             run_lock: control.task_run_lock(name),
             retired: AtomicBool::new(false),
             retired_now: Notify::new(),
@@ -95,7 +99,10 @@ impl TaskRuntime {
                 if me.retired.load(Relaxed) {
                     return;
                 }
-                if (me.paused.load(Relaxed) && !forced) || me.held.load(Relaxed) {
+                if (me.paused.load(Relaxed) && !forced)
+                    || me.held.load(Relaxed)
+                    || me.engine_hold.load(Relaxed)
+                {
                     continue;
                 }
                 let _run = tokio::select! {

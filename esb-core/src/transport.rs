@@ -67,6 +67,9 @@ pub struct TransportRuntime {
     pub conns: crate::metrics::ConnCounts,
     state: watch::Sender<TransportState>,
     listener: Mutex<Option<TcpListener>>,
+    /// The listening socket's descriptor while there is one (-1 when stopped), for a binary
+    /// upgrade to pass a duplicate of it on whatever the accept loop is doing.
+    fd: std::sync::atomic::AtomicI32,
     /// Signalled when a stop has closed the listener.
     closed: tokio::sync::Notify,
     tls: Option<tokio_rustls::TlsAcceptor>,
@@ -138,6 +141,7 @@ impl TransportRuntime {
                 source,
             })?;
         let bind = listener.local_addr().unwrap_or(addr);
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&listener);
         Ok(Arc::new(TransportRuntime {
             name,
             kind: def.kind,
@@ -148,6 +152,7 @@ impl TransportRuntime {
             conns: Default::default(),
             state: watch::channel(TransportState::Started).0,
             listener: Mutex::new(Some(listener)),
+            fd: std::sync::atomic::AtomicI32::new(fd),
             closed: tokio::sync::Notify::new(),
             tls,
             gate: Gate::new(
@@ -212,6 +217,10 @@ impl TransportRuntime {
                 self.name, self.bind
             )
         })?;
+        self.fd.store(
+            std::os::fd::AsRawFd::as_raw_fd(&listener),
+            std::sync::atomic::Ordering::Relaxed,
+        );
         *self.listener.lock().expect("listener") = Some(listener);
         self.state.send_replace(TransportState::Started);
         Ok(())
@@ -219,6 +228,7 @@ impl TransportRuntime {
 
     /// Gives the listening socket to the next generation (after the accept loop ended).
     pub fn hand_over(&self, pool: &mut crate::listeners::ListenerPool) {
+        self.fd.store(-1, std::sync::atomic::Ordering::Relaxed);
         if let Some(l) = self.listener.lock().expect("listener").take() {
             pool.put(self.configured, l);
         }
@@ -227,7 +237,22 @@ impl TransportRuntime {
     /// Closes the listening socket (shutdown): the port is free at once, whatever
     /// keep-alive connections still hold this runtime.
     pub fn release(&self) {
+        self.fd.store(-1, std::sync::atomic::Ordering::Relaxed);
         self.listener.lock().expect("listener").take();
+    }
+
+    /// A duplicate of the listening socket (binary upgrade), if there is one.
+    pub fn dup_socket(&self) -> Option<std::os::fd::OwnedFd> {
+        let fd = self.fd.load(std::sync::atomic::Ordering::Relaxed);
+        // SAFETY: the descriptor is this runtime's listening socket, open while fd >= 0;
+        // dup(2) makes an independent copy.
+        (fd >= 0)
+            .then(|| {
+                unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }
+                    .try_clone_to_owned()
+                    .ok()
+            })
+            .flatten()
     }
 
     /// The accept loop; returns when `shutdown` fires.
@@ -251,6 +276,7 @@ impl TransportRuntime {
                 if state == TransportState::Stopped
                     && self.listener.lock().expect("listener").take().is_some()
                 {
+                    self.fd.store(-1, std::sync::atomic::Ordering::Relaxed);
                     self.closed.notify_waiters();
                 }
                 tokio::select! {

@@ -84,6 +84,8 @@ pub struct EsbOptions {
     pub args: Vec<String>,
     /// Start esb with this open-file limit (soft and hard `RLIMIT_NOFILE`).
     pub nofile: Option<u64>,
+    /// Run this binary instead of the workspace's `esb` (a copy a test may replace).
+    pub bin: Option<PathBuf>,
 }
 
 impl Default for EsbOptions {
@@ -95,6 +97,7 @@ impl Default for EsbOptions {
             ready_timeout: Duration::from_secs(15),
             args: Vec::new(),
             nofile: None,
+            bin: None,
         }
     }
 }
@@ -147,7 +150,7 @@ impl Esb {
             .expect("log dir");
         let log_path = log_dir.path().join("esb.log");
         let log = File::create(&log_path).expect("create esb log");
-        let mut cmd = Command::new(esb_bin());
+        let mut cmd = Command::new(opts.bin.as_deref().unwrap_or(esb_bin()));
         cmd.arg("--conf").arg(conf.dir());
         if opts.no_watch {
             cmd.arg("--no-watch");

@@ -271,3 +271,136 @@ fn a_transport_whose_port_changed_serves_on_the_new_port_at_once() {
         std::net::TcpStream::connect(("127.0.0.1", old)).is_err()
     });
 }
+
+/// A process started by an upgrade (not a child of the test): killed by PID on drop.
+struct Upgraded(i32);
+
+impl Drop for Upgraded {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) on a PID this test started (through esb).
+        unsafe { libc::kill(self.0, libc::SIGKILL) };
+    }
+}
+
+/// Alive and not a zombie.
+fn alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rsplit(')').next().map(|r| r.trim_start().to_owned()))
+        .is_some_and(|r| !r.starts_with('Z') && !r.starts_with('X'))
+}
+
+/// A copy of the esb binary in a temporary directory, so a test can replace it.
+fn binary_copy() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("esb");
+    std::fs::copy(e2e::esb::esb_bin(), &path).unwrap();
+    (dir, path)
+}
+
+/// Replaces `path` the way a package manager does: a new file renamed over the old one.
+fn replace_file(path: &std::path::Path, from: &std::path::Path) {
+    let tmp = path.with_extension("new");
+    std::fs::copy(from, &tmp).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+}
+
+#[test]
+fn binary_upgrades_under_load_refuse_nothing() {
+    let (_bin_dir, bin) = binary_copy();
+    let conf = conf().unit("a", &answering("/a", "a"));
+    let esb = Esb::start_with(
+        &conf,
+        e2e::EsbOptions {
+            bin: Some(bin.clone()),
+            ..e2e::EsbOptions::default()
+        },
+    );
+    let mgmt = Mgmt::of(&conf);
+    let classify = |_: &str, r: &e2e::load::RawResponse| format!("{} {}", r.status, r.text());
+    let load = e2e::load::Load::start(50, addr(&conf), &["/a"], classify);
+    load.wait_more(500, WAIT);
+    let mut old = esb.pid();
+    let mut guards = Vec::new();
+    for i in 0..10 {
+        replace_file(&bin, e2e::esb::esb_bin());
+        let o = mgmt.exec_ok("esb:type=Server", "upgrade", json!([]));
+        assert_eq!(
+            o["outcome"],
+            "upgraded",
+            "upgrade {i}: {o:#}\n{}",
+            esb.log()
+        );
+        let new = o["pid"].as_i64().unwrap() as i32;
+        guards.push(Upgraded(new));
+        assert_ne!(new, old);
+        wait_until("the old process to drain and exit", WAIT, || !alive(old));
+        assert!(
+            alive(new),
+            "upgrade {i}: the new process died\n{}",
+            esb.log()
+        );
+        load.wait_more(100, WAIT);
+        old = new;
+    }
+    let report = load.stop();
+    eprintln!(
+        "10 binary upgrades: {} responses over {} connections",
+        report.responses, report.connections
+    );
+    assert_eq!(
+        (report.socket_errors, report.non_2xx()),
+        (0, 0),
+        "samples:\n{}",
+        report.samples.join("\n")
+    );
+    // The state carried over: the unit still at revision 1, the pid file names the last.
+    assert_eq!(mgmt.read("esb:type=Unit,name=a", "Revision"), 1);
+    let pid_file = std::fs::read_to_string(conf.state_dir().join("esb.pid")).unwrap();
+    assert_eq!(pid_file.trim(), old.to_string());
+}
+
+#[test]
+fn a_new_binary_that_fails_to_start_leaves_the_old_one_serving() {
+    let (bin_dir, bin) = binary_copy();
+    let conf = conf().unit("a", &answering("/a", "a"));
+    let esb = Esb::start_with(
+        &conf,
+        e2e::EsbOptions {
+            bin: Some(bin.clone()),
+            ..e2e::EsbOptions::default()
+        },
+    );
+    let mgmt = Mgmt::of(&conf);
+    let broken = bin_dir.path().join("broken.sh");
+    std::fs::write(&broken, "#!/bin/sh\necho 'cannot start' >&2\nexit 3\n").unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&broken, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    replace_file(&bin, &broken);
+    let env = mgmt.exec("esb:type=Server", "upgrade", json!([]));
+    let e = env.to_string();
+    assert!(
+        e.contains("exited") && e.contains("keeps serving"),
+        "{env:#}\n{}",
+        esb.log()
+    );
+    assert!(alive(esb.pid()));
+    assert_eq!(get(&conf, "/a"), (200, "a".into()));
+    // With a good binary in place the upgrade goes through, driven by uterm.
+    replace_file(&bin, e2e::esb::esb_bin());
+    let r = e2e::uterm::Uterm::connected(&conf.mgmt_url(""), &mgmt.control)
+        .c("upgrade")
+        .run()
+        .expect(0);
+    r.stdout_has(&["upgraded", "drains and exits"]);
+    let pid: i32 = std::fs::read_to_string(conf.state_dir().join("esb.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let _guard = Upgraded(pid);
+    assert_ne!(pid, esb.pid());
+    assert_eq!(get(&conf, "/a"), (200, "a".into()));
+}

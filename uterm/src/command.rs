@@ -262,6 +262,7 @@ pub enum Command {
     },
     Maintenance(bool),
     Restart,
+    Upgrade,
     /// `None`: show whether hot deployment is on.
     HotDeploy(Option<bool>),
     Events {
@@ -314,6 +315,7 @@ impl Command {
             Command::RunTask { .. } => "run",
             Command::Maintenance(_) => "maintenance",
             Command::Restart => "restart",
+            Command::Upgrade => "upgrade",
             Command::HotDeploy(_) => "hot-deploy",
             Command::Events { .. } => "events",
             Command::Beans(_) => "beans",
@@ -411,7 +413,7 @@ impl fmt::Display for UsageError {
 impl std::error::Error for UsageError {}
 
 /// Every verb of the language, for help and "did you mean".
-pub const VERBS: [&str; 31] = [
+pub const VERBS: [&str; 32] = [
     "status",
     "list",
     "show",
@@ -435,6 +437,7 @@ pub const VERBS: [&str; 31] = [
     "run",
     "maintenance",
     "restart",
+    "upgrade",
     "hot-deploy",
     "events",
     "beans",

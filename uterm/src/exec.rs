@@ -304,6 +304,27 @@ impl Executor {
                 let v = value_of(&r, "restart")?;
                 report::restart(v)
             }
+            Command::Upgrade => {
+                let r = self.one(Request::exec(server(), "upgrade", vec![]))?;
+                let v = value_of(&r, "upgrade")?;
+                let took = v
+                    .get("duration_ms")
+                    .and_then(Value::as_f64)
+                    .map(|ms| format!(" in {ms} ms"))
+                    .unwrap_or_default();
+                Ok(Output::line(
+                    v.clone(),
+                    vec![
+                        Span::state("upgraded"),
+                        Span::plain(format!(
+                            "{took}: process {} ({}) serves; process {} drains and exits",
+                            v["pid"],
+                            v["binary"].as_str().unwrap_or(""),
+                            v["old_pid"]
+                        )),
+                    ],
+                ))
+            }
             Command::HotDeploy(None) => {
                 let r = self.one(Request::read(manager(), Some("HotDeploy")))?;
                 let v = value_of(&r, "hot-deploy")?;

@@ -218,8 +218,22 @@ pub const ENTRIES: &[Entry] = &[
         verb: "restart",
         usage: "restart",
         summary: "warm restart: re-read esb.toml without stopping the process",
-        details: "",
+        details: "A transaction: the new esb.toml and every running unit against it are \
+                  checked and new listeners bound first; on any error nothing changes and the \
+                  command fails (exit 1) with every error. Listeners whose bind did not \
+                  change stay open, so no connection is refused. Returns once the new \
+                  configuration serves, with what changed.",
         examples: &["restart"],
+    },
+    Entry {
+        verb: "upgrade",
+        usage: "upgrade",
+        summary: "binary upgrade: the esb binary at the server's path takes over its sockets",
+        details: "The server starts the binary at the path it was started from (replace the \
+                  file first) on the same listening sockets; once the new process serves, \
+                  the old one drains and exits. If the new binary fails to start, the old one \
+                  keeps serving and the command fails (exit 1). The same as SIGUSR2.",
+        examples: &["upgrade"],
     },
     Entry {
         verb: "hot-deploy",

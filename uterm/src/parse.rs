@@ -324,6 +324,10 @@ pub(crate) fn parse_tokens(tokens: &[Token]) -> Result<Command, UsageError> {
             split_flags(verb, tokens, &[])?.exactly(0, "no arguments")?;
             Ok(Command::Restart)
         }
+        "upgrade" => {
+            split_flags(verb, tokens, &[])?.exactly(0, "no arguments")?;
+            Ok(Command::Upgrade)
+        }
         "hot-deploy" => {
             let a = split_flags(verb, tokens, &[])?;
             if a.words.is_empty() {

@@ -204,6 +204,9 @@ pub struct Engine {
     pub units: tokio::sync::Mutex<BTreeMap<String, UnitSlot>>,
     pub events: Arc<EventBus>,
     pub hot_deploy: AtomicBool,
+    /// While set, no task starts a run (a process started by a binary upgrade, until the
+    /// old one has stopped its tasks).
+    pub hold_tasks: Arc<AtomicBool>,
     clients: Clients,
     store: StateStore,
     all_transports: Vec<String>,
@@ -252,6 +255,7 @@ impl Engine {
         Engine {
             store: StateStore::open(&root.state_dir()),
             hot_deploy: AtomicBool::new(root.hot_deploy.watch),
+            hold_tasks: Default::default(),
             root,
             table: ArcSwap::from_pointee(RoutingTable::default()),
             units: tokio::sync::Mutex::new(BTreeMap::new()),
@@ -798,7 +802,7 @@ impl Engine {
         for name in built.keys() {
             let slot = units.get_mut(name).expect("slot exists");
             let rev = slot.current.clone().expect("just activated");
-            slot.tasks = start_tasks(&rev, &slot.control);
+            slot.tasks = start_tasks(&rev, &slot.control, &self.hold_tasks);
         }
         // Tenths of a millisecond: what an operator reads, without float noise in the logs.
         let duration_ms = crate::revision::millis(duration);
@@ -885,7 +889,11 @@ fn on_disk_deploy(changes: &[Change], unit: &str) -> bool {
     })
 }
 
-fn start_tasks(rev: &Arc<Revision>, control: &UnitControl) -> Vec<Arc<TaskRuntime>> {
+fn start_tasks(
+    rev: &Arc<Revision>,
+    control: &UnitControl,
+    hold: &Arc<AtomicBool>,
+) -> Vec<Arc<TaskRuntime>> {
     rev.parsed
         .unit
         .tasks
@@ -893,7 +901,13 @@ fn start_tasks(rev: &Arc<Revision>, control: &UnitControl) -> Vec<Arc<TaskRuntim
         .filter_map(|def| {
             let seq = rev.sequences.get(def.sequence.get_ref())?.clone();
             let name = def.name.get_ref();
-            let t = TaskRuntime::new(name, def.every, def.sequence.get_ref(), control);
+            let t = TaskRuntime::new(
+                name,
+                def.every,
+                def.sequence.get_ref(),
+                control,
+                hold.clone(),
+            );
             t.start(seq, rev.info.clone());
             Some(t)
         })

@@ -57,8 +57,14 @@ pub fn info(bean: &Bean) -> MBeanInfo {
             .with_op(
                 "restart",
                 none,
-                "java.lang.String",
-                "warm restart: re-read esb.toml and rebind transports",
+                "java.lang.Object",
+                "warm restart as a transaction: re-read and check esb.toml and every unit against it, bind new listeners, keep unchanged ones open; answers the outcome once the new configuration serves",
+            )
+            .with_op(
+                "upgrade",
+                none,
+                "java.lang.Object",
+                "binary upgrade: start the binary at this process's path on the same listening sockets; once it serves, this process drains and exits",
             ),
         Bean::Manager => MBeanInfo::new("Deploys, reloads and rolls back units")
             .with_attr("Units", "[Ljava.lang.String;", "units loaded", false)

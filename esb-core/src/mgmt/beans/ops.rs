@@ -202,6 +202,7 @@ pub async fn exec(
                 state(oname, if on { "Maintenance" } else { "Running" });
                 Ok(Value::Null)
             }
+            "upgrade" => crate::upgrade::upgrade(server).await.map_err(failed),
             _ => crate::mgmt::restart(server).await.map_err(failed),
         },
         Bean::Manager => {

@@ -1,0 +1,303 @@
+//! Binary upgrade without a refused connection (SIGUSR2 or the Server bean's `upgrade`),
+//! in the manner of nginx's USR2, HAProxy's `-x` and pingora's graceful upgrade:
+//!
+//! 1. the running process starts the binary at the path it was started from (the new one,
+//!    once the file was replaced) with the same arguments and `ESB_UPGRADE_SOCK` naming a
+//!    Unix socket in state_dir (0600);
+//! 2. it passes every listening socket over that socket (SCM_RIGHTS) with the bind
+//!    addresses they belong to; the new process starts on them, loads the deployment state
+//!    from state_dir with its tasks held, and says `ready <pid>` once it serves;
+//! 3. the old process stops accepting (the sockets stay open in the new one, so nothing is
+//!    refused), stops its tasks, says `go` (the new process's tasks start), tells every
+//!    connection to close after its current exchange, drains and exits 0.
+//!
+//! A new binary that fails to start, exits, or is not ready within a minute is killed and
+//! the old process keeps serving as if nothing happened.
+
+use crate::listeners::ListenerPool;
+use crate::server::Server;
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader, IoSlice, IoSliceMut, Write};
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+/// Names the Unix socket a new process receives its listeners on.
+pub const ENV: &str = "ESB_UPGRADE_SOCK";
+const READY_WITHIN: Duration = Duration::from_secs(60);
+
+static EXE: OnceLock<PathBuf> = OnceLock::new();
+
+/// Remembers the path this process was started from (call first thing in `main`): once
+/// the file is replaced, `/proc/self/exe` names the deleted old one.
+pub fn remember_exe() {
+    if let Ok(p) = std::env::current_exe() {
+        let _ = EXE.set(p);
+    }
+}
+
+fn exe() -> PathBuf {
+    EXE.get()
+        .cloned()
+        .or_else(|| std::env::current_exe().ok())
+        .unwrap_or_else(|| PathBuf::from("esb"))
+}
+
+/// The new process's side: the listeners handed over, and the link to the old process.
+pub struct Inherited {
+    pub pool: ListenerPool,
+    pub link: UnixStream,
+}
+
+/// In a process started by an upgrade: receives the listening sockets.
+pub fn inherit() -> Option<Result<Inherited, String>> {
+    let path = std::env::var_os(ENV)?;
+    std::env::remove_var(ENV);
+    Some(receive(Path::new(&path)).map_err(|e| {
+        format!(
+            "binary upgrade: cannot take over the listeners from {}: {e}",
+            Path::new(&path).display()
+        )
+    }))
+}
+
+fn receive(path: &Path) -> Result<Inherited, String> {
+    let link = UnixStream::connect(path).map_err(|e| e.to_string())?;
+    let mut header = vec![0u8; 64 * 1024];
+    let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 64]);
+    let (n, fds) = {
+        let mut iov = [IoSliceMut::new(&mut header)];
+        let msg = nix::sys::socket::recvmsg::<()>(
+            link.as_raw_fd(),
+            &mut iov,
+            Some(&mut cmsg),
+            nix::sys::socket::MsgFlags::empty(),
+        )
+        .map_err(|e| e.to_string())?;
+        let mut fds = Vec::new();
+        for c in msg.cmsgs().map_err(|e| e.to_string())? {
+            if let nix::sys::socket::ControlMessageOwned::ScmRights(raw) = c {
+                // SAFETY: received descriptors are ours to own from here on.
+                fds.extend(
+                    raw.into_iter()
+                        .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }),
+                );
+            }
+        }
+        (msg.bytes, fds)
+    };
+    let binds: Vec<SocketAddr> = serde_json::from_slice::<Value>(&header[..n])
+        .ok()
+        .and_then(|v| serde_json::from_value(v["binds"].clone()).ok())
+        .ok_or("the old process sent no list of binds")?;
+    if binds.len() != fds.len() {
+        return Err(format!(
+            "{} binds but {} sockets were received",
+            binds.len(),
+            fds.len()
+        ));
+    }
+    Ok(Inherited {
+        pool: ListenerPool::from_fds(binds.into_iter().zip(fds).collect()),
+        link,
+    })
+}
+
+/// In the new process, once it serves: tells the old one, waits for it to let go (its tasks
+/// stopped), then lets this process's tasks run.
+pub async fn confirm(link: UnixStream, server: Arc<Server>) {
+    let pid = std::process::id();
+    let released = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+        let mut w = link.try_clone()?;
+        writeln!(w, "ready {pid}")?;
+        let mut line = String::new();
+        BufReader::new(link).read_line(&mut line)?;
+        Ok(())
+    })
+    .await;
+    if !matches!(released, Ok(Ok(()))) {
+        tracing::warn!("binary upgrade: the old process did not confirm; starting tasks anyway");
+    }
+    server.engine.hold_tasks.store(false, Relaxed);
+    tracing::info!(pid, "binary upgrade complete: this process serves alone");
+}
+
+/// In the running process: starts the new binary and hands over. Returns once the new
+/// process serves (this one then drains and exits), or why the upgrade did not happen —
+/// in which case nothing changed.
+pub async fn upgrade(server: &Arc<Server>) -> Result<Value, String> {
+    let started = Instant::now();
+    if !server.begin_upgrade() {
+        return Err("a restart, upgrade or shutdown is already in progress".into());
+    }
+    // The new process deploys from disk while both run: this one stops watching.
+    let hot = server.engine.hot_deploy.swap(false, Relaxed);
+    let result = hand_over(server).await;
+    match result {
+        Ok((pid, link)) => {
+            server.finish_upgrade(link);
+            Ok(json!({
+                "outcome": "upgraded",
+                "pid": pid,
+                "old_pid": std::process::id(),
+                "binary": exe().display().to_string(),
+                "duration_ms": crate::revision::millis(started.elapsed()),
+            }))
+        }
+        Err(e) => {
+            server.engine.hot_deploy.store(hot, Relaxed);
+            server.abort_upgrade();
+            tracing::error!("binary upgrade failed: {e}; this process keeps serving");
+            Err(format!("{e}; nothing changed, this process keeps serving"))
+        }
+    }
+}
+
+async fn hand_over(server: &Arc<Server>) -> Result<(u32, UnixStream), String> {
+    let dir = server.engine.root.state_dir();
+    let path = dir.join(format!("upgrade-{}.sock", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let listener = UnixListener::bind(&path)
+        .map_err(|e| format!("cannot create the upgrade socket {}: {e}", path.display()))?;
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600));
+    }
+    let sockets = server.listener_dups();
+    let exe = exe();
+    let mut child = std::process::Command::new(&exe)
+        .args(std::env::args_os().skip(1))
+        .env(ENV, &path)
+        .stdin(std::process::Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot start the new binary {}: {e}", exe.display()))?;
+    let pid = child.id();
+    tracing::info!(pid, binary = %exe.display(), "binary upgrade: new process started");
+    let outcome = tokio::task::spawn_blocking(move || {
+        let r = converse(&listener, &mut child, sockets);
+        if r.is_err() {
+            let _ = child.kill();
+        }
+        // Reap the child in the background whatever happens: it outlives this call.
+        std::thread::spawn(move || {
+            let _ = child.wait();
+        });
+        r
+    })
+    .await
+    .map_err(|e| e.to_string())
+    .and_then(|r| r);
+    let _ = std::fs::remove_file(&path);
+    outcome.map(|link| (pid, link))
+}
+
+/// Waits for the new process to connect, sends the sockets, waits for `ready`.
+fn converse(
+    listener: &UnixListener,
+    child: &mut std::process::Child,
+    sockets: Vec<(SocketAddr, OwnedFd)>,
+) -> Result<UnixStream, String> {
+    let deadline = Instant::now() + READY_WITHIN;
+    let exited = |child: &mut std::process::Child| -> Option<String> {
+        match child.try_wait() {
+            Ok(Some(status)) => Some(format!(
+                "the new esb exited ({status}) before it took over; see its log lines above"
+            )),
+            _ => None,
+        }
+    };
+    listener.set_nonblocking(true).map_err(|e| e.to_string())?;
+    let link = loop {
+        match listener.accept() {
+            Ok((s, _)) => break s,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                if let Some(why) = exited(child) {
+                    return Err(why);
+                }
+                if Instant::now() > deadline {
+                    return Err("the new esb did not connect within a minute".into());
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(e) => return Err(e.to_string()),
+        }
+    };
+    link.set_nonblocking(false).map_err(|e| e.to_string())?;
+    let binds: Vec<SocketAddr> = sockets.iter().map(|(a, _)| *a).collect();
+    let header = serde_json::to_vec(&json!({ "binds": binds })).expect("json");
+    let raw: Vec<std::os::fd::RawFd> = sockets.iter().map(|(_, fd)| fd.as_raw_fd()).collect();
+    nix::sys::socket::sendmsg::<()>(
+        link.as_raw_fd(),
+        &[IoSlice::new(&header)],
+        &[nix::sys::socket::ControlMessage::ScmRights(&raw)],
+        nix::sys::socket::MsgFlags::empty(),
+        None,
+    )
+    .map_err(|e| format!("cannot pass the listeners: {e}"))?;
+    drop(sockets);
+    // `ready <pid>` once it serves; poll so a crash is noticed at once.
+    link.set_read_timeout(Some(Duration::from_millis(200)))
+        .map_err(|e| e.to_string())?;
+    let mut reader = BufReader::new(link.try_clone().map_err(|e| e.to_string())?);
+    let mut line = String::new();
+    loop {
+        match reader.read_line(&mut line) {
+            Ok(0) => {
+                return Err(
+                    exited(child).unwrap_or_else(|| "the new esb closed the upgrade socket".into())
+                )
+            }
+            Ok(_) if line.starts_with("ready") => break,
+            Ok(_) => line.clear(),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                if let Some(why) = exited(child) {
+                    return Err(why);
+                }
+                if Instant::now() > deadline {
+                    return Err("the new esb was not ready within a minute".into());
+                }
+            }
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    link.set_read_timeout(None).map_err(|e| e.to_string())?;
+    Ok(link)
+}
+
+/// The old process, its tasks stopped: the new one's may start.
+pub fn release(link: UnixStream) {
+    let mut link = link;
+    let _ = writeln!(link, "go");
+}
+
+/// Tells systemd (Type=notify, NotifyAccess=all) that this process serves and is now the
+/// main one; a no-op without `NOTIFY_SOCKET`.
+pub fn notify_systemd() {
+    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
+        return;
+    };
+    let msg = format!("READY=1\nMAINPID={}\n", std::process::id());
+    let Ok(sock) = std::os::unix::net::UnixDatagram::unbound() else {
+        return;
+    };
+    let bytes = path.as_encoded_bytes();
+    let sent = if let Some(name) = bytes.strip_prefix(b"@") {
+        use std::os::linux::net::SocketAddrExt;
+        std::os::unix::net::SocketAddr::from_abstract_name(name)
+            .and_then(|a| sock.send_to_addr(msg.as_bytes(), &a))
+    } else {
+        sock.send_to(msg.as_bytes(), Path::new(&path))
+    };
+    if let Err(e) = sent {
+        tracing::warn!("cannot notify systemd: {e}");
+    }
+}
