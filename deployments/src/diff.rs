@@ -93,6 +93,15 @@ fn elements(unit: &Unit) -> Vec<(&'static str, String, Value)> {
     for t in &unit.tasks {
         push("task", t.name.get_ref(), serde_json::to_value(t).unwrap());
     }
+    for c in &unit.checks {
+        push("check", c.name.get_ref(), serde_json::to_value(c).unwrap());
+    }
+    for (name, default) in &unit.flags {
+        push("flag", name, serde_json::json!({ "default": default }));
+    }
+    if let Some(g) = &unit.guard {
+        push("guard", "guard", serde_json::to_value(g).unwrap());
+    }
     out
 }
 

@@ -19,6 +19,12 @@ pub struct Unit {
     pub sequences: Vec<Sequence>,
     pub endpoints: Vec<Endpoint>,
     pub tasks: Vec<Task>,
+    /// Synthetic requests a new revision must answer as expected before it takes traffic.
+    pub checks: Vec<Check>,
+    /// Runtime flags with their defaults (`[flags] beta = false`), read by `${flag.NAME}`.
+    pub flags: BTreeMap<String, bool>,
+    /// Watched after an activation (and during a canary): when it trips, esb rolls back.
+    pub guard: Option<Guard>,
 }
 
 /// Where an element was defined: which file of the unit and the byte span of its table.
@@ -304,6 +310,97 @@ pub struct Task {
     pub description: Option<String>,
     #[serde(skip)]
     pub origin: Origin,
+}
+
+/// A check: a synthetic request run against a new revision's pipeline (its sequences and
+/// endpoints, with real backends) before the swap; never seen by clients.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Check {
+    pub name: Spanned<String>,
+    #[serde(default = "get")]
+    pub method: Spanned<String>,
+    pub path: Spanned<String>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    #[serde(default)]
+    pub body: Option<String>,
+    /// How long the whole exchange may take before the check fails.
+    #[serde(default = "five_s", with = "duration")]
+    pub timeout: Duration,
+    #[serde(default)]
+    pub expect: Expect,
+    #[serde(skip)]
+    pub origin: Origin,
+}
+
+fn get() -> Spanned<String> {
+    Spanned::new(0..0, "GET".to_owned())
+}
+
+/// What a check's answer must be. With nothing given: any 2xx status.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expect {
+    #[serde(default)]
+    pub status: Option<u16>,
+    /// Header name → exact value.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    #[serde(default)]
+    pub body_contains: Option<String>,
+    /// JSON pointer → the value found there.
+    #[serde(default)]
+    pub json: BTreeMap<String, toml::Value>,
+    #[serde(default, with = "opt_duration")]
+    pub max_latency: Option<Duration>,
+}
+
+/// When an activated (or canary) revision is rolled back by itself: over `window`, with at
+/// least `min_requests` requests, the share of 5xx answers above `max_error_rate` (percent)
+/// or the p99 latency above `max_p99`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Guard {
+    #[serde(default)]
+    pub max_error_rate: Option<f64>,
+    #[serde(default, with = "opt_duration")]
+    pub max_p99: Option<Duration>,
+    #[serde(default = "thirty_s", with = "duration")]
+    pub window: Duration,
+    #[serde(default = "twenty")]
+    pub min_requests: u64,
+    #[serde(skip)]
+    pub origin: Origin,
+    /// Byte offset of the table in its file (for located errors).
+    #[serde(skip)]
+    pub offset: usize,
+}
+
+fn thirty_s() -> Duration {
+    Duration::from_secs(30)
+}
+
+fn twenty() -> u64 {
+    20
+}
+
+/// Optional durations (`max_latency = "500ms"`).
+pub mod opt_duration {
+    use super::*;
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        let s: Option<String> = Option::deserialize(d)?;
+        s.map(|s| duration::parse(&s).map_err(serde::de::Error::custom))
+            .transpose()
+    }
+
+    pub fn serialize<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_some(&duration::format(d)),
+            None => s.serialize_none(),
+        }
+    }
 }
 
 /// Durations written as `"500ms"`, `"5s"`, `"1m 30s"`.

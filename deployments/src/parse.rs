@@ -3,9 +3,10 @@
 //! errors of a unit are reported together, each with file:line:col, element and hint.
 
 use crate::diag::{did_you_mean, Diagnostic, LineIndex};
-use crate::model::{element_label, Endpoint, Origin, Proxy, Sequence, Task, Unit};
+use crate::model::{element_label, Check, Endpoint, Guard, Origin, Proxy, Sequence, Task, Unit};
 use crate::source::{UnitSources, UNIT_FILE};
 use serde::de::{DeserializeOwned, IntoDeserializer};
+use serde::Deserialize as _;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -17,6 +18,9 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "sequence",
     "endpoint",
     "task",
+    "check",
+    "flags",
+    "guard",
 ];
 
 /// Turns spans of one unit's files into diagnostics.
@@ -173,6 +177,9 @@ impl Parser<'_> {
                 "sequence" => self.elements::<Sequence>(rel, "sequence", item, item_offset),
                 "endpoint" => self.elements::<Endpoint>(rel, "endpoint", item, item_offset),
                 "task" => self.elements::<Task>(rel, "task", item, item_offset),
+                "check" => self.elements::<Check>(rel, "check", item, item_offset),
+                "flags" => self.flags(rel, item, item_offset),
+                "guard" => self.guard(rel, item, item_offset),
                 other => {
                     self.errors.push(
                         self.locator
@@ -236,6 +243,93 @@ impl Parser<'_> {
                 );
             } else if !self.visited.contains(&target) {
                 self.visit(&target, Some((rel, at)));
+            }
+        }
+    }
+
+    /// `[flags]`: flag name → default (true or false).
+    fn flags(&mut self, rel: &str, item: &toml_edit::Item, offset: usize) {
+        let Some(table) = item.as_table_like() else {
+            self.errors.push(
+                self.locator
+                    .at(
+                        rel,
+                        offset,
+                        "`flags` must be a table of true/false defaults",
+                    )
+                    .hint(Some("write [flags] and then e.g. beta = false".into())),
+            );
+            return;
+        };
+        for (name, v) in table.iter() {
+            let at = v.span().map(|s| s.start).unwrap_or(offset);
+            match v.as_bool() {
+                Some(b) if crate::validate::is_valid_element_name(name) => {
+                    if self.unit.flags.insert(name.to_owned(), b).is_some() {
+                        self.errors.push(self.locator.at(
+                            rel,
+                            at,
+                            format!("flag `{name}` is declared twice"),
+                        ));
+                    }
+                }
+                Some(_) => self.errors.push(
+                    self.locator
+                        .at(rel, at, format!("invalid flag name `{name}`"))
+                        .hint(Some("flag names are letters, digits, `-`, `_`, `.`".into())),
+                ),
+                None => self.errors.push(self.locator.at(
+                    rel,
+                    at,
+                    format!("flag `{name}` must be true or false (its default)"),
+                )),
+            }
+        }
+    }
+
+    /// `[guard]`: one per unit.
+    fn guard(&mut self, rel: &str, item: &toml_edit::Item, offset: usize) {
+        let value = match item.clone().into_value() {
+            Ok(v) if v.is_inline_table() => v,
+            _ => {
+                self.errors.push(
+                    self.locator
+                        .at(rel, offset, "`guard` must be a table")
+                        .hint(Some(
+                            "write [guard] with max_error_rate, max_p99, window, min_requests"
+                                .into(),
+                        )),
+                );
+                return;
+            }
+        };
+        if self.unit.guard.is_some() {
+            self.errors.push(self.locator.at(
+                rel,
+                offset,
+                "a unit has one [guard]; remove the other",
+            ));
+            return;
+        }
+        match Guard::deserialize(value.into_deserializer()) {
+            Ok(mut g) => {
+                let d = self.locator.at(rel, offset, "");
+                g.origin = Origin {
+                    rel: rel.to_owned(),
+                    file: d.file,
+                    line: d.line,
+                    col: d.col,
+                };
+                g.offset = offset;
+                self.unit.guard = Some(g);
+            }
+            Err(e) => {
+                let msg = e.message().trim().to_owned();
+                let at = e.span().map(|s| s.start).unwrap_or(offset);
+                let hint = unknown_key_hint(&msg).or_else(|| missing_field_hint(&msg));
+                let mut d = self.locator.at(rel, at, msg).hint(hint);
+                d.element = Some("guard".into());
+                self.errors.push(d);
             }
         }
     }
@@ -362,6 +456,7 @@ element!(Proxy, proxies);
 element!(Sequence, sequences);
 element!(Endpoint, endpoints);
 element!(Task, tasks);
+element!(Check, checks);
 
 #[cfg(test)]
 mod tests {

@@ -15,6 +15,8 @@ pub enum Var {
     /// A JSON pointer into the body (`${json./order/id}`).
     Json(String),
     Prop(String),
+    /// A runtime flag of the unit: `true` or `false`.
+    Flag(String),
     UnitName,
     UnitVersion,
     UnitRevision,
@@ -39,6 +41,7 @@ pub const VARIABLES: &[&str] = &[
     "header.NAME",
     "json./POINTER",
     "prop.NAME",
+    "flag.NAME",
     "unit.name",
     "unit.version",
     "unit.revision",
@@ -118,6 +121,8 @@ fn parse_var(inner: &str) -> Result<Var, String> {
                 Var::Json(p)
             } else if let Some(n) = named("prop.") {
                 Var::Prop(n)
+            } else if let Some(n) = named("flag.") {
+                Var::Flag(n)
             } else {
                 let hint = crate::diag::did_you_mean(inner, VARIABLES.iter().copied())
                     .unwrap_or_else(|| format!("known placeholders: {}", VARIABLES.join(", ")));
@@ -138,6 +143,7 @@ impl fmt::Display for Var {
             Var::Header(n) => write!(f, "header.{n}"),
             Var::Json(p) => write!(f, "json.{p}"),
             Var::Prop(n) => write!(f, "prop.{n}"),
+            Var::Flag(n) => write!(f, "flag.{n}"),
             Var::UnitName => write!(f, "unit.name"),
             Var::UnitVersion => write!(f, "unit.version"),
             Var::UnitRevision => write!(f, "unit.revision"),

@@ -278,6 +278,8 @@ impl Validator<'_> {
             self.steps(&f, &el, &s.steps, &seqs, &eps);
         }
         self.sequence_graph();
+        self.checks();
+        self.guard();
         for e in &u.endpoints {
             let el = element_label("endpoint", e.name.get_ref());
             let f = &e.origin.rel;
@@ -414,6 +416,23 @@ impl Validator<'_> {
     }
 
     fn template(&mut self, file: &str, offset: usize, el: &str, text: &str) {
+        if let Ok(t) = Template::parse(text) {
+            for seg in &t.segments {
+                if let crate::template::Segment::Var(crate::template::Var::Flag(n)) = seg {
+                    if !self.unit.flags.contains_key(n) {
+                        let hint = did_you_mean(n, self.unit.flags.keys().map(|k| k.as_str()))
+                            .or_else(|| Some(format!("declare it: [flags] {n} = false")));
+                        self.err(
+                            file,
+                            offset,
+                            el,
+                            format!("flag \"{n}\" is not declared in [flags]"),
+                            hint,
+                        );
+                    }
+                }
+            }
+        }
         if let Err(e) = Template::parse(text) {
             // "unknown placeholder ${x}; did you mean ...": keep the hint apart, as elsewhere.
             match e.rsplit_once("; ") {
@@ -556,6 +575,112 @@ impl Validator<'_> {
             toml::Value::Array(a) => a.iter().for_each(|x| self.json_template(f, at, el, x)),
             toml::Value::Table(t) => t.values().for_each(|x| self.json_template(f, at, el, x)),
             _ => {}
+        }
+    }
+
+    /// Checks must be well formed and reach a proxy of the unit.
+    fn checks(&mut self) {
+        let u = self.unit;
+        self.unique("check", u.checks.iter().map(|c| (&c.name, &c.origin.rel)));
+        for c in &u.checks {
+            let el = element_label("check", c.name.get_ref());
+            let f = c.origin.rel.clone();
+            let at = c.path.span().start;
+            let method = c.method.get_ref().to_ascii_uppercase();
+            if !METHODS.contains(&method.as_str()) {
+                self.err(
+                    &f,
+                    c.method.span().start,
+                    &el,
+                    format!("unknown method \"{}\"", c.method.get_ref()),
+                    did_you_mean(&method, METHODS.iter().copied()),
+                );
+            }
+            let path = c.path.get_ref();
+            if !path.starts_with('/') {
+                self.err(
+                    &f,
+                    at,
+                    &el,
+                    format!("check path \"{path}\" must start with '/'"),
+                    None,
+                );
+            } else {
+                let route = path.split('?').next().unwrap_or(path);
+                let served = u.proxies.iter().any(|p| {
+                    let base = normalize_path(p.path.get_ref());
+                    let under = route == base
+                        || base == "/"
+                        || route
+                            .strip_prefix(base.as_str())
+                            .is_some_and(|r| r.starts_with('/'));
+                    let methods_ok = p.methods.is_empty()
+                        || p.methods
+                            .iter()
+                            .any(|m| m.get_ref().eq_ignore_ascii_case(&method));
+                    under && methods_ok
+                });
+                if !served {
+                    self.err(&f, at, &el, format!("no proxy of unit \"{}\" serves {method} {route}", u.name), Some("a check runs through the unit's own proxies: point it at one of their paths".into()));
+                }
+            }
+            for name in c.headers.keys().chain(c.expect.headers.keys()) {
+                self.header_name(&f, at, &el, name);
+            }
+            if let Some(s) = c.expect.status {
+                if !(100..=599).contains(&s) {
+                    self.err(
+                        &f,
+                        at,
+                        &el,
+                        format!("invalid expected status {s}"),
+                        Some("use 100..599".into()),
+                    );
+                }
+            }
+            for ptr in c.expect.json.keys() {
+                if !ptr.starts_with('/') {
+                    self.err(
+                        &f,
+                        at,
+                        &el,
+                        format!("JSON pointer \"{ptr}\" must start with '/'"),
+                        Some("e.g. json = { \"/status\" = \"up\" }".into()),
+                    );
+                }
+            }
+            if c.timeout.is_zero() {
+                self.err(&f, at, &el, "timeout must be longer than 0".into(), None);
+            }
+        }
+    }
+
+    fn guard(&mut self) {
+        let Some(g) = &self.unit.guard else { return };
+        let f = g.origin.rel.clone();
+        let at = g.offset;
+        if g.max_error_rate.is_none() && g.max_p99.is_none() {
+            self.err(
+                &f,
+                at,
+                "guard",
+                "a guard needs max_error_rate or max_p99".into(),
+                Some("e.g. max_error_rate = 5.0 (percent of 5xx answers)".into()),
+            );
+        }
+        if g.max_error_rate
+            .is_some_and(|r| !(0.0..=100.0).contains(&r))
+        {
+            self.err(
+                &f,
+                at,
+                "guard",
+                "max_error_rate is a percentage: 0 to 100".into(),
+                None,
+            );
+        }
+        if g.window.is_zero() {
+            self.err(&f, at, "guard", "window must be longer than 0".into(), None);
         }
     }
 

@@ -5,6 +5,7 @@
 pub mod accept;
 pub mod audit;
 pub mod body;
+pub mod checks;
 pub mod client;
 pub mod endpoint;
 pub mod engine;

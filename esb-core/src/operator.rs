@@ -1,6 +1,6 @@
 //! Operator state that outlives restarts: paused/stopped/maintenance of the server, units,
-//! proxies, endpoints, addresses, tasks and transports, and addresses added or removed at
-//! runtime. After every management operation that succeeds, a snapshot of the live objects
+//! proxies, endpoints, addresses, tasks and transports, addresses added or removed at
+//! runtime, and runtime flags an operator set. After every management operation that succeeds, a snapshot of the live objects
 //! is written to `state_dir/operator.json` (atomically, 0600); at start-up — a process
 //! start or a warm restart — it is applied before anything is served. An unloaded unit's
 //! state is not in the snapshot (an unload clears it); objects that no longer exist are
@@ -41,6 +41,9 @@ pub struct UnitState {
     pub paused_tasks: BTreeSet<String>,
     #[serde(default)]
     pub endpoints: BTreeMap<String, EndpointState>,
+    /// Flags an operator set: name → value.
+    #[serde(default)]
+    pub flags: BTreeMap<String, bool>,
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
@@ -100,6 +103,11 @@ pub async fn snapshot(server: &Server) -> OperatorState {
         for (t, paused) in c.paused_tasks.lock().expect("task states").iter() {
             if paused.load(Relaxed) {
                 u.paused_tasks.insert(t.clone());
+            }
+        }
+        for (f, flag) in c.flags.lock().expect("flags").iter() {
+            if flag.is_pinned() {
+                u.flags.insert(f.clone(), flag.value(false));
             }
         }
         if let Some(rev) = &slot.current {
@@ -199,6 +207,9 @@ pub async fn apply(server: &Server, s: &OperatorState) {
         }
         for t in &u.paused_tasks {
             c.task_paused(t).store(true, Relaxed);
+        }
+        for (f, on) in &u.flags {
+            c.flag(f).set(*on);
         }
         let Some(rev) = &slot.current else { continue };
         for (e, st) in &u.endpoints {

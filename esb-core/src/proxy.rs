@@ -227,6 +227,23 @@ impl ProxyRuntime {
         }
     }
 
+    /// A synthetic request through this proxy's pipeline — its sequences and endpoints,
+    /// as a client's would go, but uncounted and ignoring pause state (a deploy's checks).
+    pub async fn probe(&self, mut msg: Message) -> Response<Body> {
+        let mut ctx = Ctx {
+            unit: &self.info.vars,
+            max_body: self.info.max_body,
+            client_addr: None,
+            scheme: "http",
+            route: None,
+        };
+        let result = self.exchange(&mut msg, &mut ctx).await;
+        match result {
+            Ok(r) => r,
+            Err(fault) => self.fault(fault, &mut msg, &mut ctx).await,
+        }
+    }
+
     async fn exchange(
         &self,
         msg: &mut Message,

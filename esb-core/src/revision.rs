@@ -16,6 +16,35 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime};
 
+/// A runtime flag: its value, and whether an operator set it (then a new revision's
+/// default does not override it).
+#[derive(Debug, Default)]
+pub struct Flag {
+    value: AtomicBool,
+    pinned: AtomicBool,
+}
+
+impl Flag {
+    /// The value: the operator's if one set it, else the revision's default.
+    pub fn value(&self, default: bool) -> bool {
+        if self.is_pinned() {
+            self.value.load(Relaxed)
+        } else {
+            default
+        }
+    }
+
+    /// An operator's flip: kept across reloads and restarts.
+    pub fn set(&self, on: bool) {
+        self.value.store(on, Relaxed);
+        self.pinned.store(true, Relaxed);
+    }
+
+    pub fn is_pinned(&self) -> bool {
+        self.pinned.load(Relaxed)
+    }
+}
+
 /// Operator state of a unit: survives reloads, cleared by an unload.
 #[derive(Default)]
 pub struct UnitControl {
@@ -30,6 +59,7 @@ pub struct UnitControl {
     pub task_runs: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Set while a deploy of the unit is in progress: its tasks start no new run.
     pub tasks_held: Arc<AtomicBool>,
+    pub flags: Mutex<HashMap<String, Arc<Flag>>>,
 }
 
 impl UnitControl {
@@ -39,6 +69,16 @@ impl UnitControl {
             .expect("proxy states")
             .entry(name.to_owned())
             .or_insert_with(|| Arc::new(AtomicU8::new(ProxyState::Active as u8)))
+            .clone()
+    }
+
+    /// The flag `name` (shared by every revision of the unit).
+    pub fn flag(&self, name: &str) -> Arc<Flag> {
+        self.flags
+            .lock()
+            .expect("flags")
+            .entry(name.to_owned())
+            .or_default()
             .clone()
     }
 
@@ -233,6 +273,11 @@ pub fn build(input: BuildInput<'_>) -> Result<Revision, String> {
             name: unit.name.clone(),
             version: unit.label.clone().unwrap_or_default(),
             revision: input.number.to_string(),
+            flags: unit
+                .flags
+                .iter()
+                .map(|(n, d)| (n.clone(), (input.control.flag(n), *d)))
+                .collect(),
         },
         input.control.clone(),
         input.max_body,

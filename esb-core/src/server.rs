@@ -288,7 +288,9 @@ impl Server {
             tokio::select! {
                 _ = term.recv() => break,
                 _ = int.recv() => break,
-                _ = stop.changed() => break,
+                // Also when the stop came before this loop began (a restart asked for as soon
+                // as this generation answered).
+                _ = stop.wait_for(|v| *v) => break,
                 _ = usr2.recv() => {
                     tracing::info!("SIGUSR2: binary upgrade");
                     let me = self.clone();

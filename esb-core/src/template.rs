@@ -5,12 +5,15 @@ use crate::message::Message;
 use deployments::template::{Segment, Template, Var};
 use std::borrow::Cow;
 
-/// Values of the running unit revision used by `${unit.*}`.
-#[derive(Debug, Clone)]
+/// Values of the running unit revision used by `${unit.*}`, and its runtime flags
+/// (`${flag.*}`), which operators flip without a deploy.
+#[derive(Debug, Clone, Default)]
 pub struct UnitVars {
     pub name: String,
     pub version: String,
     pub revision: String,
+    /// Flag → (its shared state, this revision's default).
+    pub flags: std::collections::HashMap<String, (std::sync::Arc<crate::revision::Flag>, bool)>,
 }
 
 pub fn eval<'m>(t: &'m Template, msg: &'m Message, unit: &'m UnitVars) -> Cow<'m, str> {
@@ -53,6 +56,10 @@ fn var<'m>(v: &'m Var, msg: &'m Message, unit: &'m UnitVars) -> Cow<'m, str> {
             Some(other) => Cow::Owned(other.to_string()),
         },
         Var::Prop(name) => Cow::Borrowed(msg.prop(name).unwrap_or("")),
+        Var::Flag(name) => Cow::Borrowed(match unit.flags.get(name) {
+            Some((f, default)) if f.value(*default) => "true",
+            _ => "false",
+        }),
         Var::UnitName => Cow::Borrowed(&unit.name),
         Var::UnitVersion => Cow::Borrowed(&unit.version),
         Var::UnitRevision => Cow::Borrowed(&unit.revision),

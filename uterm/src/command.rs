@@ -171,6 +171,9 @@ pub enum ValidateWhat {
     Unit { unit: String, file: Option<PathBuf> },
     /// A conf directory (with `esb.toml`) or one unit directory, offline.
     Dir(PathBuf),
+    /// `validate UNIT --checks`: also build the revision and run its checks (nothing is
+    /// deployed).
+    Checks { unit: String },
 }
 
 /// The address operations of an endpoint.
@@ -261,6 +264,12 @@ pub enum Command {
         task: String,
     },
     Maintenance(bool),
+    /// `flag UNIT NAME on|off`: flip a runtime flag.
+    Flag {
+        unit: String,
+        flag: String,
+        on: bool,
+    },
     Restart,
     Upgrade,
     /// `None`: show whether hot deployment is on.
@@ -314,6 +323,7 @@ impl Command {
             Command::Address { op, .. } => op.word(),
             Command::RunTask { .. } => "run",
             Command::Maintenance(_) => "maintenance",
+            Command::Flag { .. } => "flag",
             Command::Restart => "restart",
             Command::Upgrade => "upgrade",
             Command::HotDeploy(_) => "hot-deploy",
@@ -413,7 +423,7 @@ impl fmt::Display for UsageError {
 impl std::error::Error for UsageError {}
 
 /// Every verb of the language, for help and "did you mean".
-pub const VERBS: [&str; 32] = [
+pub const VERBS: [&str; 33] = [
     "status",
     "list",
     "show",
@@ -436,6 +446,7 @@ pub const VERBS: [&str; 32] = [
     "remove",
     "run",
     "maintenance",
+    "flag",
     "restart",
     "upgrade",
     "hot-deploy",

@@ -225,6 +225,24 @@ impl Executor {
                 self.manager_outcome(&format!("rollback {unit}"), op, args, Some(unit))
             }
             Command::Validate(ValidateWhat::Dir(d)) => offline::validate_dir(d),
+            Command::Validate(ValidateWhat::Checks { unit }) => {
+                let r = self.one(Request::exec(
+                    manager(),
+                    "validateChecks",
+                    vec![json!(unit)],
+                ))?;
+                let v = value_of(&r, &format!("validate {unit} --checks"))
+                    .map_err(|e| e.with_hint(self.unit_hint(unit)))?;
+                let (out, valid) = report::validation(v);
+                if valid {
+                    Ok(out)
+                } else {
+                    Err(CmdError::with_output(
+                        format!("validate {unit} --checks: invalid"),
+                        out,
+                    ))
+                }
+            }
             Command::Validate(ValidateWhat::Unit { unit, file }) => {
                 let v = self.manager_op(unit, "validate", "validateContent", file.as_deref())?;
                 let (out, valid) = report::validation(&v);
@@ -285,6 +303,24 @@ impl Executor {
                 endpoint,
                 url,
             } => self.address(*op, unit, endpoint, url, now),
+            Command::Flag { unit, flag, on } => {
+                let bean = ObjectName::new("esb", &[("type", "Unit"), ("name", unit)]);
+                let rs = self.bulk(vec![
+                    Request::exec(bean.clone(), "setFlag", vec![json!(flag), json!(on)]),
+                    Request::read(bean, Some("Flags")),
+                ])?;
+                value_of(&rs[0], &format!("flag {unit} {flag}"))
+                    .map_err(|e| e.with_hint(self.unit_hint(unit)))?;
+                let flags = rs[1].value.clone().unwrap_or(Value::Null);
+                let now_on = flags.get(flag.as_str()).and_then(Value::as_bool) == Some(true);
+                Ok(Output::line(
+                    json!({"unit": unit, "flag": flag, "on": now_on, "flags": flags}),
+                    vec![
+                        Span::plain(format!("unit {unit}: flag {flag} ")),
+                        Span::state(if now_on { "on" } else { "off" }),
+                    ],
+                ))
+            }
             Command::Maintenance(on) => {
                 let t = ("server", server());
                 let out =

@@ -91,12 +91,14 @@ pub const ENTRIES: &[Entry] = &[
     },
     Entry {
         verb: "validate",
-        usage: "validate UNIT [--file FILE]\nvalidate --dir DIR",
+        usage: "validate UNIT [--file FILE]\nvalidate UNIT --checks\nvalidate --dir DIR",
         summary: "check a unit without deploying it",
         details: "`validate UNIT` asks the server to check the unit's files on its disk (or, \
                   with --file, the given unit.toml) against what is running. `validate --dir` \
                   works offline: DIR is a conf directory (with esb.toml) or one unit directory \
-                  (checked against DIR/../../esb.toml). Exits 1 when anything is invalid.",
+                  (checked against DIR/../../esb.toml). `validate UNIT --checks` also builds the \
+                  unit's files on the server and runs its [[check]]s against that build, \
+                  deploying nothing. Exits 1 when anything is invalid.",
         examples: &[
             "validate orders",
             "validate --dir conf",
@@ -213,6 +215,16 @@ pub const ENTRIES: &[Entry] = &[
         summary: "server maintenance: /health answers 503 so load balancers drain",
         details: "Traffic is still served; only the health check changes.",
         examples: &["maintenance on", "maintenance off"],
+    },
+    Entry {
+        verb: "flag",
+        usage: "flag UNIT NAME on|off",
+        summary: "flip a runtime flag of a unit without a deploy",
+        details: "Flags are declared with their defaults in the unit's [flags] table and read \
+                  by steps as ${flag.NAME} (e.g. a filter). A flip takes effect at once, is \
+                  kept across reloads and restarts (operator state) and audited; the unit's \
+                  Flags attribute (show UNIT) shows every value.",
+        examples: &["flag orders beta on"],
     },
     Entry {
         verb: "restart",

@@ -210,7 +210,22 @@ pub(crate) fn parse_tokens(tokens: &[Token]) -> Result<Command, UsageError> {
             })
         }
         "validate" => {
-            let a = split_flags(verb, tokens, &[("--dir", true), ("--file", true)])?;
+            let a = split_flags(
+                verb,
+                tokens,
+                &[("--dir", true), ("--file", true), ("--checks", false)],
+            )?;
+            if a.has("--checks") {
+                if a.has("--dir") || a.has("--file") {
+                    return Err(
+                        a.usage("--checks runs a unit's checks on the server: no --dir or --file")
+                    );
+                }
+                a.exactly(1, "one unit name")?;
+                return Ok(Command::Validate(ValidateWhat::Checks {
+                    unit: unit_name(&a, a.words[0])?,
+                }));
+            }
             if let Some(dir) = a.value("--dir") {
                 if a.has("--file") {
                     return Err(a.usage("use either --dir or --file"));
@@ -323,6 +338,15 @@ pub(crate) fn parse_tokens(tokens: &[Token]) -> Result<Command, UsageError> {
         "restart" => {
             split_flags(verb, tokens, &[])?.exactly(0, "no arguments")?;
             Ok(Command::Restart)
+        }
+        "flag" => {
+            let a = split_flags(verb, tokens, &[])?;
+            a.exactly(3, "a unit, a flag name and on or off")?;
+            Ok(Command::Flag {
+                unit: unit_name(&a, a.words[0])?,
+                flag: a.words[1].to_owned(),
+                on: on_off(&a, a.words[2])?,
+            })
         }
         "upgrade" => {
             split_flags(verb, tokens, &[])?.exactly(0, "no arguments")?;

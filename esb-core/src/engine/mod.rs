@@ -405,6 +405,37 @@ impl Engine {
         })
     }
 
+    /// Builds `unit` from its files (as a reload would) and runs its checks against that
+    /// build, deploying nothing. Errors of the files, or of the checks that failed.
+    pub async fn run_checks_of(&self, unit: &str) -> Result<usize, Vec<Diagnostic>> {
+        let units = self.units.lock().await;
+        let changes = [Change::Deploy {
+            unit: unit.to_owned(),
+            source: Source::Disk,
+        }];
+        let p = tokio::task::block_in_place(|| {
+            self.prepare(&units, &changes, Mode::Normal, Instant::now())
+        });
+        if !p.failed.is_empty() {
+            return Err(p.pending.into_iter().flat_map(|q| q.errors).collect());
+        }
+        // Unchanged files: the running revision is that build.
+        let rev = match p.built.get(unit) {
+            Some(r) => r.clone(),
+            None => units
+                .get(unit)
+                .and_then(|s| s.current.clone())
+                .ok_or_else(|| vec![name_diag(unit, format!("unit \"{unit}\" is not loaded"))])?,
+        };
+        drop(units);
+        let errors = crate::checks::run(&rev, &self.all_transports).await;
+        if errors.is_empty() {
+            Ok(rev.parsed.unit.checks.len())
+        } else {
+            Err(errors)
+        }
+    }
+
     /// Parses, validates and diffs without applying anything.
     pub async fn preview(
         &self,
@@ -519,9 +550,9 @@ impl Engine {
         pending
     }
 
-    /// Steps 1–4 of a transaction: read, parse and validate each unit, check it against
-    /// what will run beside it, build its runtime objects and commit the durable state
-    /// (only when nothing failed). Changes nothing that serves requests.
+    /// Steps 1–3 of a transaction: read, parse and validate each unit, check it against
+    /// what will run beside it and build its runtime objects. Changes nothing that serves
+    /// requests and nothing durable.
     fn prepare(
         &self,
         units: &BTreeMap<String, UnitSlot>,
@@ -585,41 +616,78 @@ impl Engine {
                 Err(e) => p.errors.push(diag(&p.unit, e)),
             }
         }
-        let duration = started.elapsed();
-        // 4. The history each activated unit will have, then the durable commit: revision
-        //    copies first, then the manifest in one rename — only once nothing else can
-        //    reject the change (a degraded start commits nothing: what it runs is stored).
-        let histories: BTreeMap<String, VecDeque<Kept>> = built
-            .iter()
-            .map(|(name, rev)| {
-                let old = units.get(name).map(|s| &s.history);
-                let keep = self.root.server.history.max(1);
-                (
-                    name.clone(),
-                    durable::next_history(old, rev, duration, mode != Mode::Normal, keep),
-                )
-            })
-            .collect();
-        if failed_units(&pending).is_empty() && mode != Mode::Degraded {
-            if let Err(e) = self.commit(units, &pending, &built, &histories, changes) {
-                let dir = self.root.state_dir();
-                let msg = format!(
-                    "cannot persist the deployment state in {}: {e}; nothing was changed",
-                    dir.display()
-                );
-                for p in pending.iter_mut().filter(|p| p.errors.is_empty()) {
-                    p.errors.push(name_diag(&p.unit, msg.clone()));
-                }
-            }
-        }
         let failed = failed_units(&pending);
         Prepared {
             pending,
             built,
-            histories,
+            histories: BTreeMap::new(),
             failed,
-            duration,
+            duration: started.elapsed(),
         }
+    }
+
+    /// Step 4: the history each activated unit will have, then the durable commit:
+    /// revision copies first, then the manifest in one rename — only once nothing else can
+    /// reject the change (a degraded start commits nothing: what it runs is stored).
+    fn commit_prepared(
+        &self,
+        units: &BTreeMap<String, UnitSlot>,
+        changes: &[Change],
+        mode: Mode,
+        started: Instant,
+        p: &mut Prepared,
+    ) {
+        p.duration = started.elapsed();
+        let keep = self.root.server.history.max(1);
+        p.histories = p
+            .built
+            .iter()
+            .map(|(name, rev)| {
+                let old = units.get(name).map(|s| &s.history);
+                (
+                    name.clone(),
+                    durable::next_history(old, rev, p.duration, mode != Mode::Normal, keep),
+                )
+            })
+            .collect();
+        if mode == Mode::Degraded {
+            return;
+        }
+        if let Err(e) = self.commit(units, &p.pending, &p.built, &p.histories, changes) {
+            let dir = self.root.state_dir();
+            let msg = format!(
+                "cannot persist the deployment state in {}: {e}; nothing was changed",
+                dir.display()
+            );
+            for q in p.pending.iter_mut().filter(|q| q.errors.is_empty()) {
+                q.errors.push(name_diag(&q.unit, msg.clone()));
+            }
+            p.failed = failed_units(&p.pending);
+        }
+    }
+
+    /// Step 3b: the checks of every unit built from new content run against its new
+    /// revision, before anything is committed or swapped (not for rollbacks and start-up
+    /// restores, which re-activate what ran before).
+    async fn run_checks(&self, changes: &[Change], mode: Mode, p: &mut Prepared) {
+        if mode != Mode::Normal {
+            return;
+        }
+        let due: Vec<(String, Arc<Revision>)> = p
+            .built
+            .iter()
+            .filter(|(name, rev)| {
+                !rev.parsed.unit.checks.is_empty() && new_content(changes, name.as_str())
+            })
+            .map(|(n, r)| (n.clone(), r.clone()))
+            .collect();
+        for (name, rev) in due {
+            let errors = crate::checks::run(&rev, &self.all_transports).await;
+            if let Some(q) = p.pending.iter_mut().find(|q| q.unit == name) {
+                q.errors.extend(errors);
+            }
+        }
+        p.failed = failed_units(&p.pending);
     }
 
     async fn apply_locked(
@@ -640,7 +708,16 @@ impl Engine {
         }
         // Parsing, validation and building are CPU work that can take a while for big units:
         // done off the async worker, so the data plane keeps serving meanwhile.
-        let prepared = tokio::task::block_in_place(|| self.prepare(units, &changes, mode, started));
+        let mut prepared =
+            tokio::task::block_in_place(|| self.prepare(units, &changes, mode, started));
+        if prepared.failed.is_empty() {
+            self.run_checks(&changes, mode, &mut prepared).await;
+        }
+        if prepared.failed.is_empty() {
+            tokio::task::block_in_place(|| {
+                self.commit_prepared(units, &changes, mode, started, &mut prepared)
+            });
+        }
         let outcomes = if prepared.failed.is_empty() {
             self.activate(units, &changes, prepared)
         } else {
@@ -881,6 +958,14 @@ fn failed_units(pending: &[Pending]) -> Vec<String> {
         .filter(|p| !p.errors.is_empty())
         .map(|p| p.unit.clone())
         .collect()
+}
+
+/// True when `unit` is deployed from new content (files or pushed), not re-activated.
+fn new_content(changes: &[Change], unit: &str) -> bool {
+    changes.iter().any(|c| match c {
+        Change::Deploy { unit: u, source } => u == unit && !matches!(source, Source::Revision(_)),
+        Change::Unload { .. } => false,
+    })
 }
 
 fn on_disk_deploy(changes: &[Change], unit: &str) -> bool {

@@ -177,6 +177,12 @@ pub fn info(bean: &Bean) -> MBeanInfo {
                 "[Ljava.lang.Object;",
                 "revisions kept for rollback",
             )
+            .with_read_op(
+                "validateChecks",
+                &unit_arg,
+                "java.lang.Object",
+                "build a unit's files and run its checks against that build, deploying nothing",
+            )
             .with_op(
                 "rollback",
                 &unit_arg,
@@ -340,6 +346,21 @@ pub fn info(bean: &Bean) -> MBeanInfo {
                 )],
                 "[Ljava.lang.Object;",
                 "end a drain now: leftover requests get 503",
+            )
+            .with_op(
+                "setFlag",
+                &[
+                    ("flag", s, "a flag declared in the unit's [flags]"),
+                    ("on", "boolean", "its new value"),
+                ],
+                "void",
+                "flip a runtime flag without a deploy (kept across reloads and restarts)",
+            )
+            .with_attr(
+                "Flags",
+                "java.lang.Object",
+                "runtime flags and their values",
+                false,
             ),
         Bean::Proxy(..) => latency(counters(MBeanInfo::new("A proxy service")))
             .with_attr("State", s, "Active, Paused or Stopped", false)

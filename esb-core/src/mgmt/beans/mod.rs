@@ -85,7 +85,7 @@ pub fn changes_operator_state(bean: &Bean, op: &str) -> bool {
     match bean {
         Bean::Server => op == "maintenance",
         Bean::Manager => op.starts_with("unload"),
-        Bean::Unit(_) => matches!(op, "pause" | "pauseHold" | "resume" | "unload"),
+        Bean::Unit(_) => matches!(op, "pause" | "pauseHold" | "resume" | "unload" | "setFlag"),
         Bean::Sequence(..) => false,
         Bean::Transport(_) | Bean::Proxy(..) | Bean::Endpoint(..) => true,
         Bean::Task(..) => op != "runNow",

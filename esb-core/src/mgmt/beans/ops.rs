@@ -245,6 +245,13 @@ pub async fn exec(
                 }
                 "deploy" => Ok(deploy(unit()?, arg_content(args, 1)?).await),
                 "validate" => Ok(validate(server, unit()?, Source::Disk).await),
+                "validateChecks" => {
+                    let unit = unit()?;
+                    Ok(match engine.run_checks_of(&unit).await {
+                        Ok(n) => json!({"unit": unit, "valid": true, "checks": n}),
+                        Err(errors) => json!({"unit": unit, "valid": false, "errors": errors}),
+                    })
+                }
                 "validateContent" => Ok(validate(server, unit()?, arg_content(args, 1)?).await),
                 "diff" => Ok(diff(server, unit()?, Source::Disk).await),
                 "diffContent" => Ok(diff(server, unit()?, arg_content(args, 1)?).await),
@@ -317,6 +324,35 @@ pub async fn exec(
                 "cancelDrain" => cancel_drain(server, &u, arg_u64(args, 0, "revision")?)
                     .await
                     .map_err(failed),
+                "setFlag" => {
+                    let flag = arg_str(args, 0, "flag")?;
+                    let on = as_bool(&args[1]).ok_or_else(|| {
+                        ManagementError::BadRequest("argument 2 (on) must be a boolean".into())
+                    })?;
+                    let units = engine.units.lock().await;
+                    let rev = units
+                        .get(&u)
+                        .and_then(|s| s.current.clone())
+                        .ok_or_else(|| ManagementError::instance_not_found(&name))?;
+                    let Some((f, _)) = rev.info.vars.flags.get(&flag) else {
+                        let known: Vec<&str> =
+                            rev.info.vars.flags.keys().map(|k| k.as_str()).collect();
+                        return Err(failed(format!(
+                            "unit \"{u}\" declares no flag \"{flag}\" (its flags: {})",
+                            if known.is_empty() {
+                                "none".to_string()
+                            } else {
+                                known.join(", ")
+                            }
+                        )));
+                    };
+                    f.set(on);
+                    state(
+                        format!("{oname} flag {flag}"),
+                        if on { "on" } else { "off" },
+                    );
+                    Ok(Value::Null)
+                }
                 _ => {
                     let units = engine.units.lock().await;
                     let slot = units

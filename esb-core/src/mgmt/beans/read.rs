@@ -158,6 +158,17 @@ pub async fn read_all(server: &Server, bean: &Bean) -> Result<Map<String, Value>
                 "LastErrors".into(),
                 serde_json::to_value(errors).unwrap_or_default(),
             );
+            let flags: serde_json::Map<String, Value> = rev
+                .map(|r| {
+                    r.info
+                        .vars
+                        .flags
+                        .iter()
+                        .map(|(n, (f, d))| (n.clone(), Value::Bool(f.value(*d))))
+                        .collect()
+                })
+                .unwrap_or_default();
+            m.insert("Flags".into(), Value::Object(flags));
             let mut total = crate::metrics::StatsSnapshot::default();
             for p in rev.map(|r| r.proxies.as_slice()).unwrap_or(&[]) {
                 let s = p.stats.snapshot();
