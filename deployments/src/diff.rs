@@ -93,6 +93,13 @@ fn elements(unit: &Unit) -> Vec<(&'static str, String, Value)> {
     for t in &unit.tasks {
         push("task", t.name.get_ref(), serde_json::to_value(t).unwrap());
     }
+    for c in &unit.consumers {
+        push(
+            "consumer",
+            c.name.get_ref(),
+            serde_json::to_value(c).unwrap(),
+        );
+    }
     out
 }
 

@@ -3,7 +3,7 @@
 //! errors of a unit are reported together, each with file:line:col, element and hint.
 
 use crate::diag::{did_you_mean, Diagnostic, LineIndex};
-use crate::model::{element_label, Endpoint, Origin, Proxy, Sequence, Task, Unit};
+use crate::model::{element_label, Consumer, Endpoint, Origin, Proxy, Sequence, Task, Unit};
 use crate::source::{UnitSources, UNIT_FILE};
 use serde::de::{DeserializeOwned, IntoDeserializer};
 use std::collections::BTreeMap;
@@ -17,6 +17,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "sequence",
     "endpoint",
     "task",
+    "consumer",
 ];
 
 /// Turns spans of one unit's files into diagnostics.
@@ -173,6 +174,7 @@ impl Parser<'_> {
                 "sequence" => self.elements::<Sequence>(rel, "sequence", item, item_offset),
                 "endpoint" => self.elements::<Endpoint>(rel, "endpoint", item, item_offset),
                 "task" => self.elements::<Task>(rel, "task", item, item_offset),
+                "consumer" => self.elements::<Consumer>(rel, "consumer", item, item_offset),
                 other => {
                     self.errors.push(
                         self.locator
@@ -362,6 +364,7 @@ element!(Proxy, proxies);
 element!(Sequence, sequences);
 element!(Endpoint, endpoints);
 element!(Task, tasks);
+element!(Consumer, consumers);
 
 #[cfg(test)]
 mod tests {
