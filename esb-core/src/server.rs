@@ -104,7 +104,7 @@ impl Server {
         ));
         let events = opts.events.clone();
         let mut transports = Vec::new();
-        for def in &root.transports {
+        for def in root.transports.iter().filter(|t| t.kind.is_http()) {
             transports.push(TransportRuntime::bind(def, &root.base_dir).await?);
         }
         let root = Arc::new(root);

@@ -108,9 +108,9 @@ impl TransportRuntime {
                     message,
                 })?)
             }
-            TransportKind::Http => None,
+            TransportKind::Http | TransportKind::Amqp => None,
         };
-        let addr = *def.bind.get_ref();
+        let addr = def.bind_addr();
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| TransportError::Bind {
