@@ -30,6 +30,7 @@ pub struct TempConf {
     mgmt_port: u16,
     server_lines: Vec<String>,
     drain_timeout: String,
+    extra: Vec<String>,
 }
 
 impl Default for TempConf {
@@ -52,6 +53,7 @@ impl TempConf {
             mgmt_port: crate::free_port(),
             server_lines: Vec::new(),
             drain_timeout: "5s".into(),
+            extra: Vec::new(),
         };
         conf.write_root();
         conf
@@ -86,6 +88,15 @@ impl TempConf {
     /// Adds a raw `key = value` line to `[server]`, e.g. `max_body = 1024`.
     pub fn server(mut self, line: &str) -> Self {
         self.server_lines.push(line.into());
+        self.write_root();
+        self
+    }
+
+    /// Adds an amqp transport connecting to `url` (as guest).
+    pub fn amqp(mut self, name: &str, url: &str) -> Self {
+        self.extra.push(format!(
+            "[[transport]]\nname = \"{name}\"\nkind = \"amqp\"\nurl = \"{url}\"\nreconnect_initial = \"100ms\"\nreconnect_max = \"1s\""
+        ));
         self.write_root();
         self
     }
@@ -180,6 +191,9 @@ impl TempConf {
             if let Some((cert, key)) = &t.tls {
                 let _ = writeln!(s, "cert = \"{cert}\"\nkey = \"{key}\"");
             }
+        }
+        for e in &self.extra {
+            let _ = writeln!(s, "\n{e}");
         }
         std::fs::write(self.dir().join("esb.toml"), s).expect("write esb.toml");
     }

@@ -9,6 +9,7 @@ pub mod conf;
 pub mod esb;
 pub mod load;
 pub mod mgmt_client;
+pub mod rabbit;
 pub mod scenario;
 pub mod tls;
 pub mod units;
