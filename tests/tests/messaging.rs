@@ -418,8 +418,9 @@ addresses = ["{backend}"]
 [[sequence]]
 name = "relay"
 steps = [
+  {{ set_property = {{ name = "id", value = "${{json./id}}" }} }},
   {{ call = {{ endpoint = "slow" }} }},
-  {{ publish = {{ transport = "rabbit", routing_key = "{outq}", headers = {{ id = "${{json./id}}", redelivered = "${{prop.amqp.redelivered}}" }} }} }},
+  {{ publish = {{ transport = "rabbit", routing_key = "{outq}", headers = {{ id = "${{prop.id}}", redelivered = "${{prop.amqp.redelivered}}" }} }} }},
 ]
 
 [[consumer]]
