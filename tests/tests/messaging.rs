@@ -510,3 +510,189 @@ sequence = "relay"
             >= 2
     );
 }
+
+/// Names of the regular files in `dir` (`.reason` files and temporary files left out).
+fn files_in(dir: &std::path::Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .filter(|e| e.file_type().map(|t| t.is_file()).unwrap_or(false))
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| !n.ends_with(".reason") && !n.ends_with(".tmp"))
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+fn inbox_unit(dir: &std::path::Path, sink: &str, extra: &str) -> String {
+    format!(
+        r#"
+[[endpoint]]
+name = "sink"
+addresses = ["{sink}"]
+
+[[sequence]]
+name = "take"
+steps = [
+  {{ set_header = {{ name = "x-file", value = "${{prop.file.name}}" }} }},
+  {{ set_header = {{ name = "x-id", value = "${{json./id}}" }} }},
+  {{ set_header = {{ name = "x-resumed", value = "${{prop.file.resumed}}" }} }},
+  {{ filter = {{ on = "${{json./bad}}", equals = "yes", then = [{{ respond = {{ status = 422, body = "bad" }} }}] }} }},
+]
+
+[[consumer]]
+name = "inbox"
+dir = "{dir}"
+pattern = "*.json"
+poll = "200ms"
+sequence = "take"
+endpoint = "sink"
+on_failure = {{ max_attempts = 1 }}
+{extra}
+"#,
+        dir = dir.display()
+    )
+}
+
+#[test]
+fn file_inbox_with_partial_writes_and_kill_9_ends_every_file_in_done_or_failed_exactly_once() {
+    const N: usize = 60;
+    let sink = Backend::fixed(200, "ok").delay(Duration::from_millis(20)).start();
+    let data = tempfile::tempdir().expect("data dir");
+    let inbox = data.path().join("inbox");
+    std::fs::create_dir_all(&inbox).unwrap();
+    let conf = TempConf::new()
+        .http("web")
+        .unit("files", &inbox_unit(&inbox, &sink.url(), ""));
+    let mut esb = Esb::start(&conf);
+    let m = Mgmt::of(&conf);
+    wait_state(&m, "files", "inbox", "Running");
+
+    // A file written slowly, in pieces: never taken before it is complete.
+    let slow = {
+        let path = inbox.join("slow.json");
+        std::thread::spawn(move || {
+            use std::io::Write;
+            let mut f = std::fs::File::create(&path).unwrap();
+            for piece in [r#"{"id""#, r#": "sl"#, r#"ow", "#, r#""pad": 1"#, "}"] {
+                f.write_all(piece.as_bytes()).unwrap();
+                f.flush().unwrap();
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        })
+    };
+    std::fs::write(inbox.join("notes.txt"), "not for the consumer").unwrap();
+    for i in 0..N {
+        let body = if i % 10 == 3 {
+            json!({ "id": i, "bad": "yes" })
+        } else {
+            json!({ "id": i })
+        };
+        let name = format!("f{i:03}.json");
+        if i % 2 == 0 {
+            std::fs::write(inbox.join(&name), body.to_string()).unwrap();
+        } else {
+            // Written beside, then renamed in: complete at once.
+            let tmp = inbox.join(format!(".{name}.part"));
+            std::fs::write(&tmp, body.to_string()).unwrap();
+            std::fs::rename(&tmp, inbox.join(&name)).unwrap();
+        }
+    }
+    slow.join().unwrap();
+    wait_until("a part of the batch to be done", LIMIT, || {
+        files_in(&inbox.join("done")).len() >= 15
+    });
+    esb.signal(libc::SIGKILL);
+    esb.wait(Duration::from_secs(10));
+    let _esb = Esb::start(&conf);
+    let m = Mgmt::of(&conf);
+    wait_until("every file to be done or failed", LIMIT, || {
+        files_in(&inbox.join("done")).len() + files_in(&inbox.join("failed")).len() == N + 1
+    });
+    let done = files_in(&inbox.join("done"));
+    let failed = files_in(&inbox.join("failed"));
+    let mut all: Vec<&String> = done.iter().chain(failed.iter()).collect();
+    all.sort();
+    let mut expected: Vec<String> = (0..N).map(|i| format!("f{i:03}.json")).collect();
+    expected.push("slow.json".into());
+    expected.sort();
+    assert_eq!(
+        all.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+        expected.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+        "every file exactly once in done/ or failed/"
+    );
+    let bad: Vec<String> = (0..N)
+        .filter(|i| i % 10 == 3)
+        .map(|i| format!("f{i:03}.json"))
+        .collect();
+    assert_eq!(failed, bad, "the failed files are the bad ones");
+    for f in &failed {
+        let reason = std::fs::read_to_string(inbox.join("failed").join(format!("{f}.reason")))
+            .expect("a .reason beside each failed file");
+        assert!(reason.contains("responded 422"), "{reason}");
+    }
+    assert_eq!(files_in(&inbox), vec!["notes.txt"], "only the non-matching file is left");
+    assert!(files_in(&inbox.join(".processing")).is_empty());
+    let slow_seen: Vec<_> = sink
+        .seen()
+        .into_iter()
+        .filter(|s| s.header("x-file") == Some("slow.json"))
+        .collect();
+    assert!(!slow_seen.is_empty());
+    assert!(
+        slow_seen.iter().all(|s| s.header("x-id") == Some("slow")),
+        "the slow file was read complete: {slow_seen:?}"
+    );
+    assert_eq!(attr(&m, "files", "inbox", "Kind"), "file");
+}
+
+#[test]
+fn unwritable_done_dir_stops_the_file_consumer_and_loses_no_file() {
+    let sink = Backend::fixed(200, "ok").start();
+    let data = tempfile::tempdir().expect("data dir");
+    let inbox = data.path().join("in");
+    let done = data.path().join("done");
+    let extra = format!("done_dir = \"{}\"", done.display());
+    let conf = TempConf::new()
+        .http("web")
+        .unit("files", &inbox_unit(&inbox, &sink.url(), &extra));
+    let _esb = Esb::start(&conf);
+    let m = Mgmt::of(&conf);
+    wait_state(&m, "files", "inbox", "Running");
+    std::fs::write(inbox.join("a.json"), r#"{"id": 1}"#).unwrap();
+    wait_until("a.json done", LIMIT, || files_in(&done) == vec!["a.json"]);
+    // done/ becomes impossible to write into (root ignores permissions: a file takes its
+    // place).
+    std::fs::remove_dir_all(&done).unwrap();
+    std::fs::write(&done, "in the way").unwrap();
+    std::fs::write(inbox.join("b.json"), r#"{"id": 2}"#).unwrap();
+    wait_state(&m, "files", "inbox", "Stopped");
+    let reason = attr(&m, "files", "inbox", "Reason");
+    assert!(
+        reason.as_str().unwrap_or("").contains("cannot move"),
+        "{reason}"
+    );
+    assert_eq!(files_in(&inbox.join(".processing")), vec!["b.json"], "kept, not lost");
+    std::fs::write(inbox.join("c.json"), r#"{"id": 3}"#).unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(files_in(&inbox), vec!["c.json"], "a stopped consumer takes nothing");
+    // Fixed, and started again by the operator: the claimed file is resumed.
+    std::fs::remove_file(&done).unwrap();
+    std::fs::create_dir(&done).unwrap();
+    e2e::uterm::Uterm::connected(&conf.mgmt_url(""), &m.control)
+        .c("start consumer files/inbox")
+        .run()
+        .expect(0);
+    wait_until("b.json and c.json done", LIMIT, || {
+        files_in(&done) == vec!["b.json", "c.json"]
+    });
+    wait_state(&m, "files", "inbox", "Running");
+    let resumed: Vec<_> = sink
+        .seen()
+        .into_iter()
+        .filter(|s| s.header("x-file") == Some("b.json"))
+        .collect();
+    assert_eq!(resumed.last().and_then(|s| s.header("x-resumed")), Some("true"));
+}
