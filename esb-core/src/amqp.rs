@@ -196,3 +196,37 @@ pub fn as_text(v: &AMQPValue) -> Option<String> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn root(extra: &str) -> RootConfig {
+        let text = format!(
+            "[[transport]]\nname = \"mq\"\nkind = \"amqp\"\nurl = \"amqp://127.0.0.1:1/%2f\"\nuser = \"esb\"\n{extra}\n"
+        );
+        RootConfig::parse(&text, "esb.toml", std::path::Path::new(".")).unwrap()
+    }
+
+    #[tokio::test]
+    async fn credentials_come_from_the_environment_and_never_show() {
+        std::env::set_var("ESB_TEST_MQ_PASSWORD", "s3cret");
+        let links = links(&root("password_env = \"ESB_TEST_MQ_PASSWORD\""));
+        let l = &links["mq"];
+        assert_eq!(l.url, "amqp://127.0.0.1:1/%2f");
+        assert!(l.connect_url.as_ref().unwrap().contains("esb:s3cret@"));
+        let err = l.connect("test").await.unwrap_err();
+        assert!(
+            err.contains("cannot connect to amqp://127.0.0.1:1/%2f"),
+            "{err}"
+        );
+        assert!(!err.contains("s3cret"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_missing_password_source_is_the_connection_error() {
+        let links = links(&root("password_file = \"no-such-file\""));
+        let err = links["mq"].connect("test").await.unwrap_err();
+        assert!(err.contains("cannot read password_file"), "{err}");
+    }
+}

@@ -154,8 +154,18 @@ sequence = "enqueue"
 }
 
 /// A unit that takes messages from `inq`, tags each with its label and publishes it to
-/// `outq` (with `concurrency` workers).
+/// `outq` (4 workers, prefetch 20).
 fn relay_unit(label: &str, inq: &str, outq: &str, extra_consumer: &str) -> String {
+    relay_unit_prefetch(label, inq, outq, 20, extra_consumer)
+}
+
+fn relay_unit_prefetch(
+    label: &str,
+    inq: &str,
+    outq: &str,
+    prefetch: u16,
+    extra_consumer: &str,
+) -> String {
     format!(
         r#"
 version = "{label}"
@@ -170,7 +180,7 @@ steps = [
 name = "relay"
 transport = "rabbit"
 queue = "{inq}"
-prefetch = 20
+prefetch = {prefetch}
 concurrency = 4
 sequence = "relay"
 {extra_consumer}
@@ -239,6 +249,55 @@ fn reloads_while_messages_flow_process_every_message_exactly_once() {
 }
 
 #[test]
+fn reloads_that_change_the_binding_lose_and_duplicate_nothing() {
+    const N: usize = 1000;
+    let rabbit = Rabbit::shared();
+    let mq = rabbit.client();
+    let (inq, outq) = (queue_name("rebind-in"), queue_name("rebind-out"));
+    mq.fresh_queue(&inq);
+    mq.fresh_queue(&outq);
+    let conf = TempConf::new()
+        .http("web")
+        .amqp("rabbit", &rabbit.url())
+        .unit("relay", &relay_unit_prefetch("a", &inq, &outq, 20, ""));
+    let _esb = Esb::start(&conf);
+    let m = Mgmt::of(&conf);
+    wait_state(&m, "relay", "relay", "Connected");
+    let publisher = {
+        let url = rabbit.url();
+        let inq = inq.clone();
+        std::thread::spawn(move || {
+            let mq = Amqp::connect(&url).expect("publisher connects");
+            for start in (0..N).step_by(50) {
+                mq.publish_many(&inq, ids(start..start + 50));
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        })
+    };
+    // A new prefetch is a new binding: the session ends after its in-flight messages and a
+    // new one starts; prefetched messages not started go back to the queue.
+    for i in 0..8 {
+        let (label, prefetch) = if i % 2 == 0 { ("b", 8) } else { ("a", 20) };
+        redeploy(
+            &conf,
+            &m,
+            "relay",
+            &relay_unit_prefetch(label, &inq, &outq, prefetch, ""),
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    publisher.join().expect("publisher");
+    let got = mq.collect(&outq, N, LIMIT);
+    let counts = by_id(&got, "id");
+    assert_eq!(counts.len(), N, "every id arrived");
+    let dup: Vec<_> = counts.iter().filter(|(_, n)| **n != 1).collect();
+    assert!(dup.is_empty(), "ids processed more than once: {dup:?}");
+    wait_until("one consumer on the queue", LIMIT, || {
+        mq.counts(&inq) == (0, 1)
+    });
+}
+
+#[test]
 fn pause_holds_messages_in_the_queue_and_resume_drains_them() {
     let rabbit = Rabbit::shared();
     let mq = rabbit.client();
@@ -290,6 +349,17 @@ fn pause_holds_messages_in_the_queue_and_resume_drains_them() {
     uterm("resume relay");
     let got = mq.collect(&outq, 10, LIMIT);
     assert_eq!(by_id(&got, "id").len(), 10);
+
+    // So does pausing the amqp transport, while HTTP keeps serving.
+    uterm("pause transport rabbit");
+    wait_state(&m, "relay", "relay", "Paused");
+    assert_eq!(m.read("esb:type=Transport,name=rabbit", "State"), "Paused");
+    mq.publish_many(&inq, ids(60..65));
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(mq.counts(&inq).0, 5);
+    assert_eq!(m.health().status, 200);
+    uterm("resume transport rabbit");
+    assert_eq!(by_id(&mq.collect(&outq, 5, LIMIT), "id").len(), 5);
 }
 
 #[test]
@@ -559,7 +629,9 @@ on_failure = {{ max_attempts = 1 }}
 #[test]
 fn file_inbox_with_partial_writes_and_kill_9_ends_every_file_in_done_or_failed_exactly_once() {
     const N: usize = 60;
-    let sink = Backend::fixed(200, "ok").delay(Duration::from_millis(20)).start();
+    let sink = Backend::fixed(200, "ok")
+        .delay(Duration::from_millis(20))
+        .start();
     let data = tempfile::tempdir().expect("data dir");
     let inbox = data.path().join("inbox");
     std::fs::create_dir_all(&inbox).unwrap();
@@ -633,7 +705,11 @@ fn file_inbox_with_partial_writes_and_kill_9_ends_every_file_in_done_or_failed_e
             .expect("a .reason beside each failed file");
         assert!(reason.contains("responded 422"), "{reason}");
     }
-    assert_eq!(files_in(&inbox), vec!["notes.txt"], "only the non-matching file is left");
+    assert_eq!(
+        files_in(&inbox),
+        vec!["notes.txt"],
+        "only the non-matching file is left"
+    );
     assert!(files_in(&inbox.join(".processing")).is_empty());
     let slow_seen: Vec<_> = sink
         .seen()
@@ -674,10 +750,18 @@ fn unwritable_done_dir_stops_the_file_consumer_and_loses_no_file() {
         reason.as_str().unwrap_or("").contains("cannot move"),
         "{reason}"
     );
-    assert_eq!(files_in(&inbox.join(".processing")), vec!["b.json"], "kept, not lost");
+    assert_eq!(
+        files_in(&inbox.join(".processing")),
+        vec!["b.json"],
+        "kept, not lost"
+    );
     std::fs::write(inbox.join("c.json"), r#"{"id": 3}"#).unwrap();
     std::thread::sleep(Duration::from_millis(500));
-    assert_eq!(files_in(&inbox), vec!["c.json"], "a stopped consumer takes nothing");
+    assert_eq!(
+        files_in(&inbox),
+        vec!["c.json"],
+        "a stopped consumer takes nothing"
+    );
     // Fixed, and started again by the operator: the claimed file is resumed.
     std::fs::remove_file(&done).unwrap();
     std::fs::create_dir(&done).unwrap();
@@ -694,5 +778,8 @@ fn unwritable_done_dir_stops_the_file_consumer_and_loses_no_file() {
         .into_iter()
         .filter(|s| s.header("x-file") == Some("b.json"))
         .collect();
-    assert_eq!(resumed.last().and_then(|s| s.header("x-resumed")), Some("true"));
+    assert_eq!(
+        resumed.last().and_then(|s| s.header("x-resumed")),
+        Some("true")
+    );
 }
