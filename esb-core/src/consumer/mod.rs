@@ -305,6 +305,13 @@ impl ConsumerRuntime {
         if self.stopped.load(Relaxed) {
             return ("Stopped", Some("stopped by an operator".into()));
         }
+        if self
+            .binding()
+            .link()
+            .is_some_and(|l| l.stopped.load(Relaxed))
+        {
+            return ("Stopped", Some("transport stopped".into()));
+        }
         if let Some(why) = self.pause_reason() {
             return ("Paused", Some(why.into()));
         }
@@ -321,7 +328,7 @@ impl ConsumerRuntime {
             .link()
             .is_some_and(|l| l.paused.load(Relaxed) || l.stopped.load(Relaxed))
         {
-            Some("transport paused or stopped")
+            Some("transport paused")
         } else {
             None
         }
