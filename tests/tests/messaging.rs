@@ -111,6 +111,11 @@ sequence = "enqueue"
     let _esb = Esb::start(&conf);
     let m = Mgmt::of(&conf);
     wait_state(&m, "orders", "orders-in", "Connected");
+    e2e::uterm::Uterm::connected(&conf.mgmt_url(""), &m.control)
+        .c("show consumer orders/orders-in")
+        .run()
+        .expect(0)
+        .stdout_has(&["Connected", "rabbit/", "to-backend"]);
 
     // queue → HTTP backend
     mq.publish_many(&inq, ids(0..20));
@@ -578,6 +583,17 @@ sequence = "relay"
             .as_u64()
             .unwrap_or(0)
             >= 2
+    );
+    // Each connection change was an event.
+    let events = m.monitor("GET", "/events?recent=200").send().text();
+    let changes: Vec<&str> = events
+        .lines()
+        .filter(|l| l.contains("state_changed") && l.contains("type=Consumer"))
+        .collect();
+    assert!(
+        changes.iter().any(|l| l.contains("\"Disconnected\""))
+            && changes.iter().any(|l| l.contains("\"Connected\"")),
+        "{events}"
     );
 }
 

@@ -194,6 +194,7 @@ pub struct ConsumerRuntime {
     pipeline: ArcSwap<Pipeline>,
     control: Arc<UnitControl>,
     drain: Duration,
+    events: Arc<crate::events::EventBus>,
     pub paused: AtomicBool,
     pub stopped: AtomicBool,
     retired: AtomicBool,
@@ -221,6 +222,7 @@ impl ConsumerRuntime {
         binding: Binding,
         pipeline: Pipeline,
         drain: Duration,
+        events: Arc<crate::events::EventBus>,
     ) -> Arc<Self> {
         let rt = Arc::new(ConsumerRuntime {
             unit: unit.to_owned(),
@@ -230,6 +232,7 @@ impl ConsumerRuntime {
             pipeline: ArcSwap::from_pointee(pipeline),
             control,
             drain,
+            events,
             paused: AtomicBool::new(false),
             stopped: AtomicBool::new(false),
             retired: AtomicBool::new(false),
@@ -347,8 +350,29 @@ impl ConsumerRuntime {
         }
     }
 
+    /// The session's state; a change to Connected, Disconnected or Running (or a file
+    /// consumer stopping on an error) is an event (`state_changed`).
     fn set_session(&self, state: &'static str, reason: Option<String>) {
-        *self.session.lock().expect("session") = (state, reason);
+        let old = std::mem::replace(&mut *self.session.lock().expect("session"), (state, reason));
+        if old.0 != state && matches!(state, "Connected" | "Disconnected" | "Running") {
+            self.emit(state);
+        }
+    }
+
+    fn emit(&self, state: &str) {
+        let object = deployments::protocol::ObjectName::new(
+            "esb",
+            &[
+                ("type", "Consumer"),
+                ("unit", &self.unit),
+                ("name", &self.name),
+            ],
+        )
+        .canonical();
+        self.events.emit(crate::events::EventKind::StateChanged {
+            object,
+            state: state.to_owned(),
+        });
     }
 
     fn should_run(&self) -> bool {
@@ -404,6 +428,8 @@ impl ConsumerRuntime {
                     if let Err(reason) = inbox::session(&self, dirs, gen).await {
                         tracing::error!(unit = %self.unit, consumer = %self.name, "file consumer stopped: {reason}");
                         *self.fault.lock().expect("fault") = Some(reason);
+                        self.set_session("Stopped", None);
+                        self.emit("Stopped");
                     }
                 }
             }

@@ -873,6 +873,7 @@ impl Engine {
                         binding,
                         pipeline,
                         self.root.server.drain_timeout,
+                        self.events.clone(),
                     );
                     slot.consumers.insert(name.clone(), c);
                 }
