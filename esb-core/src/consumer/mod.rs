@@ -542,3 +542,109 @@ impl Drop for InFlight<'_> {
         self.0.fetch_sub(1, Relaxed);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The engine in-process, with a file consumer (no broker needed): the consumer is the
+    //! unit's, a reload swaps its pipeline, an unload retires it.
+    use crate::engine::{Change, Engine, Outcome, Source};
+    use crate::events::EventBus;
+    use deployments::RootConfig;
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    fn unit(label: &str, inbox: &std::path::Path) -> String {
+        format!(
+            r#"
+version = "{label}"
+
+[[sequence]]
+name = "take"
+steps = [
+  {{ filter = {{ on = "${{unit.version}}", equals = "refuse", then = [{{ respond = {{ status = 500 }} }}] }} }},
+]
+
+[[consumer]]
+name = "inbox"
+dir = "{}"
+poll = "20ms"
+sequence = "take"
+on_failure = {{ max_attempts = 1 }}
+"#,
+            inbox.display()
+        )
+    }
+
+    async fn deploy(engine: &Engine, text: String) -> Outcome {
+        engine
+            .apply(vec![Change::Deploy {
+                unit: "files".into(),
+                source: Source::unit_toml(text),
+            }])
+            .await
+            .remove(0)
+    }
+
+    async fn wait_file(path: std::path::PathBuf) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !path.exists() {
+            assert!(
+                Instant::now() < deadline,
+                "{} never appeared",
+                path.display()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_reload_keeps_the_consumer_and_swaps_its_pipeline_and_an_unload_retires_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = RootConfig::parse(
+            "[server]\nstate_dir = \"state\"\n[management]\nenabled = false\n[hot_deploy]\nwatch = false\n",
+            "esb.toml",
+            tmp.path(),
+        )
+        .unwrap();
+        let engine = Engine::new(Arc::new(root), Arc::new(EventBus::default()));
+        let inbox = tmp.path().join("in");
+        assert!(matches!(
+            deploy(&engine, unit("a", &inbox)).await,
+            Outcome::Activated { .. }
+        ));
+        let first = engine.units.lock().await["files"].consumers["inbox"].clone();
+        std::fs::create_dir_all(&inbox).unwrap();
+        std::fs::write(inbox.join("one"), "1").unwrap();
+        wait_file(inbox.join("done/one")).await;
+
+        // A new revision with the same binding: the same consumer, the new pipeline.
+        assert!(matches!(
+            deploy(&engine, unit("refuse", &inbox)).await,
+            Outcome::Activated { .. }
+        ));
+        let second = engine.units.lock().await["files"].consumers["inbox"].clone();
+        assert!(
+            Arc::ptr_eq(&first, &second),
+            "one consumer across revisions"
+        );
+        std::fs::write(inbox.join("two"), "2").unwrap();
+        wait_file(inbox.join("failed/two")).await;
+        let reason = std::fs::read_to_string(inbox.join("failed/two.reason")).unwrap();
+        assert!(reason.contains("responded 500"), "{reason}");
+        let c = second.counters();
+        assert_eq!((c.received, c.acked, c.dead_lettered), (2, 1, 1));
+
+        // Unloaded: the consumer ends, new files wait in the inbox.
+        engine
+            .apply(vec![Change::Unload {
+                unit: "files".into(),
+            }])
+            .await;
+        tokio::time::timeout(Duration::from_secs(10), second.ended())
+            .await
+            .expect("the consumer ends after an unload");
+        std::fs::write(inbox.join("three"), "3").unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(inbox.join("three").exists(), "left in the inbox");
+    }
+}
