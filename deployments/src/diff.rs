@@ -102,6 +102,13 @@ fn elements(unit: &Unit) -> Vec<(&'static str, String, Value)> {
     if let Some(g) = &unit.guard {
         push("guard", "guard", serde_json::to_value(g).unwrap());
     }
+    for c in &unit.consumers {
+        push(
+            "consumer",
+            c.name.get_ref(),
+            serde_json::to_value(c).unwrap(),
+        );
+    }
     out
 }
 

@@ -25,6 +25,7 @@ pub struct Unit {
     pub flags: BTreeMap<String, bool>,
     /// Watched after an activation (and during a canary): when it trips, esb rolls back.
     pub guard: Option<Guard>,
+    pub consumers: Vec<Consumer>,
 }
 
 /// Where an element was defined: which file of the unit and the byte span of its table.
@@ -89,6 +90,7 @@ pub enum Step {
     Transform(Transform),
     Respond(Respond),
     Call(Call),
+    Publish(Publish),
 }
 
 pub const STEP_KINDS: &[&str] = &[
@@ -101,6 +103,7 @@ pub const STEP_KINDS: &[&str] = &[
     "transform",
     "respond",
     "call",
+    "publish",
 ];
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
@@ -182,6 +185,32 @@ fn ok_status() -> u16 {
 #[serde(deny_unknown_fields)]
 pub struct Call {
     pub endpoint: Spanned<String>,
+}
+
+/// Publish the current body to an AMQP exchange (`transport` names an `amqp` transport of
+/// the root config) and continue; with `confirm` (the default) the step waits for the
+/// broker's publisher confirm and fails if the message was not confirmed.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Publish {
+    pub transport: Spanned<String>,
+    /// Exchange name; `""` is the default exchange (routing key = queue name).
+    #[serde(default)]
+    pub exchange: String,
+    /// A template.
+    pub routing_key: String,
+    #[serde(default = "default_true")]
+    pub confirm: bool,
+    /// Delivery mode 2 (the broker writes the message to disk on durable queues).
+    #[serde(default = "default_true")]
+    pub persistent: bool,
+    /// AMQP headers of the published message; values are templates.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
@@ -334,6 +363,54 @@ pub struct Check {
     pub origin: Origin,
 }
 
+/// Consumes messages from an AMQP queue (`transport` + `queue`) or files from an inbox
+/// directory (`dir`), runs each through `sequence` and/or sends it to `endpoint`, and
+/// acknowledges it (moves the file to `done_dir`) only once that finished.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Consumer {
+    pub name: Spanned<String>,
+    /// An `amqp` transport of the root config.
+    #[serde(default)]
+    pub transport: Option<Spanned<String>>,
+    #[serde(default)]
+    pub queue: Option<Spanned<String>>,
+    /// Declare the queue (durable) if it does not exist.
+    #[serde(default = "default_true")]
+    pub declare: bool,
+    /// Unacknowledged messages the broker may send ahead (basic.qos).
+    #[serde(default = "ten_u16")]
+    pub prefetch: u16,
+    /// Messages processed at the same time.
+    #[serde(default = "one_u16")]
+    pub concurrency: u16,
+    /// Inbox directory (file consumer), relative to the root config.
+    #[serde(default)]
+    pub dir: Option<Spanned<String>>,
+    /// File names picked up: `*` and `?` wildcards.
+    #[serde(default = "star")]
+    pub pattern: String,
+    /// Where processed files go (default: `done/` inside the inbox).
+    #[serde(default)]
+    pub done_dir: Option<Spanned<String>>,
+    #[serde(default)]
+    pub failed_dir: Option<Spanned<String>>,
+    /// How often the inbox is scanned; a file is taken once its size and modification
+    /// time stayed the same across one scan.
+    #[serde(default = "half_s", with = "duration")]
+    pub poll: Duration,
+    #[serde(default)]
+    pub sequence: Option<Spanned<String>>,
+    #[serde(default)]
+    pub endpoint: Option<Spanned<String>>,
+    #[serde(default)]
+    pub on_failure: OnFailure,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(skip)]
+    pub origin: Origin,
+}
+
 fn get() -> Spanned<String> {
     Spanned::new(0..0, "GET".to_owned())
 }
@@ -403,6 +480,62 @@ pub mod opt_duration {
     }
 }
 
+impl Consumer {
+    pub fn is_file(&self) -> bool {
+        self.dir.is_some()
+    }
+}
+
+fn ten_u16() -> u16 {
+    10
+}
+fn one_u16() -> u16 {
+    1
+}
+fn star() -> String {
+    "*".into()
+}
+fn half_s() -> Duration {
+    Duration::from_millis(500)
+}
+
+/// What happens to a message whose pipeline failed: it is tried again after `backoff`
+/// (doubling up to `max_backoff`) until `max_attempts` attempts failed, then dead-lettered
+/// (published to `dead_letter_exchange`/`dead_letter_routing_key` with the cause in the
+/// `x-esb-failure` header and acknowledged; without a dead-letter target it is rejected
+/// without requeue, so the queue's own dead-letter exchange applies). A failed file goes
+/// to the failed directory with a `.reason` file after its last attempt.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct OnFailure {
+    #[serde(default = "three")]
+    pub max_attempts: u32,
+    #[serde(default = "half_s", with = "duration")]
+    pub backoff: Duration,
+    #[serde(default = "ten_s", with = "duration")]
+    pub max_backoff: Duration,
+    #[serde(default)]
+    pub dead_letter_exchange: Option<String>,
+    #[serde(default)]
+    pub dead_letter_routing_key: Option<String>,
+}
+
+fn ten_s() -> Duration {
+    Duration::from_secs(10)
+}
+
+impl Default for OnFailure {
+    fn default() -> Self {
+        OnFailure {
+            max_attempts: three(),
+            backoff: half_s(),
+            max_backoff: ten_s(),
+            dead_letter_exchange: None,
+            dead_letter_routing_key: None,
+        }
+    }
+}
+
 /// Durations written as `"500ms"`, `"5s"`, `"1m 30s"`.
 pub mod duration {
     use super::*;
@@ -444,5 +577,8 @@ impl Unit {
     }
     pub fn task(&self, name: &str) -> Option<&Task> {
         self.tasks.iter().find(|p| *p.name.get_ref() == name)
+    }
+    pub fn consumer(&self, name: &str) -> Option<&Consumer> {
+        self.consumers.iter().find(|p| *p.name.get_ref() == name)
     }
 }

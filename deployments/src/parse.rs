@@ -3,7 +3,9 @@
 //! errors of a unit are reported together, each with file:line:col, element and hint.
 
 use crate::diag::{did_you_mean, Diagnostic, LineIndex};
-use crate::model::{element_label, Check, Endpoint, Guard, Origin, Proxy, Sequence, Task, Unit};
+use crate::model::{
+    element_label, Check, Consumer, Endpoint, Guard, Origin, Proxy, Sequence, Task, Unit,
+};
 use crate::source::{UnitSources, UNIT_FILE};
 use serde::de::{DeserializeOwned, IntoDeserializer};
 use serde::Deserialize as _;
@@ -21,6 +23,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "check",
     "flags",
     "guard",
+    "consumer",
 ];
 
 /// Turns spans of one unit's files into diagnostics.
@@ -180,6 +183,7 @@ impl Parser<'_> {
                 "check" => self.elements::<Check>(rel, "check", item, item_offset),
                 "flags" => self.flags(rel, item, item_offset),
                 "guard" => self.guard(rel, item, item_offset),
+                "consumer" => self.elements::<Consumer>(rel, "consumer", item, item_offset),
                 other => {
                     self.errors.push(
                         self.locator
@@ -457,6 +461,7 @@ element!(Sequence, sequences);
 element!(Endpoint, endpoints);
 element!(Task, tasks);
 element!(Check, checks);
+element!(Consumer, consumers);
 
 #[cfg(test)]
 mod tests {

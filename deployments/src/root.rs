@@ -103,6 +103,21 @@ pub struct HotDeployConfig {
 pub enum TransportKind {
     Http,
     Https,
+    /// An AMQP 0.9.1 broker (RabbitMQ) that consumers and `publish` steps use.
+    Amqp,
+}
+
+impl TransportKind {
+    pub fn is_http(self) -> bool {
+        matches!(self, TransportKind::Http | TransportKind::Https)
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TransportKind::Http => "http",
+            TransportKind::Https => "https",
+            TransportKind::Amqp => "amqp",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -111,8 +126,9 @@ pub struct TransportDef {
     pub name: Spanned<String>,
     #[serde(default = "http_kind")]
     pub kind: TransportKind,
-    #[serde(with = "socket_addr")]
-    pub bind: Spanned<SocketAddr>,
+    /// Listen address (http, https).
+    #[serde(default, with = "opt_socket_addr")]
+    pub bind: Option<Spanned<SocketAddr>>,
     /// PEM certificate chain (https).
     #[serde(default)]
     pub cert: Option<Spanned<String>>,
@@ -131,6 +147,23 @@ pub struct TransportDef {
     /// beyond it: 408 and the connection is closed.
     #[serde(default = "thirty_s_spanned", with = "spanned_duration")]
     pub body_timeout: Spanned<Duration>,
+    /// Broker URL (amqp): `amqp://host:port/vhost`, without credentials.
+    #[serde(default)]
+    pub url: Option<Spanned<String>>,
+    /// Broker user name (amqp); default `guest`.
+    #[serde(default)]
+    pub user: Option<String>,
+    /// File holding the broker password (amqp), relative to the root config.
+    #[serde(default)]
+    pub password_file: Option<Spanned<String>>,
+    /// Name of the environment variable holding the broker password (amqp).
+    #[serde(default)]
+    pub password_env: Option<Spanned<String>>,
+    /// First pause before reconnecting to the broker; doubles up to `reconnect_max`.
+    #[serde(default = "fifth_s", with = "duration")]
+    pub reconnect_initial: Duration,
+    #[serde(default = "five_s", with = "duration")]
+    pub reconnect_max: Duration,
 }
 
 /// File descriptors kept free of every transport's default cap: the management
@@ -144,6 +177,23 @@ pub const FD_RESERVE: u64 = 64;
 pub fn default_max_connections(nofile: u64, transports: usize, management: u64) -> u64 {
     let usable = nofile.saturating_sub(FD_RESERVE + management);
     (usable / 2 / transports.max(1) as u64).max(16)
+}
+
+impl TransportDef {
+    /// The listen address of an http(s) transport (validated to be present).
+    pub fn bind_addr(&self) -> SocketAddr {
+        self.bind
+            .as_ref()
+            .map(|b| *b.get_ref())
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+}
+
+fn fifth_s() -> Duration {
+    Duration::from_millis(200)
+}
+fn five_s() -> Duration {
+    Duration::from_secs(5)
 }
 
 fn default_name() -> String {
@@ -252,6 +302,27 @@ mod spanned_duration {
     }
 }
 
+mod opt_socket_addr {
+    use super::*;
+    use serde::Deserializer;
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Spanned<SocketAddr>>, D::Error> {
+        super::socket_addr::deserialize(d).map(Some)
+    }
+
+    pub fn serialize<S: serde::Serializer>(
+        a: &Option<Spanned<SocketAddr>>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        match a {
+            Some(a) => super::socket_addr::serialize(a, s),
+            None => s.serialize_none(),
+        }
+    }
+}
+
 impl RootConfig {
     /// Reads and validates `DIR/esb.toml`.
     pub fn load(conf_dir: &Path) -> Result<RootConfig, Vec<Diagnostic>> {
@@ -293,34 +364,68 @@ impl RootConfig {
                     "use letters, digits, '-', '_' and '.', starting with a letter or digit".into(),
                 )));
             }
-            if seen.iter().any(|(n, _)| *n == name) {
+            if root
+                .transports
+                .iter()
+                .take_while(|o| !std::ptr::eq(*o, t))
+                .any(|o| o.name.get_ref() == name)
+            {
                 errors.push(at(t.name.span(), "duplicate transport name".into()).element(&element));
             }
-            if let Some((other, _)) = seen.iter().find(|(_, a)| *a == *t.bind.get_ref()) {
+            if t.kind == TransportKind::Amqp {
+                errors.extend(amqp_problems(t, &element, &at));
+                continue;
+            }
+            let Some(bind) = &t.bind else {
                 errors.push(
                     at(
-                        t.bind.span(),
+                        t.name.span(),
+                        format!("{} transport without `bind`", t.kind.as_str()),
+                    )
+                    .element(&element)
+                    .hint(Some("add `bind = \"127.0.0.1:8280\"`".into())),
+                );
+                continue;
+            };
+            for (key, present) in [
+                ("url", t.url.is_some()),
+                ("user", t.user.is_some()),
+                ("password_file", t.password_file.is_some()),
+                ("password_env", t.password_env.is_some()),
+            ] {
+                if present {
+                    errors.push(
+                        at(t.name.span(), format!("`{key}` is for amqp transports"))
+                            .element(&element)
+                            .hint(Some(format!("remove `{key}`, or set `kind = \"amqp\"`"))),
+                    );
+                }
+            }
+            if let Some((other, _)) = seen.iter().find(|(_, a)| *a == *bind.get_ref()) {
+                errors.push(
+                    at(
+                        bind.span(),
                         format!(
                             "bind address {} already used by transport \"{other}\"",
-                            t.bind.get_ref()
+                            bind.get_ref()
                         ),
                     )
                     .element(&element),
                 );
             }
-            if *t.bind.get_ref() == *root.management.bind.get_ref() && root.management.enabled {
+            if *bind.get_ref() == *root.management.bind.get_ref() && root.management.enabled {
                 errors.push(
                     at(
-                        t.bind.span(),
+                        bind.span(),
                         format!(
                             "bind address {} is the management endpoint's",
-                            t.bind.get_ref()
+                            bind.get_ref()
                         ),
                     )
                     .element(&element),
                 );
             }
-            seen.push((name, *t.bind.get_ref()));
+            seen.push((name, *bind.get_ref()));
             if let Some(m) = &t.max_connections {
                 if *m.get_ref() == 0 {
                     errors.push(
@@ -344,6 +449,7 @@ impl RootConfig {
                     );
                 }
             }
+            seen.push((name, *bind.get_ref()));
             if t.kind == TransportKind::Https {
                 for (what, v) in [("cert", &t.cert), ("key", &t.key)] {
                     match v {
@@ -420,6 +526,52 @@ impl RootConfig {
         self.transports.iter().map(|t| t.name.get_ref().as_str())
     }
 
+    /// The listeners: http and https transports.
+    pub fn http_transport_names(&self) -> impl Iterator<Item = &str> {
+        self.transports
+            .iter()
+            .filter(|t| t.kind.is_http())
+            .map(|t| t.name.get_ref().as_str())
+    }
+
+    /// A hint for a transport that does not exist or is of the wrong kind.
+    pub fn transport_hint_of(&self, name: &str, http: bool) -> Option<String> {
+        let names: Vec<&str> = self
+            .transports
+            .iter()
+            .filter(|t| t.kind.is_http() == http)
+            .map(|t| t.name.get_ref().as_str())
+            .collect();
+        let what = if http { "http(s)" } else { "amqp" };
+        did_you_mean(name, names.iter().copied()).or_else(|| {
+            Some(if names.is_empty() {
+                format!("the root config has no {what} transport; add a [[transport]] with kind = \"{}\"", if http { "http" } else { "amqp" })
+            } else {
+                format!("{what} transports of the root config: {}", names.join(", "))
+            })
+        })
+    }
+
+    /// The broker password of an amqp transport, read from its file or environment
+    /// variable (never logged).
+    pub fn amqp_password(&self, t: &TransportDef) -> Result<Option<String>, String> {
+        if let Some(f) = &t.password_file {
+            let path = self.resolve(f.get_ref());
+            return std::fs::read_to_string(&path)
+                .map(|p| Some(p.trim_end_matches(['\n', '\r']).to_owned()))
+                .map_err(|e| format!("cannot read password_file {}: {e}", path.display()));
+        }
+        if let Some(v) = &t.password_env {
+            return std::env::var(v.get_ref()).map(Some).map_err(|_| {
+                format!(
+                    "environment variable {} (password_env) is not set",
+                    v.get_ref()
+                )
+            });
+        }
+        Ok(None)
+    }
+
     pub fn resolve(&self, rel: &str) -> PathBuf {
         self.base_dir.join(rel)
     }
@@ -441,6 +593,81 @@ impl RootConfig {
             ))
         })
     }
+}
+
+/// What is wrong with an amqp transport's settings (checked offline).
+fn amqp_problems(
+    t: &TransportDef,
+    element: &str,
+    at: &dyn Fn(std::ops::Range<usize>, String) -> Diagnostic,
+) -> Vec<Diagnostic> {
+    let mut errors = Vec::new();
+    for (key, present) in [
+        ("bind", t.bind.is_some()),
+        ("cert", t.cert.is_some()),
+        ("key", t.key.is_some()),
+    ] {
+        if present {
+            errors.push(
+                at(t.name.span(), format!("`{key}` is for http(s) transports"))
+                    .element(element)
+                    .hint(Some(format!(
+                        "an amqp transport connects to `url`; remove `{key}`"
+                    ))),
+            );
+        }
+    }
+    let Some(url) = &t.url else {
+        errors.push(
+            at(t.name.span(), "amqp transport without `url`".into())
+                .element(element)
+                .hint(Some("add `url = \"amqp://127.0.0.1:5672/%2f\"`".into())),
+        );
+        return errors;
+    };
+    match url::Url::parse(url.get_ref()) {
+        Err(e) => errors.push(
+            at(url.span(), format!("invalid broker URL \"{}\": {e}", url.get_ref()))
+                .element(element)
+                .hint(Some("write amqp://host:port/vhost, e.g. amqp://127.0.0.1:5672/%2f".into())),
+        ),
+        Ok(u) if u.scheme() != "amqp" => errors.push(
+            at(url.span(), format!("broker URL scheme \"{}\" is not supported", u.scheme()))
+                .element(element)
+                .hint(Some("write amqp://host:port/vhost".into())),
+        ),
+        Ok(u) if !u.username().is_empty() || u.password().is_some() => errors.push(
+            at(url.span(), "broker URL holds credentials".into())
+                .element(element)
+                .hint(Some(
+                    "credentials never go in the URL: set `user` and `password_file` or `password_env`".into(),
+                )),
+        ),
+        Ok(u) if u.host_str().is_none() => errors.push(
+            at(url.span(), "broker URL has no host".into()).element(element),
+        ),
+        Ok(_) => {}
+    }
+    if t.password_file.is_some() && t.password_env.is_some() {
+        errors.push(
+            at(
+                t.name.span(),
+                "both `password_file` and `password_env`".into(),
+            )
+            .element(element)
+            .hint(Some("keep one of them".into())),
+        );
+    }
+    if t.reconnect_initial.is_zero() || t.reconnect_max < t.reconnect_initial {
+        errors.push(
+            at(
+                t.name.span(),
+                "reconnect_initial must be > 0 and <= reconnect_max".into(),
+            )
+            .element(element),
+        );
+    }
+    errors
 }
 
 #[cfg(test)]
@@ -561,6 +788,36 @@ mod tests {
         assert_eq!(default_max_connections(1024, 2, 64), 224);
         assert!(default_max_connections(256, 1, 64) < 256);
         assert_eq!(default_max_connections(10, 1, 64), 16);
+    }
+
+    #[test]
+    fn amqp_transports_take_a_url_without_credentials() {
+        let ok = parse(
+            "[[transport]]\nname = \"mq\"\nkind = \"amqp\"\nurl = \"amqp://127.0.0.1:5672/%2f\"\nuser = \"esb\"\npassword_env = \"MQ_PW\"\n",
+        )
+        .unwrap();
+        assert_eq!(ok.transports[0].kind, TransportKind::Amqp);
+        assert_eq!(ok.http_transport_names().count(), 0);
+        let e = parse(
+            "[[transport]]\nname = \"mq\"\nkind = \"amqp\"\nurl = \"amqp://u:secret@h:5672/\"\n",
+        )
+        .unwrap_err();
+        assert!(e[0].message.contains("holds credentials"), "{}", e[0]);
+        assert_eq!(e[0].line, 4);
+        let e = parse("[[transport]]\nname = \"mq\"\nkind = \"amqp\"\nbind = \"127.0.0.1:1\"\n")
+            .unwrap_err();
+        let text: Vec<String> = e.iter().map(|d| d.to_string()).collect();
+        assert!(
+            text.iter().any(|t| t.contains("`bind` is for http(s)")),
+            "{text:?}"
+        );
+        assert!(text.iter().any(|t| t.contains("without `url`")), "{text:?}");
+        let e = parse("[[transport]]\nname = \"h\"\n").unwrap_err();
+        assert!(
+            e[0].message.contains("http transport without `bind`"),
+            "{}",
+            e[0]
+        );
     }
 
     #[test]

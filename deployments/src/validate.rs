@@ -71,7 +71,7 @@ pub fn route_claims<'a>(
     proxy: &'a Proxy,
 ) -> Vec<(String, String, BTreeSet<String>)> {
     let transports: Vec<String> = if proxy.transports.is_empty() {
-        root.transport_names().map(str::to_owned).collect()
+        root.http_transport_names().map(str::to_owned).collect()
     } else {
         proxy
             .transports
@@ -186,6 +186,10 @@ impl Validator<'_> {
             u.endpoints.iter().map(|p| (&p.name, &p.origin.rel)),
         );
         self.unique("task", u.tasks.iter().map(|p| (&p.name, &p.origin.rel)));
+        self.unique(
+            "consumer",
+            u.consumers.iter().map(|p| (&p.name, &p.origin.rel)),
+        );
         // Sets: references are checked per proxy/step, so lookups must not be linear.
         let seqs: Names = u
             .sequences
@@ -229,7 +233,21 @@ impl Validator<'_> {
                 }
             }
             for t in &p.transports {
-                if root.transport(t.get_ref()).is_none() {
+                if root
+                    .transport(t.get_ref())
+                    .is_some_and(|d| !d.kind.is_http())
+                {
+                    self.err(
+                        f,
+                        t.span().start,
+                        &el,
+                        format!(
+                            "transport \"{}\" is an amqp transport; proxies listen on http(s) transports",
+                            t.get_ref()
+                        ),
+                        root.transport_hint_of(t.get_ref(), true),
+                    );
+                } else if root.transport(t.get_ref()).is_none() {
                     self.err(
                         f,
                         t.span().start,
@@ -275,7 +293,7 @@ impl Validator<'_> {
         for s in &u.sequences {
             let el = element_label("sequence", s.name.get_ref());
             let f = s.origin.rel.clone();
-            self.steps(&f, &el, &s.steps, &seqs, &eps);
+            self.steps(root, &f, &el, &s.steps, &seqs, &eps);
         }
         self.sequence_graph();
         self.checks();
@@ -330,6 +348,9 @@ impl Validator<'_> {
                 }
             }
         }
+        for c in &u.consumers {
+            self.consumer(root, c, &seqs, &eps);
+        }
         for t in &u.tasks {
             let el = element_label("task", t.name.get_ref());
             let f = t.origin.rel.clone();
@@ -343,6 +364,188 @@ impl Validator<'_> {
                     None,
                 );
             }
+        }
+    }
+
+    /// `name` must be an amqp transport of the root config.
+    fn amqp_transport(&mut self, root: &RootConfig, f: &str, el: &str, name: &Spanned<String>) {
+        match root.transport(name.get_ref()) {
+            Some(t) if t.kind == crate::root::TransportKind::Amqp => {}
+            Some(t) => self.err(
+                f,
+                name.span().start,
+                el,
+                format!(
+                    "transport \"{}\" is an {} transport, not amqp",
+                    name.get_ref(),
+                    t.kind.as_str()
+                ),
+                root.transport_hint_of(name.get_ref(), false),
+            ),
+            None => self.err(
+                f,
+                name.span().start,
+                el,
+                format!(
+                    "transport \"{}\" does not exist in the root config",
+                    name.get_ref()
+                ),
+                root.transport_hint_of(name.get_ref(), false),
+            ),
+        }
+    }
+
+    fn consumer(
+        &mut self,
+        root: &RootConfig,
+        c: &crate::model::Consumer,
+        seqs: &Names,
+        eps: &Names,
+    ) {
+        let f = c.origin.rel.clone();
+        let f = f.as_str();
+        let el = element_label("consumer", c.name.get_ref());
+        let at = c.name.span().start;
+        match (&c.transport, &c.dir) {
+            (Some(_), Some(d)) => self.err(
+                f,
+                d.span().start,
+                &el,
+                "consumer has both `transport` (a queue) and `dir` (an inbox)".into(),
+                Some("a consumer reads one source: keep `transport` + `queue`, or `dir`".into()),
+            ),
+            (None, None) => self.err(
+                f,
+                at,
+                &el,
+                "consumer has neither `transport` + `queue` nor `dir`".into(),
+                Some("add `transport = \"<amqp transport>\"` and `queue = \"...\"`, or `dir = \"inbox\"`".into()),
+            ),
+            (Some(t), None) => {
+                self.amqp_transport(root, f, &el, t);
+                match &c.queue {
+                    None => self.err(
+                        f,
+                        t.span().start,
+                        &el,
+                        "amqp consumer without `queue`".into(),
+                        Some("add `queue = \"orders\"`".into()),
+                    ),
+                    Some(q) if q.get_ref().trim().is_empty() || q.get_ref().len() > 255 => self
+                        .err(
+                            f,
+                            q.span().start,
+                            &el,
+                            "queue names are 1 to 255 characters".into(),
+                            None,
+                        ),
+                    Some(_) => {}
+                }
+                if c.prefetch == 0 {
+                    self.err(f, at, &el, "prefetch must be at least 1".into(), None);
+                }
+                if c.concurrency > c.prefetch.max(1) {
+                    self.err(
+                        f,
+                        at,
+                        &el,
+                        format!(
+                            "concurrency {} is above prefetch {}: the extra workers would never get a message",
+                            c.concurrency, c.prefetch
+                        ),
+                        Some("raise `prefetch` to at least `concurrency`".into()),
+                    );
+                }
+            }
+            (None, Some(d)) => {
+                for (key, present) in [("queue", c.queue.is_some())] {
+                    if present {
+                        self.err(
+                            f,
+                            at,
+                            &el,
+                            format!("`{key}` is for amqp consumers"),
+                            Some(format!("remove `{key}`, or use `transport` instead of `dir`")),
+                        );
+                    }
+                }
+                let dirs = [Some(d), c.done_dir.as_ref(), c.failed_dir.as_ref()];
+                for x in dirs.iter().flatten() {
+                    if x.get_ref().trim().is_empty() {
+                        self.err(f, x.span().start, &el, "empty directory".into(), None);
+                    }
+                }
+                let norm = |s: &str| s.trim_end_matches('/').to_owned();
+                for x in [c.done_dir.as_ref(), c.failed_dir.as_ref()].iter().flatten() {
+                    if norm(x.get_ref()) == norm(d.get_ref()) {
+                        self.err(
+                            f,
+                            x.span().start,
+                            &el,
+                            "done/failed directory is the inbox itself".into(),
+                            Some("processed files must leave the inbox: name another directory".into()),
+                        );
+                    }
+                }
+                if c.pattern.is_empty() || c.pattern.contains('/') {
+                    self.err(
+                        f,
+                        at,
+                        &el,
+                        format!("invalid pattern \"{}\"", c.pattern),
+                        Some("a file-name pattern with * and ?, e.g. \"*.json\"".into()),
+                    );
+                }
+                if c.poll < std::time::Duration::from_millis(10) {
+                    self.err(f, at, &el, "`poll` must be at least 10ms".into(), None);
+                }
+            }
+        }
+        self.reference(f, &el, "sequence", c.sequence.as_ref(), seqs);
+        self.reference(f, &el, "endpoint", c.endpoint.as_ref(), eps);
+        if c.sequence.is_none() && c.endpoint.is_none() {
+            self.err(
+                f,
+                at,
+                &el,
+                "consumer has neither `sequence` nor `endpoint`".into(),
+                Some("add `sequence = \"...\"` to mediate each message, or `endpoint = \"...\"` to POST it".into()),
+            );
+        }
+        let of = &c.on_failure;
+        if of.max_attempts == 0 {
+            self.err(
+                f,
+                at,
+                &el,
+                "on_failure.max_attempts must be at least 1".into(),
+                None,
+            );
+        }
+        if of.dead_letter_exchange.is_some() != of.dead_letter_routing_key.is_some()
+            && of.dead_letter_routing_key.is_none()
+        {
+            self.err(
+                f,
+                at,
+                &el,
+                "on_failure.dead_letter_exchange without dead_letter_routing_key".into(),
+                Some(
+                    "add dead_letter_routing_key (for the default exchange \"\": the queue name)"
+                        .into(),
+                ),
+            );
+        }
+        if c.is_file()
+            && (of.dead_letter_exchange.is_some() || of.dead_letter_routing_key.is_some())
+        {
+            self.err(
+                f,
+                at,
+                &el,
+                "dead-letter settings are for amqp consumers".into(),
+                Some("failed files go to `failed_dir`".into()),
+            );
         }
     }
 
@@ -444,7 +647,15 @@ impl Validator<'_> {
         }
     }
 
-    fn steps(&mut self, f: &str, el: &str, steps: &[Spanned<Step>], seqs: &Names, eps: &Names) {
+    fn steps(
+        &mut self,
+        root: &RootConfig,
+        f: &str,
+        el: &str,
+        steps: &[Spanned<Step>],
+        seqs: &Names,
+        eps: &Names,
+    ) {
         for step in steps {
             let at = step.span().start;
             match step.get_ref() {
@@ -488,8 +699,8 @@ impl Validator<'_> {
                             ),
                         );
                     }
-                    self.steps(f, el, &flt.then, seqs, eps);
-                    self.steps(f, el, &flt.otherwise, seqs, eps);
+                    self.steps(root, f, el, &flt.then, seqs, eps);
+                    self.steps(root, f, el, &flt.otherwise, seqs, eps);
                 }
                 Step::Switch(sw) => {
                     self.template(f, at, el, &sw.on);
@@ -565,6 +776,24 @@ impl Validator<'_> {
                     }
                 }
                 Step::Call(c) => self.reference(f, el, "endpoint", Some(&c.endpoint), eps),
+                Step::Publish(p) => {
+                    self.amqp_transport(root, f, el, &p.transport);
+                    self.template(f, at, el, &p.routing_key);
+                    if p.exchange.is_empty() && p.routing_key.trim().is_empty() {
+                        self.err(
+                            f,
+                            at,
+                            el,
+                            "publish to the default exchange without a routing key".into(),
+                            Some(
+                                "set `routing_key` to the queue name, or name an `exchange`".into(),
+                            ),
+                        );
+                    }
+                    for v in p.headers.values() {
+                        self.template(f, at, el, v);
+                    }
+                }
             }
         }
     }
@@ -866,7 +1095,7 @@ mod tests {
 
     fn root() -> RootConfig {
         RootConfig::parse(
-            "[[transport]]\nname = \"http-a\"\nbind = \"127.0.0.1:18280\"\n",
+            "[[transport]]\nname = \"http-a\"\nbind = \"127.0.0.1:18280\"\n[[transport]]\nname = \"rabbit\"\nkind = \"amqp\"\nurl = \"amqp://127.0.0.1:5672/%2f\"\n",
             "esb.toml",
             Path::new("."),
         )
@@ -883,6 +1112,61 @@ mod tests {
     }
 
     const PROXY: &str = "[[proxy]]\nname = \"p\"\npath = \"/p\"\nendpoint = \"e\"\n";
+
+    #[test]
+    fn consumers_resolve_transports_queues_and_references() {
+        let ok = "[[sequence]]\nname = \"s\"\nsteps = [{ publish = { transport = \"rabbit\", routing_key = \"out\" } }]\n[[consumer]]\nname = \"c\"\ntransport = \"rabbit\"\nqueue = \"in\"\nsequence = \"s\"\n[[consumer]]\nname = \"f\"\ndir = \"inbox\"\npattern = \"*.json\"\nsequence = \"s\"\n";
+        assert_eq!(errors(ok), Vec::<String>::new());
+        let e = errors("[[sequence]]\nname = \"s\"\n[[consumer]]\nname = \"c\"\ntransport = \"rabit\"\nqueue = \"in\"\nsequence = \"sq\"\n");
+        assert!(
+            e.iter()
+                .any(|m| m.contains("transport \"rabit\" does not exist")
+                    && m.contains("did you mean \"rabbit\"")),
+            "{e:?}"
+        );
+        assert!(
+            e.iter()
+                .any(|m| m.contains("sequence \"sq\" not found") && m.contains("consumer \"c\"")),
+            "{e:?}"
+        );
+        let e = errors("[[sequence]]\nname = \"s\"\n[[consumer]]\nname = \"c\"\ntransport = \"http-a\"\nsequence = \"s\"\n");
+        assert!(
+            e.iter()
+                .any(|m| m.contains("is an http transport, not amqp")),
+            "{e:?}"
+        );
+        assert!(e.iter().any(|m| m.contains("without `queue`")), "{e:?}");
+        let e = errors("[[sequence]]\nname = \"s\"\n[[consumer]]\nname = \"c\"\ndir = \"in\"\ndone_dir = \"in/\"\nsequence = \"s\"\n[[consumer]]\nname = \"d\"\n");
+        assert!(e.iter().any(|m| m.contains("is the inbox itself")), "{e:?}");
+        assert!(
+            e.iter()
+                .any(|m| m.contains("neither `transport` + `queue` nor `dir`")),
+            "{e:?}"
+        );
+        let e = errors("[[sequence]]\nname = \"s\"\nsteps = [{ publish = { transport = \"http-a\", routing_key = \"\" } }]\n");
+        assert!(e.iter().any(|m| m.contains("not amqp")), "{e:?}");
+        assert!(
+            e.iter().any(|m| m.contains("without a routing key")),
+            "{e:?}"
+        );
+        let e = errors("[[proxy]]\nname = \"p\"\npath = \"/p\"\ntransports = [\"rabbit\"]\nsequence = \"s\"\n[[sequence]]\nname = \"s\"\n");
+        assert!(
+            e.iter()
+                .any(|m| m.contains("proxies listen on http(s) transports")),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn unknown_consumer_keys_are_errors_with_a_hint() {
+        let e = crate::parse_unit(&UnitSources::from_content(
+            "u",
+            "[[consumer]]\nname = \"c\"\nqeue = \"x\"\n",
+        ))
+        .unwrap_err();
+        assert_eq!(e[0].line, 3, "{}", e[0]);
+        assert_eq!(e[0].hint.as_deref(), Some("did you mean \"queue\"?"));
+    }
 
     /// `n` sequences where sequence i switches to i+1 (a chain), or to i+1 and i+2 (a
     /// DAG whose number of paths grows like Fibonacci's numbers).

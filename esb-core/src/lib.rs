@@ -1,12 +1,14 @@
 //! The ESB core: data plane (transports, routing, proxies, mediation, endpoints), the
 //! deployment engine with revisions, last-good and draining, the hot deployer, scheduled
-//! tasks, typed events and the management endpoint.
+//! tasks, message and file consumers, typed events and the management endpoint.
 
 pub mod accept;
+pub mod amqp;
 pub mod audit;
 pub mod body;
 pub mod checks;
 pub mod client;
+pub mod consumer;
 pub mod endpoint;
 pub mod engine;
 pub mod events;

@@ -2,6 +2,7 @@
 //! runtime objects, header names validated) and run per request. A sequence ends by
 //! continuing, answering (`respond`), or having chosen an endpoint (`switch`).
 
+use crate::amqp::{AmqpLink, AmqpLinks, Outgoing};
 use crate::body::{full, json_response, Body, ReadError};
 use crate::endpoint::{EndpointRuntime, SendError};
 use crate::message::Message;
@@ -60,6 +61,14 @@ enum CStep {
         headers: Vec<(HeaderName, Template)>,
     },
     Call(Arc<EndpointRuntime>),
+    Publish {
+        link: Arc<AmqpLink>,
+        exchange: String,
+        routing_key: Template,
+        confirm: bool,
+        persistent: bool,
+        headers: Vec<(String, Template)>,
+    },
 }
 
 enum RespondBody {
@@ -83,6 +92,8 @@ pub enum StepError {
     Read(ReadError),
     #[error("call failed: {0}")]
     Call(#[from] SendError),
+    #[error("{0}")]
+    Publish(String),
 }
 
 /// What a running sequence needs besides the message.
@@ -99,18 +110,29 @@ pub struct Ctx<'a> {
 pub fn compile_all(
     unit: &Unit,
     endpoints: &HashMap<String, Arc<EndpointRuntime>>,
+    links: &AmqpLinks,
 ) -> Result<HashMap<String, Arc<CompiledSequence>>, String> {
     let mut done = HashMap::new();
+    let refs = Refs {
+        eps: endpoints,
+        links,
+    };
     for s in &unit.sequences {
-        compile(unit, s, endpoints, &mut done)?;
+        compile(unit, s, &refs, &mut done)?;
     }
     Ok(done)
+}
+
+/// What steps may refer to: the unit's endpoints and the root config's amqp transports.
+struct Refs<'a> {
+    eps: &'a HashMap<String, Arc<EndpointRuntime>>,
+    links: &'a AmqpLinks,
 }
 
 fn compile(
     unit: &Unit,
     def: &SequenceDef,
-    eps: &HashMap<String, Arc<EndpointRuntime>>,
+    eps: &Refs<'_>,
     done: &mut HashMap<String, Arc<CompiledSequence>>,
 ) -> Result<Arc<CompiledSequence>, String> {
     if let Some(s) = done.get(def.name.get_ref()) {
@@ -149,7 +171,7 @@ fn endpoint(
 fn compile_steps(
     unit: &Unit,
     steps: &[deployments::Spanned<Step>],
-    eps: &HashMap<String, Arc<EndpointRuntime>>,
+    eps: &Refs<'_>,
     done: &mut HashMap<String, Arc<CompiledSequence>>,
 ) -> Result<Vec<CStep>, String> {
     steps
@@ -161,7 +183,7 @@ fn compile_steps(
 fn compile_step(
     unit: &Unit,
     step: &Step,
-    eps: &HashMap<String, Arc<EndpointRuntime>>,
+    eps: &Refs<'_>,
     done: &mut HashMap<String, Arc<CompiledSequence>>,
 ) -> Result<CStep, String> {
     Ok(match step {
@@ -192,7 +214,7 @@ fn compile_step(
             let mut target = |name: &str| -> Result<Target, String> {
                 match unit.sequence(name) {
                     Some(def) => Ok(Target::Sequence(compile(unit, def, eps, done)?)),
-                    None => Ok(Target::Endpoint(endpoint(eps, name)?)),
+                    None => Ok(Target::Endpoint(endpoint(eps.eps, name)?)),
                 }
             };
             let mut cases = HashMap::new();
@@ -229,7 +251,23 @@ fn compile_step(
                 .map(|(k, v)| Ok((header_name(k)?, template(v)?)))
                 .collect::<Result<_, String>>()?,
         },
-        Step::Call(c) => CStep::Call(endpoint(eps, c.endpoint.get_ref())?),
+        Step::Call(c) => CStep::Call(endpoint(eps.eps, c.endpoint.get_ref())?),
+        Step::Publish(p) => CStep::Publish {
+            link: eps
+                .links
+                .get(p.transport.get_ref())
+                .cloned()
+                .ok_or_else(|| format!("amqp transport \"{}\" not found", p.transport.get_ref()))?,
+            exchange: p.exchange.clone(),
+            routing_key: template(&p.routing_key)?,
+            confirm: p.confirm,
+            persistent: p.persistent,
+            headers: p
+                .headers
+                .iter()
+                .map(|(k, v)| Ok((k.clone(), template(v)?)))
+                .collect::<Result<_, String>>()?,
+        },
     })
 }
 
@@ -248,6 +286,8 @@ impl CStep {
                     }
             }
             CStep::RemoveHeader(_) | CStep::Call(_) => false,
+            // The whole body is published.
+            CStep::Publish { .. } => true,
         }
     }
 }
@@ -395,6 +435,41 @@ fn run_steps<'a>(
                     msg.set_body(bytes, ct);
                     msg.status = Some(status);
                     msg.set_prop("call.status", status.as_u16().to_string());
+                }
+                CStep::Publish {
+                    link,
+                    exchange,
+                    routing_key,
+                    confirm,
+                    persistent,
+                    headers,
+                } => {
+                    let rk = eval(routing_key, msg, ctx.unit).into_owned();
+                    let mut table = lapin::types::FieldTable::default();
+                    for (k, t) in headers {
+                        table.insert(
+                            k.as_str().into(),
+                            crate::amqp::text(eval(t, msg, ctx.unit).into_owned()),
+                        );
+                    }
+                    let ct = msg
+                        .headers
+                        .get(http::header::CONTENT_TYPE)
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_owned);
+                    let body = msg.payload.bytes().cloned().unwrap_or_default();
+                    link.publish(Outgoing {
+                        exchange,
+                        routing_key: &rk,
+                        body: &body,
+                        content_type: ct.as_deref(),
+                        headers: table,
+                        persistent: *persistent,
+                        confirm: *confirm,
+                    })
+                    .await
+                    .map_err(StepError::Publish)?;
+                    msg.set_prop("publish.confirmed", confirm.to_string());
                 }
             }
         }

@@ -341,5 +341,6 @@ fn step_fault(e: StepError) -> Fault {
             Fault::Timeout(format!("call did not answer within {d:?}"))
         }
         StepError::Call(SendError::Backend(c)) => Fault::Backend(c),
+        StepError::Publish(c) => Fault::Unavailable(c, 1),
     }
 }

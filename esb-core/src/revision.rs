@@ -258,6 +258,7 @@ pub struct BuildInput<'a> {
     pub control: Arc<UnitControl>,
     pub previous: Option<&'a Revision>,
     pub clients: &'a Clients,
+    pub links: &'a crate::amqp::AmqpLinks,
     pub max_body: u64,
     pub degraded: bool,
 }
@@ -338,7 +339,7 @@ pub fn build(input: BuildInput<'_>) -> Result<Revision, String> {
         .iter()
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    let sequences = compile_all(unit, &ep_map)?;
+    let sequences = compile_all(unit, &ep_map, input.links)?;
     let seq = |r: &Option<deployments::Spanned<String>>| {
         r.as_ref().and_then(|n| sequences.get(n.get_ref()).cloned())
     };

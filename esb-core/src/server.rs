@@ -150,7 +150,7 @@ impl Server {
             root.transports.len(),
             management_cap,
         );
-        for def in &root.transports {
+        for def in root.transports.iter().filter(|t| t.kind.is_http()) {
             let t = TransportRuntime::bind(def, &root.base_dir, default_cap, pool).await?;
             tracing::info!(transport = %t.name, bind = %t.bind, kind = ?t.kind, "transport listening");
             transports.push(t);
@@ -177,6 +177,8 @@ impl Server {
             let l = pool
                 .take_or_bind(addr)
                 .map_err(|e| StartError::Management(format!("cannot bind {addr}: {e}")))?;
+            let bind = l.local_addr().unwrap_or(addr);
+            tracing::info!(%bind, token_file = %state_dir.join("control.token").display(), "management endpoint listening");
             (Some(l), Some(addr))
         } else {
             (None, None)
@@ -271,15 +273,16 @@ impl Server {
         let mgmt_loop = crate::mgmt::spawn(self.clone())
             .await
             .map_err(StartError::Management)?;
-        if let Some(tx) = self.ready.lock().expect("ready").take() {
-            let _ = tx.send(Ok(()));
-        }
+        // The pid file names the process that serves before anyone is told it does.
         let pid_file = self.engine.root.state_dir().join("esb.pid");
         if let Err(e) = crate::fsx::write_private_atomic(
             &pid_file,
             format!("{}\n", std::process::id()).as_bytes(),
         ) {
             tracing::warn!(path = %pid_file.display(), "cannot write the pid file: {e}");
+        }
+        if let Some(tx) = self.ready.lock().expect("ready").take() {
+            let _ = tx.send(Ok(()));
         }
         crate::upgrade::notify_systemd();
 

@@ -130,9 +130,9 @@ impl TransportRuntime {
                     message,
                 })?)
             }
-            TransportKind::Http => None,
+            TransportKind::Http | TransportKind::Amqp => None,
         };
-        let addr = *def.bind.get_ref();
+        let addr = def.bind_addr();
         let listener = pool
             .take_or_bind(addr)
             .map_err(|source| TransportError::Bind {

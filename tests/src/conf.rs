@@ -33,6 +33,7 @@ pub struct TempConf {
     server_lines: Vec<String>,
     management_lines: Vec<String>,
     drain_timeout: String,
+    extra: Vec<String>,
 }
 
 impl Default for TempConf {
@@ -56,6 +57,7 @@ impl TempConf {
             server_lines: Vec::new(),
             management_lines: Vec::new(),
             drain_timeout: "5s".into(),
+            extra: Vec::new(),
         };
         conf.write_root();
         conf
@@ -112,6 +114,15 @@ impl TempConf {
             .unwrap_or_else(|| panic!("no transport \"{transport}\" in this TempConf"))
             .lines
             .push(line.into());
+        self.write_root();
+        self
+    }
+
+    /// Adds an amqp transport connecting to `url` (as guest).
+    pub fn amqp(mut self, name: &str, url: &str) -> Self {
+        self.extra.push(format!(
+            "[[transport]]\nname = \"{name}\"\nkind = \"amqp\"\nurl = \"{url}\"\nreconnect_initial = \"100ms\"\nreconnect_max = \"1s\""
+        ));
         self.write_root();
         self
     }
@@ -209,6 +220,9 @@ impl TempConf {
             for l in &t.lines {
                 let _ = writeln!(s, "{l}");
             }
+        }
+        for e in &self.extra {
+            let _ = writeln!(s, "\n{e}");
         }
         std::fs::write(self.dir().join("esb.toml"), s).expect("write esb.toml");
     }

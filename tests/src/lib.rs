@@ -10,6 +10,7 @@ pub mod esb;
 pub mod load;
 pub mod mgmt_client;
 pub mod prom;
+pub mod rabbit;
 pub mod scenario;
 pub mod tls;
 pub mod units;

@@ -1224,7 +1224,7 @@ fn unknown_command_exits_2_with_a_suggestion_and_runs_nothing() {
     assert!(r.stdout.is_empty(), "{r}");
     r.stderr_has(&[
         "error: line 5: cannot list \"proxis\"; did you mean `list proxies shop`?",
-        "usage: list units|proxies|endpoints|transports|tasks [UNIT]",
+        "usage: list units|proxies|endpoints|transports|tasks|consumers [UNIT]",
         "uterm: nothing was run",
     ]);
     assert_eq!(env.read(ORDERS, "State"), "Active");

@@ -24,25 +24,28 @@ pub enum Kind {
     Endpoint,
     Transport,
     Task,
+    Consumer,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 6] = [
+    pub const ALL: [Kind; 7] = [
         Kind::Unit,
         Kind::Proxy,
         Kind::Sequence,
         Kind::Endpoint,
         Kind::Transport,
         Kind::Task,
+        Kind::Consumer,
     ];
 
     /// Kinds that can be paused and resumed.
-    pub const PAUSABLE: [Kind; 5] = [
+    pub const PAUSABLE: [Kind; 6] = [
         Kind::Unit,
         Kind::Proxy,
         Kind::Endpoint,
         Kind::Transport,
         Kind::Task,
+        Kind::Consumer,
     ];
 
     /// Singular word as typed in commands (`proxy`).
@@ -54,6 +57,7 @@ impl Kind {
             Kind::Endpoint => "endpoint",
             Kind::Transport => "transport",
             Kind::Task => "task",
+            Kind::Consumer => "consumer",
         }
     }
 
@@ -66,6 +70,7 @@ impl Kind {
             Kind::Endpoint => "endpoints",
             Kind::Transport => "transports",
             Kind::Task => "tasks",
+            Kind::Consumer => "consumers",
         }
     }
 
@@ -78,6 +83,7 @@ impl Kind {
             Kind::Endpoint => "Endpoint",
             Kind::Transport => "Transport",
             Kind::Task => "Task",
+            Kind::Consumer => "Consumer",
         }
     }
 

@@ -236,6 +236,28 @@ fn runtime_control_commands() {
         Command::Stop(el(Kind::Proxy, "orders", "list"))
     );
     assert_eq!(
+        p("pause consumer orders/orders-in"),
+        Command::Pause {
+            target: el(Kind::Consumer, "orders", "orders-in"),
+            hold_ms: None
+        }
+    );
+    assert_eq!(
+        p("stop consumer orders/orders-in"),
+        Command::Stop(el(Kind::Consumer, "orders", "orders-in"))
+    );
+    assert_eq!(
+        p("start consumer orders/orders-in"),
+        Command::Start(el(Kind::Consumer, "orders", "orders-in"))
+    );
+    assert_eq!(
+        p("list consumers orders"),
+        Command::List {
+            kind: Kind::Consumer,
+            unit: Some("orders".into())
+        }
+    );
+    assert_eq!(
         p("start transport http-8281"),
         Command::Start(Target::Transport("http-8281".into()))
     );
@@ -373,7 +395,9 @@ fn wrong_object_kinds_and_names() {
         "{m}"
     );
     assert!(e("stop unit orders").message.contains("cannot stop a unit"));
-    assert!(e("stop orders").message.contains("proxy|transport NAME"));
+    assert!(e("stop orders")
+        .message
+        .contains("proxy|transport|consumer NAME"));
     assert!(e("show proxy orders").message.contains("UNIT/NAME"));
     assert!(e("show proxy /list").message.contains("not a unit name"));
     assert!(e("show proxy orders/").message.contains("UNIT/NAME"));

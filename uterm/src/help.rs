@@ -27,11 +27,12 @@ pub const ENTRIES: &[Entry] = &[
     },
     Entry {
         verb: "list",
-        usage: "list units|proxies|endpoints|transports|tasks [UNIT]",
+        usage: "list units|proxies|endpoints|transports|tasks|consumers [UNIT]",
         summary: "a table of the objects of one kind",
-        details: "Proxies, endpoints and tasks can be limited to one unit. `list` alone lists \
-                  the units.",
-        examples: &["list units", "list proxies orders", "list transports"],
+        details: "Proxies, endpoints, tasks and consumers can be limited to one unit. `list` \
+                  alone lists the units. Consumers show their state (Connected, Disconnected \
+                  with the reason, Paused, Stopped), counters and queue depth.",
+        examples: &["list units", "list proxies orders", "list transports", "list consumers"],
     },
     Entry {
         verb: "show",
@@ -139,37 +140,41 @@ pub const ENTRIES: &[Entry] = &[
     },
     Entry {
         verb: "pause",
-        usage: "pause [unit] UNIT [--hold MS]\npause proxy|endpoint|task UNIT/NAME\npause transport NAME",
+        usage: "pause [unit] UNIT [--hold MS]\npause proxy|endpoint|task|consumer UNIT/NAME\npause transport NAME",
         summary: "pause an object (resume undoes it)",
         details: "A paused unit or proxy answers 503 with Retry-After; with --hold a paused \
                   unit holds new requests up to MS (also 500ms, 2s, 1m) and releases them on \
                   resume. A paused endpoint is in maintenance (fails fast into the fault \
                   sequence). A paused transport stops accepting; clients wait. A paused task \
-                  does not run.",
+                  does not run. A paused consumer (or a consumer of a paused unit or amqp \
+                  transport) stops consuming: in-flight messages finish, the rest wait in \
+                  the queue or the inbox.",
         examples: &[
             "pause orders",
             "pause unit orders --hold 5s",
             "pause endpoint orders/backend",
+            "pause consumer orders/orders-in",
         ],
     },
     Entry {
         verb: "resume",
-        usage: "resume [unit] UNIT\nresume proxy|endpoint|task UNIT/NAME\nresume transport NAME",
+        usage: "resume [unit] UNIT\nresume proxy|endpoint|task|consumer UNIT/NAME\nresume transport NAME",
         summary: "undo pause",
         details: "Held requests of a unit are released.",
         examples: &["resume orders", "resume transport http-8280"],
     },
     Entry {
         verb: "stop",
-        usage: "stop proxy UNIT/NAME\nstop transport NAME",
-        summary: "stop a proxy (404) or a transport (port released)",
-        details: "start undoes it.",
+        usage: "stop proxy|consumer UNIT/NAME\nstop transport NAME",
+        summary: "stop a proxy (404), a consumer (connection closed) or a transport (port released)",
+        details: "start undoes it; start also restarts a consumer that stopped by itself (an \
+                  inbox whose done directory could not be written).",
         examples: &["stop proxy orders/list", "stop transport http-8281"],
     },
     Entry {
         verb: "start",
-        usage: "start proxy UNIT/NAME\nstart transport NAME",
-        summary: "start a stopped proxy or transport",
+        usage: "start proxy|consumer UNIT/NAME\nstart transport NAME",
+        summary: "start a stopped proxy, consumer or transport",
         details: "",
         examples: &["start proxy orders/list"],
     },

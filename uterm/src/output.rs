@@ -22,10 +22,12 @@ impl Tone {
     pub fn of_state(state: &str) -> Tone {
         match state.to_ascii_lowercase().as_str() {
             "active" | "started" | "running" | "scheduled" | "up" | "activated" | "ok"
-            | "valid" | "unchanged" | "on" | "unloaded" => Tone::Good,
+            | "connected" | "valid" | "unchanged" | "on" | "unloaded" => Tone::Good,
             "paused" | "maintenance" | "suspended" | "draining" | "degraded" | "modified"
             | "held" | "off" => Tone::Warn,
-            "failed" | "stopped" | "rejected" | "error" | "invalid" | "down" => Tone::Bad,
+            "failed" | "stopped" | "rejected" | "error" | "invalid" | "down" | "disconnected" => {
+                Tone::Bad
+            }
             _ => Tone::Plain,
         }
     }

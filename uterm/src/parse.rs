@@ -305,7 +305,7 @@ pub(crate) fn parse_tokens(tokens: &[Token]) -> Result<Command, UsageError> {
         }
         "stop" | "start" => {
             let a = split_flags(verb, tokens, &[])?;
-            let t = target(&a, &[Kind::Proxy, Kind::Transport])?;
+            let t = target(&a, &[Kind::Proxy, Kind::Transport, Kind::Consumer])?;
             Ok(if verb == "stop" {
                 Command::Stop(t)
             } else {
@@ -457,7 +457,14 @@ fn parse_list(a: Args) -> Result<Command, UsageError> {
     let kind = match Kind::from_word(word) {
         Some(k) if k != Kind::Sequence => k,
         _ => {
-            let plurals = ["units", "proxies", "endpoints", "transports", "tasks"];
+            let plurals = [
+                "units",
+                "proxies",
+                "endpoints",
+                "transports",
+                "tasks",
+                "consumers",
+            ];
             let e = a.usage(format!("cannot list \"{word}\""));
             let first = &a.all[1];
             return Err(match did_you_mean(word, plurals) {
@@ -619,6 +626,7 @@ fn example_element(kind: Kind) -> &'static str {
         Kind::Proxy => "list",
         Kind::Endpoint => "orders-backend",
         Kind::Task => "heartbeat",
+        Kind::Consumer => "orders-in",
         _ => "orders-in",
     }
 }

@@ -336,10 +336,52 @@ pub fn list(kind: Kind, rows: &[Row], unit: Option<&str>, now: u64) -> Output {
                     name_of(nm).into(),
                     Span::state(s(a, "State")),
                     s(a, "Kind").into(),
-                    s(a, "Bind").into(),
+                    // An amqp transport connects to a URL instead of listening.
+                    if a.contains_key("Bind") {
+                        s(a, "Bind")
+                    } else {
+                        s(a, "Url")
+                    }
+                    .into(),
                     cell(a.get("Requests")).into(),
                     cell(a.get("Errors")).into(),
                     cell(a.get("InFlight")).into(),
+                ]);
+            }
+            t
+        }
+        Kind::Consumer => {
+            let mut t = Table::new(
+                &[
+                    "UNIT",
+                    "CONSUMER",
+                    "STATE",
+                    "KIND",
+                    "SOURCE",
+                    "RECEIVED>",
+                    "ACKED>",
+                    "RETRIED>",
+                    "DEAD>",
+                    "IN-FLIGHT>",
+                    "DEPTH>",
+                    "REASON",
+                ],
+                empty,
+            );
+            for (nm, a) in rows {
+                t.push(vec![
+                    unit_of(nm).into(),
+                    name_of(nm).into(),
+                    Span::state(s(a, "State")),
+                    s(a, "Kind").into(),
+                    s(a, "Source").into(),
+                    cell(a.get("Received")).into(),
+                    cell(a.get("Acked")).into(),
+                    cell(a.get("Retried")).into(),
+                    cell(a.get("DeadLettered")).into(),
+                    cell(a.get("InFlight")).into(),
+                    cell(a.get("QueueDepth")).into(),
+                    Span::new(cell(a.get("Reason")), Tone::Warn),
                 ]);
             }
             t

@@ -311,13 +311,24 @@ impl Engine {
             .collect()
     }
 
-    /// Stops every task (shutdown).
+    /// Stops every task and consumer (shutdown): consumers finish their in-flight
+    /// messages (within the drain timeout) and leave the rest in the queue or inbox.
     pub async fn stop_tasks(&self) {
         let mut units = self.units.lock().await;
+        let mut consumers = Vec::new();
         for slot in units.values_mut() {
             for t in slot.tasks.drain(..) {
                 t.stop().await;
             }
+            for (_, c) in std::mem::take(&mut slot.consumers) {
+                c.retire();
+                consumers.push(c);
+            }
+        }
+        drop(units);
+        let drain = self.root.server.drain_timeout + std::time::Duration::from_secs(1);
+        for c in consumers {
+            let _ = tokio::time::timeout(drain, c.ended()).await;
         }
     }
 }

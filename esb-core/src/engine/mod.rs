@@ -9,7 +9,9 @@
 mod durable;
 mod lifecycle;
 
+use crate::amqp::AmqpLinks;
 use crate::client::Clients;
+use crate::consumer::{Binding, ConsumerRuntime, Pipeline};
 use crate::events::{EventBus, EventKind};
 use crate::revision::{build, BuildInput, DrainEnd, Kept, Revision, UnitControl};
 use crate::router::RoutingTable;
@@ -174,6 +176,8 @@ pub struct UnitSlot {
     /// Errors of the last rejected deploy, kept for operators until the next success.
     pub last_errors: Vec<Diagnostic>,
     pub tasks: Vec<Arc<TaskRuntime>>,
+    /// One per consumer of the current revision, by name: they outlive revisions.
+    pub consumers: BTreeMap<String, Arc<ConsumerRuntime>>,
     pub draining: Vec<Draining>,
 }
 
@@ -193,6 +197,7 @@ impl UnitSlot {
             failed: None,
             last_errors: Vec::new(),
             tasks: Vec::new(),
+            consumers: BTreeMap::new(),
             draining: Vec::new(),
         }
     }
@@ -207,6 +212,8 @@ pub struct Engine {
     /// While set, no task starts a run (a process started by a binary upgrade, until the
     /// old one has stopped its tasks).
     pub hold_tasks: Arc<AtomicBool>,
+    /// The amqp transports of the root config: they outlive every revision.
+    pub amqp: AmqpLinks,
     clients: Clients,
     store: StateStore,
     all_transports: Vec<String>,
@@ -251,8 +258,9 @@ fn used_sources(sources: UnitSources) -> UnitSources {
 
 impl Engine {
     pub fn new(root: Arc<RootConfig>, events: Arc<EventBus>) -> Self {
-        let all_transports = root.transport_names().map(str::to_owned).collect();
+        let all_transports = root.http_transport_names().map(str::to_owned).collect();
         Engine {
+            amqp: crate::amqp::links(&root),
             store: StateStore::open(&root.state_dir()),
             hot_deploy: AtomicBool::new(root.hot_deploy.watch),
             hold_tasks: Default::default(),
@@ -606,6 +614,7 @@ impl Engine {
                 control: slot.map(|s| s.control.clone()).unwrap_or_default(),
                 previous: slot.and_then(|s| s.current.as_deref()),
                 clients: &self.clients,
+                links: &self.amqp,
                 max_body: self.root.server.max_body,
                 degraded: mode == Mode::Degraded,
             };
@@ -862,6 +871,10 @@ impl Engine {
         for change in changes {
             if let Change::Unload { unit } = change {
                 if let Some(slot) = units.remove(unit) {
+                    // Messages waiting in the queue or the inbox stay there.
+                    for c in slot.consumers.values() {
+                        c.retire();
+                    }
                     slot.control.paused.store(false, Relaxed);
                     slot.control.resumed.notify_waiters();
                     let number = slot.current.as_ref().map(|c| c.info.number).unwrap_or(0);
@@ -880,6 +893,7 @@ impl Engine {
             let slot = units.get_mut(name).expect("slot exists");
             let rev = slot.current.clone().expect("just activated");
             slot.tasks = start_tasks(&rev, &slot.control, &self.hold_tasks);
+            self.sync_consumers(slot, &rev);
         }
         // Tenths of a millisecond: what an operator reads, without float noise in the logs.
         let duration_ms = crate::revision::millis(duration);
@@ -930,6 +944,46 @@ impl Engine {
             }
         }
         outcomes
+    }
+
+    /// The unit's consumers after a swap: one per consumer element, kept across revisions
+    /// (the new revision's pipeline is swapped in), started for new elements, retired for
+    /// removed ones.
+    fn sync_consumers(&self, slot: &mut UnitSlot, rev: &Arc<Revision>) {
+        let defs = &rev.parsed.unit.consumers;
+        slot.consumers.retain(|name, c| {
+            let keep = defs.iter().any(|d| d.name.get_ref() == name);
+            if !keep {
+                c.retire();
+            }
+            keep
+        });
+        for def in defs {
+            let name = def.name.get_ref();
+            let binding = match Binding::of(def, &self.amqp, &self.root.base_dir) {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::error!(unit = %rev.info.unit, consumer = %name, "consumer not started: {e}");
+                    continue;
+                }
+            };
+            let pipeline = Pipeline::of(rev, def);
+            match slot.consumers.get(name) {
+                Some(c) => c.update(binding, pipeline),
+                None => {
+                    let c = ConsumerRuntime::start(
+                        &rev.info.unit,
+                        name,
+                        slot.control.clone(),
+                        binding,
+                        pipeline,
+                        self.root.server.drain_timeout,
+                        self.events.clone(),
+                    );
+                    slot.consumers.insert(name.clone(), c);
+                }
+            }
+        }
     }
 
     fn swap_table(&self, units: &BTreeMap<String, UnitSlot>) {

@@ -44,7 +44,6 @@ pub async fn spawn(
     if !cfg.enabled {
         return Ok(None);
     }
-    let state_dir = server.engine.root.state_dir();
     let tokens = server
         .tokens
         .clone()
@@ -54,7 +53,6 @@ pub async fn spawn(
         .ok_or("the management listener was not bound at start-up")?;
     let addr = *cfg.bind.get_ref();
     let bind = listener.local_addr().unwrap_or(addr);
-    tracing::info!(%bind, token_file = %state_dir.join("control.token").display(), "management endpoint listening");
     let mgmt = Arc::new(Mgmt {
         server,
         tokens,
@@ -594,7 +592,11 @@ pub async fn restart(server: &Arc<Server>) -> Result<Value, String> {
     let mut wanted: Vec<(String, &deployments::Spanned<SocketAddr>)> = root
         .transports
         .iter()
-        .map(|t| (format!("transport \"{}\"", t.name.get_ref()), &t.bind))
+        .filter_map(|t| {
+            t.bind
+                .as_ref()
+                .map(|b| (format!("transport \"{}\"", t.name.get_ref()), b))
+        })
         .collect();
     if root.management.enabled {
         wanted.push(("the management endpoint".into(), &root.management.bind));

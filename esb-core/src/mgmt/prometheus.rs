@@ -152,6 +152,48 @@ pub async fn render(server: &Server) -> String {
         "gauge",
         "1 when the address is in rotation.",
     );
+    let mut consumer_fams = [
+        family(
+            "esb_consumer_received_total",
+            "counter",
+            "Messages (files) taken by a consumer.",
+        ),
+        family(
+            "esb_consumer_acked_total",
+            "counter",
+            "Messages acknowledged (files moved to done).",
+        ),
+        family(
+            "esb_consumer_retried_total",
+            "counter",
+            "Failed attempts tried again.",
+        ),
+        family(
+            "esb_consumer_dead_lettered_total",
+            "counter",
+            "Messages dead-lettered (files moved to failed).",
+        ),
+        family(
+            "esb_consumer_redelivered_total",
+            "counter",
+            "Messages received with the redelivered flag (files resumed).",
+        ),
+        family(
+            "esb_consumer_in_flight",
+            "gauge",
+            "Messages being processed.",
+        ),
+        family(
+            "esb_consumer_queue_depth",
+            "gauge",
+            "Messages (files) waiting, when known.",
+        ),
+        family(
+            "esb_consumer_connected",
+            "gauge",
+            "1 while the consumer is consuming.",
+        ),
+    ];
     let mut health = vec![
         family(
             "esb_unit_failed",
@@ -185,6 +227,26 @@ pub async fn render(server: &Server) -> String {
     {
         let units = server.engine.units.lock().await;
         for (name, slot) in units.iter() {
+            for (cname, c) in &slot.consumers {
+                let l = labels(&[("unit", name), ("consumer", cname)]);
+                let k = c.counters();
+                let running = matches!(c.state().0, "Connected" | "Running") as u8;
+                let values = [
+                    k.received as i64,
+                    k.acked as i64,
+                    k.retried as i64,
+                    k.dead_lettered as i64,
+                    k.redelivered as i64,
+                    k.in_flight as i64,
+                    k.queue_depth,
+                    running as i64,
+                ];
+                for (f, v) in consumer_fams.iter_mut().zip(values) {
+                    if v >= 0 {
+                        f.lines.push(format!("{}{l} {v}", f.name));
+                    }
+                }
+            }
             let rev = slot.current.as_ref();
             let l = labels(&[("unit", name)]);
             for (f, v) in health.iter_mut().zip([
@@ -272,7 +334,8 @@ pub async fn render(server: &Server) -> String {
         .chain([revision, paused, addr_up])
         .chain(health)
         .chain(tasks)
-        .chain(deploys);
+        .chain(deploys)
+        .chain(consumer_fams);
     for f in all {
         let _ = writeln!(
             out,

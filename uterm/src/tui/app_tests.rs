@@ -294,7 +294,7 @@ fn stop_start_maintenance_and_tasks() {
     key(&mut a, KeyCode::Esc);
     // Units do not stop.
     typed(&mut a, "1s");
-    assert!(status(&a).contains("only proxies and transports"));
+    assert!(status(&a).contains("only proxies, transports and consumers"));
     // Endpoints: m toggles maintenance.
     typed(&mut a, "3");
     assert_eq!(

@@ -34,7 +34,14 @@ impl Completion {
     }
 }
 
-const KINDS_PLURAL: [&str; 5] = ["units", "proxies", "endpoints", "transports", "tasks"];
+const KINDS_PLURAL: [&str; 6] = [
+    "units",
+    "proxies",
+    "endpoints",
+    "transports",
+    "tasks",
+    "consumers",
+];
 
 fn names_of<'a>(kind: &str, n: &'a Names) -> Vec<&'a str> {
     let v: &Vec<String> = match kind {
@@ -42,6 +49,7 @@ fn names_of<'a>(kind: &str, n: &'a Names) -> Vec<&'a str> {
         "proxy" => &n.proxies,
         "endpoint" => &n.endpoints,
         "task" => &n.tasks,
+        "consumer" => &n.consumers,
         "sequence" => &n.sequences,
         "transport" => &n.transports,
         _ => return Vec::new(),
@@ -67,16 +75,24 @@ fn options<'a>(words: &[&str], n: &'a Names) -> Vec<&'a str> {
         ("list", 1) => KINDS_PLURAL.to_vec(),
         ("list", 2) => units(),
         ("show", 1) => with(
-            vec!["unit", "proxy", "endpoint", "task", "sequence", "transport"],
+            vec![
+                "unit",
+                "proxy",
+                "endpoint",
+                "task",
+                "sequence",
+                "transport",
+                "consumer",
+            ],
             &units(),
         ),
         ("pause" | "resume", 1) => with(
-            vec!["unit", "proxy", "endpoint", "transport", "task"],
+            vec!["unit", "proxy", "endpoint", "transport", "task", "consumer"],
             &units(),
         ),
         ("show" | "pause" | "resume" | "stop" | "start", 2) => names_of(words[1], n),
         ("pause", _) => vec!["--hold"],
-        ("stop" | "start", 1) => vec!["proxy", "transport"],
+        ("stop" | "start", 1) => vec!["proxy", "transport", "consumer"],
         ("load", _) => {
             let mut v: Vec<&str> = n.unloaded.iter().map(String::as_str).collect();
             v.extend(units());

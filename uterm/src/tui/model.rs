@@ -19,6 +19,7 @@ pub enum ObjKind {
     Endpoint,
     Transport,
     Task,
+    Consumer,
     /// An old revision of a unit finishing its in-flight requests (not actionable).
     Draining,
 }
@@ -40,6 +41,7 @@ impl ObjKind {
             ObjKind::Endpoint => Kind::Endpoint,
             ObjKind::Transport => Kind::Transport,
             ObjKind::Task => Kind::Task,
+            ObjKind::Consumer => Kind::Consumer,
             ObjKind::Draining => return None,
         })
     }
@@ -165,6 +167,7 @@ pub struct Snapshot {
     pub transports: Vec<Obj>,
     pub tasks: Vec<Obj>,
     pub sequences: Vec<Obj>,
+    pub consumers: Vec<Obj>,
     /// Revisions still draining, one row each.
     pub draining: Vec<Obj>,
 }
@@ -179,17 +182,18 @@ fn manager_bean() -> ObjectName {
 
 /// The kinds read by pattern on every refresh, in request order after Server and
 /// DeploymentManager.
-const PATTERN_KINDS: [ObjKind; 6] = [
+const PATTERN_KINDS: [ObjKind; 7] = [
     ObjKind::Unit,
     ObjKind::Proxy,
     ObjKind::Endpoint,
     ObjKind::Transport,
     ObjKind::Task,
     ObjKind::Sequence,
+    ObjKind::Consumer,
 ];
 
 /// The one bulk request of a refresh tick: Server, DeploymentManager, then pattern reads of
-/// every unit, proxy, endpoint, transport, task and sequence.
+/// every unit, proxy, endpoint, transport, task, sequence and consumer.
 pub fn requests() -> Vec<Request> {
     let mut v = vec![
         Request::read(server_bean(), None),
@@ -233,6 +237,7 @@ pub fn snapshot(responses: &[Response], taken_ms: u64) -> Result<Snapshot, Strin
             ObjKind::Endpoint => s.endpoints = rows,
             ObjKind::Transport => s.transports = rows,
             ObjKind::Task => s.tasks = rows,
+            ObjKind::Consumer => s.consumers = rows,
             _ => s.sequences = rows,
         }
     }
@@ -311,8 +316,8 @@ impl Snapshot {
         self.units.iter().find(|u| u.name == name)
     }
 
-    /// The rows of one unit's drill-down: proxies, endpoints, tasks, sequences, then
-    /// revisions still draining.
+    /// The rows of one unit's drill-down: proxies, endpoints, tasks, sequences, consumers,
+    /// then revisions still draining.
     pub fn unit_items(&self, unit: &str) -> Vec<&Obj> {
         let of = |v: &'_ [Obj]| -> Vec<usize> {
             (0..v.len())
@@ -325,6 +330,7 @@ impl Snapshot {
             &self.endpoints,
             &self.tasks,
             &self.sequences,
+            &self.consumers,
             &self.draining,
         ] {
             out.extend(of(list).into_iter().map(|i| &list[i]));
@@ -349,6 +355,7 @@ impl Snapshot {
             .chain(&self.endpoints)
             .chain(&self.transports)
             .chain(&self.tasks)
+            .chain(&self.consumers)
     }
 }
 
@@ -361,6 +368,7 @@ pub struct Names {
     pub proxies: Vec<String>,
     pub endpoints: Vec<String>,
     pub tasks: Vec<String>,
+    pub consumers: Vec<String>,
     pub sequences: Vec<String>,
     pub transports: Vec<String>,
     /// `(unit/endpoint, url)` of every address.
@@ -388,6 +396,7 @@ impl Names {
             proxies: labels(&s.proxies),
             endpoints: labels(&s.endpoints),
             tasks: labels(&s.tasks),
+            consumers: labels(&s.consumers),
             sequences: labels(&s.sequences),
             transports: labels(&s.transports),
             ..Names::default()
@@ -423,12 +432,13 @@ mod tests {
     #[test]
     fn one_bulk_request_reads_everything() {
         let r = requests();
-        assert_eq!(r.len(), 8);
+        assert_eq!(r.len(), 9);
         assert!(r.iter().all(|q| q.kind() == "read"));
         let beans: Vec<String> = r.iter().map(|q| q.mbean().unwrap().original()).collect();
         assert_eq!(beans[0], "esb:type=Server");
         assert_eq!(beans[2], "esb:type=Unit,*");
         assert_eq!(beans[3], "esb:type=Proxy,*");
+        assert_eq!(beans[8], "esb:type=Consumer,*");
     }
 
     #[test]
@@ -465,5 +475,25 @@ mod tests {
 
         let bad = vec![Response::error(Value::Null, 403, "Sec", "no")];
         assert!(snapshot(&bad, 0).unwrap_err().contains("esb:type=Server"));
+    }
+
+    #[test]
+    fn consumers_are_rows_of_their_unit() {
+        let mut rs = vec![
+            ok(json!({"Name": "esb", "State": "Running"})),
+            ok(json!({})),
+            ok(json!({"esb:name=a,type=Unit": {"State": "Active"}})),
+        ];
+        rs.extend((0..5).map(|_| ok(json!({}))));
+        rs.push(ok(json!({"esb:name=in,type=Consumer,unit=a": {
+            "State": "Disconnected", "Reason": "cannot connect", "Acked": 3, "QueueDepth": 7}})));
+        let s = snapshot(&rs, 7).unwrap();
+        assert_eq!(s.consumers.len(), 1);
+        let items = s.unit_items("a");
+        assert_eq!(items.len(), 1);
+        assert_eq!(items[0].kind, ObjKind::Consumer);
+        assert_eq!(items[0].label(), "a/in");
+        assert_eq!(items[0].state(), "Disconnected");
+        assert_eq!(Names::of(&s).consumers, vec!["a/in"]);
     }
 }

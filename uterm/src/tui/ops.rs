@@ -178,6 +178,7 @@ impl App {
                     Kind::Proxy => "it answers 503 with Retry-After until resumed",
                     Kind::Endpoint => "requests fail fast into the fault sequence (maintenance)",
                     Kind::Transport => "it stops accepting connections; clients wait",
+                    Kind::Consumer => "it stops consuming; messages wait in the queue or the inbox",
                     _ => "it does not run until resumed",
                 };
                 self.ask(
@@ -189,8 +190,8 @@ impl App {
                     format!("pause {t}"),
                 )
             }
-            Op::ToggleStop if !matches!(kind, Kind::Proxy | Kind::Transport) => {
-                self.refuse("only proxies and transports stop and start; p pauses")
+            Op::ToggleStop if !matches!(kind, Kind::Proxy | Kind::Transport | Kind::Consumer) => {
+                self.refuse("only proxies, transports and consumers stop and start; p pauses")
             }
             Op::ToggleStop if state == "Stopped" => self.run(
                 Command::Start(t.clone()),
@@ -198,10 +199,10 @@ impl App {
                 Purpose::Status,
             ),
             Op::ToggleStop => {
-                let what = if kind == Kind::Proxy {
-                    "It answers 404 until started."
-                } else {
-                    "Its port is released until started."
+                let what = match kind {
+                    Kind::Proxy => "It answers 404 until started.",
+                    Kind::Consumer => "It closes its connection until started.",
+                    _ => "Its port is released until started.",
                 };
                 self.ask(
                     format!("Stop {t}? {what}"),

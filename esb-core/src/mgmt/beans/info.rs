@@ -287,6 +287,7 @@ pub fn info(bean: &Bean) -> MBeanInfo {
             .with_attr("Sequences", "[Ljava.lang.String;", "sequence names", false)
             .with_attr("Endpoints", "[Ljava.lang.String;", "endpoint names", false)
             .with_attr("Tasks", "[Ljava.lang.String;", "task names", false)
+            .with_attr("Consumers", "[Ljava.lang.String;", "consumer names", false)
             .with_attr(
                 "LastErrors",
                 "[Ljava.lang.Object;",
@@ -443,5 +444,29 @@ pub fn info(bean: &Bean) -> MBeanInfo {
             .with_op("pause", none, "void", "skip scheduled runs")
             .with_op("resume", none, "void", "run on schedule again")
             .with_op("runNow", none, "void", "run once now"),
+        Bean::Consumer(..) => MBeanInfo::new("A message (amqp) or file consumer")
+            .with_attr(
+                "State",
+                s,
+                "Connecting, Connected, Disconnected (amqp), Running (file), Paused or Stopped",
+                false,
+            )
+            .with_attr("Reason", s, "why it is Disconnected, Paused or Stopped", false)
+            .with_attr("Kind", s, "amqp or file", false)
+            .with_attr("Source", s, "transport/queue, or the inbox directory", false)
+            .with_attr("Sequence", s, "sequence each message runs through", false)
+            .with_attr("Endpoint", s, "endpoint each message is sent to", false)
+            .with_attr("Received", "long", "messages (files) taken", false)
+            .with_attr("Acked", "long", "messages acknowledged (files moved to done)", false)
+            .with_attr("Retried", "long", "failed attempts that were tried again", false)
+            .with_attr("DeadLettered", "long", "messages dead-lettered (files moved to failed)", false)
+            .with_attr("Redelivered", "long", "messages received with the redelivered flag (files resumed after a restart)", false)
+            .with_attr("InFlight", "long", "messages being processed", false)
+            .with_attr("Reconnects", "long", "failed connection attempts and lost connections", false)
+            .with_attr("QueueDepth", "long", "messages (files) waiting, refreshed every 2s (null: unknown)", false)
+            .with_op("pause", none, "void", "stop consuming; messages wait in the queue or inbox")
+            .with_op("resume", none, "void", "consume again")
+            .with_op("stop", none, "void", "stop consuming and close the connection")
+            .with_op("start", none, "void", "start again (also after a stop caused by an error)"),
     }
 }

@@ -25,6 +25,7 @@ pub enum Bean {
     Sequence(String, String),
     Endpoint(String, String),
     Task(String, String),
+    Consumer(String, String),
 }
 
 impl Bean {
@@ -46,6 +47,9 @@ impl Bean {
             Bean::Task(u, n) => {
                 ObjectName::new("esb", &[("type", "Task"), ("unit", u), ("name", n)])
             }
+            Bean::Consumer(u, n) => {
+                ObjectName::new("esb", &[("type", "Consumer"), ("unit", u), ("name", n)])
+            }
         }
     }
 }
@@ -64,6 +68,7 @@ impl Bean {
             "Sequence" => Bean::Sequence(key("unit"), key("name")),
             "Endpoint" => Bean::Endpoint(key("unit"), key("name")),
             "Task" => Bean::Task(key("unit"), key("name")),
+            "Consumer" => Bean::Consumer(key("unit"), key("name")),
             _ => return None,
         })
     }
@@ -89,6 +94,7 @@ pub fn changes_operator_state(bean: &Bean, op: &str) -> bool {
         Bean::Sequence(..) => false,
         Bean::Transport(_) | Bean::Proxy(..) | Bean::Endpoint(..) => true,
         Bean::Task(..) => op != "runNow",
+        Bean::Consumer(..) => true,
     }
 }
 
@@ -116,6 +122,13 @@ pub async fn all(server: &Server) -> Vec<Bean> {
             .iter()
             .map(|t| Bean::Transport(t.name.clone())),
     );
+    out.extend(
+        server
+            .engine
+            .amqp
+            .keys()
+            .map(|n| Bean::Transport(n.clone())),
+    );
     let units = server.engine.units.lock().await;
     for (name, slot) in units.iter() {
         out.push(Bean::Unit(name.clone()));
@@ -140,6 +153,11 @@ pub async fn all(server: &Server) -> Vec<Bean> {
                 u.tasks
                     .iter()
                     .map(|p| Bean::Task(name.clone(), p.name.get_ref().clone())),
+            );
+            out.extend(
+                slot.consumers
+                    .keys()
+                    .map(|c| Bean::Consumer(name.clone(), c.clone())),
             );
         }
     }

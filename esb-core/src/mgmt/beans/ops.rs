@@ -285,6 +285,31 @@ pub async fn exec(
                 }
             }
         }
+        Bean::Transport(t) if server.transport(t).is_none() => {
+            let l = engine
+                .amqp
+                .get(t)
+                .ok_or_else(|| ManagementError::instance_not_found(&name))?;
+            match op {
+                "pause" => l.paused.store(true, Relaxed),
+                "resume" => l.paused.store(false, Relaxed),
+                "stop" => l.stopped.store(true, Relaxed),
+                _ => l.stopped.store(false, Relaxed),
+            }
+            let units = engine.units.lock().await;
+            for c in units.values().flat_map(|s| s.consumers.values()) {
+                c.poke();
+            }
+            let st = if l.stopped.load(Relaxed) {
+                "Stopped"
+            } else if l.paused.load(Relaxed) {
+                "Paused"
+            } else {
+                "Started"
+            };
+            state(oname, st);
+            Ok(Value::Null)
+        }
         Bean::Transport(t) => {
             let t = server
                 .transport(t)
@@ -375,6 +400,9 @@ pub async fn exec(
                             c.resumed.notify_waiters();
                             state(oname, "Active");
                         }
+                    }
+                    for consumer in slot.consumers.values() {
+                        consumer.poke();
                     }
                     Ok(Value::Null)
                 }
@@ -467,6 +495,21 @@ pub async fn exec(
                     state(format!("{oname} address {url}"), op);
                 }
             }
+            Ok(Value::Null)
+        }
+        Bean::Consumer(u, k) => {
+            let units = engine.units.lock().await;
+            let c = units
+                .get(u)
+                .and_then(|s| s.consumers.get(k))
+                .ok_or_else(|| ManagementError::instance_not_found(&name))?;
+            match op {
+                "pause" => c.set_paused(true),
+                "resume" => c.set_paused(false),
+                "stop" => c.set_stopped(true),
+                _ => c.set_stopped(false),
+            }
+            state(oname, c.state().0);
             Ok(Value::Null)
         }
         Bean::Task(u, k) => {

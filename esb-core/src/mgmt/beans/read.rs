@@ -83,6 +83,24 @@ pub async fn read_all(server: &Server, bean: &Bean) -> Result<Map<String, Value>
             );
             m.insert("Draining".into(), Value::Array(draining));
         }
+        Bean::Transport(name) if server.transport(name).is_none() => {
+            let l = engine.amqp.get(name).ok_or_else(gone)?;
+            let state = if l.stopped.load(Relaxed) {
+                "Stopped"
+            } else if l.paused.load(Relaxed) {
+                "Paused"
+            } else {
+                "Started"
+            };
+            m.insert("State".into(), state.into());
+            m.insert("Kind".into(), "amqp".into());
+            m.insert("Url".into(), l.url.clone().into());
+            m.insert("Published".into(), l.published.load(Relaxed).into());
+            m.insert(
+                "PublishFailures".into(),
+                l.publish_failures.load(Relaxed).into(),
+            );
+        }
         Bean::Transport(name) => {
             let t = server.transport(name).ok_or_else(gone)?;
             m.insert("State".into(), t.state().as_str().into());
@@ -150,6 +168,10 @@ pub async fn read_all(server: &Server, bean: &Bean) -> Result<Map<String, Value>
                 names(u.endpoints.iter().map(|p| &p.name)),
             );
             m.insert("Tasks".into(), names(u.tasks.iter().map(|p| &p.name)));
+            m.insert(
+                "Consumers".into(),
+                names(u.consumers.iter().map(|p| &p.name)),
+            );
             let errors = slot
                 .failed
                 .clone()
@@ -287,6 +309,49 @@ pub async fn read_all(server: &Server, bean: &Bean) -> Result<Map<String, Value>
             m.insert(
                 "LastError".into(),
                 t.last_error.lock().expect("task error").clone().into(),
+            );
+        }
+        Bean::Consumer(unit, name) => {
+            let units = engine.units.lock().await;
+            let slot = units.get(unit).ok_or_else(gone)?;
+            let c = slot.consumers.get(name).ok_or_else(gone)?;
+            let (state, reason) = c.state();
+            let b = c.binding();
+            let def = slot
+                .current
+                .as_ref()
+                .and_then(|r| r.parsed.unit.consumer(name).cloned());
+            m.insert("State".into(), state.into());
+            m.insert("Reason".into(), reason.into());
+            m.insert("Kind".into(), b.kind().into());
+            m.insert("Source".into(), b.source().into());
+            m.insert(
+                "Sequence".into(),
+                def.as_ref()
+                    .and_then(|d| d.sequence.as_ref().map(|s| s.get_ref().clone()))
+                    .into(),
+            );
+            m.insert(
+                "Endpoint".into(),
+                def.as_ref()
+                    .and_then(|d| d.endpoint.as_ref().map(|s| s.get_ref().clone()))
+                    .into(),
+            );
+            let k = c.counters();
+            m.insert("Received".into(), k.received.into());
+            m.insert("Acked".into(), k.acked.into());
+            m.insert("Retried".into(), k.retried.into());
+            m.insert("DeadLettered".into(), k.dead_lettered.into());
+            m.insert("Redelivered".into(), k.redelivered.into());
+            m.insert("InFlight".into(), k.in_flight.into());
+            m.insert("Reconnects".into(), k.reconnects.into());
+            m.insert(
+                "QueueDepth".into(),
+                if k.queue_depth < 0 {
+                    Value::Null
+                } else {
+                    k.queue_depth.into()
+                },
             );
         }
     }

@@ -193,6 +193,26 @@ fn fields(o: &Obj, app: &App) -> (Vec<Field>, Vec<TLine<'static>>) {
             plain("steps", n("Steps")),
             plain("kinds", cell(o.attrs.get("StepKinds"))),
         ],
+        ObjKind::Consumer => {
+            let mut v = vec![
+                state,
+                plain("source", format!("{} {}", o.str("Kind"), o.str("Source"))),
+                plain("received", n("Received")),
+                plain("acked", n("Acked")),
+                plain("retried", n("Retried")),
+                plain("dead-lettered", n("DeadLettered")),
+                plain("redelivered", n("Redelivered")),
+                plain("in flight", n("InFlight")),
+                plain("queue depth", n("QueueDepth")),
+            ];
+            if !o.str("Reason").is_empty() {
+                v.push((
+                    "reason",
+                    TSpan::styled(o.str("Reason").to_string(), style::tone(Tone::Warn)),
+                ));
+            }
+            v
+        }
         ObjKind::Draining => vec![state, plain("in flight", n("InFlight"))],
     };
     (f, extra)

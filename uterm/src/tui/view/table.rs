@@ -198,6 +198,13 @@ fn info(o: &Obj) -> String {
             format!("{every}  runs {}", count(o.num("Runs")))
         }
         ObjKind::Sequence => format!("{} steps", count(o.num("Steps"))),
+        ObjKind::Consumer => format!(
+            "{} {} acked, {} dead, {} waiting",
+            o.str("Source"),
+            count(o.num("Acked")),
+            count(o.num("DeadLettered")),
+            count(o.num("QueueDepth"))
+        ),
         ObjKind::Draining => format!("{} in flight", count(o.num("InFlight"))),
         _ => String::new(),
     }
