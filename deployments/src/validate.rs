@@ -1188,6 +1188,30 @@ mod tests {
     }
 
     #[test]
+    fn checks_flags_and_guards_are_validated() {
+        let errs = errors(&format!(
+            "{PROXY}[[endpoint]]\nname = \"e\"\naddresses = [\"http://h:1\"]\n[[check]]\nname = \"c\"\npath = \"/elsewhere\"\n[[sequence]]\nname = \"s\"\nsteps = [{{ log = \"${{flag.beta}}\" }}]\n[guard]\nwindow = \"10s\"\n"
+        ));
+        let all = errs.join("\n");
+        assert!(
+            all.contains("no proxy of unit \"u\" serves GET /elsewhere"),
+            "{all}"
+        );
+        assert!(
+            all.contains("flag \"beta\" is not declared in [flags]"),
+            "{all}"
+        );
+        assert!(
+            all.contains("a guard needs max_error_rate or max_p99"),
+            "{all}"
+        );
+        let ok = errors(&format!(
+            "[flags]\nbeta = false\n{PROXY}[[endpoint]]\nname = \"e\"\naddresses = [\"http://h:1\"]\n[[check]]\nname = \"c\"\npath = \"/p/x\"\nexpect = {{ status = 200 }}\n[[sequence]]\nname = \"s\"\nsteps = [{{ log = \"${{flag.beta}}\" }}]\n[guard]\nmax_error_rate = 5.0\n"
+        ));
+        assert!(ok.is_empty(), "{ok:?}");
+    }
+
+    #[test]
     fn deep_switch_chains_are_refused_with_the_limit() {
         let errs = errors(&switch_graph(1000, false));
         assert_eq!(errs.len(), 1, "{errs:?}");

@@ -28,6 +28,8 @@ pub enum By {
     HotDeployer,
     /// SIGHUP.
     Signal,
+    /// A unit's guard, rolling back a revision by itself.
+    Guard,
 }
 
 impl By {
@@ -36,6 +38,7 @@ impl By {
             By::Role(r) => r.as_str(),
             By::HotDeployer => "hot-deployer",
             By::Signal => "signal",
+            By::Guard => "guard",
         }
     }
 }

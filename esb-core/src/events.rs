@@ -51,6 +51,13 @@ pub enum EventKind {
         ended: u64,
         reason: String,
     },
+    /// A unit's `[guard]` tripped after its revision was activated: esb rolled it back.
+    GuardTripped {
+        unit: String,
+        revision: u64,
+        reason: String,
+        rolled_back_to: Option<u64>,
+    },
     StateChanged {
         object: String,
         state: String,
@@ -82,6 +89,7 @@ impl EventKind {
             EventKind::RevisionDrained { .. } => "revision_drained",
             EventKind::StateChanged { .. } => "state_changed",
             EventKind::HotDeploy { .. } => "hot_deploy",
+            EventKind::GuardTripped { .. } => "guard_tripped",
         }
     }
 }
@@ -228,6 +236,18 @@ fn log(kind: &EventKind) {
             tracing::info!(event, object, state, "state changed")
         }
         EventKind::HotDeploy { enabled } => tracing::info!(event, enabled, "hot deploy switched"),
+        EventKind::GuardTripped {
+            unit,
+            revision,
+            reason,
+            rolled_back_to,
+        } => tracing::warn!(
+            event,
+            unit,
+            revision,
+            rolled_back_to,
+            "guard tripped: {reason}; rolled back"
+        ),
     }
 }
 

@@ -68,6 +68,33 @@ impl Histogram {
         bucket_bound(BUCKETS - 1)
     }
 
+    /// The count of every bucket (for quantiles of what was recorded since).
+    pub fn counts(&self) -> Vec<u64> {
+        self.buckets.iter().map(|b| b.load(Relaxed)).collect()
+    }
+
+    /// The `q` quantile (µs) of what was recorded between `before` and `after` (counts).
+    pub fn quantile_between(before: &[u64], after: &[u64], q: f64) -> u64 {
+        let counts: Vec<u64> = after
+            .iter()
+            .zip(before.iter().chain(std::iter::repeat(&0)))
+            .map(|(a, b)| a.saturating_sub(*b))
+            .collect();
+        let total: u64 = counts.iter().sum();
+        if total == 0 {
+            return 0;
+        }
+        let target = ((total as f64) * q).ceil().max(1.0) as u64;
+        let mut seen = 0;
+        for (i, c) in counts.iter().enumerate() {
+            seen += c;
+            if seen >= target {
+                return bucket_bound(i);
+            }
+        }
+        bucket_bound(BUCKETS - 1)
+    }
+
     /// Cumulative counts at the given bounds (µs), for Prometheus histograms.
     pub fn cumulative(&self) -> Vec<(u64, u64)> {
         let mut seen = 0;

@@ -261,6 +261,19 @@ impl Server {
                     _ = reaper_stop.changed() => return,
                 }
                 reaper.reap_drained().await;
+                // Guards watched after activations roll back by themselves, audited.
+                for trip in reaper.check_guards().await {
+                    let before =
+                        std::collections::BTreeMap::from([(trip.unit.clone(), trip.revision)]);
+                    let after = crate::audit::revisions(&reaper).await;
+                    sampled.audit.sync(
+                        By::Guard,
+                        serde_json::json!({"action": "rollback", "unit": trip.unit, "reason": trip.reason}),
+                        std::slice::from_ref(&trip.outcome),
+                        &before,
+                        &after,
+                    );
+                }
                 n += 1;
                 if n.is_multiple_of(10) {
                     sampled.sample_rates().await;

@@ -180,3 +180,68 @@ steps = [
         "{env:#}"
     );
 }
+
+#[test]
+fn a_guard_rolls_back_a_revision_whose_backend_fails_by_itself() {
+    let good = Backend::fixed(200, "good").start();
+    let bad = Backend::fixed(500, "bad").start();
+    let guard = "[guard]\nmax_error_rate = 10.0\nwindow = \"60s\"\nmin_requests = 20\n";
+    let conf = conf().unit("g", &app_unit("1", &good.url(), guard));
+    let esb = Esb::start(&conf);
+    let mgmt = Mgmt::of(&conf);
+    let before = mgmt.audit().len();
+    let o = expect_outcome(
+        manager(
+            &mgmt,
+            "deploy",
+            json!(["g", app_unit("2", &bad.url(), guard)]),
+        ),
+        "activated",
+    );
+    assert_eq!(o["revision"], 2);
+    // Clients meet the bad revision until the guard has seen enough of it.
+    e2e::wait_until("the guard to roll revision 2 back", WAIT, || {
+        let _ = get(&conf, "/app");
+        mgmt.read("esb:type=Unit,name=g", "Revision") == 1
+    });
+    assert_eq!(get(&conf, "/app"), (200, "good".into()), "{}", esb.log());
+    let why = mgmt.read("esb:type=Unit,name=g", "GuardTripped");
+    assert!(
+        why.as_str().is_some_and(
+            |w| w.contains("revision 2 rolled back to 1") && w.contains("answered 5xx")
+        ),
+        "{why}"
+    );
+    let events = events(&mgmt);
+    let trip = events
+        .iter()
+        .find(|e| e["type"] == "guard_tripped")
+        .unwrap_or_else(|| panic!("no guard_tripped event: {events:#?}"));
+    assert_eq!(
+        (trip["revision"].clone(), trip["rolled_back_to"].clone()),
+        (json!(2), json!(1))
+    );
+    let audit = mgmt.audit();
+    assert!(
+        audit[before..].iter().any(|r| r["by"] == "guard"),
+        "{:#?}",
+        &audit[before..]
+    );
+    // A good new revision is watched and stays.
+    let o = expect_outcome(
+        manager(
+            &mgmt,
+            "deploy",
+            json!(["g", app_unit("3", &good.url(), guard)]),
+        ),
+        "activated",
+    );
+    for _ in 0..40 {
+        assert_eq!(get(&conf, "/app").0, 200);
+    }
+    assert_eq!(mgmt.read("esb:type=Unit,name=g", "Revision"), o["revision"]);
+    assert_eq!(
+        mgmt.read("esb:type=Unit,name=g", "GuardTripped"),
+        serde_json::Value::Null
+    );
+}

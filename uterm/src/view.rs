@@ -57,6 +57,9 @@ fn unit_notes(a: &Attrs) -> Span {
     if s(a, "Origin") == "pushed" {
         notes.push("pushed".to_string());
     }
+    if let Some(why) = a.get("GuardTripped").and_then(Value::as_str) {
+        notes.push(format!("guard: {why}"));
+    }
     if b(a, "Degraded") {
         notes.push("degraded (last-good)".to_string());
     }

@@ -7,7 +7,10 @@
 //! what the durable state records lives in `durable`.
 
 mod durable;
+mod guard;
 mod lifecycle;
+
+pub use guard::Trip;
 
 use crate::amqp::AmqpLinks;
 use crate::client::Clients;
@@ -179,6 +182,8 @@ pub struct UnitSlot {
     /// One per consumer of the current revision, by name: they outlive revisions.
     pub consumers: BTreeMap<String, Arc<ConsumerRuntime>>,
     pub draining: Vec<Draining>,
+    /// Set when the unit's guard rolled a revision back (until the next deploy of new content).
+    pub guard_trip: Option<String>,
 }
 
 impl UnitSlot {
@@ -199,6 +204,7 @@ impl UnitSlot {
             tasks: Vec::new(),
             consumers: BTreeMap::new(),
             draining: Vec::new(),
+            guard_trip: None,
         }
     }
 }
@@ -221,6 +227,8 @@ pub struct Engine {
     orphans: std::sync::Mutex<Vec<Draining>>,
     /// Hash of a directory's files → hash of the files the unit is made of.
     used_hashes: std::sync::Mutex<std::collections::HashMap<String, String>>,
+    /// Guards watched after activations.
+    guards: std::sync::Mutex<Vec<guard::Watch>>,
 }
 
 fn diag(unit: &str, msg: String) -> Diagnostic {
@@ -272,6 +280,7 @@ impl Engine {
             all_transports,
             orphans: Default::default(),
             used_hashes: Default::default(),
+            guards: Default::default(),
         }
     }
 
@@ -728,7 +737,7 @@ impl Engine {
             });
         }
         let outcomes = if prepared.failed.is_empty() {
-            self.activate(units, &changes, prepared)
+            self.activate(units, &changes, mode, prepared)
         } else {
             self.reject(units, &changes, prepared)
         };
@@ -805,6 +814,7 @@ impl Engine {
         &self,
         units: &mut BTreeMap<String, UnitSlot>,
         changes: &[Change],
+        mode: Mode,
         prepared: Prepared,
     ) -> Vec<Outcome> {
         let Prepared {
@@ -894,6 +904,11 @@ impl Engine {
             let rev = slot.current.clone().expect("just activated");
             slot.tasks = start_tasks(&rev, &slot.control, &self.hold_tasks);
             self.sync_consumers(slot, &rev);
+            // New content is watched by the unit's guard (not rollbacks, not start-up).
+            if mode == Mode::Normal && new_content(changes, name) {
+                slot.guard_trip = None;
+                self.watch_guard(&rev);
+            }
         }
         // Tenths of a millisecond: what an operator reads, without float noise in the logs.
         let duration_ms = crate::revision::millis(duration);

@@ -362,6 +362,12 @@ pub fn info(bean: &Bean) -> MBeanInfo {
                 "java.lang.Object",
                 "runtime flags and their values",
                 false,
+            )
+            .with_attr(
+                "GuardTripped",
+                s,
+                "why the unit's guard rolled its last new revision back (null if it did not)",
+                false,
             ),
         Bean::Proxy(..) => latency(counters(MBeanInfo::new("A proxy service")))
             .with_attr("State", s, "Active, Paused or Stopped", false)

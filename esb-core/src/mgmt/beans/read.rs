@@ -191,6 +191,7 @@ pub async fn read_all(server: &Server, bean: &Bean) -> Result<Map<String, Value>
                 })
                 .unwrap_or_default();
             m.insert("Flags".into(), Value::Object(flags));
+            m.insert("GuardTripped".into(), slot.guard_trip.clone().into());
             let mut total = crate::metrics::StatsSnapshot::default();
             for p in rev.map(|r| r.proxies.as_slice()).unwrap_or(&[]) {
                 let s = p.stats.snapshot();
