@@ -233,6 +233,7 @@ impl Audit {
                     Outcome::Unchanged { revision, .. } => ("unchanged", Some(*revision)),
                     Outcome::Rejected { .. } => ("rejected", None),
                     Outcome::Unloaded { revision, .. } => ("unloaded", Some(*revision)),
+                    Outcome::Canary { revision, .. } => ("canary", Some(*revision)),
                 };
                 json!({"unit": o.unit(), "outcome": outcome, "revision": revision})
             })

@@ -59,6 +59,74 @@ pub struct ProxyRuntime {
     pub endpoint: Option<Arc<EndpointRuntime>>,
     pub state: Arc<AtomicU8>,
     pub stats: Arc<Stats>,
+    /// While the unit runs a canary: the canary revision's proxy of the same name and the
+    /// split that decides which of the two answers a request.
+    pub canary: arc_swap::ArcSwapOption<CanaryRoute>,
+}
+
+pub struct CanaryRoute {
+    pub proxy: Arc<ProxyRuntime>,
+    pub split: Arc<Split>,
+}
+
+/// How requests are split between a unit's stable revision and its canary.
+#[derive(Debug)]
+pub struct Split {
+    /// Share of requests for the canary, in tenths of a percent (0..=1000).
+    pub permille: std::sync::atomic::AtomicU32,
+    /// With a header (`x-canary: 1`), exactly the requests that carry it go to the canary.
+    pub header: Option<(http::HeaderName, HeaderValue)>,
+    /// Sticky split by this request header's value (a cookie header works too) instead of
+    /// by turns.
+    pub sticky: Option<http::HeaderName>,
+    turn: std::sync::atomic::AtomicU64,
+}
+
+impl Split {
+    pub fn new(
+        percent: f64,
+        header: Option<(http::HeaderName, HeaderValue)>,
+        sticky: Option<http::HeaderName>,
+    ) -> Split {
+        Split {
+            permille: std::sync::atomic::AtomicU32::new(
+                (percent * 10.0).round().clamp(0.0, 1000.0) as u32,
+            ),
+            header,
+            sticky,
+            turn: Default::default(),
+        }
+    }
+
+    pub fn percent(&self) -> f64 {
+        self.permille.load(Relaxed) as f64 / 10.0
+    }
+
+    /// Whether this request goes to the canary.
+    fn picks_canary(&self, headers: &http::HeaderMap) -> bool {
+        if let Some((name, value)) = &self.header {
+            return headers.get(name) == Some(value);
+        }
+        let share = self.permille.load(Relaxed) as u64;
+        let slot = match self.sticky.as_ref().and_then(|h| headers.get(h)) {
+            Some(key) => {
+                use std::hash::{Hash, Hasher};
+                let mut h = std::collections::hash_map::DefaultHasher::new();
+                key.as_bytes().hash(&mut h);
+                h.finish() % 1000
+            }
+            // By turns: exactly the share, spread evenly.
+            None => (self.turn.fetch_add(1, Relaxed) * 617) % 1000,
+        };
+        slot < share
+    }
+}
+
+/// Marks a response with the revision that answered it (while a canary runs).
+fn tag_revision(r: &mut Response<Body>, revision: u64) {
+    if let Ok(v) = HeaderValue::from_str(&revision.to_string()) {
+        r.headers_mut().insert("x-esb-revision", v);
+    }
 }
 
 /// Why a request failed, before the fault sequence or the default fault response.
@@ -118,6 +186,28 @@ impl ProxyRuntime {
     /// Runs the whole pipeline for one request. Never fails: every error is a response.
     /// `body_timeout` bounds reading the client's body (the transport's setting).
     pub async fn handle(
+        self: Arc<Self>,
+        req: Request<Incoming>,
+        client: SocketAddr,
+        scheme: &'static str,
+        body_timeout: Duration,
+    ) -> Response<Body> {
+        let canary = self.canary.load_full();
+        if let Some(c) = canary {
+            if c.split.picks_canary(req.headers()) {
+                let mut r =
+                    Box::pin(c.proxy.clone().handle(req, client, scheme, body_timeout)).await;
+                tag_revision(&mut r, c.proxy.info.number);
+                return r;
+            }
+            let mut r = Box::pin(self.clone().answer(req, client, scheme, body_timeout)).await;
+            tag_revision(&mut r, self.info.number);
+            return r;
+        }
+        self.answer(req, client, scheme, body_timeout).await
+    }
+
+    async fn answer(
         self: Arc<Self>,
         req: Request<Incoming>,
         client: SocketAddr,

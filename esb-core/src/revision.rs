@@ -370,6 +370,7 @@ pub fn build(input: BuildInput<'_>) -> Result<Revision, String> {
                 .and_then(|e| ep_map.get(e.get_ref()).cloned()),
             state: input.control.proxy_state(name),
             stats,
+            canary: Default::default(),
         }));
     }
     Ok(Revision {

@@ -245,3 +245,140 @@ fn a_guard_rolls_back_a_revision_whose_backend_fails_by_itself() {
         serde_json::Value::Null
     );
 }
+
+/// Responses of a load phase by the revision that answered (x-esb-revision; "-" without).
+fn phase(conf: &e2e::TempConf, clients: usize, responses: u64) -> e2e::load::LoadReport {
+    let classify = |_: &str, r: &RawResponse| r.header("x-esb-revision").unwrap_or("-").to_owned();
+    let load = Load::start(clients, addr(conf), &["/app"], classify);
+    load.wait_more(responses, WAIT);
+    load.stop()
+}
+
+fn share(r: &e2e::load::LoadReport, class: &str) -> f64 {
+    *r.classes.get(class).unwrap_or(&0) as f64 * 100.0 / r.responses as f64
+}
+
+fn clean(what: &str, r: &e2e::load::LoadReport) {
+    assert_eq!(
+        (r.socket_errors, r.non_2xx()),
+        (0, 0),
+        "{what}: {:?}\n{}",
+        r.statuses,
+        r.samples.join("\n")
+    );
+}
+
+#[test]
+fn a_ten_percent_canary_takes_its_share_and_promote_and_abort_drop_nothing() {
+    let a = Backend::fixed(200, "a").start();
+    let b = Backend::fixed(200, "b").start();
+    let conf = conf().unit("u", &app_unit("1", &a.url(), ""));
+    let _esb = Esb::start(&conf);
+    let mgmt = Mgmt::of(&conf);
+    let ut = || Uterm::connected(&conf.mgmt_url(""), &mgmt.control);
+    let dir = tempfile::tempdir().unwrap();
+    let v2 = dir.path().join("unit.toml");
+    std::fs::write(&v2, app_unit("2", &b.url(), "")).unwrap();
+    ut().c(&format!("deploy u --canary 10% --file {}", v2.display()))
+        .run()
+        .expect(0)
+        .stdout_has(&["canary u: revision 2 beside revision 1 for 10% of requests"]);
+    let r = phase(&conf, 50, 5000);
+    clean("10% canary", &r);
+    let s = share(&r, "2");
+    assert!(
+        (8.0..=12.0).contains(&s),
+        "canary share {s:.1} %: {:?}",
+        r.classes
+    );
+    assert_eq!(share(&r, "1") + s, 100.0, "{:?}", r.classes);
+    let canary = mgmt.read("esb:type=Unit,name=u", "Canary");
+    assert_eq!(canary["revision"], 2, "{canary:#}");
+    assert!(canary["requests"].as_u64().unwrap_or(0) > 0, "{canary:#}");
+
+    ut().c("canary u 50%").run().expect(0);
+    let r = phase(&conf, 50, 2000);
+    clean("50% canary", &r);
+    let s = share(&r, "2");
+    assert!(
+        (45.0..=55.0).contains(&s),
+        "canary share {s:.1} %: {:?}",
+        r.classes
+    );
+
+    // Abort: the running revision serves alone, without the header.
+    ut().c("abort u")
+        .run()
+        .expect(0)
+        .stdout_has(&["canary revision 2 aborted"]);
+    let r = phase(&conf, 20, 500);
+    clean("after abort", &r);
+    assert_eq!(
+        r.classes.keys().collect::<Vec<_>>(),
+        ["-"],
+        "{:?}",
+        r.classes
+    );
+    assert_eq!(
+        mgmt.read("esb:type=Unit,name=u", "Canary"),
+        serde_json::Value::Null
+    );
+
+    // A header canary, promoted under load.
+    std::fs::write(&v2, app_unit("3", &b.url(), "")).unwrap();
+    ut().c(&format!(
+        "deploy u --canary-header x-canary=1 --file {}",
+        v2.display()
+    ))
+    .run()
+    .expect(0)
+    .stdout_has(&["requests with x-canary: 1"]);
+    let with = e2e::Client::new()
+        .request("GET", &conf.url("web", "/app"))
+        .header("x-canary", "1")
+        .send();
+    assert_eq!((with.status, with.text()), (200, "b".into()));
+    assert_eq!(get(&conf, "/app"), (200, "a".into()));
+    let classify = |_: &str, r: &RawResponse| r.text();
+    let load = Load::start(20, addr(&conf), &["/app"], classify);
+    load.wait_more(300, WAIT);
+    ut().c("promote u")
+        .run()
+        .expect(0)
+        .stdout_has(&["activated u: revision 3"]);
+    load.wait_more(300, WAIT);
+    let r = load.stop();
+    clean("promote under load", &r);
+    assert_eq!(get(&conf, "/app"), (200, "b".into()));
+    assert_eq!(mgmt.read("esb:type=Unit,name=u", "Revision"), 3);
+}
+
+#[test]
+fn a_canary_whose_backend_fails_is_aborted_by_its_guard() {
+    let good = Backend::fixed(200, "good").start();
+    let bad = Backend::fixed(500, "bad").start();
+    let guard = "[guard]\nmax_error_rate = 5.0\nwindow = \"10s\"\nmin_requests = 20\n";
+    let conf = conf().unit("g", &app_unit("1", &good.url(), guard));
+    let _esb = Esb::start(&conf);
+    let mgmt = Mgmt::of(&conf);
+    let o = manager(
+        &mgmt,
+        "canaryContent",
+        json!(["g", app_unit("2", &bad.url(), guard), 50, "", ""]),
+    );
+    assert_eq!(o["outcome"], "canary", "{o:#}");
+    e2e::wait_until("the guard to abort the canary", WAIT, || {
+        let _ = get(&conf, "/app");
+        mgmt.read("esb:type=Unit,name=g", "Canary").is_null()
+    });
+    let why = mgmt.read("esb:type=Unit,name=g", "GuardTripped");
+    assert!(
+        why.as_str()
+            .is_some_and(|w| w.contains("canary revision 2 aborted")),
+        "{why}"
+    );
+    for _ in 0..20 {
+        assert_eq!(get(&conf, "/app"), (200, "good".into()));
+    }
+    assert_eq!(mgmt.read("esb:type=Unit,name=g", "Revision"), 1);
+}

@@ -230,6 +230,23 @@ pub enum Command {
         unit: String,
         from: DeployFrom,
     },
+    /// `deploy UNIT --canary P% | --canary-header NAME=VALUE [--sticky HEADER] [--file F | --dir D]`
+    Canary {
+        unit: String,
+        from: DeployFrom,
+        percent: f64,
+        header: Option<String>,
+        sticky: Option<String>,
+    },
+    /// `promote UNIT`: the canary becomes the running revision.
+    Promote(String),
+    /// `abort UNIT`: the canary is dropped.
+    Abort(String),
+    /// `canary UNIT P%`: a new share for the canary.
+    CanaryWeight {
+        unit: String,
+        percent: f64,
+    },
     /// `show source UNIT [--rev N] [--out DIR]`: the exact files of a revision.
     Source {
         unit: String,
@@ -315,7 +332,10 @@ impl Command {
             Command::Load(_) => "load",
             Command::Unload(_) => "unload",
             Command::Reload(_) | Command::ReloadAll => "reload",
-            Command::Deploy { .. } => "deploy",
+            Command::Deploy { .. } | Command::Canary { .. } => "deploy",
+            Command::Promote(_) => "promote",
+            Command::Abort(_) => "abort",
+            Command::CanaryWeight { .. } => "canary",
             Command::Source { .. } => "show",
             Command::Validate(_) => "validate",
             Command::Diff { .. } => "diff",
@@ -429,7 +449,7 @@ impl fmt::Display for UsageError {
 impl std::error::Error for UsageError {}
 
 /// Every verb of the language, for help and "did you mean".
-pub const VERBS: [&str; 33] = [
+pub const VERBS: [&str; 36] = [
     "status",
     "list",
     "show",
@@ -453,6 +473,9 @@ pub const VERBS: [&str; 33] = [
     "run",
     "maintenance",
     "flag",
+    "promote",
+    "abort",
+    "canary",
     "restart",
     "upgrade",
     "hot-deploy",

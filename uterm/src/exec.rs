@@ -203,6 +203,75 @@ impl Executor {
                 };
                 self.manager_outcome(&format!("deploy {unit}"), op, args, Some(unit))
             }
+            Command::Canary {
+                unit,
+                from,
+                percent,
+                header,
+                sticky,
+            } => {
+                let header = json!(header.clone().unwrap_or_default());
+                let sticky = json!(sticky.clone().unwrap_or_default());
+                let (op, args) = match from {
+                    DeployFrom::ServerDisk => {
+                        ("canary", vec![json!(unit), json!(percent), header, sticky])
+                    }
+                    DeployFrom::File(f) => (
+                        "canaryContent",
+                        vec![
+                            json!(unit),
+                            unitfiles::content_of_file(f)?,
+                            json!(percent),
+                            header,
+                            sticky,
+                        ],
+                    ),
+                    DeployFrom::Dir(d) => (
+                        "canaryContent",
+                        vec![
+                            json!(unit),
+                            unitfiles::content_of_dir(d)?,
+                            json!(percent),
+                            header,
+                            sticky,
+                        ],
+                    ),
+                };
+                self.manager_outcome(&format!("deploy {unit} (canary)"), op, args, Some(unit))
+            }
+            Command::Promote(unit) => self.manager_outcome(
+                &format!("promote {unit}"),
+                "promote",
+                vec![json!(unit)],
+                Some(unit),
+            ),
+            Command::Abort(unit) => {
+                let r = self.one(Request::exec(manager(), "abortCanary", vec![json!(unit)]))?;
+                let v = value_of(&r, &format!("abort {unit}"))
+                    .map_err(|e| e.with_hint(self.unit_hint(unit)))?;
+                Ok(Output::line(
+                    v.clone(),
+                    vec![Span::plain(format!(
+                        "unit {unit}: canary revision {} aborted; the running revision serves alone",
+                        v["aborted"]
+                    ))],
+                ))
+            }
+            Command::CanaryWeight { unit, percent } => {
+                let r = self.one(Request::exec(
+                    manager(),
+                    "setCanaryWeight",
+                    vec![json!(unit), json!(percent)],
+                ))?;
+                let v = value_of(&r, &format!("canary {unit}"))
+                    .map_err(|e| e.with_hint(self.unit_hint(unit)))?;
+                Ok(Output::line(
+                    v.clone(),
+                    vec![Span::plain(format!(
+                        "unit {unit}: the canary takes {percent}% of requests"
+                    ))],
+                ))
+            }
             Command::Source {
                 unit,
                 revision,

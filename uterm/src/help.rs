@@ -76,7 +76,7 @@ pub const ENTRIES: &[Entry] = &[
     },
     Entry {
         verb: "deploy",
-        usage: "deploy UNIT --file FILE\ndeploy UNIT --dir DIR\ndeploy UNIT --from-disk",
+        usage: "deploy UNIT --file FILE\ndeploy UNIT --dir DIR\ndeploy UNIT --from-disk\ndeploy UNIT --canary P% | --canary-header NAME=VALUE [--sticky HEADER] [--file FILE | --dir DIR]",
         summary: "deploy a unit from local files (sent to the server), or from the server's disk",
         details: "--file sends FILE as the unit's unit.toml together with every file it \
                   includes (read beside FILE); --dir sends every file of a unit directory. The \
@@ -220,6 +220,30 @@ pub const ENTRIES: &[Entry] = &[
         summary: "server maintenance: /health answers 503 so load balancers drain",
         details: "Traffic is still served; only the health check changes.",
         examples: &["maintenance on", "maintenance off"],
+    },
+    Entry {
+        verb: "promote",
+        usage: "promote UNIT",
+        summary: "make a unit's canary its running revision (the old one drains)",
+        details: "Start a canary with `deploy UNIT --canary 10%` (or `--canary-header NAME=VALUE`, \
+                  `--sticky HEADER` to keep a client on one side). While it runs, every answer \
+                  carries x-esb-revision, and `show UNIT` shows the canary's own requests, errors \
+                  and p99. Its [guard], if any, is watched the whole time and aborts it.",
+        examples: &["promote orders"],
+    },
+    Entry {
+        verb: "abort",
+        usage: "abort UNIT",
+        summary: "drop a unit's canary; the running revision serves alone",
+        details: "",
+        examples: &["abort orders"],
+    },
+    Entry {
+        verb: "canary",
+        usage: "canary UNIT PERCENT%",
+        summary: "change the share of requests a unit's canary takes",
+        details: "",
+        examples: &["canary orders 50%"],
     },
     Entry {
         verb: "flag",

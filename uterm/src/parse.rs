@@ -190,9 +190,35 @@ pub(crate) fn parse_tokens(tokens: &[Token]) -> Result<Command, UsageError> {
             let a = split_flags(
                 verb,
                 tokens,
-                &[("--file", true), ("--dir", true), ("--from-disk", false)],
+                &[
+                    ("--file", true),
+                    ("--dir", true),
+                    ("--from-disk", false),
+                    ("--canary", true),
+                    ("--canary-header", true),
+                    ("--sticky", true),
+                ],
             )?;
             a.exactly(1, "one unit name")?;
+            if a.has("--canary") || a.has("--canary-header") {
+                let percent = match a.value("--canary") {
+                    Some(p) => percent(&a, p)?,
+                    None => 0.0,
+                };
+                let from = match (a.value("--file"), a.value("--dir")) {
+                    (Some(f), None) => DeployFrom::File(PathBuf::from(f)),
+                    (None, Some(d)) => DeployFrom::Dir(PathBuf::from(d)),
+                    (None, None) => DeployFrom::ServerDisk,
+                    _ => return Err(a.usage("use one of --file and --dir")),
+                };
+                return Ok(Command::Canary {
+                    unit: unit_name(&a, a.words[0])?,
+                    from,
+                    percent,
+                    header: a.value("--canary-header").map(str::to_owned),
+                    sticky: a.value("--sticky").map(str::to_owned),
+                });
+            }
             let from = match (a.value("--file"), a.value("--dir"), a.has("--from-disk")) {
                 (Some(f), None, false) => DeployFrom::File(PathBuf::from(f)),
                 (None, Some(d), false) => DeployFrom::Dir(PathBuf::from(d)),
@@ -338,6 +364,24 @@ pub(crate) fn parse_tokens(tokens: &[Token]) -> Result<Command, UsageError> {
         "restart" => {
             split_flags(verb, tokens, &[])?.exactly(0, "no arguments")?;
             Ok(Command::Restart)
+        }
+        "promote" | "abort" => {
+            let a = split_flags(verb, tokens, &[])?;
+            a.exactly(1, "one unit name")?;
+            let unit = unit_name(&a, a.words[0])?;
+            Ok(if verb == "promote" {
+                Command::Promote(unit)
+            } else {
+                Command::Abort(unit)
+            })
+        }
+        "canary" => {
+            let a = split_flags(verb, tokens, &[])?;
+            a.exactly(2, "a unit name and a share, e.g. canary orders 50%")?;
+            Ok(Command::CanaryWeight {
+                unit: unit_name(&a, a.words[0])?,
+                percent: percent(&a, a.words[1])?,
+            })
         }
         "flag" => {
             let a = split_flags(verb, tokens, &[])?;
@@ -629,6 +673,19 @@ fn example_element(kind: Kind) -> &'static str {
         Kind::Consumer => "orders-in",
         _ => "orders-in",
     }
+}
+
+/// A share of requests: `10%`, `10` or `2.5%`, from 0 to 100.
+fn percent(a: &Args<'_>, text: &str) -> Result<f64, UsageError> {
+    text.trim_end_matches('%')
+        .parse::<f64>()
+        .ok()
+        .filter(|p| (0.0..=100.0).contains(p))
+        .ok_or_else(|| {
+            a.usage(format!(
+                "\"{text}\" is not a share of requests; write e.g. 10%"
+            ))
+        })
 }
 
 fn unit_name(a: &Args, s: &str) -> Result<String, UsageError> {

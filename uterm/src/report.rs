@@ -164,6 +164,17 @@ pub fn outcome_lines(v: &Value) -> Vec<Line> {
                 return lines;
             }
         }
+        "canary" => {
+            let share = match v.get("header").and_then(Value::as_str) {
+                Some(h) => format!("requests with {h}"),
+                None => format!("{}% of requests", cell(v.get("percent"))),
+            };
+            head.push(Span::plain(format!(
+                ": revision {} beside revision {} for {share}",
+                cell(v.get("revision")),
+                cell(v.get("stable"))
+            )));
+        }
         "unchanged" => head.push(Span::plain(format!(
             ": revision {} already matches the files",
             cell(v.get("revision"))

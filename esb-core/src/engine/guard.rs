@@ -11,6 +11,8 @@ use deployments::model::Guard;
 pub(super) struct Watch {
     unit: String,
     revision: u64,
+    /// A canary's guard is watched for as long as the canary runs.
+    canary: bool,
     guard: Guard,
     until: Instant,
     /// Each proxy's counters as they were at the activation.
@@ -26,10 +28,11 @@ pub struct Trip {
 }
 
 impl Watch {
-    fn new(rev: &Revision, guard: &Guard) -> Watch {
+    fn new(rev: &Revision, guard: &Guard, canary: bool) -> Watch {
         Watch {
             unit: rev.info.unit.clone(),
             revision: rev.info.number,
+            canary,
             guard: guard.clone(),
             until: Instant::now() + guard.window,
             baseline: rev
@@ -91,14 +94,21 @@ impl Watch {
 }
 
 impl Engine {
-    /// Starts watching the guard of a revision just activated from new content.
-    pub(super) fn watch_guard(&self, rev: &Revision) {
-        let Some(g) = &rev.parsed.unit.guard else {
-            return;
-        };
-        let mut watches = self.guards.lock().expect("guards");
-        watches.retain(|w| w.unit != rev.info.unit);
-        watches.push(Watch::new(rev, g));
+    /// Starts watching the guard of a revision just activated from new content (or started
+    /// as a canary).
+    pub(super) fn watch_guard(&self, rev: &Revision, canary: bool) {
+        self.unwatch_guard(&rev.info.unit);
+        if let Some(g) = &rev.parsed.unit.guard {
+            let w = Watch::new(rev, g, canary);
+            self.guards.lock().expect("guards").push(w);
+        }
+    }
+
+    pub(super) fn unwatch_guard(&self, unit: &str) {
+        self.guards
+            .lock()
+            .expect("guards")
+            .retain(|w| w.unit != unit);
     }
 
     /// Checks every watched guard (called periodically); rolls back the units whose guard
@@ -113,40 +123,60 @@ impl Engine {
                     out.push((w.unit.clone(), w.revision, reason));
                     false
                 }
-                None => now < w.until,
+                None => w.canary || now < w.until,
             });
             out
         };
         let mut trips = Vec::new();
         for (unit, revision, reason) in tripped {
             let mut units = self.units.lock().await;
-            let still = units
+            let canary = units
+                .get(&unit)
+                .and_then(|s| s.canary.as_ref())
+                .is_some_and(|c| c.revision.info.number == revision);
+            let current = units
                 .get(&unit)
                 .and_then(|s| s.current.as_ref())
-                .is_some_and(|c| c.info.number == revision);
-            if !still {
-                continue;
-            }
-            let outcome = self
-                .apply_locked(
-                    &mut units,
-                    vec![Change::Deploy {
+                .map(|c| c.info.number);
+            let (outcome, rolled_back_to, note) = if canary {
+                drop(units);
+                let _ = self.abort_canary(&unit, &format!("guard: {reason}")).await;
+                units = self.units.lock().await;
+                let stable = current.unwrap_or(0);
+                (
+                    Outcome::Unchanged {
                         unit: unit.clone(),
-                        source: Source::Revision(None),
-                    }],
-                    Mode::Normal,
+                        revision: stable,
+                    },
+                    current,
+                    format!("canary revision {revision} aborted: {reason}"),
                 )
-                .await
-                .remove(0);
-            let rolled_back_to = match &outcome {
-                Outcome::Activated { revision, .. } => Some(*revision),
-                _ => None,
-            };
-            if let Some(slot) = units.get_mut(&unit) {
-                slot.guard_trip = Some(match rolled_back_to {
+            } else if current == Some(revision) {
+                let outcome = self
+                    .apply_locked(
+                        &mut units,
+                        vec![Change::Deploy {
+                            unit: unit.clone(),
+                            source: Source::Revision(None),
+                        }],
+                        Mode::Normal,
+                    )
+                    .await
+                    .remove(0);
+                let to = match &outcome {
+                    Outcome::Activated { revision, .. } => Some(*revision),
+                    _ => None,
+                };
+                let note = match to {
                     Some(to) => format!("revision {revision} rolled back to {to}: {reason}"),
                     None => format!("revision {revision} tripped its guard ({reason}) but could not be rolled back"),
-                });
+                };
+                (outcome, to, note)
+            } else {
+                continue;
+            };
+            if let Some(slot) = units.get_mut(&unit) {
+                slot.guard_trip = Some(note);
             }
             drop(units);
             self.events.emit(EventKind::GuardTripped {

@@ -6,6 +6,7 @@
 //! requests never take it. Start-up, syncing with disk and draining live in `lifecycle`;
 //! what the durable state records lives in `durable`.
 
+mod canary;
 mod durable;
 mod guard;
 mod lifecycle;
@@ -56,6 +57,18 @@ pub enum Outcome {
         unit: String,
         revision: u64,
     },
+    /// A canary started beside the `stable` revision.
+    Canary {
+        unit: String,
+        revision: u64,
+        stable: u64,
+        hash: String,
+        label: Option<String>,
+        percent: f64,
+        header: Option<String>,
+        duration_ms: f64,
+        diff: UnitDiff,
+    },
 }
 
 impl Outcome {
@@ -67,7 +80,8 @@ impl Outcome {
             Outcome::Activated { unit, .. }
             | Outcome::Unchanged { unit, .. }
             | Outcome::Rejected { unit, .. }
-            | Outcome::Unloaded { unit, .. } => unit,
+            | Outcome::Unloaded { unit, .. }
+            | Outcome::Canary { unit, .. } => unit,
         }
     }
 }
@@ -107,6 +121,9 @@ enum Mode {
     Restore,
     /// Start-up falling back to the last good revision because the disk files are invalid.
     Degraded,
+    /// A canary: built beside the running revision with its own counters and pools, its
+    /// checks run, nothing committed or swapped (see `canary`).
+    Canary,
 }
 
 #[derive(Debug, Clone)]
@@ -184,6 +201,8 @@ pub struct UnitSlot {
     pub draining: Vec<Draining>,
     /// Set when the unit's guard rolled a revision back (until the next deploy of new content).
     pub guard_trip: Option<String>,
+    /// A canary revision serving a share of the unit's requests beside the current one.
+    pub canary: Option<canary::Canary>,
 }
 
 impl UnitSlot {
@@ -205,6 +224,7 @@ impl UnitSlot {
             consumers: BTreeMap::new(),
             draining: Vec::new(),
             guard_trip: None,
+            canary: None,
         }
     }
 }
@@ -518,6 +538,19 @@ impl Engine {
                     };
                     pending.push(Pending::failed(unit, errors));
                 }
+                Change::Deploy { .. }
+                    if mode != Mode::Canary && slot.is_some_and(|s| s.canary.is_some()) =>
+                {
+                    let n = slot
+                        .and_then(|s| s.canary.as_ref())
+                        .map(|c| c.revision.info.number)
+                        .unwrap_or(0);
+                    let d = name_diag(
+                        &unit,
+                        format!("unit \"{unit}\" runs a canary (revision {n}); promote or abort it first"),
+                    );
+                    pending.push(Pending::failed(unit, vec![d]));
+                }
                 Change::Deploy { source, .. } => {
                     let origin = match source {
                         Source::Content(_) => Origin::Pushed,
@@ -621,7 +654,9 @@ impl Engine {
                 sources,
                 number,
                 control: slot.map(|s| s.control.clone()).unwrap_or_default(),
-                previous: slot.and_then(|s| s.current.as_deref()),
+                previous: slot
+                    .filter(|_| mode != Mode::Canary)
+                    .and_then(|s| s.current.as_deref()),
                 clients: &self.clients,
                 links: &self.amqp,
                 max_body: self.root.server.max_body,
@@ -688,7 +723,7 @@ impl Engine {
     /// revision, before anything is committed or swapped (not for rollbacks and start-up
     /// restores, which re-activate what ran before).
     async fn run_checks(&self, changes: &[Change], mode: Mode, p: &mut Prepared) {
-        if mode != Mode::Normal {
+        if !matches!(mode, Mode::Normal | Mode::Canary) {
             return;
         }
         let due: Vec<(String, Arc<Revision>)> = p
@@ -880,7 +915,13 @@ impl Engine {
         let mut unloaded = Vec::new();
         for change in changes {
             if let Change::Unload { unit } = change {
-                if let Some(slot) = units.remove(unit) {
+                if let Some(mut slot) = units.remove(unit) {
+                    if let Some(c) = slot.canary.take() {
+                        self.orphans.lock().expect("orphans").push(Draining {
+                            revision: c.revision,
+                            since: Instant::now(),
+                        });
+                    }
                     // Messages waiting in the queue or the inbox stay there.
                     for c in slot.consumers.values() {
                         c.retire();
@@ -907,7 +948,7 @@ impl Engine {
             // New content is watched by the unit's guard (not rollbacks, not start-up).
             if mode == Mode::Normal && new_content(changes, name) {
                 slot.guard_trip = None;
-                self.watch_guard(&rev);
+                self.watch_guard(&rev, false);
             }
         }
         // Tenths of a millisecond: what an operator reads, without float noise in the logs.

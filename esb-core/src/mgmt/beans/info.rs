@@ -127,6 +127,37 @@ pub fn info(bean: &Bean) -> MBeanInfo {
                 "deploy a unit from content; it becomes a pushed unit, kept in state_dir and left alone by reloads from disk",
             )
             .with_op(
+                "canary",
+                &[
+                    ("unit", s, "unit name"),
+                    ("percent", "double", "share of requests for the canary (0-100)"),
+                    ("header", s, "NAME=VALUE: exactly the requests with this header go to the canary (empty: by weight)"),
+                    ("sticky", s, "request header whose value keeps a client on one side (e.g. cookie; empty: by turns)"),
+                ],
+                "java.lang.Object",
+                "start a canary of the unit's files beside the running revision",
+            )
+            .with_op(
+                "canaryContent",
+                &[
+                    ("unit", s, "unit name"),
+                    ("content", "java.lang.Object", "as for deploy"),
+                    ("percent", "double", "share of requests for the canary (0-100)"),
+                    ("header", s, "NAME=VALUE, or empty"),
+                    ("sticky", s, "sticky key header, or empty"),
+                ],
+                "java.lang.Object",
+                "start a canary of pushed content beside the running revision",
+            )
+            .with_op("promote", &unit_arg, "java.lang.Object", "make the canary the running revision (the old one drains)")
+            .with_op("abortCanary", &unit_arg, "java.lang.Object", "drop the canary; the running revision serves alone")
+            .with_op(
+                "setCanaryWeight",
+                &[("unit", s, "unit name"), ("percent", "double", "new share (0-100)")],
+                "java.lang.Object",
+                "change the canary's share of requests",
+            )
+            .with_op(
                 "deployFromDisk",
                 &unit_arg,
                 "java.lang.Object",
@@ -361,6 +392,12 @@ pub fn info(bean: &Bean) -> MBeanInfo {
                 "Flags",
                 "java.lang.Object",
                 "runtime flags and their values",
+                false,
+            )
+            .with_attr(
+                "Canary",
+                "java.lang.Object",
+                "the canary beside the running revision: revision, percent or header, its own requests, errors and p99 (null when none)",
                 false,
             )
             .with_attr(

@@ -107,6 +107,56 @@ fn arg_revision(args: &[Value], i: usize) -> Result<Option<u64>, ManagementError
     }
 }
 
+/// A share of requests in percent (0–100); `"10%"` or `10`.
+fn arg_percent(args: &[Value], i: usize) -> Result<f64, ManagementError> {
+    let v = match args.get(i) {
+        Some(Value::Number(n)) => n.as_f64(),
+        Some(Value::String(s)) => s.trim().trim_end_matches('%').trim().parse().ok(),
+        _ => None,
+    };
+    v.filter(|p| (0.0..=100.0).contains(p)).ok_or_else(|| {
+        ManagementError::BadRequest(format!(
+            "argument {} (percent) must be a share of requests from 0 to 100, e.g. 10 or \"10%\"",
+            i + 1
+        ))
+    })
+}
+
+/// The split of a canary: `percent` at `at`, then a header (`"x-canary=1"`, empty for a
+/// weight) and a sticky key header (empty: by turns).
+fn canary_split(args: &[Value], at: usize) -> Result<crate::proxy::Split, ManagementError> {
+    let percent = arg_percent(args, at)?;
+    let text = |i: usize| {
+        args.get(i)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .trim()
+            .to_owned()
+    };
+    let bad = |what: &str| ManagementError::BadRequest(format!("invalid canary {what}"));
+    let header = match text(at + 1) {
+        h if h.is_empty() => None,
+        h => {
+            let (name, value) = h
+                .split_once('=')
+                .or_else(|| h.split_once(':'))
+                .ok_or_else(|| bad("header: write NAME=VALUE, e.g. x-canary=1"))?;
+            Some((
+                http::HeaderName::from_bytes(name.trim().as_bytes())
+                    .map_err(|_| bad("header name"))?,
+                http::HeaderValue::from_str(value.trim()).map_err(|_| bad("header value"))?,
+            ))
+        }
+    };
+    let sticky = match text(at + 2) {
+        k if k.is_empty() => None,
+        k => {
+            Some(http::HeaderName::from_bytes(k.as_bytes()).map_err(|_| bad("sticky key header"))?)
+        }
+    };
+    Ok(crate::proxy::Split::new(percent, header, sticky))
+}
+
 fn arg_list(args: &[Value], i: usize) -> Result<Vec<String>, ManagementError> {
     match args.get(i) {
         Some(Value::Array(a)) => a
@@ -257,6 +307,30 @@ pub async fn exec(
                 "diffContent" => Ok(diff(server, unit()?, arg_content(args, 1)?).await),
                 "history" => history(server, &unit()?).await.map_err(failed),
                 "deployFromDisk" => Ok(deploy(unit()?, Source::FromDisk).await),
+                "canary" | "canaryContent" => {
+                    let u = unit()?;
+                    let (source, at) = if op == "canary" {
+                        (Source::Disk, 1)
+                    } else {
+                        (arg_content(args, 1)?, 2)
+                    };
+                    let split = canary_split(args, at)?;
+                    Ok(outcome(engine.deploy_canary(&u, source, split).await))
+                }
+                "promote" => Ok(outcome(engine.promote(&unit()?).await)),
+                "abortCanary" => engine
+                    .abort_canary(&unit()?, "by an operator")
+                    .await
+                    .map(|n| json!({"aborted": n}))
+                    .map_err(failed),
+                "setCanaryWeight" => {
+                    let percent = arg_percent(args, 1)?;
+                    engine
+                        .set_canary_weight(&unit()?, percent)
+                        .await
+                        .map(|()| json!({"percent": percent}))
+                        .map_err(failed)
+                }
                 "source" => {
                     let s = engine
                         .source_of(&unit()?, arg_revision(args, 1)?)

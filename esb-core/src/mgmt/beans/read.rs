@@ -192,6 +192,28 @@ pub async fn read_all(server: &Server, bean: &Bean) -> Result<Map<String, Value>
                 .unwrap_or_default();
             m.insert("Flags".into(), Value::Object(flags));
             m.insert("GuardTripped".into(), slot.guard_trip.clone().into());
+            let canary = slot.canary.as_ref().map(|c| {
+                let mut total = crate::metrics::StatsSnapshot::default();
+                let mut p99 = 0;
+                for p in &c.revision.proxies {
+                    let s = p.stats.snapshot();
+                    total.requests += s.requests;
+                    total.errors += s.errors;
+                    total.rate += s.rate;
+                    p99 = p99.max(p.stats.latency.quantile(0.99));
+                }
+                json!({
+                    "revision": c.revision.info.number,
+                    "percent": c.split.percent(),
+                    "header": c.split.header.as_ref().map(|(n, v)| format!("{n}={}", v.to_str().unwrap_or(""))),
+                    "requests": total.requests,
+                    "errors": total.errors,
+                    "rate": total.rate,
+                    "p99_us": p99,
+                    "running_ms": c.started.elapsed().as_millis() as u64,
+                })
+            });
+            m.insert("Canary".into(), canary.unwrap_or(Value::Null));
             let mut total = crate::metrics::StatsSnapshot::default();
             for p in rev.map(|r| r.proxies.as_slice()).unwrap_or(&[]) {
                 let s = p.stats.snapshot();
