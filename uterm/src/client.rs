@@ -120,9 +120,10 @@ impl ClientError {
 fn token_help(auth: &Auth) -> String {
     match &auth.token {
         None => format!(
-            "no token was found (looked in {}); pass it with --token / ESB_TOKEN or \
-             --token-file / ESB_TOKEN_FILE (esb writes control.token into its state_dir on \
-             first start)",
+            "no token was found (looked in {}); pass it with --token / ESB_TOKEN, \
+             --token-file / ESB_TOKEN_FILE or --state-dir / ESB_STATE_DIR (esb writes \
+             control.token into its state_dir on first start), or name the server in \
+             ~/.config/uterm/servers.toml and pick it with --server",
             auth.searched.join(", ")
         ),
         Some(_) => format!(
