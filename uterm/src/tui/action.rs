@@ -69,6 +69,42 @@ pub enum Op {
     RunTask,
 }
 
+/// A column to sort the rows by (k9s-style Shift+letter keys).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SortBy {
+    Name,
+    State,
+    Rate,
+    Errors,
+    P99,
+    InFlight,
+}
+
+impl SortBy {
+    /// The column titles it sorts (the name column has one per view).
+    pub fn titles(self) -> &'static [&'static str] {
+        match self {
+            SortBy::Name => &["UNIT", "PROXY", "ENDPOINT", "TRANSPORT", "NAME"],
+            SortBy::State => &["STATE"],
+            SortBy::Rate => &["REQ/S"],
+            SortBy::Errors => &["ERR"],
+            SortBy::P99 => &["P99"],
+            SortBy::InFlight => &["INFL"],
+        }
+    }
+
+    pub fn word(self) -> &'static str {
+        match self {
+            SortBy::Name => "name",
+            SortBy::State => "state",
+            SortBy::Rate => "req/s",
+            SortBy::Errors => "errors",
+            SortBy::P99 => "p99",
+            SortBy::InFlight => "in flight",
+        }
+    }
+}
+
 /// An edit of the `:` or `/` line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Edit {
@@ -123,6 +159,8 @@ pub enum Action {
     OpenHelp,
     /// The full output of the last command.
     LastOutput,
+    /// Sort the rows by this column; the same column again reverses the order.
+    Sort(SortBy),
     Edit(Edit),
     /// Enter on the `:` or `/` line.
     Submit,

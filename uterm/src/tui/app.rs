@@ -11,7 +11,7 @@ use std::time::Duration;
 use crate::command::Command;
 use crate::event::{event_lines, Event};
 use crate::output::{Line, Tone};
-use crate::tui::action::{Action, Effect, View};
+use crate::tui::action::{Action, Effect, SortBy, View};
 use crate::tui::edit::LineInput;
 use crate::tui::model::{Names, Obj, Snapshot};
 use crate::tui::text::plain;
@@ -67,6 +67,9 @@ pub struct Popup {
     /// The command whose output will fill it (shown as loading until then).
     pub job: Option<u64>,
     pub history: Option<HistoryPick>,
+    /// The object whose attributes it shows (its key, and its unit): redrawn from every
+    /// snapshot while open.
+    pub live: Option<(String, Option<String>)>,
 }
 
 impl Popup {
@@ -77,6 +80,7 @@ impl Popup {
             scroll: 0,
             job: None,
             history: None,
+            live: None,
         }
     }
 }
@@ -158,6 +162,8 @@ pub struct App {
     next_seq: u64,
     sel: HashMap<ListId, (Option<String>, usize)>,
     pub filters: HashMap<ListId, String>,
+    /// The sort of each list (column, reversed); unsorted lists keep the server's order.
+    pub sort: HashMap<ListId, (SortBy, bool)>,
     pub filter_input: LineInput,
     pub command: LineInput,
     /// Candidates of the last Tab, shown above the `:` line.
@@ -190,6 +196,7 @@ impl App {
             next_seq: 0,
             sel: HashMap::new(),
             filters: HashMap::new(),
+            sort: HashMap::new(),
             filter_input: LineInput::default(),
             command: LineInput::default(),
             completions: Vec::new(),
@@ -235,9 +242,14 @@ impl App {
             (None, View::Events) => Vec::new(),
         };
         let f = self.filter().to_lowercase();
-        all.into_iter()
+        let mut rows: Vec<&Obj> = all
+            .into_iter()
             .filter(|o| f.is_empty() || o.haystack().contains(&f))
-            .collect()
+            .collect();
+        if let Some(&(by, reversed)) = self.sort.get(&self.list_id()) {
+            sort_rows(&mut rows, by, reversed, s);
+        }
+        rows
     }
 
     /// The event rows, filtered, newest first.
@@ -400,6 +412,24 @@ impl App {
             }
         }
         self.names = Names::of(&s);
+        if let Mode::Popup(p) = &mut self.mode {
+            if let Some((key, unit)) = &p.live {
+                let found = s.all().find(|o| o.key() == *key).or_else(|| {
+                    unit.as_deref()
+                        .and_then(|u| s.unit_items(u).into_iter().find(|o| o.key() == *key))
+                });
+                match found {
+                    Some(o) => p.lines = crate::tui::ops::attr_lines(o, self.now_ms),
+                    None => {
+                        p.lines.insert(
+                            0,
+                            vec![crate::output::Span::new("gone from the server", Tone::Bad)],
+                        );
+                        p.live = None;
+                    }
+                }
+            }
+        }
         self.snapshot = Some(s);
         self.conn = Conn::Up;
     }
@@ -421,6 +451,40 @@ impl App {
         });
         self.events.truncate(EVENTS_KEPT);
     }
+}
+
+/// Sorts rows by a column, stably: names A→Z, states by name, numbers highest first (rows
+/// without the number last); `reversed` turns it around.
+fn sort_rows(rows: &mut [&Obj], by: SortBy, reversed: bool, s: &Snapshot) {
+    let num = |o: &Obj| -> Option<f64> {
+        match by {
+            SortBy::Rate => o.rate(),
+            SortBy::Errors => o.num("Errors"),
+            SortBy::InFlight => o.num("InFlight"),
+            SortBy::P99 => match o.kind {
+                crate::tui::model::ObjKind::Unit => s.unit_p99(&o.name),
+                _ => o.num("P99Micros"),
+            },
+            SortBy::Name | SortBy::State => None,
+        }
+    };
+    rows.sort_by(|a, b| {
+        let ord = match by {
+            SortBy::Name => a.label().cmp(&b.label()),
+            SortBy::State => a.state().cmp(b.state()),
+            _ => {
+                let (x, y) = (num(a), num(b));
+                // Highest first; a row without the number goes last.
+                y.unwrap_or(f64::NEG_INFINITY)
+                    .total_cmp(&x.unwrap_or(f64::NEG_INFINITY))
+            }
+        };
+        if reversed {
+            ord.reverse()
+        } else {
+            ord
+        }
+    });
 }
 
 #[cfg(test)]

@@ -271,10 +271,7 @@ impl App {
             lines.push(Vec::new());
             let json = serde_json::to_string_pretty(&ev.event.to_json()).unwrap_or_default();
             lines.extend(json.lines().map(|l| vec![Span::plain(l)]));
-            let title = match &ev.event.id {
-                Some(id) => format!("event {id}"),
-                None => "event".into(),
-            };
+            let title = crate::event::event_title(&ev.event);
             self.mode = Mode::Popup(Popup::new(title, lines));
             return vec![];
         }
@@ -305,10 +302,16 @@ impl App {
                 o.name
             ),
         };
-        let blocks = crate::view::sheet(None, &o.attrs, self.now_ms);
-        self.mode = Mode::Popup(Popup::new(title, block_lines(&blocks)));
+        let mut p = Popup::new(title, attr_lines(&o, self.now_ms));
+        p.live = Some((o.key(), o.unit.clone()));
+        self.mode = Mode::Popup(p);
         vec![]
     }
+}
+
+/// The lines of an object's attribute popup.
+pub(crate) fn attr_lines(o: &Obj, now_ms: u64) -> Vec<crate::output::Line> {
+    block_lines(&crate::view::sheet(None, &o.attrs, now_ms))
 }
 
 fn capital(s: &str) -> String {

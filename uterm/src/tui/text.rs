@@ -141,6 +141,7 @@ pub const KEYS: &[(&str, &[(&str, &str)])] = &[
                 "Esc",
                 "back: close a popup, clear the filter, leave the unit",
             ),
+            ("N S R E P I", "sort: Name State Req/s Err P99 Infl"),
             ("o", "the full output of the last command"),
             ("Ctrl-R", "refresh now"),
             ("q  Ctrl-C", "quit"),
@@ -187,7 +188,7 @@ pub const KEYS: &[(&str, &[(&str, &str)])] = &[
         &[
             ("↑ ↓ PgUp PgDn", "scroll (select in the history)"),
             ("y  Enter / n  Esc", "confirm / cancel"),
-            ("Esc  q", "close"),
+            ("Esc", "close (1-5, Tab, : and q work as in the views)"),
         ],
     ),
 ];

@@ -83,6 +83,13 @@ fn proxies_120x40() {
 }
 
 #[test]
+fn proxies_sorted_by_rate_80x24() {
+    let mut a = small();
+    keys(&mut a, "2R");
+    insta::assert_snapshot!(screen(&a));
+}
+
+#[test]
 fn endpoints_with_addresses_120x40() {
     let mut a = large();
     keys(&mut a, "3");
