@@ -269,6 +269,12 @@ pub enum Command {
         follow: bool,
         recent: usize,
     },
+    /// One line per finished request of a proxy, live (`tap PROXY [--unit U] [--limit N]`).
+    Tap {
+        proxy: String,
+        unit: Option<String>,
+        limit: Option<u64>,
+    },
     /// MBean names matching a pattern (`esb:type=Proxy,*`) or containing a text.
     Beans(Option<String>),
     Get {
@@ -318,6 +324,7 @@ impl Command {
             Command::Upgrade => "upgrade",
             Command::HotDeploy(_) => "hot-deploy",
             Command::Events { .. } => "events",
+            Command::Tap { .. } => "tap",
             Command::Beans(_) => "beans",
             Command::Get { .. } => "get",
             Command::Set { .. } => "set",
@@ -341,6 +348,7 @@ impl Command {
                 | Command::History(_)
                 | Command::HotDeploy(None)
                 | Command::Events { .. }
+                | Command::Tap { .. }
                 | Command::Beans(_)
                 | Command::Get { .. }
                 | Command::Info(_)
@@ -413,7 +421,7 @@ impl fmt::Display for UsageError {
 impl std::error::Error for UsageError {}
 
 /// Every verb of the language, for help and "did you mean".
-pub const VERBS: [&str; 32] = [
+pub const VERBS: [&str; 33] = [
     "status",
     "list",
     "show",
@@ -440,6 +448,7 @@ pub const VERBS: [&str; 32] = [
     "upgrade",
     "hot-deploy",
     "events",
+    "tap",
     "beans",
     "get",
     "set",

@@ -25,6 +25,7 @@ pub mod query;
 pub mod report;
 pub mod script;
 pub mod servers;
+pub mod tap;
 pub mod tui;
 pub mod unitfiles;
 pub mod view;
