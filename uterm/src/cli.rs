@@ -160,17 +160,20 @@ pub fn command() -> clap::Command {
     let mut cmd = clap::Command::new("uterm")
         .version(env!("CARGO_PKG_VERSION"))
         .about("Operator client of the ESB management endpoint")
-        .long_about(
-            "Operator client of the ESB management endpoint: the console (TUI) on a terminal, \
-             script mode with -c, -f or words. Every verb below is a command of the same \
-             language (`uterm -c \"VERB ARGS; VERB ARGS\"`, or `uterm VERB ARGS`).",
-        )
         .after_help(AFTER_HELP)
         .subcommand_value_name("COMMAND")
         .subcommand_help_heading("Commands")
         .disable_help_subcommand(true);
     // After the flags: `augment_args` sets the about from Global's doc comment.
-    cmd = Global::augment_args(cmd).about("Operator client of the ESB management endpoint");
+    cmd = Global::augment_args(cmd)
+        .about("Operator client of the ESB management endpoint")
+        .long_about(
+            "Operator client of the ESB management endpoint: the console (TUI) on a terminal, \
+             script mode with -c, -f or words. Every command below is a command of the same \
+             language (`uterm -c \"VERB ARGS; VERB ARGS\"`, or `uterm VERB ARGS`). The server \
+             and its token come from the flags, the environment or the servers file \
+             ($XDG_CONFIG_HOME/uterm/servers.toml, else ~/.config/uterm/servers.toml).",
+        );
     for e in ENTRIES {
         let mut sub = clap::Command::new(e.verb)
             .about(e.summary)
@@ -220,13 +223,55 @@ pub fn completions(shell: &str) -> Result<String, String> {
     Ok(String::from_utf8_lossy(&buf).into_owned())
 }
 
-/// The man page (section 1, roff).
+/// The man page (section 1, roff): clap_mangen's page with its list of subcommand pages
+/// replaced by a COMMANDS section holding every verb's usage, summary, details and examples
+/// (one page, nothing to install beside it).
 pub fn man() -> String {
     let mut buf = Vec::new();
     clap_mangen::Man::new(command())
         .render(&mut buf)
         .expect("rendering into memory cannot fail");
-    String::from_utf8_lossy(&buf).into_owned()
+    let page = String::from_utf8_lossy(&buf).into_owned();
+    let mut commands = String::from(".SH COMMANDS\n");
+    commands.push_str(
+        "Every command runs with \\fB\\-c\\fR, from a script (\\fB\\-f\\fR), as words, or on the console's \\fB:\\fR line.\n",
+    );
+    for e in ENTRIES {
+        commands.push_str(".TP\n");
+        let usage: Vec<String> = e
+            .usage
+            .lines()
+            .map(|u| format!("\\fB{}\\fR", roff_escape(u)))
+            .collect();
+        commands.push_str(&usage.join("\n.br\n"));
+        commands.push('\n');
+        commands.push_str(&roff_escape(&format!("{}. {}", e.summary, e.details)));
+        commands.push('\n');
+        if !e.examples.is_empty() {
+            commands.push_str(".br\nExamples: ");
+            let ex: Vec<String> = e
+                .examples
+                .iter()
+                .map(|x| format!("\\fI{}\\fR", roff_escape(x)))
+                .collect();
+            commands.push_str(&ex.join(", "));
+            commands.push('\n');
+        }
+    }
+    match (page.find(".SH Commands\n"), page.find(".SH EXTRA\n")) {
+        (Some(a), Some(b)) if a < b => format!("{}{commands}{}", &page[..a], &page[b..]),
+        _ => page + &commands,
+    }
+}
+
+/// Text safe in a roff line: backslashes and dashes escaped, no leading control character.
+fn roff_escape(s: &str) -> String {
+    let t = s.replace('\\', "\\e").replace('-', "\\-");
+    if t.starts_with('.') || t.starts_with('\'') {
+        format!("\\&{t}")
+    } else {
+        t
+    }
 }
 
 /// `uterm completions SHELL` / `uterm man`: the text to print, when the words ask for it.
@@ -328,6 +373,14 @@ mod tests {
         for s in ["state\\-dir", "\\-\\-server", "hot\\-deploy", "rollback"] {
             assert!(m.contains(s), "man page lacks {s}");
         }
+        // One page: the verbs are described in it, not in pages of their own.
+        assert!(m.contains(".SH COMMANDS"), "{m}");
+        assert!(!m.contains("uterm\\-reload(1)"), "{m}");
+        assert!(
+            m.contains("\\fBtap PROXY [\\-\\-unit UNIT] [\\-\\-limit N]\\fR"),
+            "{m}"
+        );
+        assert_eq!(roff_escape(".x a-b \\"), "\\&.x a\\-b \\e");
     }
 
     #[test]
