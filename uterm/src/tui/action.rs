@@ -67,6 +67,8 @@ pub enum Op {
     Unload,
     /// Run the selected task now.
     RunTask,
+    /// Watch the selected proxy's requests live (`tap`).
+    Tap,
 }
 
 /// A column to sort the rows by (k9s-style Shift+letter keys).
@@ -193,6 +195,16 @@ pub enum Action {
         id: u64,
         result: JobResult,
     },
+    /// A request record of the tap `id` (`/tap`'s JSON).
+    TapRecord {
+        id: u64,
+        record: serde_json::Value,
+    },
+    /// The tap `id` ended (the server went away, or refused).
+    TapEnded {
+        id: u64,
+        message: String,
+    },
 }
 
 /// What the reducer asks the outside world to do.
@@ -205,5 +217,15 @@ pub enum Effect {
     },
     /// Refresh now.
     Refresh,
+    /// Start streaming a proxy's requests; records come back as [`Action::TapRecord`].
+    Tap {
+        id: u64,
+        unit: String,
+        proxy: String,
+    },
+    /// Stop the tap `id` (its popup closed).
+    Untap {
+        id: u64,
+    },
     Quit,
 }

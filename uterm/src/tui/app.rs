@@ -20,6 +20,10 @@ use crate::tui::text::plain;
 pub const RATE_SAMPLES: usize = 60;
 /// Events kept for the Events view.
 pub const EVENTS_KEPT: usize = 1000;
+/// Lines kept in a tap popup.
+pub const TAP_LINES: usize = 500;
+/// The first line of a tap popup until a request comes.
+pub const TAP_WAITING: &str = "waiting for requests… (Esc stops the tap)";
 
 /// How the console was started.
 #[derive(Debug, Clone, PartialEq)]
@@ -70,9 +74,18 @@ pub struct Popup {
     /// The object whose attributes it shows (its key, and its unit): redrawn from every
     /// snapshot while open.
     pub live: Option<(String, Option<String>)>,
+    /// The tap whose records it shows, newest last.
+    pub tap: Option<u64>,
 }
 
 impl Popup {
+    /// Whether the popup still shows only the tap's waiting line.
+    pub fn tap_waiting(&self) -> bool {
+        self.lines
+            .first()
+            .is_some_and(|l| crate::tui::text::plain(l) == TAP_WAITING)
+    }
+
     pub fn new(title: impl Into<String>, lines: Vec<Line>) -> Popup {
         Popup {
             title: title.into(),
@@ -81,6 +94,7 @@ impl Popup {
             job: None,
             history: None,
             live: None,
+            tap: None,
         }
     }
 }
@@ -385,6 +399,22 @@ impl App {
                 vec![]
             }
             Action::JobDone { id, result } => self.job_done(id, result),
+            Action::TapRecord { id, record } => {
+                self.tap_record(id, &record);
+                vec![]
+            }
+            Action::TapEnded { id, message } => {
+                if let Mode::Popup(p) = &mut self.mode {
+                    if p.tap == Some(id) {
+                        p.lines.push(vec![crate::output::Span::new(
+                            format!("tap ended: {message}"),
+                            Tone::Bad,
+                        )]);
+                        p.tap = None;
+                    }
+                }
+                vec![]
+            }
             Action::Refresh => vec![Effect::Refresh],
             other => self.key_action(other),
         }
@@ -432,6 +462,31 @@ impl App {
         }
         self.snapshot = Some(s);
         self.conn = Conn::Up;
+    }
+
+    /// A tap record goes to the bottom of its popup, which follows it while scrolled to
+    /// the end; the oldest lines go past [`TAP_LINES`].
+    fn tap_record(&mut self, id: u64, record: &serde_json::Value) {
+        let page = self.page();
+        let Mode::Popup(p) = &mut self.mode else {
+            return;
+        };
+        if p.tap != Some(id) {
+            return;
+        }
+        if p.lines.len() == 1 && p.tap_waiting() {
+            p.lines.clear();
+        }
+        let at_end = p.scroll + page >= p.lines.len();
+        p.lines.push(crate::tap::tap_line(record));
+        if p.lines.len() > TAP_LINES {
+            let cut = p.lines.len() - TAP_LINES;
+            p.lines.drain(..cut);
+            p.scroll = p.scroll.saturating_sub(cut);
+        }
+        if at_end {
+            p.scroll = p.lines.len().saturating_sub(page);
+        }
     }
 
     fn push_event(&mut self, event: Event) {

@@ -716,3 +716,81 @@ fn columns_sort_with_shift_letters_and_reverse_on_repeat() {
     assert_eq!(a.sort.get(&ListId::View(View::Units)), None);
     assert_eq!(units.len(), 4);
 }
+
+#[test]
+fn w_taps_the_selected_proxy_until_its_popup_closes() {
+    let mut a = app();
+    // Not on a proxy: nothing starts.
+    assert!(typed(&mut a, "w").is_empty());
+    assert!(status(&a).contains("select one"), "{}", status(&a));
+    typed(&mut a, "2g");
+    let effects = typed(&mut a, "w");
+    let id = match effects.as_slice() {
+        [Effect::Tap { id, unit, proxy }] => {
+            assert_eq!((unit.as_str(), proxy.as_str()), ("default", "echo"));
+            *id
+        }
+        e => panic!("{e:?}"),
+    };
+    match &a.mode {
+        Mode::Popup(p) => {
+            assert_eq!(p.title, "tap proxy default/echo");
+            assert!(p.tap_waiting());
+        }
+        m => panic!("{m:?}"),
+    }
+    let record = |path: &str| {
+        json!({"time": NOW, "unit": "default", "proxy": "echo", "revision": 3,
+               "method": "GET", "path": path, "status": 200, "latency_us": 120, "steps": []})
+    };
+    a.update(Action::TapRecord {
+        id,
+        record: record("/echo/1"),
+    });
+    // A record of another tap does not land here.
+    a.update(Action::TapRecord {
+        id: id + 100,
+        record: record("/elsewhere"),
+    });
+    a.update(Action::TapRecord {
+        id,
+        record: record("/echo/2"),
+    });
+    match &a.mode {
+        Mode::Popup(p) => {
+            let text: Vec<String> = p.lines.iter().map(plain).collect();
+            assert_eq!(text.len(), 2, "{text:?}");
+            assert!(text[0].contains("GET /echo/1 200"), "{text:?}");
+            assert!(text[1].contains("GET /echo/2 200"), "{text:?}");
+        }
+        m => panic!("{m:?}"),
+    }
+    // Esc closes the popup and stops the tap.
+    assert_eq!(key(&mut a, KeyCode::Esc), vec![Effect::Untap { id }]);
+    assert_eq!(a.mode, Mode::Normal);
+    // Switching the view from a tap stops it too.
+    let id = match typed(&mut a, "w").as_slice() {
+        [Effect::Tap { id, .. }] => *id,
+        e => panic!("{e:?}"),
+    };
+    assert_eq!(key(&mut a, KeyCode::Tab), vec![Effect::Untap { id }]);
+    assert_eq!(a.view, View::Endpoints);
+    // Read-only consoles may tap (it changes nothing).
+    a.opts.read_only = true;
+    typed(&mut a, "2");
+    assert!(matches!(
+        typed(&mut a, "w").as_slice(),
+        [Effect::Tap { .. }]
+    ));
+    a.update(Action::TapEnded {
+        id: a.next_job - 1,
+        message: "the server closed the stream".into(),
+    });
+    match &a.mode {
+        Mode::Popup(p) => {
+            assert_eq!(p.tap, None);
+            assert!(plain(p.lines.last().unwrap()).contains("tap ended"));
+        }
+        m => panic!("{m:?}"),
+    }
+}

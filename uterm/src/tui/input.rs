@@ -99,6 +99,7 @@ fn normal(code: KeyCode, ctrl: bool) -> Option<Action> {
         KeyCode::Char('l') => Action::Op(Op::Load),
         KeyCode::Char('u') => Action::Op(Op::Unload),
         KeyCode::Char('t') => Action::Op(Op::RunTask),
+        KeyCode::Char('w') => Action::Op(Op::Tap),
         KeyCode::Char('N') => Action::Sort(SortBy::Name),
         KeyCode::Char('S') => Action::Sort(SortBy::State),
         KeyCode::Char('R') => Action::Sort(SortBy::Rate),

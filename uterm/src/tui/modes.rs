@@ -48,7 +48,16 @@ impl App {
                     vec![]
                 }
             },
-            Mode::Popup(p) => self.popup_key(p, action),
+            Mode::Popup(p) => {
+                let tap = p.tap;
+                let mut effects = self.popup_key(p, action);
+                // Leaving a tap's popup (however) stops the tap.
+                let still = matches!(&self.mode, Mode::Popup(q) if q.tap == tap);
+                if let (Some(id), false) = (tap, still) {
+                    effects.insert(0, Effect::Untap { id });
+                }
+                effects
+            }
             Mode::Normal => self.normal_key(action),
         }
     }

@@ -161,6 +161,7 @@ pub const KEYS: &[(&str, &[(&str, &str)])] = &[
             ("l", "load the unit (units on disk that are not loaded)"),
             ("u", "unload* the unit"),
             ("t", "run the selected task now"),
+            ("w", "watch the proxy's requests live (tap); Esc stops"),
         ],
     ),
     (
