@@ -174,6 +174,23 @@ fn tap_without_json_prints_one_readable_line_and_refuses_bad_input() {
         .c("tap")
         .run();
     assert_eq!(r.code, 2, "{r}");
+    // A proxy that does not exist: exit 1, and the message lists the proxies there are.
+    let r = Uterm::connected(&conf.mgmt_url(""), &m.control)
+        .c("tap nope")
+        .run();
+    assert_eq!(r.code, 1, "{r}");
+    assert!(
+        r.stderr
+            .contains("no unit has a proxy \"nope\"; proxies: shop/orders, shop/other"),
+        "{r}"
+    );
+    let r = Uterm::connected(&conf.mgmt_url(""), &m.control)
+        .c("tap other/orders")
+        .run();
+    assert!(
+        r.stderr.contains("unit \"other\" has no proxy \"orders\""),
+        "{r}"
+    );
     // The endpoint itself insists on a proxy.
     let r = http
         .request("GET", &conf.mgmt_url("/tap"))

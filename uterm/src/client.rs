@@ -398,7 +398,10 @@ impl Client {
         let status = resp.status().as_u16();
         if status != 200 {
             let bytes = resp.bytes().unwrap_or_default();
-            self.check_status(&url, status, &bytes)?;
+            // 404 here names the proxy that is not there (and the ones that are).
+            if status != 404 {
+                self.check_status(&url, status, &bytes)?;
+            }
             return Err(ClientError::Http {
                 url,
                 status,

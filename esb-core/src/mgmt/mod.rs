@@ -226,7 +226,7 @@ impl Mgmt {
         }
         match (req.method(), path) {
             (&Method::GET, "/events") => self.events(&req),
-            (&Method::GET, "/tap") => tap(&req),
+            (&Method::GET, "/tap") => self.tap(&req).await,
             (&Method::GET, "/metrics") => {
                 let mut r = Response::new(full(prometheus::render(&self.server).await));
                 r.headers_mut().insert(
@@ -490,6 +490,49 @@ impl Mgmt {
 /// `GET /tap?proxy=P[&unit=U][&limit=N]`: server-sent events, one `tap` event per finished
 /// request of the proxy, for as long as the client stays (or N records). Records are made
 /// only while a tap is open; a client that falls behind gets a `lost` event.
+async fn tap_target(
+    server: &crate::server::Server,
+    proxy: &str,
+    unit: Option<&str>,
+) -> Result<(), String> {
+    let units = server.engine.units.lock().await;
+    let mut known: Vec<String> = Vec::new();
+    for (u, state) in units.iter() {
+        let Some(rev) = state.current.as_ref() else {
+            continue;
+        };
+        for p in &rev.proxies {
+            if p.name == proxy && unit.is_none_or(|x| x == u.as_str()) {
+                return Ok(());
+            }
+            known.push(format!("{u}/{}", p.name));
+        }
+    }
+    known.sort();
+    let what = match unit {
+        Some(u) => format!("unit \"{u}\" has no proxy \"{proxy}\""),
+        None => format!("no unit has a proxy \"{proxy}\""),
+    };
+    Err(format!("{what}; proxies: {}", known.join(", ")))
+}
+
+impl Mgmt {
+    async fn tap(&self, req: &Request<Incoming>) -> Response<Body> {
+        let query = req.uri().query().unwrap_or("");
+        let pairs: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
+            .into_owned()
+            .collect();
+        let get = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        if let Some(proxy) = get("proxy").filter(|p| !p.is_empty()) {
+            let unit = get("unit").filter(|u| !u.is_empty());
+            if let Err(why) = tap_target(&self.server, proxy, unit).await {
+                return error(StatusCode::NOT_FOUND, &why);
+            }
+        }
+        tap(req)
+    }
+}
+
 fn tap(req: &Request<Incoming>) -> Response<Body> {
     let query: Vec<(String, String)> = req
         .uri()
