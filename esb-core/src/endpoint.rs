@@ -415,10 +415,14 @@ impl EndpointRuntime {
             };
             let in_addr = addr.stats.begin();
             match tokio::time::timeout(self.timeout, self.client.request(req)).await {
-                Ok(Ok(resp)) => {
+                Ok(Ok(mut resp)) => {
                     addr.success();
                     in_addr.finish(false);
                     _guard.finish(false);
+                    if crate::tap::tapping() {
+                        resp.extensions_mut()
+                            .insert(crate::tap::AnsweredBy(addr.url.clone()));
+                    }
                     return Ok(resp);
                 }
                 Ok(Err(e)) if caused_by_client_body(&e) => {

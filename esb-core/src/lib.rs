@@ -24,6 +24,7 @@ pub mod revision;
 pub mod router;
 pub mod server;
 pub mod state;
+pub mod tap;
 pub mod task;
 pub mod template;
 pub mod transport;

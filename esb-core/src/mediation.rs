@@ -104,6 +104,8 @@ pub struct Ctx<'a> {
     pub scheme: &'a str,
     /// Set by a `switch` that chose an endpoint.
     pub route: Option<Arc<EndpointRuntime>>,
+    /// What the request did, while someone taps its proxy ([`crate::tap`]).
+    pub trace: Option<Box<crate::tap::Trace>>,
 }
 
 /// Compiles every sequence of a validated unit, resolving references to `endpoints`.
@@ -346,17 +348,29 @@ fn run_steps<'a>(
             }
             match step {
                 CStep::Log(t) => {
+                    if let Some(tr) = ctx.trace.as_deref_mut() {
+                        tr.step(seq, "log", None);
+                    }
                     tracing::info!(target: "esb::mediation", unit = %ctx.unit.name, sequence = seq, "{}", eval(t, msg, ctx.unit));
                 }
                 CStep::SetHeader(name, t) => {
+                    if let Some(tr) = ctx.trace.as_deref_mut() {
+                        tr.step(seq, format!("set_header {name}"), None);
+                    }
                     if let Ok(v) = HeaderValue::from_str(&eval(t, msg, ctx.unit)) {
                         msg.headers.insert(name.clone(), v);
                     }
                 }
                 CStep::RemoveHeader(name) => {
+                    if let Some(tr) = ctx.trace.as_deref_mut() {
+                        tr.step(seq, format!("remove_header {name}"), None);
+                    }
                     msg.headers.remove(name);
                 }
                 CStep::SetProperty(name, t) => {
+                    if let Some(tr) = ctx.trace.as_deref_mut() {
+                        tr.step(seq, format!("set_property {name}"), None);
+                    }
                     let v = eval(t, msg, ctx.unit).into_owned();
                     msg.set_prop(name, v);
                 }
@@ -374,6 +388,10 @@ fn run_steps<'a>(
                         Cond::StartsWith(x) => v.starts_with(x.as_str()),
                         Cond::Exists(want) => v.is_empty() != *want,
                     };
+                    if let Some(tr) = ctx.trace.as_deref_mut() {
+                        let d = format!("{} ({v:?})", if hit { "then" } else { "else" });
+                        tr.step(seq, "filter", Some(d));
+                    }
                     let branch = if hit { then } else { otherwise };
                     if let Flow::Respond(r) = run_steps(branch, msg, ctx, seq).await? {
                         return Ok(Flow::Respond(r));
@@ -382,7 +400,20 @@ fn run_steps<'a>(
                 CStep::Switch { on, cases, default } => {
                     let chosen = {
                         let v = eval(on, msg, ctx.unit);
-                        match cases.get(v.as_ref()).or(default.as_ref()) {
+                        let case = cases.get(v.as_ref());
+                        if let Some(tr) = ctx.trace.as_deref_mut() {
+                            let to = match case.or(default.as_ref()) {
+                                Some(Target::Endpoint(e)) => format!("endpoint {}", e.name),
+                                Some(Target::Sequence(s)) => format!("sequence {}", s.name),
+                                None => "nothing".into(),
+                            };
+                            let d = match case {
+                                Some(_) => format!("case {v:?} → {to}"),
+                                None => format!("default ({v:?}) → {to}"),
+                            };
+                            tr.step(seq, "switch", Some(d));
+                        }
+                        match case.or(default.as_ref()) {
                             Some(Target::Endpoint(e)) => {
                                 ctx.route = Some(e.clone());
                                 None
@@ -398,6 +429,9 @@ fn run_steps<'a>(
                     }
                 }
                 CStep::Transform { body, content_type } => {
+                    if let Some(tr) = ctx.trace.as_deref_mut() {
+                        tr.step(seq, "transform", None);
+                    }
                     let v = body.render(msg, ctx.unit);
                     msg.set_body(
                         serde_json::to_vec(&v).expect("json").into(),
@@ -409,6 +443,9 @@ fn run_steps<'a>(
                     body,
                     headers,
                 } => {
+                    if let Some(tr) = ctx.trace.as_deref_mut() {
+                        tr.step(seq, "respond", Some(status.as_u16().to_string()));
+                    }
                     let mut resp = match body {
                         RespondBody::Empty => Response::new(crate::body::empty()),
                         RespondBody::Text(t) => {
@@ -430,6 +467,15 @@ fn run_steps<'a>(
                 }
                 CStep::Call(ep) => {
                     let resp = ep.send(msg, ctx.client_addr, ctx.scheme, true).await?;
+                    if let Some(tr) = ctx.trace.as_deref_mut() {
+                        let by = resp.extensions().get::<crate::tap::AnsweredBy>();
+                        let d = format!(
+                            "{} from {}",
+                            resp.status().as_u16(),
+                            by.map_or("?", |a| a.0.as_str())
+                        );
+                        tr.step(seq, format!("call {}", ep.name), Some(d));
+                    }
                     let (status, ct, bytes) =
                         read_response(resp, ctx.max_body, ep.name.clone()).await?;
                     msg.set_body(bytes, ct);

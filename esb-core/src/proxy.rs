@@ -218,12 +218,26 @@ impl ProxyRuntime {
         let _in_flight = self.info.enter();
         let guard = self.stats.begin();
         let drain_ended = self.info.drain_ended();
+        // The tap's one cost while nobody taps: a relaxed load.
+        let tapped =
+            crate::tap::tapping().then(|| crate::tap::Started::new(req.method(), req.uri()));
+        let mut trace = tapped.as_ref().map(|_| Box::<crate::tap::Trace>::default());
         let resp = tokio::select! {
             biased;
-            resp = self.pipeline(req, client, scheme, body_timeout) => resp,
+            resp = self.pipeline(req, client, scheme, body_timeout, &mut trace) => resp,
             why = drain_ended => self.drained(why),
         };
         guard.finish(resp.status().is_server_error());
+        if let Some(started) = tapped {
+            crate::tap::publish(
+                started,
+                &self.info.unit,
+                &self.name,
+                self.info.number,
+                resp.status().as_u16(),
+                trace.map(|t| *t).unwrap_or_default(),
+            );
+        }
         resp
     }
 
@@ -273,6 +287,7 @@ impl ProxyRuntime {
         client: SocketAddr,
         scheme: &'static str,
         body_timeout: Duration,
+        trace: &mut Option<Box<crate::tap::Trace>>,
     ) -> Response<Body> {
         if self.proxy_state() == ProxyState::Paused {
             return self.unavailable(&format!("proxy \"{}\" is paused", self.name), 5);
@@ -304,17 +319,25 @@ impl ProxyRuntime {
             client_addr: Some(client),
             scheme,
             route: None,
+            trace: trace.take(),
         };
         let result = self.exchange(&mut msg, &mut ctx).await;
-        match result {
+        let resp = match result {
             Ok(r) => r,
             // The client's body failed, whoever was reading it: the client's fault, not the
             // backend's, so the fault sequence does not run.
-            Err(fault) => match client_failure.get() {
-                Some(e) => self.client_body_error(e),
-                None => self.fault(fault, &mut msg, &mut ctx).await,
-            },
-        }
+            Err(fault) => {
+                if let Some(t) = ctx.trace.as_deref_mut() {
+                    t.fault = Some(fault.cause().to_owned());
+                }
+                match client_failure.get() {
+                    Some(e) => self.client_body_error(e),
+                    None => self.fault(fault, &mut msg, &mut ctx).await,
+                }
+            }
+        };
+        *trace = ctx.trace.take();
+        resp
     }
 
     /// A synthetic request through this proxy's pipeline — its sequences and endpoints,
@@ -326,6 +349,7 @@ impl ProxyRuntime {
             client_addr: None,
             scheme: "http",
             route: None,
+            trace: None,
         };
         let result = self.exchange(&mut msg, &mut ctx).await;
         match result {
@@ -353,10 +377,19 @@ impl ProxyRuntime {
                 )))
             }
         };
+        let sent = ctx.trace.is_some().then(std::time::Instant::now);
         let resp = endpoint
             .send(msg, ctx.client_addr, ctx.scheme, self.fault_seq.is_some())
             .await
             .map_err(|e| send_fault(e, &endpoint))?;
+        if let (Some(t), Some(sent)) = (ctx.trace.as_deref_mut(), sent) {
+            let by = resp.extensions().get::<crate::tap::AnsweredBy>();
+            t.answered = Some(crate::tap::Answered {
+                endpoint: endpoint.name.clone(),
+                address: by.map(|a| a.0.clone()).unwrap_or_default(),
+                latency_us: sent.elapsed().as_micros() as u64,
+            });
+        }
         let (mut parts, body) = resp.into_parts();
         crate::endpoint::strip_hop_by_hop(&mut parts.headers);
         let body: Body = body.map_err(Into::into).boxed();

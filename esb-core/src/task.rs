@@ -133,6 +133,7 @@ impl TaskRuntime {
             client_addr: None,
             scheme: "http",
             route: None,
+            trace: None,
         };
         let started = std::time::Instant::now();
         let result = seq.run(&mut msg, &mut ctx).await;

@@ -1,7 +1,7 @@
 //! The real `uterm` binary as a child process: built once per test binary (like `esb`),
-//! run with a clean environment (no `ESB_*` variables of the outer shell, `NO_COLOR=1`, an
-//! empty working directory unless the test names one) and a time limit, its exit code,
-//! stdout and stderr captured ([`Run`]). [`Follower`] reads a long-running `uterm` (e.g.
+//! run with a clean environment (no `ESB_*` variables of the outer shell, no servers file,
+//! `NO_COLOR=1`, an empty working directory unless the test names one) and a time limit,
+//! its exit code, stdout and stderr captured ([`Run`]). [`Follower`] reads a long-running `uterm` (e.g.
 //! `events --follow`) line by line on a thread and kills it on drop. [`Table`] reads the
 //! aligned tables uterm prints, cell by cell, by the position of the column headers.
 
@@ -19,7 +19,18 @@ pub fn uterm_bin() -> &'static Path {
 }
 
 /// Variables of the outer environment that would change what `uterm` connects to.
-const CLEARED: [&str; 3] = ["ESB_URL", "ESB_TOKEN", "ESB_TOKEN_FILE"];
+const CLEARED: [&str; 6] = [
+    "ESB_URL",
+    "ESB_TOKEN",
+    "ESB_TOKEN_FILE",
+    "ESB_STATE_DIR",
+    "ESB_SERVER",
+    "UTERM_CONFIG",
+];
+
+/// `XDG_CONFIG_HOME` of the child unless the test sets one: a directory that does not
+/// exist, so the user's own `~/.config/uterm/servers.toml` never takes part.
+const NO_CONFIG_HOME: &str = "/nonexistent/uterm-e2e-config";
 
 /// How to run `uterm` once: arguments, environment, working directory, stdin.
 #[derive(Debug, Clone)]
@@ -136,6 +147,7 @@ impl Uterm {
         for k in CLEARED {
             cmd.env_remove(k);
         }
+        cmd.env("XDG_CONFIG_HOME", NO_CONFIG_HOME);
         for (k, v) in &self.envs {
             cmd.env(k, v);
         }

@@ -454,3 +454,42 @@ fn console_shows_a_lost_server_and_reconnects() {
     assert_eq!(t.wait_exit(), 0);
     drop(esb);
 }
+
+#[test]
+fn console_taps_the_selected_proxy_live() {
+    if !Tmux::available("console_taps_the_selected_proxy_live") {
+        return;
+    }
+    let env = Env::start();
+    let t = Tmux::start(&env.uterm(&["--refresh", "500ms"]), env.conf.root());
+    t.keys(&["2"]);
+    t.wait_for(&["Proxies (3)", "shop/orders"], &[]);
+    // Select shop/orders with the filter, then w: a popup that streams its requests.
+    t.keys(&["/"]);
+    t.type_text("orders");
+    t.keys(&["Enter"]);
+    t.wait_for(&["Proxies (1)"], &[]);
+    t.keys(&["w"]);
+    t.wait_for(&["tap proxy shop/orders", "waiting for requests"], &[]);
+    // The tap opens on its own thread: requests go until one shows.
+    let deadline = Instant::now() + LIMIT;
+    loop {
+        assert_eq!(env.get("/orders/tapped"), 200);
+        if t.screen().contains("GET /orders/tapped 200") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no tap line; the console shows:\n{}",
+            t.screen()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let s = t.wait_for(&["shop/orders  r1  GET /orders/tapped 200", "→ be"], &[]);
+    assert!(s.contains(&env.backend.url()), "{s}");
+    // Esc closes it; q quits.
+    t.keys(&["Escape"]);
+    t.wait_for(&["Proxies (1)"], &["tap proxy"]);
+    t.keys(&["q"]);
+    assert_eq!(t.wait_exit(), 0);
+}

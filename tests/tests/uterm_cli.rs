@@ -1346,7 +1346,8 @@ fn wrong_token_exits_3_naming_where_the_token_is_looked_for() {
         .stderr_has(&[
             "no token was found (looked in var/control.token, conf/../var/control.token, \
              the state_dir of conf/esb.toml)",
-            "--token / ESB_TOKEN or --token-file / ESB_TOKEN_FILE",
+            "--token / ESB_TOKEN, --token-file / ESB_TOKEN_FILE or --state-dir / ESB_STATE_DIR",
+            "pick it with --server",
         ]);
 
     // The monitor token reads, and is refused for changes.

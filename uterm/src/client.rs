@@ -120,9 +120,10 @@ impl ClientError {
 fn token_help(auth: &Auth) -> String {
     match &auth.token {
         None => format!(
-            "no token was found (looked in {}); pass it with --token / ESB_TOKEN or \
-             --token-file / ESB_TOKEN_FILE (esb writes control.token into its state_dir on \
-             first start)",
+            "no token was found (looked in {}); pass it with --token / ESB_TOKEN, \
+             --token-file / ESB_TOKEN_FILE or --state-dir / ESB_STATE_DIR (esb writes \
+             control.token into its state_dir on first start), or name the server in \
+             ~/.config/uterm/servers.toml and pick it with --server",
             auth.searched.join(", ")
         ),
         Some(_) => format!(
@@ -354,6 +355,53 @@ impl Client {
         if status != 200 {
             let bytes = resp.bytes().unwrap_or_default();
             self.check_status(&url, status, &bytes)?;
+            return Err(ClientError::Http {
+                url,
+                status,
+                message: body_message(&bytes),
+            });
+        }
+        Ok(EventStream::from_reader(&url, Box::new(resp)))
+    }
+
+    /// Opens `/tap` for a proxy: one `tap` event per finished request (the stream ends
+    /// after `limit` of them, if given).
+    pub fn tap(
+        &self,
+        proxy: &str,
+        unit: Option<&str>,
+        limit: Option<u64>,
+    ) -> Result<EventStream, ClientError> {
+        self.check_scheme()?;
+        let mut u = reqwest::Url::parse(&format!("{}/tap", self.base)).map_err(|e| {
+            ClientError::BadUrl {
+                url: self.base.clone(),
+                reason: e.to_string(),
+            }
+        })?;
+        {
+            let mut q = u.query_pairs_mut();
+            q.append_pair("proxy", proxy);
+            if let Some(unit) = unit {
+                q.append_pair("unit", unit);
+            }
+            if let Some(n) = limit {
+                q.append_pair("limit", &n.to_string());
+            }
+        }
+        let url = u.to_string();
+        let rb = self.http().get(&url).header("accept", "text/event-stream");
+        let resp = self
+            .request(rb)?
+            .send()
+            .map_err(|e| self.send_error(&url, e))?;
+        let status = resp.status().as_u16();
+        if status != 200 {
+            let bytes = resp.bytes().unwrap_or_default();
+            // 404 here names the proxy that is not there (and the ones that are).
+            if status != 404 {
+                self.check_status(&url, status, &bytes)?;
+            }
             return Err(ClientError::Http {
                 url,
                 status,

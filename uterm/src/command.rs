@@ -301,6 +301,12 @@ pub enum Command {
         follow: bool,
         recent: usize,
     },
+    /// One line per finished request of a proxy, live (`tap PROXY [--unit U] [--limit N]`).
+    Tap {
+        proxy: String,
+        unit: Option<String>,
+        limit: Option<u64>,
+    },
     /// MBean names matching a pattern (`esb:type=Proxy,*`) or containing a text.
     Beans(Option<String>),
     Get {
@@ -354,6 +360,7 @@ impl Command {
             Command::Upgrade => "upgrade",
             Command::HotDeploy(_) => "hot-deploy",
             Command::Events { .. } => "events",
+            Command::Tap { .. } => "tap",
             Command::Beans(_) => "beans",
             Command::Get { .. } => "get",
             Command::Set { .. } => "set",
@@ -377,6 +384,7 @@ impl Command {
                 | Command::History(_)
                 | Command::HotDeploy(None)
                 | Command::Events { .. }
+                | Command::Tap { .. }
                 | Command::Beans(_)
                 | Command::Get { .. }
                 | Command::Info(_)
@@ -449,7 +457,7 @@ impl fmt::Display for UsageError {
 impl std::error::Error for UsageError {}
 
 /// Every verb of the language, for help and "did you mean".
-pub const VERBS: [&str; 36] = [
+pub const VERBS: [&str; 37] = [
     "status",
     "list",
     "show",
@@ -480,6 +488,7 @@ pub const VERBS: [&str; 36] = [
     "upgrade",
     "hot-deploy",
     "events",
+    "tap",
     "beans",
     "get",
     "set",

@@ -574,3 +574,39 @@ fn values_and_durations() {
     assert_eq!(parse_millis("1m"), Ok(60_000));
     assert!(parse_millis("-1").is_err());
 }
+
+#[test]
+fn tap_takes_a_proxy_a_unit_and_a_limit() {
+    assert_eq!(
+        p("tap shop/orders --limit 5"),
+        Command::Tap {
+            proxy: "orders".into(),
+            unit: Some("shop".into()),
+            limit: Some(5)
+        }
+    );
+    assert_eq!(
+        p("tap orders --unit shop"),
+        Command::Tap {
+            proxy: "orders".into(),
+            unit: Some("shop".into()),
+            limit: None
+        }
+    );
+    assert_eq!(
+        p("tap orders"),
+        Command::Tap {
+            proxy: "orders".into(),
+            unit: None,
+            limit: None
+        }
+    );
+    assert!(e("tap").to_string().contains("the proxy"));
+    assert!(e("tap a/b --unit c")
+        .to_string()
+        .contains("names unit \"a\""));
+    assert!(e("tap orders --limit 0")
+        .to_string()
+        .contains("positive count"));
+    assert!(!p("tap orders").changes_state());
+}

@@ -148,6 +148,44 @@ impl Event {
 }
 
 /// The lines of one event: `12:03:04.123 unit_activated orders revision 4 …`, then errors.
+/// A title for one event, as people say it: `Deploy rejected: orders (event 12)`.
+pub fn event_title(ev: &Event) -> String {
+    let d = &ev.data;
+    let kind = d.get("type").and_then(Value::as_str).unwrap_or(&ev.kind);
+    let f = |k: &str| d.get(k).and_then(Value::as_str).map(str::to_string);
+    let what = match kind {
+        "server_started" => "Server started".to_string(),
+        "server_stopping" => "Server stopping".to_string(),
+        "unit_activated" => "Unit activated".to_string(),
+        "unit_unchanged" => "Unit unchanged".to_string(),
+        "unit_rejected" => "Deploy rejected".to_string(),
+        "unit_failed" => "Unit failed".to_string(),
+        "unit_unloaded" => "Unit unloaded".to_string(),
+        "revision_drained" => "Revision drained".to_string(),
+        "state_changed" => "State changed".to_string(),
+        "hot_deploy" => "Hot deploy switched".to_string(),
+        other => {
+            let words = other.replace('_', " ");
+            let mut c = words.chars();
+            match c.next() {
+                Some(first) => first.to_uppercase().collect::<String>() + c.as_str(),
+                None => "Event".to_string(),
+            }
+        }
+    };
+    let subject = f("unit")
+        .or_else(|| f("object").map(|o| object_label(&o)))
+        .or_else(|| f("name"));
+    let mut t = match subject {
+        Some(s) => format!("{what}: {s}"),
+        None => what,
+    };
+    if let Some(id) = &ev.id {
+        t.push_str(&format!(" (event {id})"));
+    }
+    t
+}
+
 pub fn event_lines(ev: &Event) -> Vec<Line> {
     let d = &ev.data;
     let time = d
@@ -190,7 +228,27 @@ pub fn event_lines(ev: &Event) -> Vec<Line> {
             format!("{} revision {} unchanged", f("unit"), f("revision")),
             Tone::Plain,
         ),
-        "unit_rejected" | "unit_failed" => (f("unit"), Tone::Bad),
+        // The row says why: the first error's message (all of them follow below).
+        "unit_rejected" | "unit_failed" => {
+            let first = match d.get("errors") {
+                Some(Value::Array(e)) => e.first().map(|e| match e {
+                    Value::String(s) => s.clone(),
+                    e => {
+                        let msg = cell(e.get("message"));
+                        match e.get("element").and_then(Value::as_str) {
+                            Some(el) => format!("{el}: {msg}"),
+                            None => msg,
+                        }
+                    }
+                }),
+                Some(Value::String(s)) => Some(s.clone()),
+                _ => None,
+            };
+            match first {
+                Some(m) => (format!("{}: {m}", f("unit")), Tone::Bad),
+                None => (f("unit"), Tone::Bad),
+            }
+        }
         "unit_unloaded" => (
             format!("{} revision {} unloaded", f("unit"), f("revision")),
             Tone::Warn,

@@ -40,7 +40,7 @@ fn events_render_one_line_each_with_errors_below() {
         plain(&out),
         "\
 12:13:04.123  unit_activated    orders revision 4 (1.2.0) in 3.1 ms, +0 ~1 -0
-12:13:05.000  unit_rejected     orders
+12:13:05.000  unit_rejected     orders: bad
     u.toml:3:5: bad
 12:13:06.000  state_changed     proxy orders/list → Paused
               custom            {\"x\":1}

@@ -465,6 +465,10 @@ impl Executor {
                 "events --follow streams until interrupted and runs only in script mode",
             )
             .into()),
+            Command::Tap { .. } => Err(UsageError::new(
+                "tap streams until interrupted and runs only in script mode (uterm -c \"tap PROXY\")",
+            )
+            .into()),
             Command::Beans(pattern) => self.beans(pattern.as_deref()),
             Command::Info(bean) => {
                 let path = join_path(&[bean.domain().to_string(), bean.key_list()]);
@@ -524,6 +528,31 @@ impl Executor {
     /// Streams `/events` live, calling `on` for every event until it returns false. When the
     /// stream breaks it reconnects (backing off up to 5 s) and resumes after the last event
     /// seen. Fails only if the first connection fails or the server refuses the token.
+    /// Streams the finished requests of a proxy to `on` (one JSON record each) until `on`
+    /// says stop or the server ends the stream (after `limit`).
+    pub fn tap(
+        &self,
+        proxy: &str,
+        unit: Option<&str>,
+        limit: Option<u64>,
+        mut on: impl FnMut(&Value) -> bool,
+    ) -> Result<(), CmdError> {
+        let stream = self.client.tap(proxy, unit, limit)?;
+        for sse in stream {
+            let sse = sse?;
+            let v: Value = serde_json::from_str(&sse.data).unwrap_or(Value::Null);
+            let v = if sse.event == "lost" {
+                json!({"lost": v.get("lost").cloned().unwrap_or(Value::Null)})
+            } else {
+                v
+            };
+            if !on(&v) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
     pub fn follow_events(&self, mut on: impl FnMut(Follow) -> bool) -> Result<(), CmdError> {
         let mut last_id: Option<String> = None;
         let mut stream = self.client.events(None, None)?;

@@ -294,6 +294,18 @@ pub const ENTRIES: &[Entry] = &[
         examples: &["events", "events --follow"],
     },
     Entry {
+        verb: "tap",
+        usage: "tap PROXY [--unit UNIT] [--limit N]\ntap UNIT/PROXY [--limit N]",
+        summary: "one line per request of a proxy as it completes, live",
+        details: "Streams every finished request of the proxy: time, method, path, status, \
+                  latency, revision, the steps that ran with their decisions (which filter \
+                  branch, which switch case), the endpoint address that answered and its \
+                  latency, and the fault if any. The server records requests only while \
+                  someone taps. Stops after N requests with --limit, else at Ctrl-C. With \
+                  --json each request is one JSON line.",
+        examples: &["tap internal-services/orders", "tap orders --limit 10"],
+    },
+    Entry {
         verb: "beans",
         usage: "beans [PATTERN]",
         summary: "names of the managed objects (MBeans)",

@@ -10,6 +10,7 @@
 //! files shown by `show source`), [`view`] / [`report`] / [`event`] (server values →
 //! output), [`output`] (tables, colour, JSON), [`script`] (script mode and exit codes).
 
+pub mod cli;
 pub mod client;
 pub mod command;
 pub mod control;
@@ -23,6 +24,8 @@ pub mod parse;
 pub mod query;
 pub mod report;
 pub mod script;
+pub mod servers;
+pub mod tap;
 pub mod tui;
 pub mod unitfiles;
 pub mod view;

@@ -418,6 +418,36 @@ pub(crate) fn parse_tokens(tokens: &[Token]) -> Result<Command, UsageError> {
                 recent,
             })
         }
+        "tap" => {
+            let a = split_flags(verb, tokens, &[("--unit", true), ("--limit", true)])?;
+            a.exactly(1, "the proxy (PROXY or UNIT/PROXY)")?;
+            let (mut unit, proxy) = match a.words[0].split_once('/') {
+                Some((u, p)) if !u.is_empty() && !p.is_empty() => {
+                    (Some(u.to_string()), p.to_string())
+                }
+                Some(_) => return Err(a.usage(format!("\"{}\" is not UNIT/PROXY", a.words[0]))),
+                None => (None, a.words[0].to_string()),
+            };
+            if let Some(u) = a.value("--unit") {
+                if unit.as_deref().is_some_and(|x| x != u) {
+                    return Err(a.usage(format!(
+                        "the proxy names unit \"{}\", --unit \"{u}\"",
+                        unit.unwrap_or_default()
+                    )));
+                }
+                unit = Some(u.to_string());
+            }
+            let limit = match a.value("--limit") {
+                None => None,
+                Some(v) => match v.parse::<u64>() {
+                    Ok(n) if n > 0 => Some(n),
+                    _ => {
+                        return Err(a.usage(format!("--limit needs a positive count, not \"{v}\"")))
+                    }
+                },
+            };
+            Ok(Command::Tap { proxy, unit, limit })
+        }
         "beans" => {
             let a = split_flags(verb, tokens, &[])?;
             if a.words.len() > 1 {

@@ -92,6 +92,9 @@ pub fn run_commands(
         }
         let result = match &sc.command {
             Command::Events { follow: true, .. } => follow(exec, opts, io),
+            Command::Tap { proxy, unit, limit } => {
+                tap(exec, proxy, unit.as_deref(), *limit, opts, io)
+            }
             cmd => exec.run(cmd),
         };
         match result {
@@ -190,6 +193,26 @@ fn follow(
                 opts.err_style
                     .paint("uterm: events: reconnected", Tone::Good)
             ),
+        };
+        written.is_ok() && io.out.flush().is_ok()
+    })?;
+    Ok(crate::output::Output::new(Value::Null))
+}
+
+/// `tap`: one line (or JSON document) per request, flushed as it comes.
+fn tap(
+    exec: &Executor,
+    proxy: &str,
+    unit: Option<&str>,
+    limit: Option<u64>,
+    opts: Options,
+    io: &mut Sinks,
+) -> Result<crate::output::Output, CmdError> {
+    exec.tap(proxy, unit, limit, |rec| {
+        let written = if opts.json {
+            writeln!(io.out, "{rec}")
+        } else {
+            writeln!(io.out, "{}", opts.style.line(&crate::tap::tap_line(rec)))
         };
         written.is_ok() && io.out.flush().is_ok()
     })?;

@@ -499,6 +499,8 @@ fn attr_text(k: &str, v: &Value, now: u64) -> String {
             format!("{ms} ({})", every(ms as f64))
         }
         _ => match v {
+            // A proxy without transports listens on every http transport.
+            Value::Array(a) if a.is_empty() && k == "Transports" => "all".into(),
             Value::Array(a) if a.is_empty() => "(none)".into(),
             Value::Array(a) if a.iter().all(Value::is_string) => a
                 .iter()

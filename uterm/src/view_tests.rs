@@ -177,3 +177,15 @@ fn generic_values_and_help() {
         "[\n  1,\n  [\n    2\n  ]\n]\n"
     );
 }
+
+#[test]
+fn a_proxy_without_transports_listens_on_all() {
+    let a = attrs(json!({"State": "Active", "Transports": [], "Sequences": []}));
+    let mut out = crate::output::Output::new(json!({}));
+    for b in sheet(None, &a, NOW) {
+        out = out.with(b);
+    }
+    let text = out.render(Style::PLAIN);
+    assert!(text.contains("Transports  all"), "{text}");
+    assert!(text.contains("Sequences   (none)"), "{text}");
+}

@@ -501,6 +501,7 @@ impl ConsumerRuntime {
             client_addr: None,
             scheme: "http",
             route: None,
+            trace: None,
         };
         if let Some(seq) = &pipe.sequence {
             match seq.run(&mut msg, &mut ctx).await {

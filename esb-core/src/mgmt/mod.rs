@@ -224,6 +224,7 @@ impl Mgmt {
         }
         match (req.method(), path) {
             (&Method::GET, "/events") => self.events(&req),
+            (&Method::GET, "/tap") => self.tap(&req).await,
             (&Method::GET, "/metrics") => {
                 let mut r = Response::new(full(prometheus::render(&self.server).await));
                 r.headers_mut().insert(
@@ -232,11 +233,13 @@ impl Mgmt {
                 );
                 r
             }
-            (_, "/events" | "/metrics") => error(StatusCode::METHOD_NOT_ALLOWED, "use GET"),
+            (_, "/events" | "/metrics" | "/tap") => {
+                error(StatusCode::METHOD_NOT_ALLOWED, "use GET")
+            }
             _ => error(
                 StatusCode::NOT_FOUND,
                 &format!(
-                    "no management resource at {path}; try /jolokia, /events, /metrics or /health"
+                    "no management resource at {path}; try /jolokia, /events, /metrics, /tap or /health"
                 ),
             ),
         }
@@ -480,6 +483,126 @@ impl Mgmt {
         );
         r
     }
+}
+
+/// `GET /tap?proxy=P[&unit=U][&limit=N]`: server-sent events, one `tap` event per finished
+/// request of the proxy, for as long as the client stays (or N records). Records are made
+/// only while a tap is open; a client that falls behind gets a `lost` event.
+async fn tap_target(
+    server: &crate::server::Server,
+    proxy: &str,
+    unit: Option<&str>,
+) -> Result<(), String> {
+    let units = server.engine.units.lock().await;
+    let mut known: Vec<String> = Vec::new();
+    for (u, state) in units.iter() {
+        let Some(rev) = state.current.as_ref() else {
+            continue;
+        };
+        for p in &rev.proxies {
+            if p.name == proxy && unit.is_none_or(|x| x == u.as_str()) {
+                return Ok(());
+            }
+            known.push(format!("{u}/{}", p.name));
+        }
+    }
+    known.sort();
+    let what = match unit {
+        Some(u) => format!("unit \"{u}\" has no proxy \"{proxy}\""),
+        None => format!("no unit has a proxy \"{proxy}\""),
+    };
+    Err(format!("{what}; proxies: {}", known.join(", ")))
+}
+
+impl Mgmt {
+    async fn tap(&self, req: &Request<Incoming>) -> Response<Body> {
+        let query = req.uri().query().unwrap_or("");
+        let pairs: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
+            .into_owned()
+            .collect();
+        let get = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        if let Some(proxy) = get("proxy").filter(|p| !p.is_empty()) {
+            let unit = get("unit").filter(|u| !u.is_empty());
+            if let Err(why) = tap_target(&self.server, proxy, unit).await {
+                return error(StatusCode::NOT_FOUND, &why);
+            }
+        }
+        tap(req)
+    }
+}
+
+fn tap(req: &Request<Incoming>) -> Response<Body> {
+    let query: Vec<(String, String)> = req
+        .uri()
+        .query()
+        .map(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .into_owned()
+                .collect()
+        })
+        .unwrap_or_default();
+    let q = |k: &str| {
+        query
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+            .filter(|v| !v.is_empty())
+    };
+    let Some(proxy) = q("proxy") else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "name the proxy: /tap?proxy=NAME (and &unit=UNIT, &limit=N)",
+        );
+    };
+    let limit = match q("limit").map(|l| l.parse::<u64>()) {
+        None => None,
+        Some(Ok(n)) if n > 0 => Some(n),
+        Some(_) => return error(StatusCode::BAD_REQUEST, "limit must be a positive number"),
+    };
+    let tapper = crate::tap::Tapper::new(crate::tap::Filter {
+        proxy,
+        unit: q("unit"),
+    });
+    let first = futures_util::stream::once(async move {
+        Ok::<_, crate::body::BoxError>(Frame::data(Bytes::from_static(
+            b": tapping\nretry: 1000\n\n",
+        )))
+    });
+    let live = futures_util::stream::unfold(
+        (tapper, limit.unwrap_or(u64::MAX)),
+        |(mut tapper, left)| async move {
+            if left == 0 {
+                return None;
+            }
+            let next = tokio::time::timeout(std::time::Duration::from_secs(15), tapper.next());
+            let (chunk, left) = match next.await {
+                Err(_) => (": keep-alive\n\n".to_owned(), left),
+                Ok(Some(Ok(r))) => (
+                    format!(
+                        "event: tap\ndata: {}\n\n",
+                        serde_json::to_string(&*r).unwrap_or_default()
+                    ),
+                    left - 1,
+                ),
+                Ok(Some(Err(n))) => (format!("event: lost\ndata: {{\"lost\":{n}}}\n\n"), left),
+                Ok(None) => return None,
+            };
+            Some((
+                Ok::<_, crate::body::BoxError>(Frame::data(Bytes::from(chunk))),
+                (tapper, left),
+            ))
+        },
+    );
+    let mut r = Response::new(BodyExt::boxed(StreamBody::new(first.chain(live))));
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    r.headers_mut().insert(
+        http::header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache"),
+    );
+    r
 }
 
 /// Longest client-chosen text kept in a refused-attempt record.

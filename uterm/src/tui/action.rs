@@ -67,6 +67,44 @@ pub enum Op {
     Unload,
     /// Run the selected task now.
     RunTask,
+    /// Watch the selected proxy's requests live (`tap`).
+    Tap,
+}
+
+/// A column to sort the rows by (k9s-style Shift+letter keys).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SortBy {
+    Name,
+    State,
+    Rate,
+    Errors,
+    P99,
+    InFlight,
+}
+
+impl SortBy {
+    /// The column titles it sorts (the name column has one per view).
+    pub fn titles(self) -> &'static [&'static str] {
+        match self {
+            SortBy::Name => &["UNIT", "PROXY", "ENDPOINT", "TRANSPORT", "NAME"],
+            SortBy::State => &["STATE"],
+            SortBy::Rate => &["REQ/S"],
+            SortBy::Errors => &["ERR"],
+            SortBy::P99 => &["P99"],
+            SortBy::InFlight => &["INFL"],
+        }
+    }
+
+    pub fn word(self) -> &'static str {
+        match self {
+            SortBy::Name => "name",
+            SortBy::State => "state",
+            SortBy::Rate => "req/s",
+            SortBy::Errors => "errors",
+            SortBy::P99 => "p99",
+            SortBy::InFlight => "in flight",
+        }
+    }
 }
 
 /// An edit of the `:` or `/` line.
@@ -123,6 +161,8 @@ pub enum Action {
     OpenHelp,
     /// The full output of the last command.
     LastOutput,
+    /// Sort the rows by this column; the same column again reverses the order.
+    Sort(SortBy),
     Edit(Edit),
     /// Enter on the `:` or `/` line.
     Submit,
@@ -155,6 +195,16 @@ pub enum Action {
         id: u64,
         result: JobResult,
     },
+    /// A request record of the tap `id` (`/tap`'s JSON).
+    TapRecord {
+        id: u64,
+        record: serde_json::Value,
+    },
+    /// The tap `id` ended (the server went away, or refused).
+    TapEnded {
+        id: u64,
+        message: String,
+    },
 }
 
 /// What the reducer asks the outside world to do.
@@ -167,5 +217,15 @@ pub enum Effect {
     },
     /// Refresh now.
     Refresh,
+    /// Start streaming a proxy's requests; records come back as [`Action::TapRecord`].
+    Tap {
+        id: u64,
+        unit: String,
+        proxy: String,
+    },
+    /// Stop the tap `id` (its popup closed).
+    Untap {
+        id: u64,
+    },
     Quit,
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 use crate::command::Command;
 use crate::event::{event_lines, Event};
 use crate::output::{Line, Tone};
-use crate::tui::action::{Action, Effect, View};
+use crate::tui::action::{Action, Effect, SortBy, View};
 use crate::tui::edit::LineInput;
 use crate::tui::model::{Names, Obj, Snapshot};
 use crate::tui::text::plain;
@@ -20,6 +20,10 @@ use crate::tui::text::plain;
 pub const RATE_SAMPLES: usize = 60;
 /// Events kept for the Events view.
 pub const EVENTS_KEPT: usize = 1000;
+/// Lines kept in a tap popup.
+pub const TAP_LINES: usize = 500;
+/// The first line of a tap popup until a request comes.
+pub const TAP_WAITING: &str = "waiting for requests… (Esc stops the tap)";
 
 /// How the console was started.
 #[derive(Debug, Clone, PartialEq)]
@@ -67,9 +71,21 @@ pub struct Popup {
     /// The command whose output will fill it (shown as loading until then).
     pub job: Option<u64>,
     pub history: Option<HistoryPick>,
+    /// The object whose attributes it shows (its key, and its unit): redrawn from every
+    /// snapshot while open.
+    pub live: Option<(String, Option<String>)>,
+    /// The tap whose records it shows, newest last.
+    pub tap: Option<u64>,
 }
 
 impl Popup {
+    /// Whether the popup still shows only the tap's waiting line.
+    pub fn tap_waiting(&self) -> bool {
+        self.lines
+            .first()
+            .is_some_and(|l| crate::tui::text::plain(l) == TAP_WAITING)
+    }
+
     pub fn new(title: impl Into<String>, lines: Vec<Line>) -> Popup {
         Popup {
             title: title.into(),
@@ -77,6 +93,8 @@ impl Popup {
             scroll: 0,
             job: None,
             history: None,
+            live: None,
+            tap: None,
         }
     }
 }
@@ -158,6 +176,8 @@ pub struct App {
     next_seq: u64,
     sel: HashMap<ListId, (Option<String>, usize)>,
     pub filters: HashMap<ListId, String>,
+    /// The sort of each list (column, reversed); unsorted lists keep the server's order.
+    pub sort: HashMap<ListId, (SortBy, bool)>,
     pub filter_input: LineInput,
     pub command: LineInput,
     /// Candidates of the last Tab, shown above the `:` line.
@@ -190,6 +210,7 @@ impl App {
             next_seq: 0,
             sel: HashMap::new(),
             filters: HashMap::new(),
+            sort: HashMap::new(),
             filter_input: LineInput::default(),
             command: LineInput::default(),
             completions: Vec::new(),
@@ -235,9 +256,14 @@ impl App {
             (None, View::Events) => Vec::new(),
         };
         let f = self.filter().to_lowercase();
-        all.into_iter()
+        let mut rows: Vec<&Obj> = all
+            .into_iter()
             .filter(|o| f.is_empty() || o.haystack().contains(&f))
-            .collect()
+            .collect();
+        if let Some(&(by, reversed)) = self.sort.get(&self.list_id()) {
+            sort_rows(&mut rows, by, reversed, s);
+        }
+        rows
     }
 
     /// The event rows, filtered, newest first.
@@ -373,6 +399,22 @@ impl App {
                 vec![]
             }
             Action::JobDone { id, result } => self.job_done(id, result),
+            Action::TapRecord { id, record } => {
+                self.tap_record(id, &record);
+                vec![]
+            }
+            Action::TapEnded { id, message } => {
+                if let Mode::Popup(p) = &mut self.mode {
+                    if p.tap == Some(id) {
+                        p.lines.push(vec![crate::output::Span::new(
+                            format!("tap ended: {message}"),
+                            Tone::Bad,
+                        )]);
+                        p.tap = None;
+                    }
+                }
+                vec![]
+            }
             Action::Refresh => vec![Effect::Refresh],
             other => self.key_action(other),
         }
@@ -400,8 +442,51 @@ impl App {
             }
         }
         self.names = Names::of(&s);
+        if let Mode::Popup(p) = &mut self.mode {
+            if let Some((key, unit)) = &p.live {
+                let found = s.all().find(|o| o.key() == *key).or_else(|| {
+                    unit.as_deref()
+                        .and_then(|u| s.unit_items(u).into_iter().find(|o| o.key() == *key))
+                });
+                match found {
+                    Some(o) => p.lines = crate::tui::ops::attr_lines(o, self.now_ms),
+                    None => {
+                        p.lines.insert(
+                            0,
+                            vec![crate::output::Span::new("gone from the server", Tone::Bad)],
+                        );
+                        p.live = None;
+                    }
+                }
+            }
+        }
         self.snapshot = Some(s);
         self.conn = Conn::Up;
+    }
+
+    /// A tap record goes to the bottom of its popup, which follows it while scrolled to
+    /// the end; the oldest lines go past [`TAP_LINES`].
+    fn tap_record(&mut self, id: u64, record: &serde_json::Value) {
+        let page = self.page();
+        let Mode::Popup(p) = &mut self.mode else {
+            return;
+        };
+        if p.tap != Some(id) {
+            return;
+        }
+        if p.lines.len() == 1 && p.tap_waiting() {
+            p.lines.clear();
+        }
+        let at_end = p.scroll + page >= p.lines.len();
+        p.lines.push(crate::tap::tap_line(record));
+        if p.lines.len() > TAP_LINES {
+            let cut = p.lines.len() - TAP_LINES;
+            p.lines.drain(..cut);
+            p.scroll = p.scroll.saturating_sub(cut);
+        }
+        if at_end {
+            p.scroll = p.lines.len().saturating_sub(page);
+        }
     }
 
     fn push_event(&mut self, event: Event) {
@@ -421,6 +506,40 @@ impl App {
         });
         self.events.truncate(EVENTS_KEPT);
     }
+}
+
+/// Sorts rows by a column, stably: names A→Z, states by name, numbers highest first (rows
+/// without the number last); `reversed` turns it around.
+fn sort_rows(rows: &mut [&Obj], by: SortBy, reversed: bool, s: &Snapshot) {
+    let num = |o: &Obj| -> Option<f64> {
+        match by {
+            SortBy::Rate => o.rate(),
+            SortBy::Errors => o.num("Errors"),
+            SortBy::InFlight => o.num("InFlight"),
+            SortBy::P99 => match o.kind {
+                crate::tui::model::ObjKind::Unit => s.unit_p99(&o.name),
+                _ => o.num("P99Micros"),
+            },
+            SortBy::Name | SortBy::State => None,
+        }
+    };
+    rows.sort_by(|a, b| {
+        let ord = match by {
+            SortBy::Name => a.label().cmp(&b.label()),
+            SortBy::State => a.state().cmp(b.state()),
+            _ => {
+                let (x, y) = (num(a), num(b));
+                // Highest first; a row without the number goes last.
+                y.unwrap_or(f64::NEG_INFINITY)
+                    .total_cmp(&x.unwrap_or(f64::NEG_INFINITY))
+            }
+        };
+        if reversed {
+            ord.reverse()
+        } else {
+            ord
+        }
+    });
 }
 
 #[cfg(test)]

@@ -152,6 +152,21 @@ fn enter_drills_into_a_unit_and_esc_backs_out() {
         }
         m => panic!("{m:?}"),
     }
+    // The attributes are live: the next snapshot redraws them, the popup stays where it is.
+    let before = match &a.mode {
+        Mode::Popup(p) => p.lines.clone(),
+        m => panic!("{m:?}"),
+    };
+    typed(&mut a, "j");
+    a.update(Action::Snapshot(Box::new(fixture::snap(0.25))));
+    match &a.mode {
+        Mode::Popup(p) => {
+            assert_ne!(p.lines, before, "the popup shows the new snapshot");
+            assert_eq!(p.scroll, 1);
+            assert_eq!(p.title, "proxy internal-services/orders");
+        }
+        m => panic!("{m:?}"),
+    }
     key(&mut a, KeyCode::Esc);
     assert_eq!(a.mode, Mode::Normal);
     key(&mut a, KeyCode::Esc);
@@ -422,9 +437,41 @@ fn diff_fills_a_scrollable_popup() {
     }
     typed(&mut a, "G");
     assert!(matches!(&a.mode, Mode::Popup(p) if p.scroll == 49));
-    typed(&mut a, "q");
-    assert_eq!(a.mode, Mode::Normal, "q closes a popup, not the console");
+    key(&mut a, KeyCode::Esc);
+    assert_eq!(a.mode, Mode::Normal, "Esc closes a popup");
     assert!(!a.quit);
+}
+
+#[test]
+fn popups_are_not_modal_for_navigation() {
+    let mut a = app();
+    let (id, _) = run_of(&typed(&mut a, "d"));
+    a.update(Action::JobDone {
+        id,
+        result: JobResult::Ok(
+            Output::new(json!({})).with(Block::Lines(vec![vec![Span::plain("x")]])),
+        ),
+    });
+    assert!(matches!(a.mode, Mode::Popup(_)));
+    // A number key switches the view, and the popup goes.
+    typed(&mut a, "2");
+    assert_eq!((a.view, &a.mode), (View::Proxies, &Mode::Normal));
+    // Tab and Shift-Tab too.
+    typed(&mut a, "o");
+    assert!(matches!(a.mode, Mode::Popup(_)));
+    key(&mut a, KeyCode::Tab);
+    assert_eq!((a.view, &a.mode), (View::Endpoints, &Mode::Normal));
+    typed(&mut a, "o");
+    key(&mut a, KeyCode::BackTab);
+    assert_eq!((a.view, &a.mode), (View::Proxies, &Mode::Normal));
+    // `:` opens the command line.
+    typed(&mut a, "o:");
+    assert_eq!(a.mode, Mode::Command);
+    key(&mut a, KeyCode::Esc);
+    // And `q` quits, as everywhere but on a text line.
+    typed(&mut a, "o");
+    assert_eq!(typed(&mut a, "q"), vec![Effect::Quit]);
+    assert!(a.quit);
 }
 
 #[test]
@@ -460,6 +507,19 @@ fn command_line_runs_the_language_with_completion_and_history() {
     let (id, cmd) = run_of(&key(&mut a, KeyCode::Enter));
     assert_eq!(cmd, parse("reload internal-services").unwrap());
     assert_eq!(a.mode, Mode::Normal);
+    // Completing inside a line: the word is replaced whole, and no second space appears.
+    typed(&mut a, ":reload in");
+    key(&mut a, KeyCode::Home);
+    for _ in 0..3 {
+        key(&mut a, KeyCode::Right);
+    }
+    key(&mut a, KeyCode::Tab);
+    assert_eq!(a.command.text, "reload in");
+    assert_eq!(a.command.cursor, "reload ".len());
+    key(&mut a, KeyCode::End);
+    key(&mut a, KeyCode::Tab);
+    assert_eq!(a.command.text, "reload internal-services ");
+    key(&mut a, KeyCode::Esc);
     // Several candidates: the common prefix, and the list.
     typed(&mut a, ":pause proxy ");
     key(&mut a, KeyCode::Tab);
@@ -548,7 +608,7 @@ fn events_arrive_newest_first_and_open_in_full() {
     key(&mut a, KeyCode::Enter);
     match &a.mode {
         Mode::Popup(p) => {
-            assert_eq!(p.title, "event 3");
+            assert_eq!(p.title, "Deploy rejected: default (event 3)");
             assert!(p.lines.iter().any(|l| plain(l).contains("unit.toml:15:12")));
         }
         m => panic!("{m:?}"),
@@ -611,4 +671,126 @@ fn ops_without_a_selection_say_why() {
     );
     assert!(a.update(Action::Op(Op::Reload)).is_empty());
     assert_eq!(status(&a), "nothing selected");
+}
+
+#[test]
+fn columns_sort_with_shift_letters_and_reverse_on_repeat() {
+    let mut a = app();
+    typed(&mut a, "2");
+    let names = |a: &App| -> Vec<String> { a.objects().iter().map(|o| o.label()).collect() };
+    let server_order = names(&a);
+    let rate_of = |a: &App| -> Vec<f64> {
+        a.objects()
+            .iter()
+            .map(|o| o.rate().unwrap_or(f64::NEG_INFINITY))
+            .collect()
+    };
+    typed(&mut a, "R");
+    let rates = rate_of(&a);
+    assert!(
+        rates.windows(2).all(|w| w[0] >= w[1]),
+        "highest req/s first: {rates:?}"
+    );
+    assert!(status(&a).contains("sorted by req/s"), "{}", status(&a));
+    typed(&mut a, "R");
+    let rates = rate_of(&a);
+    assert!(
+        rates.windows(2).all(|w| w[0] <= w[1]),
+        "reversed: {rates:?}"
+    );
+    typed(&mut a, "N");
+    let mut sorted = server_order.clone();
+    sorted.sort();
+    assert_eq!(names(&a), sorted);
+    typed(&mut a, "N");
+    sorted.reverse();
+    assert_eq!(names(&a), sorted);
+    // The selection follows its row, and each list keeps its own sort.
+    typed(&mut a, "g");
+    let first = selected(&a);
+    typed(&mut a, "N");
+    assert_eq!(selected(&a), first);
+    typed(&mut a, "1");
+    let units: Vec<String> = a.objects().iter().map(|o| o.name.clone()).collect();
+    typed(&mut a, "2");
+    assert_eq!(a.sort.get(&ListId::View(View::Units)), None);
+    assert_eq!(units.len(), 4);
+}
+
+#[test]
+fn w_taps_the_selected_proxy_until_its_popup_closes() {
+    let mut a = app();
+    // Not on a proxy: nothing starts.
+    assert!(typed(&mut a, "w").is_empty());
+    assert!(status(&a).contains("select one"), "{}", status(&a));
+    typed(&mut a, "2g");
+    let effects = typed(&mut a, "w");
+    let id = match effects.as_slice() {
+        [Effect::Tap { id, unit, proxy }] => {
+            assert_eq!((unit.as_str(), proxy.as_str()), ("default", "echo"));
+            *id
+        }
+        e => panic!("{e:?}"),
+    };
+    match &a.mode {
+        Mode::Popup(p) => {
+            assert_eq!(p.title, "tap proxy default/echo");
+            assert!(p.tap_waiting());
+        }
+        m => panic!("{m:?}"),
+    }
+    let record = |path: &str| {
+        json!({"time": NOW, "unit": "default", "proxy": "echo", "revision": 3,
+               "method": "GET", "path": path, "status": 200, "latency_us": 120, "steps": []})
+    };
+    a.update(Action::TapRecord {
+        id,
+        record: record("/echo/1"),
+    });
+    // A record of another tap does not land here.
+    a.update(Action::TapRecord {
+        id: id + 100,
+        record: record("/elsewhere"),
+    });
+    a.update(Action::TapRecord {
+        id,
+        record: record("/echo/2"),
+    });
+    match &a.mode {
+        Mode::Popup(p) => {
+            let text: Vec<String> = p.lines.iter().map(plain).collect();
+            assert_eq!(text.len(), 2, "{text:?}");
+            assert!(text[0].contains("GET /echo/1 200"), "{text:?}");
+            assert!(text[1].contains("GET /echo/2 200"), "{text:?}");
+        }
+        m => panic!("{m:?}"),
+    }
+    // Esc closes the popup and stops the tap.
+    assert_eq!(key(&mut a, KeyCode::Esc), vec![Effect::Untap { id }]);
+    assert_eq!(a.mode, Mode::Normal);
+    // Switching the view from a tap stops it too.
+    let id = match typed(&mut a, "w").as_slice() {
+        [Effect::Tap { id, .. }] => *id,
+        e => panic!("{e:?}"),
+    };
+    assert_eq!(key(&mut a, KeyCode::Tab), vec![Effect::Untap { id }]);
+    assert_eq!(a.view, View::Endpoints);
+    // Read-only consoles may tap (it changes nothing).
+    a.opts.read_only = true;
+    typed(&mut a, "2");
+    assert!(matches!(
+        typed(&mut a, "w").as_slice(),
+        [Effect::Tap { .. }]
+    ));
+    a.update(Action::TapEnded {
+        id: a.next_job - 1,
+        message: "the server closed the stream".into(),
+    });
+    match &a.mode {
+        Mode::Popup(p) => {
+            assert_eq!(p.tap, None);
+            assert!(plain(p.lines.last().unwrap()).contains("tap ended"));
+        }
+        m => panic!("{m:?}"),
+    }
 }

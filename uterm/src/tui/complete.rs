@@ -93,6 +93,8 @@ fn options<'a>(words: &[&str], n: &'a Names) -> Vec<&'a str> {
         ("show" | "pause" | "resume" | "stop" | "start", 2) => names_of(words[1], n),
         ("pause", _) => vec!["--hold"],
         ("stop" | "start", 1) => vec!["proxy", "transport", "consumer"],
+        ("tap", 1) => names_of("proxy", n),
+        ("tap", _) => vec!["--unit", "--limit"],
         ("load", _) => {
             let mut v: Vec<&str> = n.unloaded.iter().map(String::as_str).collect();
             v.extend(units());

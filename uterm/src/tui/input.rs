@@ -3,7 +3,7 @@
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
-use crate::tui::action::{Action, Edit, Op, View};
+use crate::tui::action::{Action, Edit, Op, SortBy, View};
 use crate::tui::app::Mode;
 
 /// The action of a key in `mode`, if it has one.
@@ -18,7 +18,28 @@ pub fn action_for(mode: &Mode, key: KeyEvent) -> Option<Action> {
     match mode {
         Mode::Normal => normal(key.code, ctrl),
         Mode::Command | Mode::Filter => line(mode, key.code, ctrl),
-        Mode::Help { .. } | Mode::Popup(_) => Some(match key.code {
+        // A popup is not modal for navigation: the view keys and `q` work as in Normal
+        // (switching views closes it); Esc closes it.
+        Mode::Popup(_) => Some(match key.code {
+            KeyCode::Esc => Action::Back,
+            KeyCode::Char('q') => Action::Quit,
+            KeyCode::Char(c @ '1'..='5') => {
+                Action::SwitchView(View::ALL[(c as u8 - b'1') as usize])
+            }
+            KeyCode::Tab => Action::NextView,
+            KeyCode::BackTab => Action::PrevView,
+            KeyCode::Char(':') => Action::OpenCommand,
+            KeyCode::Up | KeyCode::Char('k') => Action::Up,
+            KeyCode::Down | KeyCode::Char('j') => Action::Down,
+            KeyCode::PageUp => Action::PageUp,
+            KeyCode::PageDown | KeyCode::Char(' ') => Action::PageDown,
+            KeyCode::Home | KeyCode::Char('g') => Action::Top,
+            KeyCode::End | KeyCode::Char('G') => Action::Bottom,
+            KeyCode::Enter => Action::Enter,
+            KeyCode::Char('b') => Action::Op(Op::Rollback),
+            _ => return None,
+        }),
+        Mode::Help { .. } => Some(match key.code {
             KeyCode::Esc | KeyCode::Char('q') | KeyCode::Char('?') => Action::Back,
             KeyCode::Up | KeyCode::Char('k') => Action::Up,
             KeyCode::Down | KeyCode::Char('j') => Action::Down,
@@ -78,6 +99,13 @@ fn normal(code: KeyCode, ctrl: bool) -> Option<Action> {
         KeyCode::Char('l') => Action::Op(Op::Load),
         KeyCode::Char('u') => Action::Op(Op::Unload),
         KeyCode::Char('t') => Action::Op(Op::RunTask),
+        KeyCode::Char('w') => Action::Op(Op::Tap),
+        KeyCode::Char('N') => Action::Sort(SortBy::Name),
+        KeyCode::Char('S') => Action::Sort(SortBy::State),
+        KeyCode::Char('R') => Action::Sort(SortBy::Rate),
+        KeyCode::Char('E') => Action::Sort(SortBy::Errors),
+        KeyCode::Char('P') => Action::Sort(SortBy::P99),
+        KeyCode::Char('I') => Action::Sort(SortBy::InFlight),
         _ => return None,
     })
 }
@@ -131,8 +159,22 @@ mod tests {
             action_for(&Mode::Command, k('q')),
             Some(Action::Edit(Edit::Char('q')))
         );
+        let popup = Mode::Popup(Popup::new("x", vec![]));
+        assert_eq!(action_for(&popup, k('q')), Some(Action::Quit));
         assert_eq!(
-            action_for(&Mode::Popup(Popup::new("x", vec![])), k('q')),
+            action_for(&popup, k('2')),
+            Some(Action::SwitchView(View::Proxies))
+        );
+        assert_eq!(
+            action_for(&popup, KeyEvent::new(KeyCode::Tab, KeyModifiers::NONE)),
+            Some(Action::NextView)
+        );
+        assert_eq!(
+            action_for(&popup, KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE)),
+            Some(Action::Back)
+        );
+        assert_eq!(
+            action_for(&Mode::Help { scroll: 0 }, k('q')),
             Some(Action::Back)
         );
         assert_eq!(

@@ -48,7 +48,16 @@ impl App {
                     vec![]
                 }
             },
-            Mode::Popup(p) => self.popup_key(p, action),
+            Mode::Popup(p) => {
+                let tap = p.tap;
+                let mut effects = self.popup_key(p, action);
+                // Leaving a tap's popup (however) stops the tap.
+                let still = matches!(&self.mode, Mode::Popup(q) if q.tap == tap);
+                if let (Some(id), false) = (tap, still) {
+                    effects.insert(0, Effect::Untap { id });
+                }
+                effects
+            }
             Mode::Normal => self.normal_key(action),
         }
     }
@@ -93,6 +102,24 @@ impl App {
                 None => self.set_status("no command has run yet", Tone::Dim),
             },
             Action::Op(op) => return self.op(op),
+            Action::Sort(by) if !(self.drill.is_none() && self.view == View::Events) => {
+                let id = self.list_id();
+                let reversed = match self.sort.get(&id) {
+                    Some((b, r)) if *b == by => !r,
+                    _ => false,
+                };
+                self.sort.insert(id, (by, reversed));
+                let order = match (by, reversed) {
+                    (crate::tui::action::SortBy::Name, false) => "A→Z",
+                    (crate::tui::action::SortBy::Name, true) => "Z→A",
+                    (_, false) => "highest first",
+                    (_, true) => "lowest first",
+                };
+                self.set_status(
+                    format!("sorted by {} ({order}; again reverses)", by.word()),
+                    Tone::Dim,
+                );
+            }
             _ => {}
         }
         vec![]
@@ -113,8 +140,13 @@ impl App {
                 match c.candidates.len() {
                     0 => self.completions.clear(),
                     1 => {
+                        // The whole word is replaced (also the part after the cursor),
+                        // and one space follows it: the one already there, or a new one.
+                        let after: Vec<char> = self.command.text.chars().skip(c.end).collect();
+                        let rest = after.iter().take_while(|ch| !ch.is_whitespace()).count();
+                        let space = usize::from(after.get(rest) == Some(&' '));
                         let w = format!("{} ", c.candidates[0]);
-                        self.command.replace(c.start, c.end, &w);
+                        self.command.replace(c.start, c.end + rest + space, &w);
                         self.completions.clear();
                     }
                     _ => {
@@ -224,6 +256,10 @@ impl App {
         }
         match action {
             Action::Back | Action::Enter => return vec![],
+            // Navigation leaves the popup and acts as in Normal mode.
+            Action::SwitchView(_) | Action::NextView | Action::PrevView | Action::OpenCommand => {
+                return self.normal_key(action)
+            }
             Action::Up if p.history.is_none() => p.scroll = p.scroll.saturating_sub(1),
             Action::Down if p.history.is_none() => p.scroll = (p.scroll + 1).min(last),
             Action::PageUp => p.scroll = p.scroll.saturating_sub(page),

@@ -61,6 +61,8 @@ pub struct Net {
     wake: Sender<()>,
     exec: Arc<Executor>,
     tx: Sender<Msg>,
+    /// Stop flags of the taps running.
+    taps: Mutex<std::collections::HashMap<u64, Arc<std::sync::atomic::AtomicBool>>>,
 }
 
 /// How long to wait before the next refresh after `failures` failures in a row: the refresh
@@ -98,6 +100,45 @@ impl Net {
             wake,
             exec: Arc::new(Executor::new(Client::new(config))),
             tx,
+            taps: Mutex::default(),
+        }
+    }
+
+    /// Streams the requests of a proxy on a thread of its own, as [`Action::TapRecord`]s,
+    /// until [`Net::untap`] (the thread notices at the next record, and the server stops
+    /// recording when the connection closes).
+    pub fn tap(&self, id: u64, unit: String, proxy: String) {
+        use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+        let stop = Arc::new(AtomicBool::new(false));
+        if let Ok(mut t) = self.taps.lock() {
+            t.insert(id, stop.clone());
+        }
+        let (exec, tx) = (self.exec.clone(), self.tx.clone());
+        let _ = std::thread::Builder::new()
+            .name(format!("uterm-tap-{id}"))
+            .spawn(move || {
+                let r = exec.tap(&proxy, Some(&unit), None, |record| {
+                    !stop.load(Relaxed)
+                        && tx
+                            .send(Msg::Action(Action::TapRecord {
+                                id,
+                                record: record.clone(),
+                            }))
+                            .is_ok()
+                });
+                if !stop.load(Relaxed) {
+                    let message = match r {
+                        Ok(()) => "the server closed the stream".to_string(),
+                        Err(e) => e.to_string(),
+                    };
+                    let _ = tx.send(Msg::Action(Action::TapEnded { id, message }));
+                }
+            });
+    }
+
+    pub fn untap(&self, id: u64) {
+        if let Some(stop) = self.taps.lock().ok().and_then(|mut t| t.remove(&id)) {
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
         }
     }
 

@@ -49,7 +49,7 @@ impl App {
 
     /// A single-key operation on the selection.
     pub(crate) fn op(&mut self, op: Op) -> Vec<Effect> {
-        let changes = !matches!(op, Op::Diff | Op::History);
+        let changes = !matches!(op, Op::Diff | Op::History | Op::Tap);
         if changes && self.opts.read_only {
             return self.refuse(format!(
                 "read-only: {} is disabled (uterm was started with --read-only)",
@@ -65,6 +65,25 @@ impl App {
                 .is_some_and(|o| !o.not_loaded())
         };
         match op {
+            Op::Tap => match sel {
+                Some(o) if o.kind == ObjKind::Proxy => {
+                    let unit = o.unit.clone().unwrap_or_default();
+                    let id = self.next_job;
+                    self.next_job += 1;
+                    let mut p = Popup::new(
+                        format!("tap proxy {unit}/{}", o.name),
+                        vec![vec![Span::new(crate::tui::app::TAP_WAITING, Tone::Dim)]],
+                    );
+                    p.tap = Some(id);
+                    self.mode = Mode::Popup(p);
+                    vec![Effect::Tap {
+                        id,
+                        unit,
+                        proxy: o.name.clone(),
+                    }]
+                }
+                _ => self.refuse("w taps a proxy: select one (2 lists them)".to_string()),
+            },
             Op::ServerMaintenance => {
                 let on = self
                     .snapshot
@@ -272,10 +291,7 @@ impl App {
             lines.push(Vec::new());
             let json = serde_json::to_string_pretty(&ev.event.to_json()).unwrap_or_default();
             lines.extend(json.lines().map(|l| vec![Span::plain(l)]));
-            let title = match &ev.event.id {
-                Some(id) => format!("event {id}"),
-                None => "event".into(),
-            };
+            let title = crate::event::event_title(&ev.event);
             self.mode = Mode::Popup(Popup::new(title, lines));
             return vec![];
         }
@@ -306,10 +322,16 @@ impl App {
                 o.name
             ),
         };
-        let blocks = crate::view::sheet(None, &o.attrs, self.now_ms);
-        self.mode = Mode::Popup(Popup::new(title, block_lines(&blocks)));
+        let mut p = Popup::new(title, attr_lines(&o, self.now_ms));
+        p.live = Some((o.key(), o.unit.clone()));
+        self.mode = Mode::Popup(p);
         vec![]
     }
+}
+
+/// The lines of an object's attribute popup.
+pub(crate) fn attr_lines(o: &Obj, now_ms: u64) -> Vec<crate::output::Line> {
+    block_lines(&crate::view::sheet(None, &o.attrs, now_ms))
 }
 
 fn capital(s: &str) -> String {
@@ -332,5 +354,6 @@ fn op_word(op: Op) -> &'static str {
         Op::Load => "load",
         Op::Unload => "unload",
         Op::RunTask => "run task",
+        Op::Tap => "tap",
     }
 }

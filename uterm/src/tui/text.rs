@@ -141,6 +141,7 @@ pub const KEYS: &[(&str, &[(&str, &str)])] = &[
                 "Esc",
                 "back: close a popup, clear the filter, leave the unit",
             ),
+            ("N S R E P I", "sort: Name State Req/s Err P99 Infl"),
             ("o", "the full output of the last command"),
             ("Ctrl-R", "refresh now"),
             ("q  Ctrl-C", "quit"),
@@ -160,6 +161,7 @@ pub const KEYS: &[(&str, &[(&str, &str)])] = &[
             ("l", "load the unit (units on disk that are not loaded)"),
             ("u", "unload* the unit"),
             ("t", "run the selected task now"),
+            ("w", "watch the proxy's requests live (tap); Esc stops"),
         ],
     ),
     (
@@ -187,7 +189,7 @@ pub const KEYS: &[(&str, &[(&str, &str)])] = &[
         &[
             ("↑ ↓ PgUp PgDn", "scroll (select in the history)"),
             ("y  Enter / n  Esc", "confirm / cancel"),
-            ("Esc  q", "close"),
+            ("Esc", "close (1-5, Tab, : and q work as in the views)"),
         ],
     ),
 ];

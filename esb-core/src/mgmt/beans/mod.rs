@@ -194,6 +194,7 @@ mod tests {
             (u, "diff"),
             (u, "history"),
             (u, "validate"),
+            (m, "validateChecks"),
         ] {
             assert!(!changes_state(&exec(mbean, op)), "{mbean} {op}");
         }
@@ -224,7 +225,8 @@ mod tests {
                             "diffContent",
                             "history",
                             "validate",
-                            "validateContent"
+                            "validateContent",
+                            "validateChecks"
                         ]
                         .contains(&name.as_str()),
                         "{name}"

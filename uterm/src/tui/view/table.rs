@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use super::style;
 use crate::output::{ago, micros, Tone};
-use crate::tui::action::View;
+use crate::tui::action::{SortBy, View};
 use crate::tui::app::App;
 use crate::tui::model::{Obj, ObjKind};
 use crate::tui::text::{count, rate, spark};
@@ -37,7 +37,10 @@ const fn col(title: &'static str, min: u16, max: u16, right: bool, prio: u8) -> 
     }
 }
 
-const RATE: Col = col("RATE", 10, 30, false, 1);
+/// The sparkline: about 25 columns when there is room, after the text columns got theirs.
+const RATE: Col = col("RATE", 10, 25, false, 1);
+/// A path up to this long is shown whole (other columns are dropped first).
+const PATH_KEPT: u16 = 32;
 const REQS: Col = col("REQ/S", 5, 6, true, 0);
 const ERRS: Col = col("ERR", 5, 6, true, 1);
 const P99: Col = col("P99", 7, 7, true, 2);
@@ -59,7 +62,7 @@ fn columns(kind: Option<ObjKind>) -> Vec<Col> {
         Some(ObjKind::Proxy) => vec![
             col("PROXY", 18, 40, false, 0),
             col("STATE", 8, 8, false, 0),
-            col("PATH", 10, 24, false, 3),
+            col("PATH", 10, 48, false, 1),
             REQS,
             ERRS,
             P99,
@@ -167,7 +170,21 @@ fn unit_notes(o: &Obj) -> String {
     if matches!(o.attrs.get("LastErrors"), Some(Value::Array(e)) if !e.is_empty())
         && o.state() != "Failed"
     {
-        n.push("last deploy rejected".into());
+        let first = match o.attrs.get("LastErrors") {
+            Some(Value::Array(e)) => e.first().map(|e| match e {
+                Value::String(s) => s.clone(),
+                e => e
+                    .get("message")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
+            }),
+            _ => None,
+        };
+        n.push(match first.filter(|m| !m.is_empty()) {
+            Some(m) => format!("last deploy rejected: {m}"),
+            None => "last deploy rejected".into(),
+        });
     }
     n.join(", ")
 }
@@ -197,7 +214,10 @@ fn info(o: &Obj) -> String {
                 .unwrap_or_default();
             format!("{every}  runs {}", count(o.num("Runs")))
         }
-        ObjKind::Sequence => format!("{} steps", count(o.num("Steps"))),
+        ObjKind::Sequence => match o.num("Steps") {
+            Some(1.0) => "1 step".to_string(),
+            n => format!("{} steps", count(n)),
+        },
         ObjKind::Consumer => format!(
             "{} {} acked, {} dead, {} waiting",
             o.str("Source"),
@@ -378,10 +398,17 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
         );
         return;
     }
+    let sorted = app.sort.get(&app.list_id()).copied();
     // Text columns grow no wider than their longest text, leaving the room to the others.
     let cols: Vec<Col> = columns(list_kind(app))
         .into_iter()
         .map(|mut c| {
+            // Room for the sort arrow after the title.
+            if sorted.is_some_and(|(by, _)| by.titles().contains(&c.title)) {
+                let w = c.title.chars().count() as u16 + 1;
+                c.min = c.min.max(w);
+                c.max = c.max.max(w);
+            }
             let longest = rows
                 .iter()
                 .filter_map(|o| cell_text(c.title, o))
@@ -389,6 +416,10 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
                 .max();
             if let Some(l) = longest {
                 c.max = c.max.min(l.max(c.min));
+                // Paths are not cut while less important columns could make room.
+                if c.title == "PATH" {
+                    c.min = c.max.min(PATH_KEPT);
+                }
             }
             c
         })
@@ -401,7 +432,14 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
         .filter_map(|(i, w)| w.map(|w| (i, w)))
         .collect();
     let header = Row::new(kept.iter().map(|&(i, _)| {
-        let t = TLine::from(cols[i].title);
+        let title = match sorted {
+            Some((by, rev)) if by.titles().contains(&cols[i].title) => {
+                let words = matches!(by, SortBy::Name | SortBy::State);
+                format!("{}{}", cols[i].title, if words != rev { "↑" } else { "↓" })
+            }
+            _ => cols[i].title.to_string(),
+        };
+        let t = TLine::from(title);
         Cell::from(if cols[i].right { t.right_aligned() } else { t })
     }))
     .style(style::title());
@@ -450,5 +488,30 @@ mod tests {
         assert_eq!(fit_label(&o, 16), "internal…/orders");
         assert_eq!(fit_label(&o, 40), "internal-services/orders");
         assert_eq!(fit_text("abcdef", 4), "abc…");
+    }
+
+    fn obj(kind: ObjKind, attrs: serde_json::Value) -> Obj {
+        Obj {
+            kind,
+            unit: Some("u".into()),
+            name: "n".into(),
+            attrs: serde_json::from_value(attrs).unwrap(),
+        }
+    }
+
+    #[test]
+    fn counts_agree_and_a_rejected_deploy_says_why() {
+        let seq = |n: u32| info(&obj(ObjKind::Sequence, serde_json::json!({"Steps": n})));
+        assert_eq!(seq(1), "1 step");
+        assert_eq!(seq(3), "3 steps");
+        let unit = obj(
+            ObjKind::Unit,
+            serde_json::json!({"State": "Active", "LastErrors": [
+                {"file": "u/unit.toml", "line": 3, "col": 1, "message": "endpoint \"nope\" not found"}]}),
+        );
+        assert_eq!(
+            unit_notes(&unit),
+            "last deploy rejected: endpoint \"nope\" not found"
+        );
     }
 }

@@ -83,6 +83,32 @@ fn proxies_120x40() {
 }
 
 #[test]
+fn proxies_sorted_by_rate_80x24() {
+    let mut a = small();
+    keys(&mut a, "2R");
+    insta::assert_snapshot!(screen(&a));
+}
+
+#[test]
+fn tap_popup_80x24() {
+    let mut a = small();
+    keys(&mut a, "2jjjw");
+    let id = a.next_job - 1;
+    for (i, (path, status)) in [("/orders/1", 200), ("/orders/2", 502)].iter().enumerate() {
+        a.update(Action::TapRecord {
+            id,
+            record: json!({"time": NOW - 2_000 + i as u64 * 1000, "unit": "internal-services",
+                "proxy": "orders", "revision": 4, "method": "GET", "path": path,
+                "status": status, "latency_us": 1900,
+                "steps": [{"sequence": "orders-in", "step": "set_header x-unit-version"}],
+                "answered": {"endpoint": "orders-backend", "address": "http://127.0.0.1:9000",
+                    "latency_us": 1200}}),
+        });
+    }
+    insta::assert_snapshot!(screen(&a));
+}
+
+#[test]
 fn endpoints_with_addresses_120x40() {
     let mut a = large();
     keys(&mut a, "3");
