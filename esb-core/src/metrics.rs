@@ -52,20 +52,7 @@ impl Histogram {
 
     /// The latency below which `q` (0..1) of the recorded values fall, in microseconds.
     pub fn quantile(&self, q: f64) -> u64 {
-        let counts: Vec<u64> = self.buckets.iter().map(|b| b.load(Relaxed)).collect();
-        let total: u64 = counts.iter().sum();
-        if total == 0 {
-            return 0;
-        }
-        let target = ((total as f64) * q).ceil().max(1.0) as u64;
-        let mut seen = 0;
-        for (i, c) in counts.iter().enumerate() {
-            seen += c;
-            if seen >= target {
-                return bucket_bound(i);
-            }
-        }
-        bucket_bound(BUCKETS - 1)
+        Self::quantile_between(&[], &self.counts(), q)
     }
 
     /// The count of every bucket (for quantiles of what was recorded since).

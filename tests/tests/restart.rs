@@ -298,16 +298,9 @@ fn binary_copy() -> (tempfile::TempDir, std::path::PathBuf) {
     (dir, path)
 }
 
-/// Replaces `path` the way a package manager does: a new file renamed over the old one.
-fn replace_file(path: &std::path::Path, from: &std::path::Path) {
-    let tmp = path.with_extension("new");
-    std::fs::copy(from, &tmp).unwrap();
-    std::fs::rename(&tmp, path).unwrap();
-}
-
-#[test]
-fn binary_upgrades_under_load_refuse_nothing() {
-    let (_bin_dir, bin) = binary_copy();
+/// esb started from a copy of its binary (which the test may replace), serving unit `a`.
+fn started_from_a_copy() -> (tempfile::TempDir, std::path::PathBuf, TempConf, Esb, Mgmt) {
+    let (dir, bin) = binary_copy();
     let conf = conf().unit("a", &answering("/a", "a"));
     let esb = Esb::start_with(
         &conf,
@@ -317,6 +310,19 @@ fn binary_upgrades_under_load_refuse_nothing() {
         },
     );
     let mgmt = Mgmt::of(&conf);
+    (dir, bin, conf, esb, mgmt)
+}
+
+/// Replaces `path` the way a package manager does: a new file renamed over the old one.
+fn replace_file(path: &std::path::Path, from: &std::path::Path) {
+    let tmp = path.with_extension("new");
+    std::fs::copy(from, &tmp).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+}
+
+#[test]
+fn binary_upgrades_under_load_refuse_nothing() {
+    let (_bin_dir, bin, conf, esb, mgmt) = started_from_a_copy();
     let classify = |_: &str, r: &e2e::load::RawResponse| format!("{} {}", r.status, r.text());
     let load = e2e::load::Load::start(50, addr(&conf), &["/a"], classify);
     load.wait_more(500, WAIT);
@@ -362,16 +368,7 @@ fn binary_upgrades_under_load_refuse_nothing() {
 
 #[test]
 fn a_new_binary_that_fails_to_start_leaves_the_old_one_serving() {
-    let (bin_dir, bin) = binary_copy();
-    let conf = conf().unit("a", &answering("/a", "a"));
-    let esb = Esb::start_with(
-        &conf,
-        e2e::EsbOptions {
-            bin: Some(bin.clone()),
-            ..e2e::EsbOptions::default()
-        },
-    );
-    let mgmt = Mgmt::of(&conf);
+    let (bin_dir, bin, conf, esb, mgmt) = started_from_a_copy();
     let broken = bin_dir.path().join("broken.sh");
     std::fs::write(&broken, "#!/bin/sh\necho 'cannot start' >&2\nexit 3\n").unwrap();
     {
