@@ -119,6 +119,7 @@ fn serve(cli: Cli) -> ExitCode {
         watch: cli.no_watch.then_some(false),
         events: Default::default(),
         hold_tasks: inherited.is_some(),
+        clients: Default::default(),
     };
     let (mut first_pool, mut link) = match inherited {
         Some(i) => (Some(i.pool), Some(i.link)),

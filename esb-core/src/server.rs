@@ -37,6 +37,9 @@ pub struct Options {
     /// Start with every task held (a process started by a binary upgrade, until the old
     /// one has stopped its tasks).
     pub hold_tasks: bool,
+    /// Outbound clients and their pools, shared across warm restarts (backend connections
+    /// stay open).
+    pub clients: Arc<crate::client::Clients>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -185,7 +188,11 @@ impl Server {
         };
         let mgmt_fd = mgmt_listener.as_ref().map(std::os::fd::AsRawFd::as_raw_fd);
         let root = Arc::new(root);
-        let engine = Arc::new(Engine::new(root.clone(), events.clone()));
+        let engine = Arc::new(Engine::with_clients(
+            root.clone(),
+            events.clone(),
+            opts.clients.clone(),
+        ));
         engine.hold_tasks.store(opts.hold_tasks, Relaxed);
         if let Some(w) = opts.watch {
             engine

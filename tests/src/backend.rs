@@ -63,6 +63,8 @@ struct Shared {
     headers: Vec<(String, String)>,
     delay_ms: AtomicU64,
     hits: AtomicU64,
+    /// Connections accepted.
+    connections: AtomicU64,
     in_flight: AtomicU64,
     max_in_flight: AtomicU64,
     seen: Mutex<Vec<Seen>>,
@@ -118,6 +120,7 @@ impl BackendBuilder {
             headers: self.headers,
             delay_ms: AtomicU64::new(self.delay.as_millis() as u64),
             hits: AtomicU64::new(0),
+            connections: AtomicU64::new(0),
             in_flight: AtomicU64::new(0),
             max_in_flight: AtomicU64::new(0),
             seen: Mutex::new(Vec::new()),
@@ -226,6 +229,9 @@ async fn serve(
             },
         };
         let _ = stream.set_nodelay(true);
+        shared
+            .connections
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let shared = shared.clone();
         tokio::spawn(async move {
             let svc_shared = shared.clone();
@@ -426,6 +432,13 @@ impl Backend {
     /// Requests received (counted when the head arrives).
     pub fn hits(&self) -> u64 {
         self.shared.hits.load(SeqCst)
+    }
+
+    /// Connections the backend accepted so far.
+    pub fn connections(&self) -> u64 {
+        self.shared
+            .connections
+            .load(std::sync::atomic::Ordering::SeqCst)
     }
 
     pub fn in_flight(&self) -> u64 {

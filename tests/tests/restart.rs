@@ -401,3 +401,31 @@ fn a_new_binary_that_fails_to_start_leaves_the_old_one_serving() {
     assert_ne!(pid, esb.pid());
     assert_eq!(get(&conf, "/a"), (200, "a".into()));
 }
+
+#[test]
+fn warm_restarts_keep_the_backend_connections_open() {
+    let backend = e2e::Backend::fixed(200, "be").start();
+    let unit = format!(
+        "[[proxy]]\nname = \"p\"\npath = \"/p\"\nendpoint = \"be\"\n\n[[endpoint]]\nname = \"be\"\naddresses = [\"{}\"]\n",
+        backend.url()
+    );
+    let conf = conf().unit("u", &unit);
+    let _esb = Esb::start(&conf);
+    let mgmt = Mgmt::of(&conf);
+    let client = e2e::Client::new();
+    for _ in 0..5 {
+        assert_eq!(client.get(&conf.url("web", "/p")).status, 200);
+    }
+    let before = backend.connections();
+    for _ in 0..5 {
+        assert_eq!(restart(&mgmt)["outcome"], "restarted");
+        for _ in 0..5 {
+            assert_eq!(client.get(&conf.url("web", "/p")).status, 200);
+        }
+    }
+    assert_eq!(
+        backend.connections(),
+        before,
+        "the restarted generations opened new backend connections"
+    );
+}

@@ -240,7 +240,9 @@ pub struct Engine {
     pub hold_tasks: Arc<AtomicBool>,
     /// The amqp transports of the root config: they outlive every revision.
     pub amqp: AmqpLinks,
-    clients: Clients,
+    /// Outbound clients and their connection pools; shared with the next generation of a
+    /// warm restart, so its endpoints reuse the open backend connections.
+    clients: Arc<Clients>,
     store: StateStore,
     all_transports: Vec<String>,
     /// Revisions of unloaded units still finishing requests.
@@ -286,6 +288,15 @@ fn used_sources(sources: UnitSources) -> UnitSources {
 
 impl Engine {
     pub fn new(root: Arc<RootConfig>, events: Arc<EventBus>) -> Self {
+        Self::with_clients(root, events, Default::default())
+    }
+
+    /// An engine whose endpoints take their clients (and pools) from `clients`.
+    pub fn with_clients(
+        root: Arc<RootConfig>,
+        events: Arc<EventBus>,
+        clients: Arc<Clients>,
+    ) -> Self {
         let all_transports = root.http_transport_names().map(str::to_owned).collect();
         Engine {
             amqp: crate::amqp::links(&root),
@@ -296,7 +307,7 @@ impl Engine {
             table: ArcSwap::from_pointee(RoutingTable::default()),
             units: tokio::sync::Mutex::new(BTreeMap::new()),
             events,
-            clients: Clients::default(),
+            clients,
             all_transports,
             orphans: Default::default(),
             used_hashes: Default::default(),
