@@ -1,6 +1,6 @@
 //! Operator state that outlives restarts: paused/stopped/maintenance of the server, units,
 //! proxies, endpoints, addresses, tasks and transports, addresses added or removed at
-//! runtime, and runtime flags an operator set. After every management operation that succeeds, a snapshot of the live objects
+//! runtime, runtime flags an operator set, and paused or stopped consumers. After every management operation that succeeds, a snapshot of the live objects
 //! is written to `state_dir/operator.json` (atomically, 0600); at start-up — a process
 //! start or a warm restart — it is applied before anything is served. An unloaded unit's
 //! state is not in the snapshot (an unload clears it); objects that no longer exist are
@@ -44,6 +44,11 @@ pub struct UnitState {
     /// Flags an operator set: name → value.
     #[serde(default)]
     pub flags: BTreeMap<String, bool>,
+    /// Consumers an operator paused or stopped.
+    #[serde(default)]
+    pub paused_consumers: BTreeSet<String>,
+    #[serde(default)]
+    pub stopped_consumers: BTreeSet<String>,
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
@@ -108,6 +113,15 @@ pub async fn snapshot(server: &Server) -> OperatorState {
         for (f, flag) in c.flags.lock().expect("flags").iter() {
             if flag.is_pinned() {
                 u.flags.insert(f.clone(), flag.value(false));
+            }
+        }
+        for (name, consumer) in &slot.consumers {
+            let (paused, stopped) = consumer.operator_state();
+            if paused {
+                u.paused_consumers.insert(name.clone());
+            }
+            if stopped {
+                u.stopped_consumers.insert(name.clone());
             }
         }
         if let Some(rev) = &slot.current {
@@ -210,6 +224,14 @@ pub async fn apply(server: &Server, s: &OperatorState) {
         }
         for (f, on) in &u.flags {
             c.flag(f).set(*on);
+        }
+        for (name, consumer) in &slot.consumers {
+            if u.paused_consumers.contains(name) {
+                consumer.set_paused(true);
+            }
+            if u.stopped_consumers.contains(name) {
+                consumer.set_stopped(true);
+            }
         }
         let Some(rev) = &slot.current else { continue };
         for (e, st) in &u.endpoints {

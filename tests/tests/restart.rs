@@ -429,3 +429,36 @@ fn warm_restarts_keep_the_backend_connections_open() {
         "the restarted generations opened new backend connections"
     );
 }
+
+#[test]
+fn consumers_an_operator_paused_or_stopped_stay_so_across_a_restart() {
+    let conf = conf();
+    let inbox = conf.root().join("inbox");
+    std::fs::create_dir_all(&inbox).unwrap();
+    let unit = format!(
+        "[[sequence]]\nname = \"take\"\nsteps = [{{ log = \"file\" }}]\n\n[[consumer]]\nname = \"a\"\ndir = \"{a}\"\nsequence = \"take\"\n\n[[consumer]]\nname = \"b\"\ndir = \"{b}\"\nsequence = \"take\"\n",
+        a = inbox.join("a").display(),
+        b = inbox.join("b").display()
+    );
+    for d in ["a", "b"] {
+        std::fs::create_dir_all(inbox.join(d)).unwrap();
+    }
+    let conf = conf.unit("c", &unit);
+    let mut esb = Esb::start(&conf);
+    let mgmt = Mgmt::of(&conf);
+    mgmt.exec_ok("esb:type=Consumer,unit=c,name=a", "pause", json!([]));
+    mgmt.exec_ok("esb:type=Consumer,unit=c,name=b", "stop", json!([]));
+    esb.sigterm();
+    assert!(esb.wait(WAIT).success());
+    drop(esb);
+    let _esb = Esb::start(&conf);
+    let mgmt = Mgmt::of(&conf);
+    assert_eq!(
+        read(&mgmt, "esb:type=Consumer,unit=c,name=a", "State"),
+        "Paused"
+    );
+    assert_eq!(
+        read(&mgmt, "esb:type=Consumer,unit=c,name=b", "State"),
+        "Stopped"
+    );
+}

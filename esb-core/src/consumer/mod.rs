@@ -282,6 +282,11 @@ impl ConsumerRuntime {
         let _ = rx.wait_for(|e| *e).await;
     }
 
+    /// Paused or stopped by an operator (operator state, kept across restarts).
+    pub fn operator_state(&self) -> (bool, bool) {
+        (self.paused.load(Relaxed), self.stopped.load(Relaxed))
+    }
+
     pub fn set_paused(&self, paused: bool) {
         self.paused.store(paused, Relaxed);
         self.wake.notify_waiters();
