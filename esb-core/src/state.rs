@@ -33,7 +33,7 @@ pub struct RevisionRecord {
     pub label: Option<String>,
     /// Milliseconds since the Unix epoch.
     pub deployed_at_ms: u64,
-    /// How long the deploy took, from the start of its transaction to its commit.
+    /// How long the deploy took, from the start of its transaction until its commit began.
     pub deploy_ms: f64,
 }
 

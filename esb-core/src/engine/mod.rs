@@ -1069,7 +1069,8 @@ struct Prepared {
     built: BTreeMap<String, Arc<Revision>>,
     histories: BTreeMap<String, VecDeque<Kept>>,
     failed: Vec<String>,
-    /// From the start of the transaction to its commit: the one duration reported.
+    /// From the start of the transaction until its commit begins (the commit records it):
+    /// the one duration reported.
     duration: std::time::Duration,
 }
 

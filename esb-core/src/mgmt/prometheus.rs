@@ -365,7 +365,7 @@ fn deploy_families(d: &crate::metrics::DeployInner) -> Vec<Family> {
     let mut duration = family(
         "esb_deploy_duration_seconds",
         "histogram",
-        "Time from the start of a deployment transaction to its commit, per unit activated.",
+        "Time from the start of a deployment transaction until its commit begins, per unit activated.",
     );
     let mut cumulative = 0;
     for (i, bound) in crate::metrics::DEPLOY_BUCKETS.iter().enumerate() {

@@ -287,7 +287,7 @@ pub fn info(bean: &Bean) -> MBeanInfo {
             .with_attr(
                 "DeployMillis",
                 "double",
-                "how long the deploy took, from the start of its transaction to its commit",
+                "how long the deploy took, from the start of its transaction until its commit began (the fsyncs of the commit are not counted)",
                 false,
             )
             .with_attr(
