@@ -220,11 +220,13 @@ pub enum Effect {
     },
     /// Refresh now.
     Refresh,
-    /// Start streaming a proxy's requests; records come back as [`Action::TapRecord`].
+    /// Start streaming a proxy's requests (a consumer's messages); records come back as
+    /// [`Action::TapRecord`].
     Tap {
         id: u64,
         unit: String,
-        proxy: String,
+        name: String,
+        consumer: bool,
     },
     /// Stop the tap `id` (its popup closed).
     Untap {

@@ -24,6 +24,8 @@ pub const EVENTS_KEPT: usize = 1000;
 pub const TAP_LINES: usize = 500;
 /// The first line of a tap popup until a request comes.
 pub const TAP_WAITING: &str = "waiting for requests… (Esc stops the tap)";
+/// The same, for a consumer's tap.
+pub const TAP_WAITING_MESSAGES: &str = "waiting for messages… (Esc stops the tap)";
 
 /// How the console was started.
 #[derive(Debug, Clone, PartialEq)]
@@ -81,9 +83,10 @@ pub struct Popup {
 impl Popup {
     /// Whether the popup still shows only the tap's waiting line.
     pub fn tap_waiting(&self) -> bool {
-        self.lines
-            .first()
-            .is_some_and(|l| crate::tui::text::plain(l) == TAP_WAITING)
+        self.lines.first().is_some_and(|l| {
+            let t = crate::tui::text::plain(l);
+            t == TAP_WAITING || t == TAP_WAITING_MESSAGES
+        })
     }
 
     pub fn new(title: impl Into<String>, lines: Vec<Line>) -> Popup {

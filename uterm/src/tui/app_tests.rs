@@ -173,6 +173,41 @@ fn consumer_rows_pause_resume_stop_start_and_show_their_attributes() {
         }
         m => panic!("{m:?}"),
     }
+    // w taps the consumer: its messages come to a popup.
+    key(&mut a, KeyCode::Esc);
+    let id = match typed(&mut a, "w").as_slice() {
+        [Effect::Tap {
+            id,
+            unit,
+            name,
+            consumer: true,
+        }] => {
+            assert_eq!(
+                (unit.as_str(), name.as_str()),
+                ("external-services", "quotes-in")
+            );
+            *id
+        }
+        e => panic!("{e:?}"),
+    };
+    a.update(Action::TapRecord {
+        id,
+        record: json!({"time": NOW, "unit": "external-services", "consumer": "quotes-in",
+            "source": "rabbit/quotes.in", "message": "m-1", "outcome": "dead-letter",
+            "attempt": 3, "revision": 1, "latency_us": 900, "steps": []}),
+    });
+    match &a.mode {
+        Mode::Popup(p) => {
+            assert_eq!(p.title, "tap consumer external-services/quotes-in");
+            let text: Vec<String> = p.lines.iter().map(plain).collect();
+            assert_eq!(text.len(), 1, "{text:?}");
+            assert!(
+                text[0].contains("rabbit/quotes.in m-1 dead-letter (attempt 3)"),
+                "{text:?}"
+            );
+        }
+        m => panic!("{m:?}"),
+    }
     // --read-only refuses the actions.
     let mut a = app();
     a.opts.read_only = true;
@@ -834,8 +869,13 @@ fn w_taps_the_selected_proxy_until_its_popup_closes() {
     typed(&mut a, "2g");
     let effects = typed(&mut a, "w");
     let id = match effects.as_slice() {
-        [Effect::Tap { id, unit, proxy }] => {
-            assert_eq!((unit.as_str(), proxy.as_str()), ("default", "echo"));
+        [Effect::Tap {
+            id,
+            unit,
+            name,
+            consumer: false,
+        }] => {
+            assert_eq!((unit.as_str(), name.as_str()), ("default", "echo"));
             *id
         }
         e => panic!("{e:?}"),
