@@ -1,6 +1,9 @@
-//! Tapping proxies: one [`TapRecord`] per finished request (method, path, status, latency,
-//! revision, the steps that ran with their decisions, the address that answered, the fault)
-//! for operators watching a proxy live (`GET /tap`, `uterm -c "tap PROXY"`).
+//! Tapping proxies and consumers: one [`TapRecord`] per finished request (method, path,
+//! status, latency, revision, the steps that ran with their decisions, the address that
+//! answered, the fault) for operators watching a proxy live (`GET /tap`, `uterm -c "tap
+//! PROXY"`); for a consumer, one per attempt at a message ([`ConsumerTap`]: where it came
+//! from, its message id or file name, and its outcome: ack, retry, dead-letter) in place of
+//! method, path and status (`GET /tap?consumer=C`, `uterm -c "tap consumer UNIT/C"`).
 //! Invariant: nothing is recorded while nobody taps — a request pays one relaxed atomic
 //! load ([`tapping`]) to learn that. Records go into a bounded ring (a broadcast channel of
 //! [`CAPACITY`]); a tapper that falls behind loses the oldest, never slows the traffic.
@@ -68,16 +71,23 @@ impl Trace {
     }
 }
 
-/// One finished request of a tapped proxy.
+/// One finished request of a tapped proxy, or one attempt of a tapped consumer at a
+/// message (`consumer` set; no proxy, method, path or status then).
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct TapRecord {
-    /// Milliseconds since the epoch, when the request ended.
+    /// Milliseconds since the epoch, when the request (the attempt) ended.
     pub time: u64,
     pub unit: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub proxy: String,
+    #[serde(flatten)]
+    pub consumer: Option<ConsumerTap>,
     pub revision: u64,
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub method: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub path: String,
+    #[serde(skip_serializing_if = "is_zero")]
     pub status: u16,
     pub latency_us: u64,
     pub steps: Vec<StepTrace>,
@@ -85,6 +95,66 @@ pub struct TapRecord {
     pub answered: Option<Answered>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fault: Option<String>,
+}
+
+fn is_zero(n: &u16) -> bool {
+    *n == 0
+}
+
+/// What a consumer's record has instead of a request: `consumer`, `source` (the
+/// `transport/queue` or the inbox directory), `message` (the AMQP message id, the file's
+/// name; empty when the message has none), `outcome` and `attempt` (from 1).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ConsumerTap {
+    pub consumer: String,
+    pub source: String,
+    pub message: String,
+    pub outcome: Outcome,
+    pub attempt: u32,
+}
+
+/// How an attempt at a message ended.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// It went through: acknowledged (the file moved to done/).
+    Ack,
+    /// It failed and is tried again after a back-off.
+    Retry,
+    /// Its last attempt failed: dead-lettered (the file moved to failed/).
+    DeadLetter,
+}
+
+/// Publishes one attempt of a consumer at a message to the tappers.
+pub fn publish_consumer(
+    at: Instant,
+    unit: &str,
+    revision: u64,
+    message: ConsumerTap,
+    trace: Trace,
+) {
+    let rec = TapRecord {
+        time: now_ms(),
+        unit: unit.to_owned(),
+        proxy: String::new(),
+        consumer: Some(message),
+        revision,
+        method: String::new(),
+        path: String::new(),
+        status: 0,
+        latency_us: at.elapsed().as_micros() as u64,
+        steps: trace.steps,
+        answered: trace.answered,
+        fault: trace.fault,
+    };
+    let _ = ring().send(Arc::new(rec));
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 /// The start of a request that is being traced.
@@ -113,14 +183,11 @@ pub fn publish(
     status: u16,
     trace: Trace,
 ) {
-    let time = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0);
     let rec = TapRecord {
-        time,
+        time: now_ms(),
         unit: unit.to_owned(),
         proxy: proxy.to_owned(),
+        consumer: None,
         revision,
         method: started.method,
         path: started.path,
@@ -134,16 +201,23 @@ pub fn publish(
     let _ = ring().send(Arc::new(rec));
 }
 
-/// Which requests a tapper wants: a proxy by name, optionally of one unit.
+/// Which records a tapper wants: a proxy's (or with `consumer`, a consumer's) by name,
+/// optionally of one unit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Filter {
-    pub proxy: String,
+    pub name: String,
     pub unit: Option<String>,
+    pub consumer: bool,
 }
 
 impl Filter {
     pub fn matches(&self, r: &TapRecord) -> bool {
-        r.proxy == self.proxy && self.unit.as_ref().is_none_or(|u| *u == r.unit)
+        let name = match (&r.consumer, self.consumer) {
+            (Some(c), true) => &c.consumer,
+            (None, false) => &r.proxy,
+            _ => return false,
+        };
+        *name == self.name && self.unit.as_ref().is_none_or(|u| *u == r.unit)
     }
 }
 
@@ -198,8 +272,9 @@ mod tests {
     #[tokio::test]
     async fn records_flow_only_to_matching_tappers_while_they_tap() {
         let mut t = Tapper::new(Filter {
-            proxy: "tap-test-orders".into(),
+            name: "tap-test-orders".into(),
             unit: Some("tap-test-shop".into()),
+            consumer: false,
         });
         assert!(tapping());
         let s = || Started::new(&http::Method::GET, &"/orders/1".parse().unwrap());
@@ -223,5 +298,39 @@ mod tests {
         let before = tappers();
         drop(t);
         assert_eq!(tappers(), before - 1);
+    }
+
+    #[tokio::test]
+    async fn consumer_records_go_to_consumer_tappers_only() {
+        let mut t = Tapper::new(Filter {
+            name: "tap-test-in".into(),
+            unit: None,
+            consumer: true,
+        });
+        let msg = |outcome| ConsumerTap {
+            consumer: "tap-test-in".into(),
+            source: "/inbox".into(),
+            message: "a.json".into(),
+            outcome,
+            attempt: 1,
+        };
+        // A proxy of the same name is not the consumer.
+        let s = Started::new(&http::Method::GET, &"/x".parse().unwrap());
+        publish(s, "u", "tap-test-in", 1, 200, Trace::default());
+        publish_consumer(
+            Instant::now(),
+            "u",
+            2,
+            msg(Outcome::DeadLetter),
+            rec("u", "in"),
+        );
+        let r = t.next().await.unwrap().unwrap();
+        let c = r.consumer.as_ref().unwrap();
+        assert_eq!((c.outcome, r.revision), (Outcome::DeadLetter, 2));
+        let json = serde_json::to_value(&*r).unwrap();
+        assert_eq!(json["consumer"], "tap-test-in");
+        assert_eq!(json["outcome"], "dead-letter");
+        assert_eq!(json["message"], "a.json");
+        assert!(json.get("proxy").is_none() && json.get("status").is_none());
     }
 }

@@ -368,9 +368,10 @@ impl Client {
     /// after `limit` of them, if given).
     pub fn tap(
         &self,
-        proxy: &str,
+        name: &str,
         unit: Option<&str>,
         limit: Option<u64>,
+        consumer: bool,
     ) -> Result<EventStream, ClientError> {
         self.check_scheme()?;
         let mut u = reqwest::Url::parse(&format!("{}/tap", self.base)).map_err(|e| {
@@ -381,7 +382,7 @@ impl Client {
         })?;
         {
             let mut q = u.query_pairs_mut();
-            q.append_pair("proxy", proxy);
+            q.append_pair(if consumer { "consumer" } else { "proxy" }, name);
             if let Some(unit) = unit {
                 q.append_pair("unit", unit);
             }

@@ -301,11 +301,13 @@ pub enum Command {
         follow: bool,
         recent: usize,
     },
-    /// One line per finished request of a proxy, live (`tap PROXY [--unit U] [--limit N]`).
+    /// One line per finished request of a proxy, live (`tap PROXY [--unit U] [--limit N]`);
+    /// with `consumer`, one per attempt of a consumer at a message (`tap consumer U/C`).
     Tap {
-        proxy: String,
+        name: String,
         unit: Option<String>,
         limit: Option<u64>,
+        consumer: bool,
     },
     /// MBean names matching a pattern (`esb:type=Proxy,*`) or containing a text.
     Beans(Option<String>),

@@ -580,27 +580,47 @@ fn tap_takes_a_proxy_a_unit_and_a_limit() {
     assert_eq!(
         p("tap shop/orders --limit 5"),
         Command::Tap {
-            proxy: "orders".into(),
+            name: "orders".into(),
             unit: Some("shop".into()),
-            limit: Some(5)
+            limit: Some(5),
+            consumer: false,
         }
     );
     assert_eq!(
         p("tap orders --unit shop"),
         Command::Tap {
-            proxy: "orders".into(),
+            name: "orders".into(),
             unit: Some("shop".into()),
-            limit: None
+            limit: None,
+            consumer: false,
         }
     );
     assert_eq!(
         p("tap orders"),
         Command::Tap {
-            proxy: "orders".into(),
+            name: "orders".into(),
             unit: None,
-            limit: None
+            limit: None,
+            consumer: false,
         }
     );
+    assert_eq!(
+        p("tap consumer shop/orders-in --limit 2"),
+        Command::Tap {
+            name: "orders-in".into(),
+            unit: Some("shop".into()),
+            limit: Some(2),
+            consumer: true,
+        }
+    );
+    assert_eq!(
+        p("tap consumer orders-in --unit shop"),
+        p("tap consumer shop/orders-in")
+    );
+    assert_eq!(p("tap proxy shop/orders"), p("tap shop/orders"));
+    assert!(e("tap consumer shop/")
+        .to_string()
+        .contains("is not UNIT/CONSUMER"));
     assert!(e("tap").to_string().contains("the proxy"));
     assert!(e("tap a/b --unit c")
         .to_string()

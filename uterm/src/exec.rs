@@ -532,12 +532,13 @@ impl Executor {
     /// says stop or the server ends the stream (after `limit`).
     pub fn tap(
         &self,
-        proxy: &str,
+        name: &str,
         unit: Option<&str>,
         limit: Option<u64>,
+        consumer: bool,
         mut on: impl FnMut(&Value) -> bool,
     ) -> Result<(), CmdError> {
-        let stream = self.client.tap(proxy, unit, limit)?;
+        let stream = self.client.tap(name, unit, limit, consumer)?;
         for sse in stream {
             let sse = sse?;
             let v: Value = serde_json::from_str(&sse.data).unwrap_or(Value::Null);

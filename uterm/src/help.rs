@@ -295,15 +295,23 @@ pub const ENTRIES: &[Entry] = &[
     },
     Entry {
         verb: "tap",
-        usage: "tap PROXY [--unit UNIT] [--limit N]\ntap UNIT/PROXY [--limit N]",
-        summary: "one line per request of a proxy as it completes, live",
+        usage: "tap PROXY [--unit UNIT] [--limit N]\ntap UNIT/PROXY [--limit N]\n\
+                tap consumer UNIT/CONSUMER [--limit N]",
+        summary: "one line per request of a proxy (message of a consumer) as it completes, live",
         details: "Streams every finished request of the proxy: time, method, path, status, \
                   latency, revision, the steps that ran with their decisions (which filter \
                   branch, which switch case), the endpoint address that answered and its \
                   latency, and the fault if any. The server records requests only while \
                   someone taps. Stops after N requests with --limit, else at Ctrl-C. With \
-                  --json each request is one JSON line.",
-        examples: &["tap internal-services/orders", "tap orders --limit 10"],
+                  --json each request is one JSON line. `tap consumer` streams each attempt \
+                  of a consumer at a message instead: its queue or inbox, message id or file \
+                  name, outcome (ack, retry, dead-letter) and attempt, with the same latency, \
+                  revision, steps, address and fault.",
+        examples: &[
+            "tap internal-services/orders",
+            "tap orders --limit 10",
+            "tap consumer files/inbox",
+        ],
     },
     Entry {
         verb: "beans",

@@ -420,18 +420,30 @@ pub(crate) fn parse_tokens(tokens: &[Token]) -> Result<Command, UsageError> {
         }
         "tap" => {
             let a = split_flags(verb, tokens, &[("--unit", true), ("--limit", true)])?;
-            a.exactly(1, "the proxy (PROXY or UNIT/PROXY)")?;
-            let (mut unit, proxy) = match a.words[0].split_once('/') {
+            // `tap PROXY`, `tap proxy PROXY`, `tap consumer CONSUMER` (UNIT/NAME or --unit).
+            let (consumer, word) = match a.words.as_slice() {
+                [k, w] if matches!(*k, "consumer" | "proxy") => (*k == "consumer", w.to_string()),
+                _ => {
+                    a.exactly(
+                        1,
+                        "the proxy (PROXY or UNIT/PROXY) or consumer UNIT/CONSUMER",
+                    )?;
+                    (false, a.words[0].to_string())
+                }
+            };
+            let what = if consumer { "CONSUMER" } else { "PROXY" };
+            let (mut unit, proxy) = match word.split_once('/') {
                 Some((u, p)) if !u.is_empty() && !p.is_empty() => {
                     (Some(u.to_string()), p.to_string())
                 }
-                Some(_) => return Err(a.usage(format!("\"{}\" is not UNIT/PROXY", a.words[0]))),
-                None => (None, a.words[0].to_string()),
+                Some(_) => return Err(a.usage(format!("\"{word}\" is not UNIT/{what}"))),
+                None => (None, word.to_string()),
             };
             if let Some(u) = a.value("--unit") {
                 if unit.as_deref().is_some_and(|x| x != u) {
                     return Err(a.usage(format!(
-                        "the proxy names unit \"{}\", --unit \"{u}\"",
+                        "the {} names unit \"{}\", --unit \"{u}\"",
+                        what.to_lowercase(),
                         unit.unwrap_or_default()
                     )));
                 }
@@ -446,7 +458,12 @@ pub(crate) fn parse_tokens(tokens: &[Token]) -> Result<Command, UsageError> {
                     }
                 },
             };
-            Ok(Command::Tap { proxy, unit, limit })
+            Ok(Command::Tap {
+                name: proxy,
+                unit,
+                limit,
+                consumer,
+            })
         }
         "beans" => {
             let a = split_flags(verb, tokens, &[])?;

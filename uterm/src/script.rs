@@ -92,9 +92,12 @@ pub fn run_commands(
         }
         let result = match &sc.command {
             Command::Events { follow: true, .. } => follow(exec, opts, io),
-            Command::Tap { proxy, unit, limit } => {
-                tap(exec, proxy, unit.as_deref(), *limit, opts, io)
-            }
+            Command::Tap {
+                name,
+                unit,
+                limit,
+                consumer,
+            } => tap(exec, name, unit.as_deref(), *limit, *consumer, opts, io),
             cmd => exec.run(cmd),
         };
         match result {
@@ -202,13 +205,14 @@ fn follow(
 /// `tap`: one line (or JSON document) per request, flushed as it comes.
 fn tap(
     exec: &Executor,
-    proxy: &str,
+    name: &str,
     unit: Option<&str>,
     limit: Option<u64>,
+    consumer: bool,
     opts: Options,
     io: &mut Sinks,
 ) -> Result<crate::output::Output, CmdError> {
-    exec.tap(proxy, unit, limit, |rec| {
+    exec.tap(name, unit, limit, consumer, |rec| {
         let written = if opts.json {
             writeln!(io.out, "{rec}")
         } else {

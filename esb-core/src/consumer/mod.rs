@@ -17,6 +17,7 @@ use crate::endpoint::EndpointRuntime;
 use crate::mediation::{CompiledSequence, Ctx, Flow};
 use crate::message::Message;
 use crate::revision::{Revision, RevisionInfo, UnitControl};
+use crate::tap::{Outcome, Trace};
 use arc_swap::ArcSwap;
 use deployments::model::{Consumer as ConsumerDef, OnFailure};
 use http_body_util::BodyExt;
@@ -444,7 +445,8 @@ impl ConsumerRuntime {
     }
 
     /// Runs a message through the pipeline, retrying with back-off, until it succeeded or
-    /// every attempt failed.
+    /// every attempt failed. While someone taps, each attempt is a tap record (its outcome
+    /// ack, retry or dead-letter); otherwise the tap costs one relaxed load per attempt.
     pub async fn handle(&self, input: &mut Input, gen: u64) -> Handled {
         let of = self.pipeline.load().on_failure.clone();
         let mut delay = of.backoff;
@@ -454,9 +456,22 @@ impl ConsumerRuntime {
             input
                 .props
                 .push(("consumer.attempt".into(), attempt.to_string()));
-            match self.run_once(input).await {
+            let tapped = crate::tap::tapping().then(std::time::Instant::now);
+            let mut trace = tapped.map(|_| Box::<Trace>::default());
+            let mut revision = 0;
+            let result = self.run_once(input, &mut trace, &mut revision).await;
+            let last = attempt >= of.max_attempts.max(1);
+            if let Some(at) = tapped {
+                let outcome = match &result {
+                    Ok(()) => Outcome::Ack,
+                    Err(_) if last => Outcome::DeadLetter,
+                    Err(_) => Outcome::Retry,
+                };
+                self.tap(at, input, attempt, outcome, revision, trace);
+            }
+            match result {
                 Ok(()) => return Handled::Done,
-                Err(cause) if attempt >= of.max_attempts.max(1) => {
+                Err(cause) if last => {
                     return Handled::Failed {
                         cause,
                         attempts: attempt,
@@ -479,13 +494,56 @@ impl ConsumerRuntime {
         }
     }
 
-    /// One attempt: the pipeline is loaded once and the message finishes on it.
-    async fn run_once(&self, input: &Input) -> Result<(), String> {
+    /// One attempt at a message, to the tappers.
+    fn tap(
+        &self,
+        at: std::time::Instant,
+        input: &Input,
+        attempt: u32,
+        outcome: Outcome,
+        revision: u64,
+        trace: Option<Box<Trace>>,
+    ) {
+        let prop = |k: &str| {
+            input
+                .props
+                .iter()
+                .find(|(n, _)| n == k)
+                .map(|(_, v)| v.clone())
+        };
+        let message = prop("amqp.message_id")
+            .or_else(|| prop("file.name"))
+            .unwrap_or_default();
+        crate::tap::publish_consumer(
+            at,
+            &self.unit,
+            revision,
+            crate::tap::ConsumerTap {
+                consumer: self.name.clone(),
+                source: self.binding().source(),
+                message,
+                outcome,
+                attempt,
+            },
+            trace.map(|t| *t).unwrap_or_default(),
+        );
+    }
+
+    /// One attempt: the pipeline is loaded once and the message finishes on it (its
+    /// revision goes to `revision`; the steps, the address that answered and the fault to
+    /// `trace`, if tapped).
+    async fn run_once(
+        &self,
+        input: &Input,
+        trace: &mut Option<Box<Trace>>,
+        revision: &mut u64,
+    ) -> Result<(), String> {
         // A deploy of the unit in progress: wait for its pipeline.
         while self.control.tasks_held.load(Relaxed) {
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
         let pipe = self.pipeline.load_full();
+        *revision = pipe.info.number;
         pipe.info.in_flight.fetch_add(1, Relaxed);
         let _guard = InFlight(&pipe.info.in_flight);
         let uri: http::Uri = format!("/consumers/{}", self.name)
@@ -506,10 +564,19 @@ impl ConsumerRuntime {
             client_addr: None,
             scheme: "http",
             route: None,
-            trace: None,
+            trace: trace.take(),
         };
+        let result = Self::pipeline(&pipe, &mut msg, &mut ctx).await;
+        *trace = ctx.trace.take();
+        if let (Some(t), Err(cause)) = (trace.as_deref_mut(), &result) {
+            t.fault = Some(cause.clone());
+        }
+        result
+    }
+
+    async fn pipeline(pipe: &Pipeline, msg: &mut Message, ctx: &mut Ctx<'_>) -> Result<(), String> {
         if let Some(seq) = &pipe.sequence {
-            match seq.run(&mut msg, &mut ctx).await {
+            match seq.run(msg, ctx).await {
                 Err(e) => return Err(format!("sequence \"{}\": {e}", seq.name)),
                 Ok(Flow::Respond(r)) if r.status().as_u16() >= 400 => {
                     return Err(format!(
@@ -525,10 +592,19 @@ impl ConsumerRuntime {
         let Some(ep) = ctx.route.clone().or_else(|| pipe.endpoint.clone()) else {
             return Ok(());
         };
+        let sent = ctx.trace.is_some().then(std::time::Instant::now);
         let resp = ep
-            .send(&mut msg, None, "http", true)
+            .send(msg, None, "http", true)
             .await
             .map_err(|e| format!("endpoint \"{}\": {e}", ep.name))?;
+        if let (Some(t), Some(sent)) = (ctx.trace.as_deref_mut(), sent) {
+            let by = resp.extensions().get::<crate::tap::AnsweredBy>();
+            t.answered = Some(crate::tap::Answered {
+                endpoint: ep.name.clone(),
+                address: by.map(|a| a.0.clone()).unwrap_or_default(),
+                latency_us: sent.elapsed().as_micros() as u64,
+            });
+        }
         let status = resp.status();
         let _ = http_body_util::Limited::new(resp.into_body(), pipe.info.max_body as usize)
             .collect()

@@ -486,32 +486,46 @@ impl Mgmt {
 }
 
 /// `GET /tap?proxy=P[&unit=U][&limit=N]`: server-sent events, one `tap` event per finished
-/// request of the proxy, for as long as the client stays (or N records). Records are made
-/// only while a tap is open; a client that falls behind gets a `lost` event.
+/// request of the proxy, for as long as the client stays (or N records); with
+/// `consumer=C` instead of `proxy`, one per attempt of the consumer at a message. Records
+/// are made only while a tap is open; a client that falls behind gets a `lost` event.
 async fn tap_target(
     server: &crate::server::Server,
-    proxy: &str,
+    name: &str,
     unit: Option<&str>,
+    consumer: bool,
 ) -> Result<(), String> {
     let units = server.engine.units.lock().await;
     let mut known: Vec<String> = Vec::new();
     for (u, state) in units.iter() {
-        let Some(rev) = state.current.as_ref() else {
-            continue;
+        let names: Vec<&str> = if consumer {
+            state.consumers.keys().map(String::as_str).collect()
+        } else {
+            match state.current.as_ref() {
+                Some(rev) => rev.proxies.iter().map(|p| p.name.as_str()).collect(),
+                None => continue,
+            }
         };
-        for p in &rev.proxies {
-            if p.name == proxy && unit.is_none_or(|x| x == u.as_str()) {
+        for n in names {
+            if n == name && unit.is_none_or(|x| x == u.as_str()) {
                 return Ok(());
             }
-            known.push(format!("{u}/{}", p.name));
+            known.push(format!("{u}/{n}"));
         }
     }
     known.sort();
+    let kind = if consumer { "consumer" } else { "proxy" };
     let what = match unit {
-        Some(u) => format!("unit \"{u}\" has no proxy \"{proxy}\""),
-        None => format!("no unit has a proxy \"{proxy}\""),
+        Some(u) => format!("unit \"{u}\" has no {kind} \"{name}\""),
+        None => format!("no unit has a {kind} \"{name}\""),
     };
-    Err(format!("{what}; proxies: {}", known.join(", ")))
+    let plural = if consumer { "consumers" } else { "proxies" };
+    let list = if known.is_empty() {
+        "none".to_string()
+    } else {
+        known.join(", ")
+    };
+    Err(format!("{what}; {plural}: {list}"))
 }
 
 impl Mgmt {
@@ -521,9 +535,14 @@ impl Mgmt {
             .into_owned()
             .collect();
         let get = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
-        if let Some(proxy) = get("proxy").filter(|p| !p.is_empty()) {
+        let named = match (get("proxy"), get("consumer")) {
+            (Some(p), None) if !p.is_empty() => Some((p, false)),
+            (None, Some(c)) if !c.is_empty() => Some((c, true)),
+            _ => None,
+        };
+        if let Some((name, consumer)) = named {
             let unit = get("unit").filter(|u| !u.is_empty());
-            if let Err(why) = tap_target(&self.server, proxy, unit).await {
+            if let Err(why) = tap_target(&self.server, name, unit, consumer).await {
                 return error(StatusCode::NOT_FOUND, &why);
             }
         }
@@ -548,11 +567,16 @@ fn tap(req: &Request<Incoming>) -> Response<Body> {
             .map(|(_, v)| v.clone())
             .filter(|v| !v.is_empty())
     };
-    let Some(proxy) = q("proxy") else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "name the proxy: /tap?proxy=NAME (and &unit=UNIT, &limit=N)",
-        );
+    let (name, consumer) = match (q("proxy"), q("consumer")) {
+        (Some(p), None) => (p, false),
+        (None, Some(c)) => (c, true),
+        _ => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "name the proxy or the consumer: /tap?proxy=NAME or /tap?consumer=NAME \
+                 (and &unit=UNIT, &limit=N)",
+            )
+        }
     };
     let limit = match q("limit").map(|l| l.parse::<u64>()) {
         None => None,
@@ -560,8 +584,9 @@ fn tap(req: &Request<Incoming>) -> Response<Body> {
         Some(_) => return error(StatusCode::BAD_REQUEST, "limit must be a positive number"),
     };
     let tapper = crate::tap::Tapper::new(crate::tap::Filter {
-        proxy,
+        name,
         unit: q("unit"),
+        consumer,
     });
     let first = futures_util::stream::once(async move {
         Ok::<_, crate::body::BoxError>(Frame::data(Bytes::from_static(

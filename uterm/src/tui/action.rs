@@ -17,15 +17,17 @@ pub enum View {
     Endpoints,
     Transports,
     Events,
+    Consumers,
 }
 
 impl View {
-    pub const ALL: [View; 5] = [
+    pub const ALL: [View; 6] = [
         View::Units,
         View::Proxies,
         View::Endpoints,
         View::Transports,
         View::Events,
+        View::Consumers,
     ];
 
     pub fn title(self) -> &'static str {
@@ -35,6 +37,7 @@ impl View {
             View::Endpoints => "Endpoints",
             View::Transports => "Transports",
             View::Events => "Events",
+            View::Consumers => "Consumers",
         }
     }
 
@@ -86,10 +89,10 @@ impl SortBy {
     /// The column titles it sorts (the name column has one per view).
     pub fn titles(self) -> &'static [&'static str] {
         match self {
-            SortBy::Name => &["UNIT", "PROXY", "ENDPOINT", "TRANSPORT", "NAME"],
+            SortBy::Name => &["UNIT", "PROXY", "ENDPOINT", "TRANSPORT", "CONSUMER", "NAME"],
             SortBy::State => &["STATE"],
-            SortBy::Rate => &["REQ/S"],
-            SortBy::Errors => &["ERR"],
+            SortBy::Rate => &["REQ/S", "RECV/S"],
+            SortBy::Errors => &["ERR", "DEAD"],
             SortBy::P99 => &["P99"],
             SortBy::InFlight => &["INFL"],
         }
@@ -217,11 +220,13 @@ pub enum Effect {
     },
     /// Refresh now.
     Refresh,
-    /// Start streaming a proxy's requests; records come back as [`Action::TapRecord`].
+    /// Start streaming a proxy's requests (a consumer's messages); records come back as
+    /// [`Action::TapRecord`].
     Tap {
         id: u64,
         unit: String,
-        proxy: String,
+        name: String,
+        consumer: bool,
     },
     /// Stop the tap `id` (its popup closed).
     Untap {

@@ -24,6 +24,8 @@ pub const EVENTS_KEPT: usize = 1000;
 pub const TAP_LINES: usize = 500;
 /// The first line of a tap popup until a request comes.
 pub const TAP_WAITING: &str = "waiting for requests… (Esc stops the tap)";
+/// The same, for a consumer's tap.
+pub const TAP_WAITING_MESSAGES: &str = "waiting for messages… (Esc stops the tap)";
 
 /// How the console was started.
 #[derive(Debug, Clone, PartialEq)]
@@ -81,9 +83,10 @@ pub struct Popup {
 impl Popup {
     /// Whether the popup still shows only the tap's waiting line.
     pub fn tap_waiting(&self) -> bool {
-        self.lines
-            .first()
-            .is_some_and(|l| crate::tui::text::plain(l) == TAP_WAITING)
+        self.lines.first().is_some_and(|l| {
+            let t = crate::tui::text::plain(l);
+            t == TAP_WAITING || t == TAP_WAITING_MESSAGES
+        })
     }
 
     pub fn new(title: impl Into<String>, lines: Vec<Line>) -> Popup {
@@ -253,6 +256,7 @@ impl App {
             (None, View::Proxies) => s.proxies.iter().collect(),
             (None, View::Endpoints) => s.endpoints.iter().collect(),
             (None, View::Transports) => s.transports.iter().collect(),
+            (None, View::Consumers) => s.consumers.iter().collect(),
             (None, View::Events) => Vec::new(),
         };
         let f = self.filter().to_lowercase();
@@ -420,8 +424,11 @@ impl App {
         }
     }
 
-    fn apply_snapshot(&mut self, s: Snapshot) {
+    fn apply_snapshot(&mut self, mut s: Snapshot) {
         self.now_ms = self.now_ms.max(s.taken_ms);
+        // Names first: the rates the console adds are no attributes of the beans.
+        self.names = Names::of(&s);
+        s.rate_consumers(self.snapshot.as_ref());
         let mut seen = std::collections::HashSet::new();
         for o in s.all() {
             if let Some(r) = o.rate() {
@@ -441,7 +448,6 @@ impl App {
                 self.server_rates.pop_front();
             }
         }
-        self.names = Names::of(&s);
         if let Mode::Popup(p) = &mut self.mode {
             if let Some((key, unit)) = &p.live {
                 let found = s.all().find(|o| o.key() == *key).or_else(|| {
@@ -514,7 +520,7 @@ fn sort_rows(rows: &mut [&Obj], by: SortBy, reversed: bool, s: &Snapshot) {
     let num = |o: &Obj| -> Option<f64> {
         match by {
             SortBy::Rate => o.rate(),
-            SortBy::Errors => o.num("Errors"),
+            SortBy::Errors => o.num("Errors").or_else(|| o.num("DeadLettered")),
             SortBy::InFlight => o.num("InFlight"),
             SortBy::P99 => match o.kind {
                 crate::tui::model::ObjKind::Unit => s.unit_p99(&o.name),

@@ -67,10 +67,152 @@ fn number_keys_and_tab_switch_views() {
     key(&mut a, KeyCode::Tab);
     assert_eq!(a.view, View::Transports);
     key(&mut a, KeyCode::Tab);
+    assert_eq!(a.view, View::Events);
+    key(&mut a, KeyCode::Tab);
+    assert_eq!(a.view, View::Consumers, "Consumers come after Events (6)");
     key(&mut a, KeyCode::Tab);
     assert_eq!(a.view, View::Units, "Tab wraps around");
     key(&mut a, KeyCode::BackTab);
-    assert_eq!(a.view, View::Events);
+    assert_eq!(a.view, View::Consumers);
+    typed(&mut a, "1");
+    typed(&mut a, "6");
+    assert_eq!(a.view, View::Consumers);
+}
+
+#[test]
+fn consumers_view_rates_from_successive_snapshots_and_actions() {
+    let mut a = app();
+    typed(&mut a, "6");
+    let rows: Vec<String> = a.objects().iter().map(|o| o.label()).collect();
+    assert_eq!(
+        rows,
+        vec![
+            "default/drop-in",
+            "external-services/quotes-in",
+            "internal-services/orders-in"
+        ]
+    );
+    // The fixture's snapshots are a second apart; orders-in received 5·i² and acked 4.5·i² (rounded)
+    // after refresh i: 5·(81-64) = 85 received/s, 77 acked/s between the last two.
+    let o = a.objects()[2].clone();
+    assert_eq!(o.rate(), Some(85.0));
+    assert_eq!(o.num(crate::tui::model::ACKED_RATE), Some(77.0));
+    // The first snapshot has no rate; every later one adds a sample.
+    assert_eq!(a.rate_history(&o.key()).len(), 9);
+    assert_eq!(a.rate_history(&o.key())[0], 5.0);
+    // Counters that do not move rate 0.
+    assert_eq!(a.objects()[0].rate(), Some(0.0));
+    // A counter that went back (a restart) rates 0, not negative.
+    let mut s = fixture::snap(0.0);
+    s.taken_ms = NOW + 1000;
+    a.update(Action::Snapshot(Box::new(s)));
+    assert_eq!(a.objects()[2].rate(), Some(0.0));
+    // Sorting by rate puts the busiest first; by dead letters too (Shift-E).
+    let mut s = fixture::snap(1.0);
+    s.taken_ms = NOW + 2000;
+    a.update(Action::Snapshot(Box::new(s)));
+    typed(&mut a, "R");
+    assert_eq!(a.objects()[0].name, "orders-in");
+    typed(&mut a, "E");
+    assert_eq!(
+        a.objects()
+            .iter()
+            .map(|o| o.name.as_str())
+            .collect::<Vec<_>>(),
+        vec!["orders-in", "drop-in", "quotes-in"]
+    );
+    // The filter matches the source too.
+    typed(&mut a, "/inbox");
+    key(&mut a, KeyCode::Enter);
+    assert_eq!(a.objects().len(), 1);
+    assert_eq!(selected(&a), "default/drop-in");
+}
+
+#[test]
+fn consumer_rows_pause_resume_stop_start_and_show_their_attributes() {
+    let mut a = app();
+    typed(&mut a, "6");
+    // drop-in is paused: p resumes it without a question.
+    assert_eq!(selected(&a), "default/drop-in");
+    assert_eq!(
+        run_of(&typed(&mut a, "p")).1,
+        parse("resume consumer default/drop-in").unwrap()
+    );
+    // orders-in is connected: p and s ask first.
+    typed(&mut a, "jj");
+    typed(&mut a, "p");
+    assert!(matches!(&a.mode, Mode::Confirm(c)
+        if c.command == parse("pause consumer internal-services/orders-in").unwrap()
+            && c.prompt.contains("messages wait")));
+    typed(&mut a, "n");
+    typed(&mut a, "s");
+    assert!(matches!(&a.mode, Mode::Confirm(c)
+        if c.command == parse("stop consumer internal-services/orders-in").unwrap()));
+    let (_, cmd) = run_of(&typed(&mut a, "y"));
+    assert_eq!(
+        cmd,
+        parse("stop consumer internal-services/orders-in").unwrap()
+    );
+    // A stopped consumer starts without a question.
+    let mut s = fixture::snap(1.0);
+    s.consumers[2]
+        .attrs
+        .insert("State".into(), json!("Stopped"));
+    a.update(Action::Snapshot(Box::new(s)));
+    assert_eq!(
+        run_of(&typed(&mut a, "s")).1,
+        parse("start consumer internal-services/orders-in").unwrap()
+    );
+    // Enter shows all its attributes, the reason of a disconnected one among them.
+    typed(&mut a, "k");
+    key(&mut a, KeyCode::Enter);
+    match &a.mode {
+        Mode::Popup(p) => {
+            assert_eq!(p.title, "consumer external-services/quotes-in");
+            assert!(p.lines.iter().any(|l| plain(l).contains("cannot connect")));
+        }
+        m => panic!("{m:?}"),
+    }
+    // w taps the consumer: its messages come to a popup.
+    key(&mut a, KeyCode::Esc);
+    let id = match typed(&mut a, "w").as_slice() {
+        [Effect::Tap {
+            id,
+            unit,
+            name,
+            consumer: true,
+        }] => {
+            assert_eq!(
+                (unit.as_str(), name.as_str()),
+                ("external-services", "quotes-in")
+            );
+            *id
+        }
+        e => panic!("{e:?}"),
+    };
+    a.update(Action::TapRecord {
+        id,
+        record: json!({"time": NOW, "unit": "external-services", "consumer": "quotes-in",
+            "source": "rabbit/quotes.in", "message": "m-1", "outcome": "dead-letter",
+            "attempt": 3, "revision": 1, "latency_us": 900, "steps": []}),
+    });
+    match &a.mode {
+        Mode::Popup(p) => {
+            assert_eq!(p.title, "tap consumer external-services/quotes-in");
+            let text: Vec<String> = p.lines.iter().map(plain).collect();
+            assert_eq!(text.len(), 1, "{text:?}");
+            assert!(
+                text[0].contains("rabbit/quotes.in m-1 dead-letter (attempt 3)"),
+                "{text:?}"
+            );
+        }
+        m => panic!("{m:?}"),
+    }
+    // --read-only refuses the actions.
+    let mut a = app();
+    a.opts.read_only = true;
+    typed(&mut a, "6p");
+    assert!(status(&a).contains("read-only"));
 }
 
 #[test]
@@ -140,6 +282,7 @@ fn enter_drills_into_a_unit_and_esc_backs_out() {
         vec![
             (ObjKind::Proxy, "orders".into()),
             (ObjKind::Endpoint, "orders-backend".into()),
+            (ObjKind::Consumer, "orders-in".into()),
             (ObjKind::Draining, "r3".into()),
         ]
     );
@@ -726,8 +869,13 @@ fn w_taps_the_selected_proxy_until_its_popup_closes() {
     typed(&mut a, "2g");
     let effects = typed(&mut a, "w");
     let id = match effects.as_slice() {
-        [Effect::Tap { id, unit, proxy }] => {
-            assert_eq!((unit.as_str(), proxy.as_str()), ("default", "echo"));
+        [Effect::Tap {
+            id,
+            unit,
+            name,
+            consumer: false,
+        }] => {
+            assert_eq!((unit.as_str(), name.as_str()), ("default", "echo"));
             *id
         }
         e => panic!("{e:?}"),

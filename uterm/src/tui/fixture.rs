@@ -1,6 +1,6 @@
 //! Test data: the sample configuration's server as one snapshot would read it (three units,
 //! one of them with a draining revision, a unit on disk that is not loaded, traffic on a few
-//! proxies), a few events, and an [`App`] that has seen them, at a fixed time.
+//! proxies, three consumers), a few events, and an [`App`] that has seen them, at a fixed time.
 
 use std::time::Duration;
 
@@ -19,9 +19,13 @@ fn ok(v: Value) -> Response {
     Response::ok_at(Value::Null, v, NOW / 1000)
 }
 
-/// A snapshot; `rate` scales the request rates (to make rate history).
+/// A snapshot; `rate` scales the request rates (to make rate history) and grows the
+/// consumers' counters.
 pub fn snap(rate: f64) -> Snapshot {
     let r = |x: f64| json!(x * rate);
+    // Counters that grow faster as `rate` rises from 0 to 1 over the fixture's ten
+    // refreshes, a second apart: `k·i²` after refresh `i`.
+    let c = |k: f64, base: f64| json!((base + k * (rate * 9.0).powi(2)).round());
     let rs = vec![
         ok(
             json!({"Name": "esb-local", "Version": "0.1.0", "State": "Running",
@@ -106,6 +110,24 @@ pub fn snap(rate: f64) -> Snapshot {
             "esb:name=echo-back,type=Sequence,unit=default": {"Steps": 2,
                 "StepKinds": ["set_header", "respond"]}
         })),
+        ok(json!({
+            "esb:name=drop-in,type=Consumer,unit=default": {"State": "Paused", "Reason": "",
+                "Kind": "file", "Source": "/var/esb/inbox/drop", "Sequence": "echo-back",
+                "Endpoint": null, "Received": 40, "Acked": 38, "Retried": 1,
+                "DeadLettered": 1, "Redelivered": 0, "InFlight": 0, "Reconnects": 0,
+                "QueueDepth": 12},
+            "esb:name=quotes-in,type=Consumer,unit=external-services": {
+                "State": "Disconnected", "Reason": "cannot connect to amqp://127.0.0.1:5672",
+                "Kind": "amqp", "Source": "rabbit/quotes.in", "Sequence": null,
+                "Endpoint": "partner-quotes", "Received": 0, "Acked": 0, "Retried": 0,
+                "DeadLettered": 0, "Redelivered": 0, "InFlight": 0, "Reconnects": 4,
+                "QueueDepth": null},
+            "esb:name=orders-in,type=Consumer,unit=internal-services": {"State": "Connected",
+                "Reason": "", "Kind": "amqp", "Source": "rabbit/orders.in", "Sequence": null,
+                "Endpoint": "orders-backend", "Received": c(5.0, 2_000.0),
+                "Acked": c(4.5, 1_900.0), "Retried": 42, "DeadLettered": 3, "Redelivered": 45,
+                "InFlight": 4, "Reconnects": 1, "QueueDepth": 130}
+        })),
     ];
     snapshot(&rs, NOW).expect("fixture snapshot")
 }
@@ -130,7 +152,9 @@ pub fn app(width: u16, height: u16) -> App {
     );
     a.update(Action::Resize { width, height });
     for i in 0..10 {
-        a.update(Action::Snapshot(Box::new(snap(i as f64 / 9.0))));
+        let mut s = snap(i as f64 / 9.0);
+        s.taken_ms = NOW - (9 - i) * 1000;
+        a.update(Action::Snapshot(Box::new(s)));
     }
     a.update(Action::EventsLive);
     let t = NOW - 90_000;

@@ -191,7 +191,12 @@ fn main_loop(
                 match effect {
                     Effect::Run { id, command } => net.run(id, command),
                     Effect::Refresh => net.refresh_now(),
-                    Effect::Tap { id, unit, proxy } => net.tap(id, unit, proxy),
+                    Effect::Tap {
+                        id,
+                        unit,
+                        name,
+                        consumer,
+                    } => net.tap(id, unit, name, consumer),
                     Effect::Untap { id } => net.untap(id),
                     Effect::Quit => return Ok(Exit::Quit),
                 }

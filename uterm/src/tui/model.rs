@@ -56,6 +56,11 @@ pub struct Obj {
     pub attrs: Attrs,
 }
 
+/// Rates of a consumer the console computes from its counters in successive snapshots
+/// (consumers publish counters only): attributes it adds to the consumer's row.
+pub const RECEIVED_RATE: &str = "ReceivedPerSecond";
+pub const ACKED_RATE: &str = "AckedPerSecond";
+
 /// The `State` the console gives a unit that is on disk but not loaded.
 pub const NOT_LOADED: &str = "not loaded";
 
@@ -131,9 +136,14 @@ impl Obj {
         })
     }
 
-    /// The requests-per-second rate the server computed, if it publishes one.
+    /// The requests-per-second rate the server computed, if it publishes one; for a
+    /// consumer, the messages received per second the console computed
+    /// ([`RECEIVED_RATE`]).
     pub fn rate(&self) -> Option<f64> {
-        self.num("RequestsPerSecond")
+        match self.kind {
+            ObjKind::Consumer => self.num(RECEIVED_RATE),
+            _ => self.num("RequestsPerSecond"),
+        }
     }
 
     /// Lower-cased text a `/` filter matches against: name, unit, state, path, bind.
@@ -145,7 +155,7 @@ impl Obj {
             self.state(),
             self.str("Label")
         );
-        for k in ["Path", "Bind", "Strategy", "Endpoint"] {
+        for k in ["Path", "Bind", "Strategy", "Endpoint", "Source"] {
             s.push(' ');
             s.push_str(self.str(k));
         }
@@ -312,6 +322,31 @@ fn rows(r: &Response, kind: ObjKind) -> Vec<Obj> {
 }
 
 impl Snapshot {
+    /// Gives every consumer its received and acked rates ([`RECEIVED_RATE`],
+    /// [`ACKED_RATE`]): the growth of its counters since the previous snapshot, per second.
+    /// A consumer new since then (or a counter that went back: a restart) rates 0; without
+    /// a previous snapshot, or no time between them, there is no rate.
+    pub fn rate_consumers(&mut self, prev: Option<&Snapshot>) {
+        let Some(prev) = prev else { return };
+        let secs = self.taken_ms.saturating_sub(prev.taken_ms) as f64 / 1000.0;
+        if secs <= 0.0 {
+            return;
+        }
+        for c in &mut self.consumers {
+            let before = prev
+                .consumers
+                .iter()
+                .find(|p| p.unit == c.unit && p.name == c.name);
+            for (counter, rate) in [("Received", RECEIVED_RATE), ("Acked", ACKED_RATE)] {
+                let r = match (before.and_then(|p| p.num(counter)), c.num(counter)) {
+                    (Some(a), Some(b)) if b >= a => (b - a) / secs,
+                    _ => 0.0,
+                };
+                c.attrs.insert(rate.into(), json!(r));
+            }
+        }
+    }
+
     pub fn unit(&self, name: &str) -> Option<&Obj> {
         self.units.iter().find(|u| u.name == name)
     }

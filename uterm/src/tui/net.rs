@@ -104,10 +104,10 @@ impl Net {
         }
     }
 
-    /// Streams the requests of a proxy on a thread of its own, as [`Action::TapRecord`]s,
+    /// Streams the requests of a proxy (the messages of a consumer) on a thread of its own, as [`Action::TapRecord`]s,
     /// until [`Net::untap`] (the thread notices at the next record, and the server stops
     /// recording when the connection closes).
-    pub fn tap(&self, id: u64, unit: String, proxy: String) {
+    pub fn tap(&self, id: u64, unit: String, name: String, consumer: bool) {
         use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
         let stop = Arc::new(AtomicBool::new(false));
         if let Ok(mut t) = self.taps.lock() {
@@ -117,7 +117,7 @@ impl Net {
         let _ = std::thread::Builder::new()
             .name(format!("uterm-tap-{id}"))
             .spawn(move || {
-                let r = exec.tap(&proxy, Some(&unit), None, |record| {
+                let r = exec.tap(&name, Some(&unit), None, consumer, |record| {
                     !stop.load(Relaxed)
                         && tx
                             .send(Msg::Action(Action::TapRecord {

@@ -66,23 +66,32 @@ impl App {
         };
         match op {
             Op::Tap => match sel {
-                Some(o) if o.kind == ObjKind::Proxy => {
+                Some(o) if matches!(o.kind, ObjKind::Proxy | ObjKind::Consumer) => {
                     let unit = o.unit.clone().unwrap_or_default();
                     let id = self.next_job;
                     self.next_job += 1;
+                    let consumer = o.kind == ObjKind::Consumer;
+                    let waiting = if consumer {
+                        crate::tui::app::TAP_WAITING_MESSAGES
+                    } else {
+                        crate::tui::app::TAP_WAITING
+                    };
                     let mut p = Popup::new(
-                        format!("tap proxy {unit}/{}", o.name),
-                        vec![vec![Span::new(crate::tui::app::TAP_WAITING, Tone::Dim)]],
+                        format!("tap {} {unit}/{}", o.kind.word(), o.name),
+                        vec![vec![Span::new(waiting, Tone::Dim)]],
                     );
                     p.tap = Some(id);
                     self.mode = Mode::Popup(p);
                     vec![Effect::Tap {
                         id,
                         unit,
-                        proxy: o.name.clone(),
+                        name: o.name.clone(),
+                        consumer,
                     }]
                 }
-                _ => self.refuse("w taps a proxy: select one (2 lists them)".to_string()),
+                _ => self.refuse(
+                    "w taps a proxy or a consumer: select one (2 and 6 list them)".to_string(),
+                ),
             },
             Op::ServerMaintenance => {
                 let on = self

@@ -132,7 +132,8 @@ pub const KEYS: &[(&str, &[(&str, &str)])] = &[
     (
         "Views",
         &[
-            ("1 2 3 4 5", "Units, Proxies, Endpoints, Transports, Events"),
+            ("1 2 3 4", "Units, Proxies, Endpoints, Transports"),
+            ("5 6", "Events, Consumers"),
             ("Tab / Shift-Tab", "next / previous view"),
             ("↑ ↓  j k", "move the selection"),
             ("PgUp PgDn  g G", "page up / down, first / last row"),
@@ -152,7 +153,7 @@ pub const KEYS: &[(&str, &[(&str, &str)])] = &[
         &[
             ("r", "reload the unit (of the selected element)"),
             ("p", "pause* / resume the selection (not sequences)"),
-            ("s", "stop* / start the proxy or transport"),
+            ("s", "stop* / start the proxy, transport or consumer"),
             ("m", "maintenance* on / off for the endpoint"),
             ("M", "maintenance* on / off for the whole server"),
             ("d", "diff: what a reload of the unit would change"),

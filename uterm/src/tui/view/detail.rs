@@ -199,6 +199,14 @@ fn fields(o: &Obj, app: &App) -> (Vec<Field>, Vec<TLine<'static>>) {
                 plain("source", format!("{} {}", o.str("Kind"), o.str("Source"))),
                 plain("received", n("Received")),
                 plain("acked", n("Acked")),
+                plain(
+                    "recv/ack/s",
+                    format!(
+                        "{} / {}",
+                        rate(o.rate()),
+                        rate(o.num(crate::tui::model::ACKED_RATE))
+                    ),
+                ),
                 plain("retried", n("Retried")),
                 plain("dead-lettered", n("DeadLettered")),
                 plain("redelivered", n("Redelivered")),
@@ -322,7 +330,12 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
     if has_rate && spark_area.height > 0 {
         let now = samples.last().copied();
         let max = samples.iter().copied().fold(0.0_f64, f64::max);
-        let label = format!(" req/s {} max {}", rate(now), rate(Some(max)));
+        let what = if o.kind == ObjKind::Consumer {
+            "recv/s"
+        } else {
+            "req/s"
+        };
+        let label = format!(" {what} {} max {}", rate(now), rate(Some(max)));
         let [l, s] =
             Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(spark_area);
         f.render_widget(Paragraph::new(TSpan::styled(label, dim)), l);

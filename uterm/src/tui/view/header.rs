@@ -122,6 +122,29 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
 }
 
 pub fn tabs(f: &mut Frame, area: Rect, app: &App) {
+    let (mark, tone) = match app.events_conn {
+        Conn::Up => ("events live", Tone::Dim),
+        Conn::Connecting => ("events connecting", Tone::Dim),
+        Conn::Down { .. } => ("events reconnecting", Tone::Warn),
+    };
+    let right = format!("{mark} ");
+    // The tabs spaced out; tighter (no event count, one space apart) when the events
+    // mark would not fit beside them otherwise.
+    let mut spans = tab_spans(app, false);
+    let width = |spans: &[TSpan]| spans.iter().map(|s| s.width()).sum::<usize>();
+    if width(&spans) + right.chars().count() > area.width as usize {
+        spans = tab_spans(app, true);
+    }
+    let used = width(&spans);
+    let pad = (area.width as usize).saturating_sub(used + right.chars().count());
+    if pad > 0 {
+        spans.push(TSpan::raw(" ".repeat(pad)));
+        spans.push(TSpan::styled(right, style::tone(tone)));
+    }
+    f.render_widget(Paragraph::new(TLine::from(spans)), area);
+}
+
+fn tab_spans(app: &App, tight: bool) -> Vec<TSpan<'static>> {
     let mut spans = vec![TSpan::raw(" ")];
     let current = if app.drill.is_some() {
         None
@@ -129,13 +152,19 @@ pub fn tabs(f: &mut Frame, area: Rect, app: &App) {
         Some(app.view)
     };
     for (i, v) in View::ALL.iter().enumerate() {
-        let label = match v {
-            View::Events if !app.events.is_empty() => {
-                format!(" {} {} ({}) ", i + 1, v.title(), app.events.len())
+        let selected = Some(*v) == current;
+        let text = match v {
+            View::Events if !app.events.is_empty() && !tight => {
+                format!("{} {} ({})", i + 1, v.title(), app.events.len())
             }
-            _ => format!(" {} {} ", i + 1, v.title()),
+            _ => format!("{} {}", i + 1, v.title()),
         };
-        let st = if Some(*v) == current {
+        let label = if tight && !selected {
+            text
+        } else {
+            format!(" {text} ")
+        };
+        let st = if selected {
             style::selected().add_modifier(Modifier::BOLD)
         } else {
             Style::default()
@@ -143,17 +172,5 @@ pub fn tabs(f: &mut Frame, area: Rect, app: &App) {
         spans.push(TSpan::styled(label, st));
         spans.push(TSpan::raw(" "));
     }
-    let (mark, tone) = match app.events_conn {
-        Conn::Up => ("events live", Tone::Dim),
-        Conn::Connecting => ("events connecting", Tone::Dim),
-        Conn::Down { .. } => ("events reconnecting", Tone::Warn),
-    };
-    let used: usize = spans.iter().map(|s| s.width()).sum();
-    let right = format!("{mark} ");
-    let pad = (area.width as usize).saturating_sub(used + right.chars().count());
-    if pad > 0 {
-        spans.push(TSpan::raw(" ".repeat(pad)));
-        spans.push(TSpan::styled(right, style::tone(tone)));
-    }
-    f.render_widget(Paragraph::new(TLine::from(spans)), area);
+    spans
 }

@@ -1,5 +1,6 @@
-//! The object tables: Units, Proxies, Endpoints, Transports and a unit's drill-down. Per row
-//! state, revision/label, req/s, errors, p99, in flight and a sparkline of recent rates.
+//! The object tables: Units, Proxies, Endpoints, Transports, Consumers and a unit's
+//! drill-down. Per row state, revision/label, req/s, errors, p99, in flight and a sparkline
+//! of recent rates (consumers: received and acked per second, counters, queue depth).
 //! Columns have a priority: on a narrow terminal the least important go first, and what
 //! room is left widens names and sparklines.
 
@@ -14,7 +15,7 @@ use super::style;
 use crate::output::{ago, micros, Tone};
 use crate::tui::action::{SortBy, View};
 use crate::tui::app::App;
-use crate::tui::model::{Obj, ObjKind};
+use crate::tui::model::{Obj, ObjKind, ACKED_RATE};
 use crate::tui::text::{count, rate, spark};
 
 /// A column: title, width range, right-aligned, priority (0 is kept longest).
@@ -88,6 +89,19 @@ fn columns(kind: Option<ObjKind>) -> Vec<Col> {
             ERRS,
             INFL,
             RATE,
+        ],
+        Some(ObjKind::Consumer) => vec![
+            col("CONSUMER", 16, 40, false, 0),
+            col("STATE", 12, 12, false, 0),
+            col("SOURCE", 10, 36, false, 0),
+            col("RECV/S", 6, 6, true, 0),
+            col("ACK/S", 6, 6, true, 1),
+            INFL,
+            col("ACKED", 6, 8, true, 2),
+            col("RETRY", 5, 7, true, 3),
+            col("DEAD", 5, 6, true, 1),
+            col("DEPTH", 5, 7, true, 1),
+            col("RATE", 8, 25, false, 1),
         ],
         // A unit's drill-down: elements of every kind.
         _ => vec![
@@ -245,7 +259,7 @@ fn fit_text(text: &str, width: u16) -> String {
 fn cell_text(title: &str, o: &Obj) -> Option<String> {
     Some(match title {
         "UNIT" | "TRANSPORT" | "NAME" => o.name.clone(),
-        "PROXY" | "ENDPOINT" => o.label(),
+        "PROXY" | "ENDPOINT" | "CONSUMER" => o.label(),
         "KIND" => o.kind.word().to_string(),
         "REV" => {
             let rev = match o.num("Revision") {
@@ -255,6 +269,8 @@ fn cell_text(title: &str, o: &Obj) -> Option<String> {
             format!("{rev} {}", o.str("Label")).trim().to_string()
         }
         "PATH" => o.str("Path").to_string(),
+        "SOURCE" => o.str("Source").to_string(),
+        "REASON" => o.str("Reason").to_string(),
         "BIND" => o.str("Bind").to_string(),
         "STRATEGY" => o.str("Strategy").to_string(),
         "ADDRS" => format!("{} up", addresses_up(o)),
@@ -289,6 +305,33 @@ fn cell(c: &Col, o: &Obj, app: &App, width: u16) -> Cell<'static> {
             fit_text(&unit_notes(o), width),
             style::tone(Tone::Warn),
         )),
+        "REASON" => Cell::from(TSpan::styled(
+            fit_text(o.str("Reason"), width),
+            style::tone(Tone::Warn),
+        )),
+        "RECV/S" | "ACK/S" => {
+            let r = if c.title == "RECV/S" {
+                o.rate()
+            } else {
+                o.num(ACKED_RATE)
+            };
+            match r {
+                Some(r) => Cell::from(TLine::from(rate(Some(r))).right_aligned()),
+                None => na(),
+            }
+        }
+        "ACKED" | "RETRY" | "DEAD" | "DEPTH" => {
+            let (k, bad) = match c.title {
+                "ACKED" => ("Acked", false),
+                "RETRY" => ("Retried", false),
+                "DEAD" => ("DeadLettered", true),
+                _ => ("QueueDepth", false),
+            };
+            match o.num(k) {
+                Some(v) => num_cell(Some(v), bad),
+                None => na(),
+            }
+        }
         "REQ/S" => match o.rate() {
             Some(r) => Cell::from(TLine::from(rate(Some(r))).right_aligned()),
             None => na(),
@@ -318,7 +361,7 @@ fn cell(c: &Col, o: &Obj, app: &App, width: u16) -> Cell<'static> {
             )),
             None => Cell::from(""),
         },
-        "PROXY" | "ENDPOINT" => Cell::from(fit_label(o, width)),
+        "PROXY" | "ENDPOINT" | "CONSUMER" => Cell::from(fit_label(o, width)),
         t => Cell::from(fit_text(&cell_text(t, o).unwrap_or_default(), width)),
     }
 }
@@ -332,6 +375,7 @@ fn list_kind(app: &App) -> Option<ObjKind> {
         View::Units => ObjKind::Unit,
         View::Proxies => ObjKind::Proxy,
         View::Endpoints => ObjKind::Endpoint,
+        View::Consumers => ObjKind::Consumer,
         _ => ObjKind::Transport,
     })
 }

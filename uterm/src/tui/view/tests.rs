@@ -292,3 +292,17 @@ fn states_are_coloured() {
     let (x, y) = find("Active ");
     assert_eq!(buf[(x, y)].fg, Color::Green);
 }
+
+#[test]
+fn consumers_80x24() {
+    let mut a = small();
+    keys(&mut a, "6jj");
+    insta::assert_snapshot!(screen(&a));
+}
+
+#[test]
+fn consumers_120x40() {
+    let mut a = large();
+    keys(&mut a, "6j");
+    insta::assert_snapshot!(screen(&a));
+}
