@@ -265,6 +265,17 @@ impl Amqp {
     }
 
     /// Declares a durable queue (idempotent) and empties it.
+    /// Two new empty queues `PREFIX-in-…` and `PREFIX-out-…`.
+    pub fn fresh_pair(&self, prefix: &str) -> (String, String) {
+        let pair = (
+            queue_name(&format!("{prefix}-in")),
+            queue_name(&format!("{prefix}-out")),
+        );
+        self.fresh_queue(&pair.0);
+        self.fresh_queue(&pair.1);
+        pair
+    }
+
     pub fn fresh_queue(&self, name: &str) {
         self.rt.block_on(async {
             self.ch

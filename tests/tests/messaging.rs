@@ -65,9 +65,7 @@ fn redeploy(conf: &TempConf, m: &Mgmt, unit: &str, toml: &str) {
 fn queue_to_http_backend_and_http_to_queue() {
     let rabbit = Rabbit::shared();
     let mq = rabbit.client();
-    let (inq, outq) = (queue_name("orders-in"), queue_name("orders-out"));
-    mq.fresh_queue(&inq);
-    mq.fresh_queue(&outq);
+    let (inq, outq) = mq.fresh_pair("orders");
     let backend = Backend::fixed(200, "ok").start();
     let unit = format!(
         r#"
@@ -199,9 +197,7 @@ fn reloads_while_messages_flow_process_every_message_exactly_once() {
     const RELOADS: usize = 100;
     let rabbit = Rabbit::shared();
     let mq = rabbit.client();
-    let (inq, outq) = (queue_name("reload-in"), queue_name("reload-out"));
-    mq.fresh_queue(&inq);
-    mq.fresh_queue(&outq);
+    let (inq, outq) = mq.fresh_pair("reload");
     let conf = TempConf::new()
         .http("web")
         .amqp("rabbit", &rabbit.url())
@@ -258,9 +254,7 @@ fn reloads_that_change_the_binding_lose_and_duplicate_nothing() {
     const N: usize = 1000;
     let rabbit = Rabbit::shared();
     let mq = rabbit.client();
-    let (inq, outq) = (queue_name("rebind-in"), queue_name("rebind-out"));
-    mq.fresh_queue(&inq);
-    mq.fresh_queue(&outq);
+    let (inq, outq) = mq.fresh_pair("rebind");
     let conf = TempConf::new()
         .http("web")
         .amqp("rabbit", &rabbit.url())
@@ -306,9 +300,7 @@ fn reloads_that_change_the_binding_lose_and_duplicate_nothing() {
 fn pause_holds_messages_in_the_queue_and_resume_drains_them() {
     let rabbit = Rabbit::shared();
     let mq = rabbit.client();
-    let (inq, outq) = (queue_name("pause-in"), queue_name("pause-out"));
-    mq.fresh_queue(&inq);
-    mq.fresh_queue(&outq);
+    let (inq, outq) = mq.fresh_pair("pause");
     let conf = TempConf::new()
         .http("web")
         .amqp("rabbit", &rabbit.url())
@@ -371,9 +363,7 @@ fn pause_holds_messages_in_the_queue_and_resume_drains_them() {
 fn unload_cancels_the_consumer_and_leaves_waiting_messages() {
     let rabbit = Rabbit::shared();
     let mq = rabbit.client();
-    let (inq, outq) = (queue_name("unload-in"), queue_name("unload-out"));
-    mq.fresh_queue(&inq);
-    mq.fresh_queue(&outq);
+    let (inq, outq) = mq.fresh_pair("unload");
     let conf = TempConf::new()
         .http("web")
         .amqp("rabbit", &rabbit.url())
