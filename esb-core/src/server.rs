@@ -432,7 +432,7 @@ impl Server {
     /// Refused (false) while a restart or shutdown is already under way.
     pub fn request_restart(&self, h: Handover) -> bool {
         let mut slot = self.handover.lock().expect("handover");
-        if slot.is_some() || *self.shutdown.borrow() {
+        if slot.is_some() || *self.shutdown.borrow() || self.upgrading.load(Relaxed) {
             return false;
         }
         *slot = Some(h);

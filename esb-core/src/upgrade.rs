@@ -132,7 +132,7 @@ pub async fn confirm(link: UnixStream, server: Arc<Server>) {
 pub async fn upgrade(server: &Arc<Server>) -> Result<Value, String> {
     let started = Instant::now();
     if !server.begin_upgrade() {
-        return Err("a restart, upgrade or shutdown is already in progress".into());
+        return Err("a restart, upgrade or shutdown is already in progress; wait for it to end and try again".into());
     }
     // The new process deploys from disk while both run: this one stops watching.
     let hot = server.engine.hot_deploy.swap(false, Relaxed);

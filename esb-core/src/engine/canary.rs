@@ -10,6 +10,10 @@
 use super::*;
 use crate::proxy::{CanaryRoute, Split};
 
+fn no_canary(unit: &str) -> String {
+    format!("unit \"{unit}\" runs no canary; start one with `deploy {unit} --canary 10%`")
+}
+
 pub struct Canary {
     pub revision: Arc<Revision>,
     pub split: Arc<Split>,
@@ -135,7 +139,7 @@ impl Engine {
         let Some(c) = units.get_mut(unit).and_then(|s| s.canary.take()) else {
             return Outcome::Rejected {
                 unit: unit.to_owned(),
-                errors: vec![name_diag(unit, format!("unit \"{unit}\" runs no canary"))],
+                errors: vec![name_diag(unit, no_canary(unit))],
             };
         };
         if let Some(cur) = units[unit].current.clone() {
@@ -182,10 +186,7 @@ impl Engine {
         let slot = units
             .get_mut(unit)
             .ok_or_else(|| format!("unit \"{unit}\" is not loaded"))?;
-        let c = slot
-            .canary
-            .take()
-            .ok_or_else(|| format!("unit \"{unit}\" runs no canary"))?;
+        let c = slot.canary.take().ok_or_else(|| no_canary(unit))?;
         if let Some(cur) = &slot.current {
             uninstall(cur);
         }
@@ -209,7 +210,7 @@ impl Engine {
         let c = units
             .get(unit)
             .and_then(|s| s.canary.as_ref())
-            .ok_or_else(|| format!("unit \"{unit}\" runs no canary"))?;
+            .ok_or_else(|| no_canary(unit))?;
         if c.split.header.is_some() {
             return Err("this canary is chosen by a header, not by weight".into());
         }

@@ -767,7 +767,7 @@ pub async fn restart(server: &Arc<Server>) -> Result<Value, String> {
     let (ready, is_ready) = tokio::sync::oneshot::channel();
     let handover = crate::server::Handover { root, pool, ready };
     if !server.request_restart(handover) {
-        return Err("a restart or shutdown is already in progress".into());
+        return Err("a restart, upgrade or shutdown is already in progress; wait for it to end and try again".into());
     }
     match tokio::time::timeout(std::time::Duration::from_secs(60), is_ready).await {
         Ok(Ok(Ok(()))) => Ok(json!({
