@@ -30,6 +30,8 @@ pub enum By {
     Signal,
     /// A unit's guard, rolling back a revision by itself.
     Guard,
+    /// This node applying a change from the cluster store.
+    Cluster,
 }
 
 impl By {
@@ -39,6 +41,7 @@ impl By {
             By::HotDeployer => "hot-deployer",
             By::Signal => "signal",
             By::Guard => "guard",
+            By::Cluster => "cluster",
         }
     }
 }

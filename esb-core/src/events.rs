@@ -65,6 +65,19 @@ pub enum EventKind {
     HotDeploy {
         enabled: bool,
     },
+    /// A cluster operation this node accepted and wrote to the store.
+    ClusterChange {
+        action: String,
+        unit: String,
+        revision: u64,
+        accepted_by: String,
+    },
+    /// The cluster store became reachable (`up`), unreachable (`down`), or its keys
+    /// vanished (`alarm`).
+    ClusterStore {
+        state: String,
+        detail: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -90,6 +103,8 @@ impl EventKind {
             EventKind::StateChanged { .. } => "state_changed",
             EventKind::HotDeploy { .. } => "hot_deploy",
             EventKind::GuardTripped { .. } => "guard_tripped",
+            EventKind::ClusterChange { .. } => "cluster_change",
+            EventKind::ClusterStore { .. } => "cluster_store",
         }
     }
 }
@@ -248,6 +263,15 @@ fn log(kind: &EventKind) {
             rolled_back_to,
             "guard tripped: {reason}; rolled back"
         ),
+        EventKind::ClusterChange {
+            action,
+            unit,
+            revision,
+            accepted_by,
+        } => tracing::info!(event, action, unit, revision, accepted_by, "cluster change"),
+        EventKind::ClusterStore { state, detail } => {
+            tracing::info!(event, state, detail, "cluster store")
+        }
     }
 }
 

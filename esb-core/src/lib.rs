@@ -8,6 +8,7 @@ pub mod audit;
 pub mod body;
 pub mod checks;
 pub mod client;
+pub mod cluster;
 pub mod consumer;
 pub mod endpoint;
 pub mod engine;

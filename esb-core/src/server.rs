@@ -81,6 +81,8 @@ pub struct Server {
     pub audit: Arc<Audit>,
     /// The management tokens, checked at start-up (`None` when management is off).
     pub tokens: Option<Tokens>,
+    /// This node of a cluster (`[cluster]` in the root config), synced while serving.
+    pub cluster: Option<Arc<crate::cluster::Node>>,
     shutdown: watch::Sender<bool>,
     /// The management listener, bound at start-up (so a taken port fails the start) and
     /// served by `serve`; and its bind as the root config names it.
@@ -211,10 +213,17 @@ impl Server {
                 .collect();
             return Err(StartError::Strict(failed.len(), text.join("\n")));
         }
+        let cluster = crate::cluster::Node::new(engine.clone(), events.clone(), audit.clone())
+            .await
+            .map_err(StartError::Management)?;
+        if let Some(node) = &cluster {
+            node.restore_local().await;
+        }
         events.emit(EventKind::ServerStarted {
             name: root.server.name.clone(),
         });
         let server = Arc::new(Server {
+            cluster,
             engine,
             transports,
             events,
@@ -287,6 +296,10 @@ impl Server {
                 }
             }
         });
+        let _cluster = self
+            .cluster
+            .clone()
+            .map(|n| n.spawn(self.shutdown.subscribe()));
         let _watcher = crate::watch::spawn(self.engine.clone(), self.audit.clone())
             .map_err(|e| tracing::error!("hot deployer: {e}"))
             .ok();

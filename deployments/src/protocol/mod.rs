@@ -3,6 +3,7 @@
 //! ([`jolokia`]). Pure: parsing, formatting and matching only — no sockets, no global state
 //! (the one clock read is [`jolokia::Response::ok`]; use [`jolokia::Response::ok_at`] to avoid it).
 
+pub mod cluster;
 pub mod jolokia;
 pub mod object_name;
 

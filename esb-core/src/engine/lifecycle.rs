@@ -19,7 +19,7 @@ impl Engine {
             manifest
                 .units
                 .iter()
-                .filter(|(n, r)| r.origin == Origin::Pushed && !on_disk.contains(n))
+                .filter(|(n, r)| r.origin.is_stored() && !on_disk.contains(n))
                 .map(|(n, _)| n.clone()),
         );
         names.sort();
@@ -50,7 +50,7 @@ impl Engine {
                     .get(&name)
                     .is_some_and(|s| s.history.iter().any(|k| k.number == *n))
             });
-            let pushed = record.is_some_and(|r| r.origin == Origin::Pushed);
+            let pushed = record.is_some_and(|r| r.origin.is_stored());
             // A disk unit whose files did not change since they were last read keeps its
             // current revision (a rollback survives a restart).
             let disk_unchanged = !pushed
@@ -158,7 +158,7 @@ impl Engine {
             (
                 units
                     .iter()
-                    .filter(|(_, s)| s.origin == Origin::Pushed)
+                    .filter(|(_, s)| s.origin.is_stored())
                     .map(|(n, _)| n.clone())
                     .collect(),
                 units

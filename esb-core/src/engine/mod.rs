@@ -7,6 +7,7 @@
 //! what the durable state records lives in `durable`.
 
 mod canary;
+pub mod cluster;
 mod durable;
 mod guard;
 mod lifecycle;
@@ -99,6 +100,12 @@ pub enum Source {
     Content(BTreeMap<String, String>),
     /// A revision kept in history (rollback); `None` = the previous one.
     Revision(Option<u64>),
+    /// A cluster revision from the store (see `cluster`): its files and its cluster
+    /// revision number, which becomes the local one. The unit becomes a cluster unit.
+    Cluster {
+        files: BTreeMap<String, String>,
+        revision: u64,
+    },
 }
 
 impl Source {
@@ -366,7 +373,7 @@ impl Engine {
     ) -> Result<(UnitSources, Option<u64>), Vec<Diagnostic>> {
         let dir = self.unit_dir(unit).map_err(|d| vec![d])?;
         match source {
-            Source::Disk if slot.is_some_and(|s| s.origin == Origin::Pushed) => {
+            Source::Disk if slot.is_some_and(|s| s.origin.is_stored()) => {
                 let current = slot.and_then(|s| s.current.as_ref());
                 let number = current.map(|c| c.info.number);
                 self.read_sources(unit, &Source::Revision(number), slot)
@@ -384,6 +391,9 @@ impl Engine {
             }
             Source::Content(files) => UnitSources::from_files(unit, files.clone())
                 .map(|s| (s, None))
+                .map_err(|e| vec![diag(unit, e.to_string())]),
+            Source::Cluster { files, revision } => UnitSources::from_files(unit, files.clone())
+                .map(|s| (s, Some(*revision)))
                 .map_err(|e| vec![diag(unit, e.to_string())]),
             Source::Revision(which) => {
                 let slot =
@@ -565,6 +575,7 @@ impl Engine {
                 Change::Deploy { source, .. } => {
                     let origin = match source {
                         Source::Content(_) => Origin::Pushed,
+                        Source::Cluster { .. } => Origin::Cluster,
                         Source::FromDisk => Origin::Disk,
                         Source::Disk | Source::Revision(_) => {
                             slot.map(|s| s.origin).unwrap_or(Origin::Disk)

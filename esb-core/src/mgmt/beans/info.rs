@@ -487,6 +487,7 @@ pub fn info(bean: &Bean) -> MBeanInfo {
             .with_op("pause", none, "void", "skip scheduled runs")
             .with_op("resume", none, "void", "run on schedule again")
             .with_op("runNow", none, "void", "run once now"),
+        Bean::Cluster => super::cluster::info(),
         Bean::Consumer(..) => MBeanInfo::new("A message (amqp) or file consumer")
             .with_attr(
                 "State",

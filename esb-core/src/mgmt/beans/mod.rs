@@ -3,6 +3,7 @@
 //! never go stale. This module names them; `info` holds list metadata, `read` attribute
 //! values, `ops` writes and operations.
 
+mod cluster;
 mod info;
 mod ops;
 mod read;
@@ -26,6 +27,8 @@ pub enum Bean {
     Endpoint(String, String),
     Task(String, String),
     Consumer(String, String),
+    /// `esb:type=Cluster` (cluster mode only).
+    Cluster,
 }
 
 impl Bean {
@@ -50,6 +53,7 @@ impl Bean {
             Bean::Consumer(u, n) => {
                 ObjectName::new("esb", &[("type", "Consumer"), ("unit", u), ("name", n)])
             }
+            Bean::Cluster => ObjectName::new("esb", &[("type", "Cluster")]),
         }
     }
 }
@@ -69,6 +73,7 @@ impl Bean {
             "Endpoint" => Bean::Endpoint(key("unit"), key("name")),
             "Task" => Bean::Task(key("unit"), key("name")),
             "Consumer" => Bean::Consumer(key("unit"), key("name")),
+            "Cluster" => Bean::Cluster,
             _ => return None,
         })
     }
@@ -95,6 +100,7 @@ pub fn changes_operator_state(bean: &Bean, op: &str) -> bool {
         Bean::Transport(_) | Bean::Proxy(..) | Bean::Endpoint(..) => true,
         Bean::Task(..) => op != "runNow",
         Bean::Consumer(..) => true,
+        Bean::Cluster => false,
     }
 }
 
@@ -116,6 +122,9 @@ pub fn changes_state(req: &Request) -> bool {
 /// Every bean of the running server.
 pub async fn all(server: &Server) -> Vec<Bean> {
     let mut out = vec![Bean::Server, Bean::Manager];
+    if server.cluster.is_some() {
+        out.push(Bean::Cluster);
+    }
     out.extend(
         server
             .transports

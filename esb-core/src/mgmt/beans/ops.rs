@@ -571,6 +571,7 @@ pub async fn exec(
             }
             Ok(Value::Null)
         }
+        Bean::Cluster => super::cluster::exec(server, op, args).await,
         Bean::Consumer(u, k) => {
             let units = engine.units.lock().await;
             let c = units

@@ -27,6 +27,7 @@ pub async fn read_all(server: &Server, bean: &Bean) -> Result<Map<String, Value>
     let mut m = Map::new();
     let gone = || ManagementError::instance_not_found(&bean.object_name());
     match bean {
+        Bean::Cluster => return super::cluster::read(server),
         Bean::Server => {
             let units = engine.units.lock().await;
             let proxies: Vec<_> = units
