@@ -224,6 +224,13 @@ fn invalid_content_never_reaches_the_store_and_rollback_rolls_forward() {
         e.contains("revision 99 of cluster unit \"shop\" is not kept"),
         "{e}"
     );
+    // Local changes of a cluster unit are refused: they go through the store.
+    let o = e2e::scenario::manager(&m, "deploy", json!(["shop", answering("/shop", "local")]));
+    let o = e2e::scenario::expect_outcome(o, "rejected");
+    assert!(o.to_string().contains("is a cluster unit"), "{o}");
+    let o = e2e::scenario::manager(&m, "unload", json!(["shop"]));
+    e2e::scenario::expect_outcome(o, "rejected");
+    assert_eq!(get(&ns[0].conf, "/shop").1, "v2");
     // Unload on every node.
     let r = result(cluster_op(
         &m,

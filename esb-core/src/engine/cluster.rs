@@ -70,7 +70,62 @@ fn clash(unit: &str, origin: Origin) -> Option<String> {
     }
 }
 
+/// Local changes of cluster units are refused (each unit of the batch is rejected): a
+/// cluster unit changes through the store, so every node runs the same revision. A reload
+/// (`Source::Disk`) re-activates the stored revision and is allowed.
+pub(super) fn refuse_local(
+    units: &BTreeMap<String, UnitSlot>,
+    changes: &[Change],
+) -> Option<Vec<Outcome>> {
+    let refused = |c: &Change| {
+        let cluster = units
+            .get(c.unit())
+            .is_some_and(|s| s.origin == Origin::Cluster);
+        cluster
+            && !matches!(
+                c,
+                Change::Deploy {
+                    source: Source::Disk | Source::Cluster { .. },
+                    ..
+                }
+            )
+    };
+    let bad: Vec<&str> = changes
+        .iter()
+        .filter(|c| refused(c))
+        .map(Change::unit)
+        .collect();
+    if bad.is_empty() {
+        return None;
+    }
+    Some(
+        changes
+            .iter()
+            .map(|c| {
+                let unit = c.unit();
+                let msg = if bad.contains(&unit) {
+                    format!("unit \"{unit}\" is a cluster unit: change it for every node with --cluster (`deploy {unit} --file F --cluster`, `rollback {unit} --cluster`, `unload {unit} --cluster`)")
+                } else {
+                    format!("not applied: the batch was rejected because {} is a cluster unit", bad.join(", "))
+                };
+                Outcome::Rejected {
+                    unit: unit.to_owned(),
+                    errors: vec![name_diag(unit, msg)],
+                }
+            })
+            .collect(),
+    )
+}
+
 impl Engine {
+    /// Applies a change from the store, past the refusal of local changes.
+    async fn apply_from_store(&self, change: Change) -> Outcome {
+        let mut units = self.units.lock().await;
+        self.apply_locked(&mut units, vec![change], Mode::Normal)
+            .await
+            .remove(0)
+    }
+
     /// Whether `unit` may be a cluster unit on this node (`publish`: its disk unit becomes
     /// one). The error says what to do.
     pub async fn cluster_name_free(&self, unit: &str, publishing: bool) -> Result<(), String> {
@@ -98,7 +153,7 @@ impl Engine {
             unit: unit.to_owned(),
             source: Source::Cluster { files, revision },
         };
-        match self.apply(vec![change]).await.remove(0) {
+        match self.apply_from_store(change).await {
             Outcome::Rejected { errors, .. } => Err(errors
                 .iter()
                 .map(|d| d.to_string())
@@ -122,7 +177,7 @@ impl Engine {
         let change = Change::Unload {
             unit: unit.to_owned(),
         };
-        Some(self.apply(vec![change]).await.remove(0))
+        Some(self.apply_from_store(change).await)
     }
 
     /// The cluster units this node runs: name → (local revision, hash).

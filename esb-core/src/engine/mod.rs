@@ -525,6 +525,10 @@ impl Engine {
     /// Applies changes as one transaction: all succeed with one swap, or nothing changes.
     pub async fn apply(&self, changes: Vec<Change>) -> Vec<Outcome> {
         let mut units = self.units.lock().await;
+        // Cluster units change only through the store (`cluster::apply_cluster`).
+        if let Some(refused) = cluster::refuse_local(&units, &changes) {
+            return refused;
+        }
         self.apply_locked(&mut units, changes, Mode::Normal).await
     }
 
