@@ -129,6 +129,9 @@ pub struct UnitReport {
     /// Whether the unit is paused on this node.
     #[serde(default)]
     pub paused: bool,
+    /// When the node finished applying (or refusing) the revision, ms since the Unix epoch.
+    #[serde(default)]
+    pub applied_at_ms: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -224,6 +227,8 @@ pub struct NodeUnit {
     pub revision: u64,
     pub hash: Option<String>,
     pub error: Option<String>,
+    /// When the node applied (or refused) that revision (ms since the Unix epoch; 0: unknown).
+    pub applied_at_ms: u64,
 }
 
 /// `status`: nodes × units.
@@ -261,6 +266,7 @@ impl ClusterStatus {
                                 revision: r.map(|r| r.revision).unwrap_or(0),
                                 hash: r.map(|r| r.hash.clone()),
                                 error: r.and_then(|r| r.error.clone()),
+                                applied_at_ms: r.map(|r| r.applied_at_ms).unwrap_or(0),
                             },
                         )
                     })
@@ -280,6 +286,7 @@ mod tests {
             hash: "h".into(),
             error: error.map(str::to_owned),
             paused: false,
+            applied_at_ms: 0,
         }
     }
 

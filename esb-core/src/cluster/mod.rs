@@ -431,7 +431,7 @@ impl Node {
                 out.waited_ms = started.elapsed().as_millis() as u64;
                 return Ok(Some(out));
             }
-            tokio::time::sleep(Duration::from_millis(10)).await;
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
 

@@ -296,6 +296,7 @@ impl Node {
                 hash: doc.hash.clone(),
                 error,
                 paused,
+                applied_at_ms: now_ms(),
             },
         );
     }

@@ -283,6 +283,7 @@ mod tests {
                 hash: "h".into(),
                 error: None,
                 paused: true,
+                applied_at_ms: 1,
             },
         );
         c.save(dir.path());
