@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Value};
 
-use crate::client::{ClientConfig, TokenSpec};
+use crate::conn::client::{ClientConfig, TokenSpec};
 use crate::exec::Executor;
 use crate::Client;
 

@@ -8,9 +8,9 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::Duration;
 
-use crate::command::Command;
-use crate::event::{event_lines, Event};
-use crate::output::{Line, Tone};
+use crate::lang::command::Command;
+use crate::present::event::{event_lines, Event};
+use crate::present::output::{Line, Tone};
 use crate::tui::action::{Action, Effect, SortBy, View};
 use crate::tui::edit::LineInput;
 use crate::tui::model::{Names, Obj, Snapshot};
@@ -410,7 +410,7 @@ impl App {
             Action::TapEnded { id, message } => {
                 if let Mode::Popup(p) = &mut self.mode {
                     if p.tap == Some(id) {
-                        p.lines.push(vec![crate::output::Span::new(
+                        p.lines.push(vec![crate::present::output::Span::new(
                             format!("tap ended: {message}"),
                             Tone::Bad,
                         )]);
@@ -459,7 +459,10 @@ impl App {
                     None => {
                         p.lines.insert(
                             0,
-                            vec![crate::output::Span::new("gone from the server", Tone::Bad)],
+                            vec![crate::present::output::Span::new(
+                                "gone from the server",
+                                Tone::Bad,
+                            )],
                         );
                         p.live = None;
                     }
@@ -484,7 +487,7 @@ impl App {
             p.lines.clear();
         }
         let at_end = p.scroll + page >= p.lines.len();
-        p.lines.push(crate::tap::tap_line(record));
+        p.lines.push(crate::present::tap::tap_line(record));
         if p.lines.len() > TAP_LINES {
             let cut = p.lines.len() - TAP_LINES;
             p.lines.drain(..cut);

@@ -4,8 +4,8 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use serde_json::json;
 
 use super::*;
-use crate::command::{parse, Kind, Target};
-use crate::output::{Block, Output, Span};
+use crate::lang::command::{parse, Kind, Target};
+use crate::present::output::{Block, Output, Span};
 use crate::tui::action::JobResult;
 use crate::tui::action::Op;
 use crate::tui::fixture::{self, NOW};
@@ -532,7 +532,7 @@ fn history_popup_picks_a_revision_to_roll_back_to() {
         {"revision": 2, "active": false, "hash": "b", "label": "1.0.0"},
         {"revision": 3, "active": true, "hash": "c", "label": "1.0.0"}
     ]);
-    let out = crate::report::history("default", &v, NOW);
+    let out = crate::present::report::history("default", &v, NOW);
     a.update(Action::JobDone {
         id,
         result: JobResult::Ok(out),

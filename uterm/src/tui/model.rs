@@ -6,9 +6,9 @@
 use deployments::protocol::{ObjectName, Request, Response};
 use serde_json::{json, Value};
 
-use crate::command::{Kind, Target};
 use crate::exec::envelope_message;
-use crate::view::Attrs;
+use crate::lang::command::{Kind, Target};
+use crate::present::view::Attrs;
 
 /// What a row is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -287,7 +287,7 @@ pub fn snapshot(responses: &[Response], taken_ms: u64) -> Result<Snapshot, Strin
                 s.draining.push(Obj {
                     kind: ObjKind::Draining,
                     unit: Some(u.name.clone()),
-                    name: format!("r{}", crate::output::cell(r.get("revision"))),
+                    name: format!("r{}", crate::present::output::cell(r.get("revision"))),
                     attrs,
                 });
             }

@@ -2,11 +2,11 @@
 //! operations), Command (`:` line with completion), Filter (`/`), Help, Confirm and Popup.
 //! Part of the reducer: pure.
 
-use crate::command::{self, Command};
-use crate::output::Tone;
+use crate::lang::command::{self, Command};
+use crate::lang::complete::complete;
+use crate::present::output::Tone;
 use crate::tui::action::{Action, Edit, Effect, View};
 use crate::tui::app::{App, Mode, Popup, Purpose};
-use crate::tui::complete::complete;
 
 impl App {
     pub(crate) fn key_action(&mut self, action: Action) -> Vec<Effect> {

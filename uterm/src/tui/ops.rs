@@ -4,8 +4,8 @@
 //! maintenance, unload, rollback), and what `--read-only` refuses (everything that changes
 //! state). Part of the reducer: pure.
 
-use crate::command::{Command, Kind, Target};
-use crate::output::{Span, Tone};
+use crate::lang::command::{Command, Kind, Target};
+use crate::present::output::{Span, Tone};
 use crate::tui::action::{Effect, Op, View};
 use crate::tui::app::{App, Confirm, Mode, Popup, Purpose};
 use crate::tui::model::{Obj, ObjKind};
@@ -300,7 +300,7 @@ impl App {
             lines.push(Vec::new());
             let json = serde_json::to_string_pretty(&ev.event.to_json()).unwrap_or_default();
             lines.extend(json.lines().map(|l| vec![Span::plain(l)]));
-            let title = crate::event::event_title(&ev.event);
+            let title = crate::present::event::event_title(&ev.event);
             self.mode = Mode::Popup(Popup::new(title, lines));
             return vec![];
         }
@@ -339,8 +339,8 @@ impl App {
 }
 
 /// The lines of an object's attribute popup.
-pub(crate) fn attr_lines(o: &Obj, now_ms: u64) -> Vec<crate::output::Line> {
-    block_lines(&crate::view::sheet(None, &o.attrs, now_ms))
+pub(crate) fn attr_lines(o: &Obj, now_ms: u64) -> Vec<crate::present::output::Line> {
+    block_lines(&crate::present::view::sheet(None, &o.attrs, now_ms))
 }
 
 fn capital(s: &str) -> String {

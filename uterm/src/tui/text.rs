@@ -2,7 +2,7 @@
 //! (aligned like script mode, tones kept for colour), sparklines as block characters, and
 //! the key map ([`KEYS`]) that the help popup lists and docs/uterm.md follows.
 
-use crate::output::{Align, Block, Line, Output, Span, Tone};
+use crate::present::output::{Align, Block, Line, Output, Span, Tone};
 
 /// The blocks of an output as lines (tables and fields aligned), a blank line between blocks.
 pub fn block_lines(blocks: &[Block]) -> Vec<Line> {
@@ -198,7 +198,7 @@ pub const KEYS: &[(&str, &[(&str, &str)])] = &[
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::output::Table;
+    use crate::present::output::Table;
     use serde_json::json;
 
     #[test]
@@ -210,7 +210,7 @@ mod tests {
             .with(Block::Lines(vec![vec![Span::plain("title")]]))
             .with(Block::Table(t));
         let text: Vec<String> = output_lines(&out).iter().map(plain).collect();
-        let script = out.render(crate::output::Style::PLAIN);
+        let script = out.render(crate::present::output::Style::PLAIN);
         assert_eq!(text.join("\n") + "\n", script);
         assert_eq!(plain(&output_lines(&Output::new(json!(null)))[0]), "ok");
     }

@@ -11,8 +11,8 @@ use ratatui::Frame;
 use serde_json::Value;
 
 use super::style;
-use crate::output::{ago, cell, micros, millis, short_hash, Tone};
-use crate::report::diag_text;
+use crate::present::output::{ago, cell, micros, millis, short_hash, Tone};
+use crate::present::report::diag_text;
 use crate::tui::app::App;
 use crate::tui::model::{Obj, ObjKind};
 use crate::tui::text::{count, rate};

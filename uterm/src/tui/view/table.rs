@@ -12,7 +12,7 @@ use ratatui::Frame;
 use serde_json::Value;
 
 use super::style;
-use crate::output::{ago, micros, Tone};
+use crate::present::output::{ago, micros, Tone};
 use crate::tui::action::{SortBy, View};
 use crate::tui::app::App;
 use crate::tui::model::{Obj, ObjKind, ACKED_RATE};
@@ -224,7 +224,7 @@ fn info(o: &Obj) -> String {
         ObjKind::Task => {
             let every = o
                 .num("EveryMillis")
-                .map(|m| format!("every {}", crate::output::millis(m)))
+                .map(|m| format!("every {}", crate::present::output::millis(m)))
                 .unwrap_or_default();
             format!("{every}  runs {}", count(o.num("Runs")))
         }

@@ -7,9 +7,9 @@ use std::io::Write;
 
 use serde_json::{json, Value};
 
-use crate::command::{parse_script, Command, ScriptCommand};
 use crate::exec::{CmdError, Executor, Follow};
-use crate::output::{Span, Style, Tone};
+use crate::lang::command::{parse_script, Command, ScriptCommand};
+use crate::present::output::{Span, Style, Tone};
 
 /// Exit codes of script mode.
 pub mod exit {
@@ -47,7 +47,9 @@ pub fn run(exec: &Executor, text: &str, opts: Options, io: &mut Sinks) -> i32 {
     let commands = match parse_script(text) {
         Ok(c) => c,
         Err(errors) => {
-            let several = crate::lex::lex(text).map(|s| s.len() > 1).unwrap_or(true);
+            let several = crate::lang::lex::lex(text)
+                .map(|s| s.len() > 1)
+                .unwrap_or(true);
             for e in &errors {
                 let err = CmdError::Usage(e.error.clone());
                 if opts.json {
@@ -162,7 +164,7 @@ fn follow(
     exec: &Executor,
     opts: Options,
     io: &mut Sinks,
-) -> Result<crate::output::Output, CmdError> {
+) -> Result<crate::present::output::Output, CmdError> {
     // Say each distinct reconnect problem once, not at every retry.
     let mut last_problem = String::new();
     exec.follow_events(|item| {
@@ -179,7 +181,7 @@ fn follow(
                 if opts.json {
                     writeln!(io.out, "{}", ev.to_json())
                 } else {
-                    crate::event::event_lines(ev)
+                    crate::present::event::event_lines(ev)
                         .iter()
                         .try_for_each(|l| writeln!(io.out, "{}", opts.style.line(l)))
                 }
@@ -199,7 +201,7 @@ fn follow(
         };
         written.is_ok() && io.out.flush().is_ok()
     })?;
-    Ok(crate::output::Output::new(Value::Null))
+    Ok(crate::present::output::Output::new(Value::Null))
 }
 
 /// `tap`: one line (or JSON document) per request, flushed as it comes.
@@ -211,16 +213,20 @@ fn tap(
     consumer: bool,
     opts: Options,
     io: &mut Sinks,
-) -> Result<crate::output::Output, CmdError> {
+) -> Result<crate::present::output::Output, CmdError> {
     exec.tap(name, unit, limit, consumer, |rec| {
         let written = if opts.json {
             writeln!(io.out, "{rec}")
         } else {
-            writeln!(io.out, "{}", opts.style.line(&crate::tap::tap_line(rec)))
+            writeln!(
+                io.out,
+                "{}",
+                opts.style.line(&crate::present::tap::tap_line(rec))
+            )
         };
         written.is_ok() && io.out.flush().is_ok()
     })?;
-    Ok(crate::output::Output::new(Value::Null))
+    Ok(crate::present::output::Output::new(Value::Null))
 }
 
 /// A one-line message for people (used by main for its own errors).

@@ -6,7 +6,7 @@
 
 use serde_json::Value;
 
-use crate::output::{micros, time_of_day, Line, Span, Tone};
+use crate::present::output::{micros, time_of_day, Line, Span, Tone};
 
 /// One record (`/tap`'s JSON) as a line; a `{"lost": n}` note says what was skipped.
 pub fn tap_line(r: &Value) -> Line {

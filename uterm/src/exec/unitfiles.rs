@@ -10,7 +10,7 @@ use deployments::UnitSources;
 use serde_json::{json, Value};
 
 use crate::exec::CmdError;
-use crate::output::{Block, Line, Output, Span, Tone};
+use crate::present::output::{Block, Line, Output, Span, Tone};
 
 fn cannot_read(path: &Path, e: impl std::fmt::Display) -> CmdError {
     CmdError::failed(format!("cannot read {}: {e}", path.display()))

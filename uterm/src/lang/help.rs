@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use crate::output::{Block, Line, Output, Span, Table, Tone};
+use crate::present::output::{Block, Line, Output, Span, Table, Tone};
 
 /// Help for one verb.
 #[derive(Debug, Clone, Copy)]
@@ -456,10 +456,10 @@ fn wrap(text: &str, width: usize) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::command::{parse, VERBS};
+    use crate::lang::command::{parse, VERBS};
 
     fn plain(o: &Output) -> String {
-        o.render(crate::output::Style::PLAIN)
+        o.render(crate::present::output::Style::PLAIN)
     }
 
     #[test]

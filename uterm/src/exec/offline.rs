@@ -6,7 +6,7 @@ use std::path::Path;
 use serde_json::{json, Value};
 
 use crate::exec::CmdError;
-use crate::output::{Block, Output, Span, Tone};
+use crate::present::output::{Block, Output, Span, Tone};
 
 /// `validate --dir`: a conf directory (with esb.toml), or one unit directory checked against
 /// the root config two levels up. Offline.

@@ -1,17 +1,17 @@
 //! Turns managed objects read from the management endpoint into [`Output`]s: the status
 //! page, one table per kind of object, attribute sheets, generic values and bean metadata.
 //! Pure functions of JSON, so the TUI can reuse them and tests need no server. Deployment
-//! results are in [`crate::report`], events in [`crate::event`].
+//! results are in [`crate::present::report`], events in [`crate::present::event`].
 
 use deployments::protocol::ObjectName;
 use serde_json::{json, Map, Value};
 
-use crate::command::Kind;
-use crate::output::{
+use crate::lang::command::Kind;
+use crate::present::output::{
     ago, cell, compact, micros, short_hash, timestamp, uptime, Block, Line, Output, Span, Table,
     Tone,
 };
-use crate::report::{diag_span, is_diagnostic};
+use crate::present::report::{diag_span, is_diagnostic};
 
 /// The attributes of one bean, as read.
 pub type Attrs = Map<String, Value>;

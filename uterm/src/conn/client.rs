@@ -11,7 +11,7 @@ use std::time::Duration;
 use deployments::protocol::{Request, Response};
 use serde_json::Value;
 
-use crate::event::EventStream;
+use crate::present::event::EventStream;
 
 /// The default management URL (DESIGN §6).
 pub const DEFAULT_URL: &str = "http://127.0.0.1:9900";

@@ -1,5 +1,5 @@
 use super::*;
-use crate::output::Style;
+use crate::present::output::Style;
 use serde_json::json;
 
 fn plain(o: &Output) -> String {

@@ -9,11 +9,11 @@ use std::path::PathBuf;
 use deployments::protocol::ObjectName;
 use serde_json::Value;
 
-use crate::help;
-use crate::lex::{self, Segment, Token};
-use crate::parse::parse_tokens;
+use crate::lang::help;
+use crate::lang::lex::{self, Segment, Token};
+use crate::lang::parse::parse_tokens;
 
-pub use crate::parse::{json_arg, parse_millis};
+pub use crate::lang::parse::{json_arg, parse_millis};
 
 /// A kind of managed object that commands can name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

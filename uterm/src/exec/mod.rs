@@ -1,20 +1,24 @@
 //! Runs parsed [`Command`]s against the management endpoint (shared by script mode and the
 //! TUI) and says how they failed ([`CmdError`], with the exit code). Each command is as few
 //! round trips as possible: one Jolokia bulk request where it needs several reads; reads are
-//! in [`crate::query`], state changes (bulked with a read of the state they produced) in
-//! [`crate::control`]. Offline commands (help, `validate --dir`) never touch the network.
+//! in [`crate::exec::query`], state changes (bulked with a read of the state they produced) in
+//! [`crate::exec::control`]. Offline commands (help, `validate --dir`) never touch the network.
+
+pub mod control;
+pub mod offline;
+pub mod query;
+pub mod script;
+pub mod unitfiles;
 
 use deployments::protocol::{join_path, ObjectName, Request, Response};
 use serde_json::{json, Value};
 
-use crate::client::{Client, ClientError};
-use crate::command::{Command, DeployFrom, Kind, Target, UsageError, ValidateWhat};
-use crate::event::{self, Event};
-use crate::offline;
-use crate::output::{now_ms, Block, Output, Span, Tone};
-use crate::report;
-use crate::unitfiles;
-use crate::view::{self, Attrs};
+use crate::conn::client::{Client, ClientError};
+use crate::lang::command::{Command, DeployFrom, Kind, Target, UsageError, ValidateWhat};
+use crate::present::event::{self, Event};
+use crate::present::output::{now_ms, Block, Output, Span, Tone};
+use crate::present::report;
+use crate::present::view::{self, Attrs};
 
 /// Why a command did not succeed.
 #[derive(Debug, thiserror::Error)]
@@ -183,7 +187,7 @@ impl Executor {
     pub fn run(&self, cmd: &Command) -> Result<Output, CmdError> {
         let now = now_ms();
         match cmd {
-            Command::Help(topic) => Ok(crate::help::render(topic.as_deref())),
+            Command::Help(topic) => Ok(crate::lang::help::render(topic.as_deref())),
             Command::Status => self.status(now),
             Command::List { kind, unit } => self.list(*kind, unit.as_deref(), now),
             Command::Show(t) => self.show(t, now),
@@ -433,7 +437,7 @@ impl Executor {
             Command::HotDeploy(None) => {
                 let r = self.one(Request::read(manager(), Some("HotDeploy")))?;
                 let v = value_of(&r, "hot-deploy")?;
-                Ok(crate::control::hot_deploy_output(
+                Ok(crate::exec::control::hot_deploy_output(
                     v,
                     json!({ "hot_deploy": v }),
                 ))
@@ -445,7 +449,7 @@ impl Executor {
                 ])?;
                 value_of(&rs[0], "hot-deploy")?;
                 let v = rs[1].value.clone().unwrap_or(json!(on));
-                Ok(crate::control::hot_deploy_output(
+                Ok(crate::exec::control::hot_deploy_output(
                     &v,
                     json!({ "hot_deploy": v }),
                 ))
@@ -496,8 +500,8 @@ impl Executor {
                     vec![Span::plain(format!(
                         "{} {attribute}: {} → {}",
                         bean.original(),
-                        crate::output::compact(&old, 60),
-                        crate::output::compact(value, 60)
+                        crate::present::output::compact(&old, 60),
+                        crate::present::output::compact(value, 60)
                     ))],
                 ))
             }

@@ -1,5 +1,5 @@
 use super::*;
-use crate::output::Style;
+use crate::present::output::Style;
 use serde_json::json;
 
 const NOW: u64 = 1_714_565_584_000;
@@ -181,7 +181,7 @@ fn generic_values_and_help() {
 #[test]
 fn a_proxy_without_transports_listens_on_all() {
     let a = attrs(json!({"State": "Active", "Transports": [], "Sequences": []}));
-    let mut out = crate::output::Output::new(json!({}));
+    let mut out = crate::present::output::Output::new(json!({}));
     for b in sheet(None, &a, NOW) {
         out = out.with(b);
     }

@@ -1,7 +1,7 @@
 use super::*;
-use crate::command::parse;
 use crate::fake::{err, key, not_found, ok, Fake};
-use crate::output::Style;
+use crate::lang::command::parse;
+use crate::present::output::Style;
 use serde_json::json;
 
 fn run(exec: &Executor, line: &str) -> Result<Output, CmdError> {
@@ -427,7 +427,7 @@ fn recent_events_come_from_the_sse_ring() {
 #[test]
 fn refused_tokens_are_exit_3_and_say_where_the_token_was_looked_for() {
     let fake = Fake::start("", |_| ok(Value::Null));
-    let exec = fake.executor_with(crate::client::TokenSpec::Given("wrong".into()));
+    let exec = fake.executor_with(crate::conn::client::TokenSpec::Given("wrong".into()));
     let e = run(&exec, "status").unwrap_err();
     assert_eq!(e.exit_code(), 3);
     let m = e.to_string();
@@ -487,7 +487,7 @@ fn invalid_unit_directory_fails_with_located_errors() {
         "[[proxy]]\nname = \"p\"\npath = \"/p\"\nendpoint = \"nope\"\n",
     )
     .unwrap();
-    let e = crate::offline::validate_dir(&unit).unwrap_err();
+    let e = crate::exec::offline::validate_dir(&unit).unwrap_err();
     assert_eq!(e.exit_code(), 1);
     assert_eq!(e.to_string(), "validation failed: 1 unit with errors");
     let t = text(e.output().unwrap());
@@ -495,7 +495,7 @@ fn invalid_unit_directory_fails_with_located_errors() {
         t.contains("✗ bad (1 error)") && t.contains("unit.toml:"),
         "{t}"
     );
-    let e = crate::offline::validate_dir(&dir).unwrap_err();
+    let e = crate::exec::offline::validate_dir(&dir).unwrap_err();
     assert_eq!(e.output().unwrap().json["ok"], json!(false));
     std::fs::remove_dir_all(&dir).unwrap();
 }

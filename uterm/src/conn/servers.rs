@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::client::{ClientConfig, TokenSpec, DEFAULT_URL};
+use crate::conn::client::{ClientConfig, TokenSpec, DEFAULT_URL};
 
 /// The per-user file of servers.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -222,13 +222,13 @@ pub fn resolve(
                 .as_ref()
                 .and_then(|d| f.servers.get(d).map(|e| (d.clone(), e))),
             Some(u) => {
-                let u = crate::client::normalize_url(u);
+                let u = crate::conn::client::normalize_url(u);
                 f.servers
                     .iter()
                     .find(|(_, e)| {
                         e.url
                             .as_deref()
-                            .map(crate::client::normalize_url)
+                            .map(crate::conn::client::normalize_url)
                             .as_deref()
                             == Some(u.as_str())
                     })

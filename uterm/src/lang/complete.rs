@@ -2,7 +2,7 @@
 //! `UNIT/NAME` elements, transports, addresses, bean names and attributes, flags), with the
 //! object names taken from the latest snapshot. Pure: text and cursor in, candidates out.
 
-use crate::command::VERBS;
+use crate::lang::command::VERBS;
 use crate::tui::model::Names;
 
 /// The word being completed (char offsets into the line) and what it could become.

@@ -7,11 +7,11 @@ use std::path::PathBuf;
 use deployments::protocol::{did_you_mean, ObjectName};
 use serde_json::Value;
 
-use crate::command::{
+use crate::lang::command::{
     AddressOp, Command, DeployFrom, Kind, Target, UsageError, ValidateWhat, VERBS,
 };
-use crate::help;
-use crate::lex::{self, Token};
+use crate::lang::help;
+use crate::lang::lex::{self, Token};
 
 /// The words after the verb, split into positional words and `--flags`.
 struct Args<'a> {

@@ -5,10 +5,10 @@
 use deployments::protocol::{did_you_mean, Attributes, ObjectName, Request, Response};
 use serde_json::{json, Value};
 
-use crate::command::{Kind, Target, UsageError};
 use crate::exec::{attrs_of, manager, server, value_of, words, CmdError, Executor};
-use crate::output::{Block, Output, Span, Tone};
-use crate::view::{self, Row};
+use crate::lang::command::{Kind, Target, UsageError};
+use crate::present::output::{Block, Output, Span, Tone};
+use crate::present::view::{self, Row};
 
 /// Rows of a pattern read (`{name: {attrs}}`), sorted by unit and name; `None` when the value
 /// is not of that shape.

@@ -7,9 +7,9 @@ use std::io::{BufRead, BufReader};
 use deployments::protocol::ObjectName;
 use serde_json::{json, Value};
 
-use crate::client::ClientError;
-use crate::output::{cell, compact, millis, time_of_day, Block, Line, Output, Span, Tone};
-use crate::report::{diff_summary, errors_lines};
+use crate::conn::client::ClientError;
+use crate::present::output::{cell, compact, millis, time_of_day, Block, Line, Output, Span, Tone};
+use crate::present::report::{diff_summary, errors_lines};
 
 // ---------------------------------------------------------------------------------------------
 // Server-sent events

@@ -7,10 +7,10 @@ use std::path::Path;
 use deployments::protocol::{ObjectName, Request};
 use serde_json::{json, Value};
 
-use crate::command::{AddressOp, Kind, Target};
 use crate::exec::{manager, value_of, CmdError, Executor};
-use crate::output::{now_ms, Output, Span, Tone};
-use crate::{report, view};
+use crate::lang::command::{AddressOp, Kind, Target};
+use crate::present::output::{now_ms, Output, Span, Tone};
+use crate::present::{report, view};
 
 pub(crate) fn read_file(path: &Path) -> Result<String, CmdError> {
     std::fs::read_to_string(path).map_err(|e| {
@@ -28,7 +28,7 @@ pub(crate) fn hot_deploy_output(v: &Value, json: Value) -> Output {
             match on {
                 Some(true) => Span::state("on"),
                 Some(false) => Span::state("off"),
-                None => Span::plain(crate::output::cell(Some(v))),
+                None => Span::plain(crate::present::output::cell(Some(v))),
             },
         ],
     )
@@ -155,7 +155,7 @@ impl Executor {
             ]);
         }
         let json = json!({ "unit": unit, "operation": "cancelDrain", "ended": ended });
-        Ok(Output::new(json).with(crate::output::Block::Lines(lines)))
+        Ok(Output::new(json).with(crate::present::output::Block::Lines(lines)))
     }
 
     /// An operation on a singleton bean, bulked with a read of `attr`.
@@ -178,7 +178,7 @@ impl Executor {
             "arguments": args, "result": result, "state": state,
         });
         let mut line = vec![Span::plain(format!("{label}: "))];
-        line.push(Span::state(crate::output::cell(Some(&state))));
+        line.push(Span::state(crate::present::output::cell(Some(&state))));
         Ok(Output::line(json, line))
     }
 

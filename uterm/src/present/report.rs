@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use crate::output::{
+use crate::present::output::{
     ago, cell, compact, millis, short_hash, timestamp, Block, Line, Output, Span, Table, Tone,
 };
 
