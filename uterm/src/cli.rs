@@ -95,7 +95,7 @@ pub fn parse_refresh(s: &str) -> Result<Duration, String> {
     let d = match t.parse::<f64>() {
         Ok(secs) if secs.is_finite() && secs >= 0.0 => Duration::from_secs_f64(secs),
         Ok(_) => return Err(format!("{s:?} is not a duration")),
-        Err(_) => Duration::from_millis(crate::lang::command::parse_millis(t)?),
+        Err(_) => Duration::from_millis(crate::lang::args::parse_millis(t)?),
     };
     if d < Duration::from_millis(100) {
         return Err("the refresh interval must be at least 100ms".into());

@@ -18,7 +18,7 @@ pub mod tui;
 
 pub use conn::client::{Client, ClientConfig, ClientError, TokenSpec};
 pub use exec::{CmdError, Executor};
-pub use lang::command::{parse, Command, Kind, Target, UsageError};
+pub use lang::{parse, Command, Kind, Target, UsageError};
 pub use present::output::{Output, Style};
 
 #[cfg(test)]

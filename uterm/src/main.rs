@@ -99,7 +99,7 @@ fn main() -> ExitCode {
 /// With `--read-only`, a script that would change server state does not run at all: the
 /// first such command, its line and the message.
 fn read_only_refusal(text: &str) -> Option<(String, usize, String)> {
-    let commands = uterm::lang::command::parse_script(text).ok()?;
+    let commands = uterm::lang::parse_script(text).ok()?;
     let c = commands.iter().find(|c| c.command.changes_state())?;
     let command = c.text.trim().to_string();
     let message = format!(

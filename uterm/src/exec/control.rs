@@ -8,7 +8,8 @@ use deployments::protocol::{ObjectName, Request};
 use serde_json::{json, Value};
 
 use crate::exec::{manager, value_of, CmdError, Executor};
-use crate::lang::command::{AddressOp, Kind, Target};
+use crate::lang::command::AddressOp;
+use crate::lang::kind::{Kind, Target};
 use crate::present::output::{now_ms, Output, Span, Tone};
 use crate::present::{report, view};
 

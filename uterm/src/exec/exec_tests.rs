@@ -1,6 +1,6 @@
 use super::*;
 use crate::fake::{err, key, not_found, ok, Fake};
-use crate::lang::command::parse;
+use crate::lang::parse::parse;
 use crate::present::output::Style;
 use serde_json::json;
 

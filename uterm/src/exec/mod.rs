@@ -14,7 +14,9 @@ use deployments::protocol::{join_path, ObjectName, Request, Response};
 use serde_json::{json, Value};
 
 use crate::conn::client::{Client, ClientError};
-use crate::lang::command::{Command, DeployFrom, Kind, Target, UsageError, ValidateWhat};
+use crate::lang::command::{Command, DeployFrom, ValidateWhat};
+use crate::lang::error::UsageError;
+use crate::lang::kind::{Kind, Target};
 use crate::present::event::{self, Event};
 use crate::present::output::{now_ms, Block, Output, Span, Tone};
 use crate::present::report;
@@ -187,7 +189,7 @@ impl Executor {
     pub fn run(&self, cmd: &Command) -> Result<Output, CmdError> {
         let now = now_ms();
         match cmd {
-            Command::Help(topic) => Ok(crate::lang::help::render(topic.as_deref())),
+            Command::Help(topic) => Ok(crate::present::help::render(topic.as_deref())),
             Command::Status => self.status(now),
             Command::List { kind, unit } => self.list(*kind, unit.as_deref(), now),
             Command::Show(t) => self.show(t, now),

@@ -6,7 +6,8 @@ use deployments::protocol::{did_you_mean, Attributes, ObjectName, Request, Respo
 use serde_json::{json, Value};
 
 use crate::exec::{attrs_of, manager, server, value_of, words, CmdError, Executor};
-use crate::lang::command::{Kind, Target, UsageError};
+use crate::lang::error::UsageError;
+use crate::lang::kind::{Kind, Target};
 use crate::present::output::{Block, Output, Span, Tone};
 use crate::present::view::{self, Row};
 

@@ -8,7 +8,8 @@ use std::io::Write;
 use serde_json::{json, Value};
 
 use crate::exec::{CmdError, Executor, Follow};
-use crate::lang::command::{parse_script, Command, ScriptCommand};
+use crate::lang::command::Command;
+use crate::lang::parse::{parse_script, ScriptCommand};
 use crate::present::output::{Span, Style, Tone};
 
 /// Exit codes of script mode.

@@ -1,9 +1,27 @@
 //! Completion of the `:` line: verbs first, then what the verb takes next (kinds, units,
 //! `UNIT/NAME` elements, transports, addresses, bean names and attributes, flags), with the
-//! object names taken from the latest snapshot. Pure: text and cursor in, candidates out.
+//! object names the caller knows ([`Names`]). Pure: text and cursor in, candidates out.
 
 use crate::lang::command::VERBS;
-use crate::tui::model::Names;
+
+/// The object names the `:` line completes (the console fills them from its latest
+/// snapshot).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Names {
+    pub units: Vec<String>,
+    /// Units on disk that are not loaded.
+    pub unloaded: Vec<String>,
+    pub proxies: Vec<String>,
+    pub endpoints: Vec<String>,
+    pub tasks: Vec<String>,
+    pub consumers: Vec<String>,
+    pub sequences: Vec<String>,
+    pub transports: Vec<String>,
+    /// `(unit/endpoint, url)` of every address.
+    pub addresses: Vec<(String, String)>,
+    /// Every bean name and its attributes' names.
+    pub beans: Vec<(String, Vec<String>)>,
+}
 
 /// The word being completed (char offsets into the line) and what it could become.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -3,7 +3,7 @@
 //! `"…"` knows `\"` and `\\`, a backslash outside quotes escapes the next character, and an
 //! unquoted `#` at the start of a token comments out the rest of the line.
 
-use crate::lang::command::UsageError;
+use crate::lang::error::UsageError;
 
 /// One word of a command, after quote removal.
 #[derive(Debug, Clone, PartialEq, Eq)]

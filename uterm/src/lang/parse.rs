@@ -1,129 +1,150 @@
-//! The parser of the command language: from tokens to a [`Command`]. Flags (`--to 3`,
-//! `--to=3`) may come anywhere after the verb; unknown verbs, kinds and flags get the nearest
-//! valid spelling as a suggestion; every error carries the usage of its command.
+//! The parser of the command language: from text or words to a [`Command`]. A script is
+//! lexed into commands, every command parsed before any runs; each verb has its own small
+//! parser over its [`Args`] (flags may come anywhere after the verb). Unknown verbs, kinds and
+//! flags get the nearest valid spelling as a suggestion; every error carries the usage of its
+//! command.
 
 use std::path::PathBuf;
 
 use deployments::protocol::{did_you_mean, ObjectName};
-use serde_json::Value;
 
-use crate::lang::command::{
-    AddressOp, Command, DeployFrom, Kind, Target, UsageError, ValidateWhat, VERBS,
+use crate::lang::args::{
+    bean, element_name, json_arg, on_off, parse_millis, parse_revision, percent, replace_token,
+    split_flags, target, unit_name, units, Args,
 };
+use crate::lang::command::{AddressOp, Command, DeployFrom, ValidateWhat, VERBS};
+use crate::lang::error::UsageError;
 use crate::lang::help;
-use crate::lang::lex::{self, Token};
+use crate::lang::kind::{Kind, Target};
+use crate::lang::lex::{self, Segment, Token};
 
-/// The words after the verb, split into positional words and `--flags`.
-struct Args<'a> {
-    verb: &'a str,
-    words: Vec<&'a str>,
-    flags: Vec<(&'static str, Option<&'a str>)>,
-    /// The full command as typed, for suggestions.
-    all: &'a [Token],
+/// Parses one command line (the TUI's `:` line, or one `-c` command).
+pub fn parse(line: &str) -> Result<Command, UsageError> {
+    let mut segments = lex::lex(line)?;
+    match segments.len() {
+        0 => Err(UsageError::new("empty command").with_hint("type `help` for the commands")),
+        1 => parse_tokens(&segments.remove(0).tokens),
+        _ => Err(UsageError::new("one command expected, found several")
+            .with_hint("run them one at a time, or as a script with `uterm -c \"a; b\"`")),
+    }
 }
 
-/// Splits `rest` into words and flags; `spec` lists the allowed flags and whether each takes
-/// a value (`--to 3` or `--to=3`).
-fn split_flags<'a>(
-    verb: &'a str,
-    all: &'a [Token],
-    spec: &[(&'static str, bool)],
-) -> Result<Args<'a>, UsageError> {
-    let mut args = Args {
-        verb,
-        words: Vec::new(),
-        flags: Vec::new(),
-        all,
-    };
-    let mut it = all[1..].iter();
-    while let Some(t) = it.next() {
-        let is_flag = !t.quoted && t.text.starts_with("--") && t.text.len() > 2;
-        if !is_flag {
-            args.words.push(&t.text);
-            continue;
-        }
-        let (name, inline) = match t.text.split_once('=') {
-            Some((n, v)) => (n, Some(v)),
-            None => (t.text.as_str(), None),
-        };
-        let Some(&(flag, takes_value)) = spec.iter().find(|(f, _)| *f == name) else {
-            let known: Vec<&str> = spec.iter().map(|(f, _)| *f).collect();
-            let mut e = UsageError::new(format!("{verb} has no option {name}"));
-            if let Some(s) = did_you_mean(name, known.iter().copied()) {
-                e = e.with_suggestion(replace_token(all, t, s));
-            } else if known.is_empty() {
-                e = e.with_hint(format!("{verb} takes no options"));
-            } else {
-                e = e.with_hint(format!("its options are {}", known.join(", ")));
-            }
-            return Err(e.with_usage_of(verb));
-        };
-        let value = match (takes_value, inline) {
-            (true, Some(v)) => Some(v),
-            (true, None) => match it.next() {
-                Some(v) => Some(v.text.as_str()),
-                None => {
-                    return Err(UsageError::new(format!("{flag} needs a value")).with_usage_of(verb))
-                }
-            },
-            (false, Some(_)) => {
-                return Err(UsageError::new(format!("{flag} takes no value")).with_usage_of(verb))
-            }
-            (false, None) => None,
-        };
-        if args.flags.iter().any(|(f, _)| *f == flag) {
-            return Err(UsageError::new(format!("{flag} given twice")).with_usage_of(verb));
-        }
-        args.flags.push((flag, value));
-    }
-    Ok(args)
+/// A command of a script with where it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScriptCommand {
+    pub command: Command,
+    /// Line of the script it starts on (1-based).
+    pub line: usize,
+    /// Its source text, without comments.
+    pub text: String,
 }
 
-impl<'a> Args<'a> {
-    fn flag(&self, name: &str) -> Option<Option<&'a str>> {
-        self.flags.iter().find(|(f, _)| *f == name).map(|(_, v)| *v)
-    }
+/// A command of a script that could not be parsed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScriptError {
+    pub error: UsageError,
+    /// Line of the script (1-based).
+    pub line: usize,
+    /// The command's source text (empty when the script could not be split at all).
+    pub text: String,
+}
 
-    fn has(&self, name: &str) -> bool {
-        self.flag(name).is_some()
-    }
-
-    fn value(&self, name: &str) -> Option<&'a str> {
-        self.flag(name).flatten()
-    }
-
-    fn usage(&self, message: impl Into<String>) -> UsageError {
-        UsageError::new(message).with_usage_of(self.verb)
-    }
-
-    fn exactly(&self, n: usize, what: &str) -> Result<(), UsageError> {
-        match self.words.len().cmp(&n) {
-            std::cmp::Ordering::Equal => Ok(()),
-            std::cmp::Ordering::Less => Err(self.usage(format!("{} needs {what}", self.verb))),
-            std::cmp::Ordering::Greater => Err(self.usage(format!(
-                "{} takes {what}, but got an extra \"{}\"",
-                self.verb, self.words[n]
-            ))),
+/// Parses a whole script (commands separated by `;` or newlines, `#` comments). Every command
+/// is parsed before any runs, so a typo late in a script is reported before anything changes;
+/// all usage errors are returned, each with its line.
+pub fn parse_script(text: &str) -> Result<Vec<ScriptCommand>, Vec<ScriptError>> {
+    let segments = lex::lex(text).map_err(|error| {
+        vec![ScriptError {
+            error,
+            line: 1,
+            text: String::new(),
+        }]
+    })?;
+    let mut ok = Vec::new();
+    let mut errors = Vec::new();
+    for Segment { tokens, line, text } in segments {
+        match parse_tokens(&tokens) {
+            Ok(command) => ok.push(ScriptCommand {
+                command,
+                line,
+                text,
+            }),
+            Err(error) => errors.push(ScriptError { error, line, text }),
         }
     }
+    if errors.is_empty() {
+        Ok(ok)
+    } else {
+        Err(errors)
+    }
 }
 
-/// The command as typed with `old` replaced by `new`, for suggestions.
-fn replace_token(all: &[Token], old: &Token, new: &str) -> String {
-    all.iter()
-        .map(|t| {
-            if std::ptr::eq(t, old) {
-                new.to_string()
-            } else {
-                lex::quote(&t.text)
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
+/// Parses a command already split into words (e.g. `uterm reload orders` from the shell).
+pub fn parse_args<S: AsRef<str>>(args: &[S]) -> Result<Command, UsageError> {
+    let tokens: Vec<Token> = args.iter().map(|a| Token::verbatim(a.as_ref())).collect();
+    if tokens.is_empty() {
+        return Err(UsageError::new("empty command").with_hint("type `help` for the commands"));
+    }
+    parse_tokens(&tokens)
 }
 
-/// Parses one command from its tokens (at least one).
-pub(crate) fn parse_tokens(tokens: &[Token]) -> Result<Command, UsageError> {
+/// Parses one command from its tokens (at least one): the verb, its flags, then the verb's
+/// own parser.
+fn parse_tokens(tokens: &[Token]) -> Result<Command, UsageError> {
+    let verb = verb(tokens)?;
+    if verb == "exec" {
+        return exec(verb, tokens);
+    }
+    let a = split_flags(verb, tokens, flags_of(verb))?;
+    match verb {
+        "status" => no_arguments(a, Command::Status),
+        "restart" => no_arguments(a, Command::Restart),
+        "upgrade" => no_arguments(a, Command::Upgrade),
+        "list" => list(a),
+        "show" => show(a),
+        "load" => Ok(Command::Load(units(&a)?)),
+        "unload" => Ok(Command::Unload(units(&a)?)),
+        "reload" => reload(a),
+        "deploy" => deploy(a),
+        "validate" => validate(a),
+        "diff" => diff(a),
+        "history" => one_unit(&a).map(Command::History),
+        "promote" => one_unit(&a).map(Command::Promote),
+        "abort" => one_unit(&a).map(Command::Abort),
+        "rollback" => rollback(a),
+        "drain" => drain(a),
+        "pause" => pause(a),
+        "resume" => Ok(Command::Resume(target(&a, &Kind::PAUSABLE)?)),
+        "stop" => Ok(Command::Stop(target(&a, &STOPPABLE)?)),
+        "start" => Ok(Command::Start(target(&a, &STOPPABLE)?)),
+        "suspend" | "activate" | "add" | "remove" => address(a),
+        "run" => run_task(a),
+        "maintenance" => {
+            a.exactly(1, "on or off")?;
+            Ok(Command::Maintenance(on_off(&a, a.words[0])?))
+        }
+        "canary" => canary_weight(a),
+        "flag" => flag(a),
+        "hot-deploy" => hot_deploy(a),
+        "events" => events(a),
+        "tap" => tap(a),
+        "beans" => beans(a),
+        "get" => get(a),
+        "set" => set(a),
+        "info" => {
+            a.exactly(1, "one bean name")?;
+            Ok(Command::Info(bean(&a, a.words[0], false)?))
+        }
+        "help" => help(a),
+        _ => unreachable!("every verb is handled"),
+    }
+}
+
+/// The kinds `stop` and `start` work on.
+const STOPPABLE: [Kind; 3] = [Kind::Proxy, Kind::Transport, Kind::Consumer];
+
+/// The verb of a command (aliases resolved), or "unknown command" with the nearest verb.
+fn verb(tokens: &[Token]) -> Result<&'static str, UsageError> {
     let first = &tokens[0];
     let verb = first.text.to_ascii_lowercase();
     let verb = match verb.as_str() {
@@ -132,413 +153,368 @@ pub(crate) fn parse_tokens(tokens: &[Token]) -> Result<Command, UsageError> {
         "hotdeploy" | "hot_deploy" => "hot-deploy",
         v => v,
     };
-    let Some(&verb) = VERBS.iter().find(|v| **v == verb) else {
-        let mut e = UsageError::new(format!("unknown command \"{}\"", first.text));
-        e = match did_you_mean(&first.text, VERBS) {
-            Some(s) => e.with_suggestion(replace_token(tokens, first, s)),
-            None => e.with_hint("type `help` for the commands"),
-        };
-        return Err(e);
-    };
+    if let Some(&verb) = VERBS.iter().find(|v| **v == verb) {
+        return Ok(verb);
+    }
+    let e = UsageError::new(format!("unknown command \"{}\"", first.text));
+    Err(match did_you_mean(&first.text, VERBS) {
+        Some(s) => e.with_suggestion(replace_token(tokens, first, s)),
+        None => e.with_hint("type `help` for the commands"),
+    })
+}
+
+/// The flags a verb takes, and whether each takes a value.
+fn flags_of(verb: &str) -> &'static [(&'static str, bool)] {
     match verb {
-        "status" => {
-            split_flags(verb, tokens, &[])?.exactly(0, "no arguments")?;
-            Ok(Command::Status)
-        }
-        "list" => parse_list(split_flags(verb, tokens, &[])?),
-        "show" => {
-            let a = split_flags(verb, tokens, &[("--rev", true), ("--out", true)])?;
-            if a.words.first() == Some(&"source") {
-                if a.words.len() != 2 {
-                    return Err(a.usage("show source needs one unit name"));
-                }
-                let revision = match a.value("--rev") {
-                    Some(r) => Some(r.parse::<u64>().map_err(|_| {
-                        a.usage(format!("--rev needs a revision number, got \"{r}\""))
-                    })?),
-                    None => None,
-                };
-                return Ok(Command::Source {
-                    unit: unit_name(&a, a.words[1])?,
-                    revision,
-                    out: a.value("--out").map(PathBuf::from),
-                });
-            }
-            if a.has("--rev") || a.has("--out") {
-                return Err(a.usage("--rev and --out belong to `show source UNIT`"));
-            }
-            Ok(Command::Show(target(&a, &Kind::ALL)?))
-        }
-        "load" | "unload" => {
-            let a = split_flags(verb, tokens, &[])?;
-            let units = units(&a)?;
-            Ok(if verb == "load" {
-                Command::Load(units)
-            } else {
-                Command::Unload(units)
-            })
-        }
-        "reload" => {
-            let a = split_flags(verb, tokens, &[("--all", false)])?;
-            if a.has("--all") {
-                a.exactly(0, "no unit names with --all")?;
-                return Ok(Command::ReloadAll);
-            }
-            Ok(Command::Reload(units(&a)?))
-        }
-        "deploy" => {
-            let a = split_flags(
-                verb,
-                tokens,
-                &[
-                    ("--file", true),
-                    ("--dir", true),
-                    ("--from-disk", false),
-                    ("--canary", true),
-                    ("--canary-header", true),
-                    ("--sticky", true),
-                ],
-            )?;
-            a.exactly(1, "one unit name")?;
-            if a.has("--canary") || a.has("--canary-header") {
-                let percent = match a.value("--canary") {
-                    Some(p) => percent(&a, p)?,
-                    None => 0.0,
-                };
-                let from = match (a.value("--file"), a.value("--dir")) {
-                    (Some(f), None) => DeployFrom::File(PathBuf::from(f)),
-                    (None, Some(d)) => DeployFrom::Dir(PathBuf::from(d)),
-                    (None, None) => DeployFrom::ServerDisk,
-                    _ => return Err(a.usage("use one of --file and --dir")),
-                };
-                return Ok(Command::Canary {
-                    unit: unit_name(&a, a.words[0])?,
-                    from,
-                    percent,
-                    header: a.value("--canary-header").map(str::to_owned),
-                    sticky: a.value("--sticky").map(str::to_owned),
-                });
-            }
-            let from = match (a.value("--file"), a.value("--dir"), a.has("--from-disk")) {
-                (Some(f), None, false) => DeployFrom::File(PathBuf::from(f)),
-                (None, Some(d), false) => DeployFrom::Dir(PathBuf::from(d)),
-                (None, None, true) => DeployFrom::ServerDisk,
-                (None, None, false) => {
-                    return Err(a.usage(
-                        "deploy needs --file FILE (a unit.toml and its includes), --dir DIR (a unit directory) or --from-disk",
-                    ))
-                }
-                _ => return Err(a.usage("use one of --file, --dir and --from-disk")),
-            };
-            Ok(Command::Deploy {
-                unit: unit_name(&a, a.words[0])?,
-                from,
-            })
-        }
-        "validate" => {
-            let a = split_flags(
-                verb,
-                tokens,
-                &[("--dir", true), ("--file", true), ("--checks", false)],
-            )?;
-            if a.has("--checks") {
-                if a.has("--dir") || a.has("--file") {
-                    return Err(
-                        a.usage("--checks runs a unit's checks on the server: no --dir or --file")
-                    );
-                }
-                a.exactly(1, "one unit name")?;
-                return Ok(Command::Validate(ValidateWhat::Checks {
-                    unit: unit_name(&a, a.words[0])?,
-                }));
-            }
-            if let Some(dir) = a.value("--dir") {
-                if a.has("--file") {
-                    return Err(a.usage("use either --dir or --file"));
-                }
-                a.exactly(0, "no unit name with --dir")?;
-                return Ok(Command::Validate(ValidateWhat::Dir(PathBuf::from(dir))));
-            }
-            a.exactly(1, "one unit name (or --dir DIR)")?;
-            Ok(Command::Validate(ValidateWhat::Unit {
-                unit: unit_name(&a, a.words[0])?,
-                file: a.value("--file").map(PathBuf::from),
-            }))
-        }
-        "diff" => {
-            let a = split_flags(verb, tokens, &[("--file", true)])?;
-            a.exactly(1, "one unit name")?;
-            Ok(Command::Diff {
-                unit: unit_name(&a, a.words[0])?,
-                file: a.value("--file").map(PathBuf::from),
-            })
-        }
-        "history" => {
-            let a = split_flags(verb, tokens, &[])?;
-            a.exactly(1, "one unit name")?;
-            Ok(Command::History(unit_name(&a, a.words[0])?))
-        }
-        "rollback" => {
-            let a = split_flags(verb, tokens, &[("--to", true)])?;
-            a.exactly(1, "one unit name")?;
-            let to = match a.value("--to") {
-                None => None,
-                Some(v) => Some(parse_revision(v).map_err(|m| a.usage(m))?),
-            };
-            Ok(Command::Rollback {
-                unit: unit_name(&a, a.words[0])?,
-                to,
-            })
-        }
-        "drain" => {
-            let a = split_flags(verb, tokens, &[("--rev", true)])?;
-            match a.words.first() {
-                Some(&"cancel") => {}
-                Some(w) => {
-                    return Err(a.usage(format!(
-                        "unknown drain action \"{w}\"; the action is `cancel`"
-                    )))
-                }
-                None => return Err(a.usage("drain needs an action: `drain cancel UNIT`")),
-            }
-            if a.words.len() != 2 {
-                return Err(a.usage("drain cancel needs one unit name"));
-            }
-            let revision = match a.value("--rev") {
-                None => None,
-                Some(v) => Some(parse_revision(v).map_err(|m| a.usage(m))?),
-            };
-            Ok(Command::DrainCancel {
-                unit: unit_name(&a, a.words[1])?,
-                revision,
-            })
-        }
-        "pause" => {
-            let a = split_flags(verb, tokens, &[("--hold", true)])?;
-            let target = target(&a, &Kind::PAUSABLE)?;
-            let hold_ms = match a.value("--hold") {
-                None => None,
-                Some(_) if target.kind() != Kind::Unit => {
-                    return Err(a.usage("--hold applies to units only"))
-                }
-                Some(v) => Some(parse_millis(v).map_err(|m| a.usage(m))?),
-            };
-            Ok(Command::Pause { target, hold_ms })
-        }
-        "resume" => {
-            let a = split_flags(verb, tokens, &[])?;
-            Ok(Command::Resume(target(&a, &Kind::PAUSABLE)?))
-        }
-        "stop" | "start" => {
-            let a = split_flags(verb, tokens, &[])?;
-            let t = target(&a, &[Kind::Proxy, Kind::Transport, Kind::Consumer])?;
-            Ok(if verb == "stop" {
-                Command::Stop(t)
-            } else {
-                Command::Start(t)
-            })
-        }
-        "suspend" | "activate" | "add" | "remove" => parse_address(split_flags(verb, tokens, &[])?),
-        "run" => {
-            let a = split_flags(verb, tokens, &[])?;
-            match a.words.first() {
-                Some(&"task") => {}
-                Some(w) if w.contains('/') => {
-                    return Err(a
-                        .usage("run needs the word `task`")
-                        .with_suggestion(format!("run task {}", lex::quote(w))))
-                }
-                _ => return Err(a.usage("run needs `task UNIT/TASK`")),
-            }
-            let t = target(&a, &[Kind::Task])?;
-            let Target::Element { unit, name, .. } = t else {
-                unreachable!("a task target is an element")
-            };
-            Ok(Command::RunTask { unit, task: name })
-        }
-        "maintenance" => {
-            let a = split_flags(verb, tokens, &[])?;
-            a.exactly(1, "on or off")?;
-            Ok(Command::Maintenance(on_off(&a, a.words[0])?))
-        }
-        "restart" => {
-            split_flags(verb, tokens, &[])?.exactly(0, "no arguments")?;
-            Ok(Command::Restart)
-        }
-        "promote" | "abort" => {
-            let a = split_flags(verb, tokens, &[])?;
-            a.exactly(1, "one unit name")?;
-            let unit = unit_name(&a, a.words[0])?;
-            Ok(if verb == "promote" {
-                Command::Promote(unit)
-            } else {
-                Command::Abort(unit)
-            })
-        }
-        "canary" => {
-            let a = split_flags(verb, tokens, &[])?;
-            a.exactly(2, "a unit name and a share, e.g. canary orders 50%")?;
-            Ok(Command::CanaryWeight {
-                unit: unit_name(&a, a.words[0])?,
-                percent: percent(&a, a.words[1])?,
-            })
-        }
-        "flag" => {
-            let a = split_flags(verb, tokens, &[])?;
-            a.exactly(3, "a unit, a flag name and on or off")?;
-            Ok(Command::Flag {
-                unit: unit_name(&a, a.words[0])?,
-                flag: a.words[1].to_owned(),
-                on: on_off(&a, a.words[2])?,
-            })
-        }
-        "upgrade" => {
-            split_flags(verb, tokens, &[])?.exactly(0, "no arguments")?;
-            Ok(Command::Upgrade)
-        }
-        "hot-deploy" => {
-            let a = split_flags(verb, tokens, &[])?;
-            if a.words.is_empty() {
-                return Ok(Command::HotDeploy(None));
-            }
-            a.exactly(1, "on or off")?;
-            Ok(Command::HotDeploy(Some(on_off(&a, a.words[0])?)))
-        }
-        "events" => {
-            let a = split_flags(verb, tokens, &[("--follow", false), ("--recent", true)])?;
-            a.exactly(0, "no arguments")?;
-            let recent = match a.value("--recent") {
-                None => 50,
-                Some(v) => v
-                    .parse::<usize>()
-                    .map_err(|_| a.usage(format!("--recent needs a count, not \"{v}\"")))?,
-            };
-            Ok(Command::Events {
-                follow: a.has("--follow"),
-                recent,
-            })
-        }
-        "tap" => {
-            let a = split_flags(verb, tokens, &[("--unit", true), ("--limit", true)])?;
-            // `tap PROXY`, `tap proxy PROXY`, `tap consumer CONSUMER` (UNIT/NAME or --unit).
-            let (consumer, word) = match a.words.as_slice() {
-                [k, w] if matches!(*k, "consumer" | "proxy") => (*k == "consumer", w.to_string()),
-                _ => {
-                    a.exactly(
-                        1,
-                        "the proxy (PROXY or UNIT/PROXY) or consumer UNIT/CONSUMER",
-                    )?;
-                    (false, a.words[0].to_string())
-                }
-            };
-            let what = if consumer { "CONSUMER" } else { "PROXY" };
-            let (mut unit, proxy) = match word.split_once('/') {
-                Some((u, p)) if !u.is_empty() && !p.is_empty() => {
-                    (Some(u.to_string()), p.to_string())
-                }
-                Some(_) => return Err(a.usage(format!("\"{word}\" is not UNIT/{what}"))),
-                None => (None, word.to_string()),
-            };
-            if let Some(u) = a.value("--unit") {
-                if unit.as_deref().is_some_and(|x| x != u) {
-                    return Err(a.usage(format!(
-                        "the {} names unit \"{}\", --unit \"{u}\"",
-                        what.to_lowercase(),
-                        unit.unwrap_or_default()
-                    )));
-                }
-                unit = Some(u.to_string());
-            }
-            let limit = match a.value("--limit") {
-                None => None,
-                Some(v) => match v.parse::<u64>() {
-                    Ok(n) if n > 0 => Some(n),
-                    _ => {
-                        return Err(a.usage(format!("--limit needs a positive count, not \"{v}\"")))
-                    }
-                },
-            };
-            Ok(Command::Tap {
-                name: proxy,
-                unit,
-                limit,
-                consumer,
-            })
-        }
-        "beans" => {
-            let a = split_flags(verb, tokens, &[])?;
-            if a.words.len() > 1 {
-                return Err(a.usage("beans takes at most one pattern"));
-            }
-            if let Some(p) = a.words.first().filter(|p| p.contains(':')) {
-                ObjectName::parse(p).map_err(|e| a.usage(e.to_string()))?;
-            }
-            Ok(Command::Beans(a.words.first().map(|s| s.to_string())))
-        }
-        "get" => {
-            let a = split_flags(verb, tokens, &[])?;
-            if a.words.is_empty() {
-                return Err(a.usage("get needs a bean name such as esb:type=Server"));
-            }
-            Ok(Command::Get {
-                bean: bean(&a, a.words[0], true)?,
-                attributes: a.words[1..].iter().map(|s| s.to_string()).collect(),
-            })
-        }
-        "set" => {
-            let a = split_flags(verb, tokens, &[])?;
-            a.exactly(3, "a bean, an attribute and a value")?;
-            Ok(Command::Set {
-                bean: bean(&a, a.words[0], false)?,
-                attribute: a.words[1].to_string(),
-                value: json_arg(a.words[2]),
-            })
-        }
-        "exec" => {
-            // Arguments are values: nothing after the bean is a flag.
-            let words: Vec<&str> = tokens[1..].iter().map(|t| t.text.as_str()).collect();
-            let a = Args {
-                verb,
-                words,
-                flags: vec![],
-                all: tokens,
-            };
-            if a.words.len() < 2 {
-                return Err(a.usage("exec needs a bean and an operation"));
-            }
-            Ok(Command::Exec {
-                bean: bean(&a, a.words[0], false)?,
-                operation: a.words[1].to_string(),
-                arguments: a.words[2..].iter().map(|w| json_arg(w)).collect(),
-            })
-        }
-        "info" => {
-            let a = split_flags(verb, tokens, &[])?;
-            a.exactly(1, "one bean name")?;
-            Ok(Command::Info(bean(&a, a.words[0], false)?))
-        }
-        "help" => {
-            let a = split_flags(verb, tokens, &[])?;
-            if a.words.len() > 1 {
-                return Err(a.usage("help takes at most one command name"));
-            }
-            match a.words.first() {
-                None => Ok(Command::Help(None)),
-                Some(w) if help::entry(w).is_some() => Ok(Command::Help(Some(w.to_string()))),
-                Some(w) => {
-                    let e = UsageError::new(format!("no command \"{w}\""));
-                    Err(match did_you_mean(w, VERBS) {
-                        Some(s) => e.with_suggestion(format!("help {s}")),
-                        None => e.with_hint("type `help` for the commands"),
-                    })
-                }
-            }
-        }
-        _ => unreachable!("every verb is handled"),
+        "show" => &[("--rev", true), ("--out", true)],
+        "reload" => &[("--all", false)],
+        "deploy" => &[
+            ("--file", true),
+            ("--dir", true),
+            ("--from-disk", false),
+            ("--canary", true),
+            ("--canary-header", true),
+            ("--sticky", true),
+        ],
+        "validate" => &[("--dir", true), ("--file", true), ("--checks", false)],
+        "diff" => &[("--file", true)],
+        "rollback" => &[("--to", true)],
+        "drain" => &[("--rev", true)],
+        "pause" => &[("--hold", true)],
+        "events" => &[("--follow", false), ("--recent", true)],
+        "tap" => &[("--unit", true), ("--limit", true)],
+        _ => &[],
     }
 }
 
-fn parse_list(a: Args) -> Result<Command, UsageError> {
+fn no_arguments(a: Args, command: Command) -> Result<Command, UsageError> {
+    a.exactly(0, "no arguments")?;
+    Ok(command)
+}
+
+fn one_unit(a: &Args) -> Result<String, UsageError> {
+    a.exactly(1, "one unit name")?;
+    unit_name(a, a.words[0])
+}
+
+/// A `--rev`/`--to` revision number, if given.
+fn revision_flag(a: &Args, flag: &str) -> Result<Option<u64>, UsageError> {
+    a.value(flag)
+        .map(|v| parse_revision(v).map_err(|m| a.usage(m)))
+        .transpose()
+}
+
+fn show(a: Args) -> Result<Command, UsageError> {
+    if a.words.first() == Some(&"source") {
+        if a.words.len() != 2 {
+            return Err(a.usage("show source needs one unit name"));
+        }
+        let revision = match a.value("--rev") {
+            Some(r) => Some(
+                r.parse::<u64>()
+                    .map_err(|_| a.usage(format!("--rev needs a revision number, got \"{r}\"")))?,
+            ),
+            None => None,
+        };
+        return Ok(Command::Source {
+            unit: unit_name(&a, a.words[1])?,
+            revision,
+            out: a.value("--out").map(PathBuf::from),
+        });
+    }
+    if a.has("--rev") || a.has("--out") {
+        return Err(a.usage("--rev and --out belong to `show source UNIT`"));
+    }
+    Ok(Command::Show(target(&a, &Kind::ALL)?))
+}
+
+fn reload(a: Args) -> Result<Command, UsageError> {
+    if a.has("--all") {
+        a.exactly(0, "no unit names with --all")?;
+        return Ok(Command::ReloadAll);
+    }
+    Ok(Command::Reload(units(&a)?))
+}
+
+fn deploy(a: Args) -> Result<Command, UsageError> {
+    a.exactly(1, "one unit name")?;
+    if a.has("--canary") || a.has("--canary-header") {
+        return canary(a);
+    }
+    let from = match (a.value("--file"), a.value("--dir"), a.has("--from-disk")) {
+        (Some(f), None, false) => DeployFrom::File(PathBuf::from(f)),
+        (None, Some(d), false) => DeployFrom::Dir(PathBuf::from(d)),
+        (None, None, true) => DeployFrom::ServerDisk,
+        (None, None, false) => {
+            return Err(a.usage(
+                "deploy needs --file FILE (a unit.toml and its includes), --dir DIR (a unit directory) or --from-disk",
+            ))
+        }
+        _ => return Err(a.usage("use one of --file, --dir and --from-disk")),
+    };
+    Ok(Command::Deploy {
+        unit: unit_name(&a, a.words[0])?,
+        from,
+    })
+}
+
+/// `deploy UNIT --canary P% | --canary-header NAME=VALUE [--sticky HEADER] [--file | --dir]`.
+fn canary(a: Args) -> Result<Command, UsageError> {
+    let percent = match a.value("--canary") {
+        Some(p) => percent(&a, p)?,
+        None => 0.0,
+    };
+    let from = match (a.value("--file"), a.value("--dir")) {
+        (Some(f), None) => DeployFrom::File(PathBuf::from(f)),
+        (None, Some(d)) => DeployFrom::Dir(PathBuf::from(d)),
+        (None, None) => DeployFrom::ServerDisk,
+        _ => return Err(a.usage("use one of --file and --dir")),
+    };
+    Ok(Command::Canary {
+        unit: unit_name(&a, a.words[0])?,
+        from,
+        percent,
+        header: a.value("--canary-header").map(str::to_owned),
+        sticky: a.value("--sticky").map(str::to_owned),
+    })
+}
+
+fn validate(a: Args) -> Result<Command, UsageError> {
+    if a.has("--checks") {
+        if a.has("--dir") || a.has("--file") {
+            return Err(a.usage("--checks runs a unit's checks on the server: no --dir or --file"));
+        }
+        a.exactly(1, "one unit name")?;
+        return Ok(Command::Validate(ValidateWhat::Checks {
+            unit: unit_name(&a, a.words[0])?,
+        }));
+    }
+    if let Some(dir) = a.value("--dir") {
+        if a.has("--file") {
+            return Err(a.usage("use either --dir or --file"));
+        }
+        a.exactly(0, "no unit name with --dir")?;
+        return Ok(Command::Validate(ValidateWhat::Dir(PathBuf::from(dir))));
+    }
+    a.exactly(1, "one unit name (or --dir DIR)")?;
+    Ok(Command::Validate(ValidateWhat::Unit {
+        unit: unit_name(&a, a.words[0])?,
+        file: a.value("--file").map(PathBuf::from),
+    }))
+}
+
+fn diff(a: Args) -> Result<Command, UsageError> {
+    Ok(Command::Diff {
+        unit: one_unit(&a)?,
+        file: a.value("--file").map(PathBuf::from),
+    })
+}
+
+fn rollback(a: Args) -> Result<Command, UsageError> {
+    a.exactly(1, "one unit name")?;
+    let to = revision_flag(&a, "--to")?;
+    Ok(Command::Rollback {
+        unit: unit_name(&a, a.words[0])?,
+        to,
+    })
+}
+
+fn drain(a: Args) -> Result<Command, UsageError> {
+    match a.words.first() {
+        Some(&"cancel") => {}
+        Some(w) => {
+            return Err(a.usage(format!(
+                "unknown drain action \"{w}\"; the action is `cancel`"
+            )))
+        }
+        None => return Err(a.usage("drain needs an action: `drain cancel UNIT`")),
+    }
+    if a.words.len() != 2 {
+        return Err(a.usage("drain cancel needs one unit name"));
+    }
+    let revision = revision_flag(&a, "--rev")?;
+    Ok(Command::DrainCancel {
+        unit: unit_name(&a, a.words[1])?,
+        revision,
+    })
+}
+
+fn pause(a: Args) -> Result<Command, UsageError> {
+    let target = target(&a, &Kind::PAUSABLE)?;
+    let hold_ms = match a.value("--hold") {
+        None => None,
+        Some(_) if target.kind() != Kind::Unit => {
+            return Err(a.usage("--hold applies to units only"))
+        }
+        Some(v) => Some(parse_millis(v).map_err(|m| a.usage(m))?),
+    };
+    Ok(Command::Pause { target, hold_ms })
+}
+
+fn run_task(a: Args) -> Result<Command, UsageError> {
+    match a.words.first() {
+        Some(&"task") => {}
+        Some(w) if w.contains('/') => {
+            return Err(a
+                .usage("run needs the word `task`")
+                .with_suggestion(format!("run task {}", lex::quote(w))))
+        }
+        _ => return Err(a.usage("run needs `task UNIT/TASK`")),
+    }
+    let Target::Element { unit, name, .. } = target(&a, &[Kind::Task])? else {
+        unreachable!("a task target is an element")
+    };
+    Ok(Command::RunTask { unit, task: name })
+}
+
+fn canary_weight(a: Args) -> Result<Command, UsageError> {
+    a.exactly(2, "a unit name and a share, e.g. canary orders 50%")?;
+    Ok(Command::CanaryWeight {
+        unit: unit_name(&a, a.words[0])?,
+        percent: percent(&a, a.words[1])?,
+    })
+}
+
+fn flag(a: Args) -> Result<Command, UsageError> {
+    a.exactly(3, "a unit, a flag name and on or off")?;
+    Ok(Command::Flag {
+        unit: unit_name(&a, a.words[0])?,
+        flag: a.words[1].to_owned(),
+        on: on_off(&a, a.words[2])?,
+    })
+}
+
+fn hot_deploy(a: Args) -> Result<Command, UsageError> {
+    if a.words.is_empty() {
+        return Ok(Command::HotDeploy(None));
+    }
+    a.exactly(1, "on or off")?;
+    Ok(Command::HotDeploy(Some(on_off(&a, a.words[0])?)))
+}
+
+fn events(a: Args) -> Result<Command, UsageError> {
+    a.exactly(0, "no arguments")?;
+    let recent = match a.value("--recent") {
+        None => 50,
+        Some(v) => v
+            .parse::<usize>()
+            .map_err(|_| a.usage(format!("--recent needs a count, not \"{v}\"")))?,
+    };
+    Ok(Command::Events {
+        follow: a.has("--follow"),
+        recent,
+    })
+}
+
+/// `tap PROXY`, `tap proxy PROXY`, `tap consumer CONSUMER` (UNIT/NAME or --unit).
+fn tap(a: Args) -> Result<Command, UsageError> {
+    let (consumer, word) = match a.words.as_slice() {
+        [k, w] if matches!(*k, "consumer" | "proxy") => (*k == "consumer", w.to_string()),
+        _ => {
+            a.exactly(
+                1,
+                "the proxy (PROXY or UNIT/PROXY) or consumer UNIT/CONSUMER",
+            )?;
+            (false, a.words[0].to_string())
+        }
+    };
+    let what = if consumer { "CONSUMER" } else { "PROXY" };
+    let (mut unit, name) = match word.split_once('/') {
+        Some((u, p)) if !u.is_empty() && !p.is_empty() => (Some(u.to_string()), p.to_string()),
+        Some(_) => return Err(a.usage(format!("\"{word}\" is not UNIT/{what}"))),
+        None => (None, word.to_string()),
+    };
+    if let Some(u) = a.value("--unit") {
+        if unit.as_deref().is_some_and(|x| x != u) {
+            return Err(a.usage(format!(
+                "the {} names unit \"{}\", --unit \"{u}\"",
+                what.to_lowercase(),
+                unit.unwrap_or_default()
+            )));
+        }
+        unit = Some(u.to_string());
+    }
+    let limit = match a.value("--limit") {
+        None => None,
+        Some(v) => match v.parse::<u64>() {
+            Ok(n) if n > 0 => Some(n),
+            _ => return Err(a.usage(format!("--limit needs a positive count, not \"{v}\""))),
+        },
+    };
+    Ok(Command::Tap {
+        name,
+        unit,
+        limit,
+        consumer,
+    })
+}
+
+fn beans(a: Args) -> Result<Command, UsageError> {
+    if a.words.len() > 1 {
+        return Err(a.usage("beans takes at most one pattern"));
+    }
+    if let Some(p) = a.words.first().filter(|p| p.contains(':')) {
+        ObjectName::parse(p).map_err(|e| a.usage(e.to_string()))?;
+    }
+    Ok(Command::Beans(a.words.first().map(|s| s.to_string())))
+}
+
+fn get(a: Args) -> Result<Command, UsageError> {
+    if a.words.is_empty() {
+        return Err(a.usage("get needs a bean name such as esb:type=Server"));
+    }
+    Ok(Command::Get {
+        bean: bean(&a, a.words[0], true)?,
+        attributes: a.words[1..].iter().map(|s| s.to_string()).collect(),
+    })
+}
+
+fn set(a: Args) -> Result<Command, UsageError> {
+    a.exactly(3, "a bean, an attribute and a value")?;
+    Ok(Command::Set {
+        bean: bean(&a, a.words[0], false)?,
+        attribute: a.words[1].to_string(),
+        value: json_arg(a.words[2]),
+    })
+}
+
+/// `exec BEAN OPERATION [ARGUMENT...]`: arguments are values, so nothing after the bean is a
+/// flag.
+fn exec<'a>(verb: &'a str, tokens: &'a [Token]) -> Result<Command, UsageError> {
+    let a = Args {
+        verb,
+        words: tokens[1..].iter().map(|t| t.text.as_str()).collect(),
+        flags: vec![],
+        all: tokens,
+    };
+    if a.words.len() < 2 {
+        return Err(a.usage("exec needs a bean and an operation"));
+    }
+    Ok(Command::Exec {
+        bean: bean(&a, a.words[0], false)?,
+        operation: a.words[1].to_string(),
+        arguments: a.words[2..].iter().map(|w| json_arg(w)).collect(),
+    })
+}
+
+fn help(a: Args) -> Result<Command, UsageError> {
+    if a.words.len() > 1 {
+        return Err(a.usage("help takes at most one command name"));
+    }
+    match a.words.first() {
+        None => Ok(Command::Help(None)),
+        Some(w) if help::entry(w).is_some() => Ok(Command::Help(Some(w.to_string()))),
+        Some(w) => {
+            let e = UsageError::new(format!("no command \"{w}\""));
+            Err(match did_you_mean(w, VERBS) {
+                Some(s) => e.with_suggestion(format!("help {s}")),
+                None => e.with_hint("type `help` for the commands"),
+            })
+        }
+    }
+}
+
+fn list(a: Args) -> Result<Command, UsageError> {
     let Some(&word) = a.words.first() else {
         return Ok(Command::List {
             kind: Kind::Unit,
@@ -582,7 +558,7 @@ fn parse_list(a: Args) -> Result<Command, UsageError> {
     }
 }
 
-fn parse_address(a: Args) -> Result<Command, UsageError> {
+fn address(a: Args) -> Result<Command, UsageError> {
     let op = match a.verb {
         "add" => AddressOp::Add,
         "remove" => AddressOp::Remove,
@@ -622,207 +598,6 @@ fn parse_address(a: Args) -> Result<Command, UsageError> {
     })
 }
 
-/// `[KIND] NAME` where KIND is one of `allowed`; a bare name is a unit (when allowed).
-fn target(a: &Args, allowed: &[Kind]) -> Result<Target, UsageError> {
-    let kinds = allowed
-        .iter()
-        .map(|k| k.word())
-        .collect::<Vec<_>>()
-        .join("|");
-    let (kind, name) = match a.words.as_slice() {
-        [] => return Err(a.usage(format!("{} needs an object: {kinds} NAME", a.verb))),
-        [name] => {
-            if !allowed.contains(&Kind::Unit) {
-                return Err(match Kind::from_word(name) {
-                    Some(_) => a.usage(format!("{} needs a name after \"{name}\"", a.verb)),
-                    None => a.usage(format!("{} needs the kind of object: {kinds} NAME", a.verb)),
-                });
-            }
-            if let Some(k) = Kind::from_word(name) {
-                return Err(a.usage(format!("{} {} needs a name", a.verb, k.word())));
-            }
-            if name.contains('/') {
-                let options = allowed
-                    .iter()
-                    .filter(|k| k.in_unit())
-                    .map(|k| format!("`{} {} {name}`", a.verb, k.word()))
-                    .collect::<Vec<_>>();
-                return Err(a.usage(format!(
-                    "\"{name}\" names an element of a unit; say which kind: {}",
-                    options.join(" or ")
-                )));
-            }
-            (Kind::Unit, *name)
-        }
-        [kind_word, name] => {
-            let kind = match Kind::from_word(kind_word) {
-                Some(k) if allowed.contains(&k) => k,
-                Some(k) => {
-                    return Err(a.usage(format!(
-                        "cannot {} a {}; {} works on {kinds}",
-                        a.verb,
-                        k.word(),
-                        a.verb
-                    )))
-                }
-                None => {
-                    let words: Vec<&str> = allowed.iter().map(|k| k.word()).collect();
-                    let e = a.usage(format!("unknown object kind \"{kind_word}\""));
-                    return Err(match did_you_mean(kind_word, words) {
-                        Some(s) => e.with_suggestion(replace_token(a.all, &a.all[1], s)),
-                        None => e.with_hint(format!("use one of {kinds}")),
-                    });
-                }
-            };
-            (kind, *name)
-        }
-        [_, _, extra, ..] => {
-            return Err(a.usage(format!(
-                "{} takes one object, but got an extra \"{extra}\"",
-                a.verb
-            )))
-        }
-    };
-    Ok(match kind {
-        Kind::Unit => Target::Unit(unit_name(a, name)?),
-        Kind::Transport => {
-            if name.is_empty() || name.contains('/') {
-                return Err(a.usage(format!("\"{name}\" is not a transport name")));
-            }
-            Target::Transport(name.to_string())
-        }
-        k => {
-            let (unit, name) = element_name(a, k, name)?;
-            Target::Element {
-                kind: k,
-                unit,
-                name,
-            }
-        }
-    })
-}
-
-/// `UNIT/NAME` for an element of `kind`.
-fn element_name(a: &Args, kind: Kind, s: &str) -> Result<(String, String), UsageError> {
-    match s.split_once('/') {
-        Some((u, n)) if !n.is_empty() && !n.contains('/') => Ok((unit_name(a, u)?, n.to_string())),
-        _ => Err(a
-            .usage(format!("a {} is named UNIT/NAME, not \"{s}\"", kind.word()))
-            .with_hint(format!("e.g. orders/{}", example_element(kind)))),
-    }
-}
-
-fn example_element(kind: Kind) -> &'static str {
-    match kind {
-        Kind::Proxy => "list",
-        Kind::Endpoint => "orders-backend",
-        Kind::Task => "heartbeat",
-        Kind::Consumer => "orders-in",
-        _ => "orders-in",
-    }
-}
-
-/// A share of requests: `10%`, `10` or `2.5%`, from 0 to 100.
-fn percent(a: &Args<'_>, text: &str) -> Result<f64, UsageError> {
-    text.trim_end_matches('%')
-        .parse::<f64>()
-        .ok()
-        .filter(|p| (0.0..=100.0).contains(p))
-        .ok_or_else(|| {
-            a.usage(format!(
-                "\"{text}\" is not a share of requests; write e.g. 10%"
-            ))
-        })
-}
-
-fn unit_name(a: &Args, s: &str) -> Result<String, UsageError> {
-    if deployments::validate::is_valid_unit_name(s) {
-        Ok(s.to_string())
-    } else {
-        Err(a
-            .usage(format!("\"{s}\" is not a unit name"))
-            .with_hint("unit names are lowercase letters, digits, '-' and '_', like `orders`"))
-    }
-}
-
-fn units(a: &Args) -> Result<Vec<String>, UsageError> {
-    if a.words.is_empty() {
-        let more = if a.verb == "reload" {
-            " (or --all)"
-        } else {
-            ""
-        };
-        return Err(a.usage(format!("{} needs at least one unit name{more}", a.verb)));
-    }
-    let mut out: Vec<String> = Vec::new();
-    for w in &a.words {
-        let u = unit_name(a, w)?;
-        if out.contains(&u) {
-            return Err(a.usage(format!("unit \"{u}\" named twice")));
-        }
-        out.push(u);
-    }
-    Ok(out)
-}
-
-fn on_off(a: &Args, w: &str) -> Result<bool, UsageError> {
-    match w.to_ascii_lowercase().as_str() {
-        "on" | "true" | "yes" | "enable" => Ok(true),
-        "off" | "false" | "no" | "disable" => Ok(false),
-        _ => {
-            let e = a.usage(format!("expected on or off, not \"{w}\""));
-            Err(match did_you_mean(w, ["on", "off"]) {
-                Some(s) => e.with_suggestion(format!("{} {s}", a.verb)),
-                None => e,
-            })
-        }
-    }
-}
-
-/// A bean name; the `esb:` domain may be left out (`type=Server`).
-fn bean(a: &Args, s: &str, pattern_ok: bool) -> Result<ObjectName, UsageError> {
-    let full = if s.contains(':') {
-        s.to_string()
-    } else {
-        format!("esb:{s}")
-    };
-    let name = ObjectName::parse(&full).map_err(|e| a.usage(e.to_string()))?;
-    if name.is_pattern() && !pattern_ok {
-        return Err(a
-            .usage(format!("\"{s}\" is a pattern; {} needs one bean", a.verb))
-            .with_hint("list the matching names with `beans PATTERN`"));
-    }
-    Ok(name)
-}
-
-/// A `set`/`exec` value: a word that is valid JSON other than a string is that value
-/// (numbers, true/false, null, arrays, objects); anything else is a string. Write a string
-/// that looks like JSON in JSON string syntax: `'"42"'`.
-pub fn json_arg(w: &str) -> Value {
-    match serde_json::from_str::<Value>(w) {
-        Ok(v) => v,
-        Err(_) => Value::String(w.to_string()),
-    }
-}
-
-/// A duration in milliseconds: `1500`, `1500ms`, `2s`, `1m`.
-pub fn parse_millis(s: &str) -> Result<u64, String> {
-    let err = || format!("\"{s}\" is not a duration; use milliseconds (1500) or 500ms, 2s, 1m");
-    let (num, mult) = if let Some(n) = s.strip_suffix("ms") {
-        (n, 1)
-    } else if let Some(n) = s.strip_suffix('s') {
-        (n, 1000)
-    } else if let Some(n) = s.strip_suffix('m') {
-        (n, 60_000)
-    } else {
-        (s, 1)
-    };
-    let n: u64 = num.trim().parse().map_err(|_| err())?;
-    n.checked_mul(mult).ok_or_else(err)
-}
-
-fn parse_revision(s: &str) -> Result<u64, String> {
-    s.trim_start_matches(['r', 'R'])
-        .parse()
-        .map_err(|_| format!("\"{s}\" is not a revision number; see `history UNIT`"))
-}
+#[cfg(test)]
+#[path = "parse_tests.rs"]
+mod tests;

@@ -4,6 +4,7 @@
 //! or request). Pure functions of the JSON the server answers.
 
 pub mod event;
+pub mod help;
 pub mod output;
 pub mod report;
 pub mod tap;

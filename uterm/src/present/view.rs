@@ -6,7 +6,7 @@
 use deployments::protocol::ObjectName;
 use serde_json::{json, Map, Value};
 
-use crate::lang::command::Kind;
+use crate::lang::kind::Kind;
 use crate::present::output::{
     ago, cell, compact, micros, short_hash, timestamp, uptime, Block, Line, Output, Span, Table,
     Tone,

@@ -9,11 +9,12 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::Duration;
 
 use crate::lang::command::Command;
+use crate::lang::complete::Names;
 use crate::present::event::{event_lines, Event};
 use crate::present::output::{Line, Tone};
 use crate::tui::action::{Action, Effect, SortBy, View};
 use crate::tui::edit::LineInput;
-use crate::tui::model::{Names, Obj, Snapshot};
+use crate::tui::model::{Obj, Snapshot};
 use crate::tui::text::plain;
 
 /// Samples of rate history kept per row (one per refresh).

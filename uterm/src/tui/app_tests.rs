@@ -4,7 +4,8 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use serde_json::json;
 
 use super::*;
-use crate::lang::command::{parse, Kind, Target};
+use crate::lang::kind::{Kind, Target};
+use crate::lang::parse::parse;
 use crate::present::output::{Block, Output, Span};
 use crate::tui::action::JobResult;
 use crate::tui::action::Op;

@@ -7,7 +7,8 @@ use deployments::protocol::{ObjectName, Request, Response};
 use serde_json::{json, Value};
 
 use crate::exec::envelope_message;
-use crate::lang::command::{Kind, Target};
+use crate::lang::complete::Names;
+use crate::lang::kind::{Kind, Target};
 use crate::present::view::Attrs;
 
 /// What a row is.
@@ -394,25 +395,8 @@ impl Snapshot {
     }
 }
 
-/// Names the `:` line completes, taken from the latest snapshot.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Names {
-    pub units: Vec<String>,
-    /// Units on disk that are not loaded.
-    pub unloaded: Vec<String>,
-    pub proxies: Vec<String>,
-    pub endpoints: Vec<String>,
-    pub tasks: Vec<String>,
-    pub consumers: Vec<String>,
-    pub sequences: Vec<String>,
-    pub transports: Vec<String>,
-    /// `(unit/endpoint, url)` of every address.
-    pub addresses: Vec<(String, String)>,
-    /// Every bean name and its attributes' names.
-    pub beans: Vec<(String, Vec<String>)>,
-}
-
 impl Names {
+    /// The names of everything in a snapshot.
     pub fn of(s: &Snapshot) -> Names {
         let labels = |v: &[Obj]| v.iter().map(Obj::label).collect::<Vec<_>>();
         let mut n = Names {

@@ -4,7 +4,8 @@
 //! maintenance, unload, rollback), and what `--read-only` refuses (everything that changes
 //! state). Part of the reducer: pure.
 
-use crate::lang::command::{Command, Kind, Target};
+use crate::lang::command::Command;
+use crate::lang::kind::{Kind, Target};
 use crate::present::output::{Span, Tone};
 use crate::tui::action::{Effect, Op, View};
 use crate::tui::app::{App, Confirm, Mode, Popup, Purpose};

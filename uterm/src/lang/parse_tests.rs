@@ -108,7 +108,7 @@ fn deployment_commands() {
             from: DeployFrom::ServerDisk
         }
     );
-    assert!(crate::lang::command::parse("deploy orders --file a --dir b").is_err());
+    assert!(crate::lang::parse::parse("deploy orders --file a --dir b").is_err());
     assert_eq!(
         p("show source orders --rev 3"),
         Command::Source {
