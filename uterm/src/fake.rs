@@ -8,7 +8,8 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Value};
 
-use crate::conn::client::{ClientConfig, TokenSpec};
+use crate::conn::client::ClientConfig;
+use crate::conn::token::TokenSpec;
 use crate::exec::Executor;
 use crate::Client;
 

@@ -16,7 +16,9 @@ pub mod lang;
 pub mod present;
 pub mod tui;
 
-pub use conn::client::{Client, ClientConfig, ClientError, TokenSpec};
+pub use conn::client::{Client, ClientConfig};
+pub use conn::error::ClientError;
+pub use conn::token::TokenSpec;
 pub use exec::{CmdError, Executor};
 pub use lang::{parse, Command, Kind, Target, UsageError};
 pub use present::output::{Output, Style};

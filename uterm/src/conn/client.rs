@@ -4,32 +4,19 @@
 //! Failing to connect, or being refused, is a [`ClientError`] that names the URL tried and
 //! where the token was looked for.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::Duration;
 
 use deployments::protocol::{Request, Response};
 use serde_json::Value;
 
-use crate::present::event::EventStream;
+use crate::conn::error::{Auth, ClientError};
+use crate::conn::sse::EventStream;
+use crate::conn::token::{find_token, TokenSpec};
 
 /// The default management URL (DESIGN §6).
 pub const DEFAULT_URL: &str = "http://127.0.0.1:9900";
-
-/// Token files tried, relative to the current directory, when none is given: the sample
-/// conf's `state_dir` seen from the checkout root, and the same through `conf/`.
-pub const DEFAULT_TOKEN_FILES: [&str; 2] = ["var/control.token", "conf/../var/control.token"];
-
-/// Where the bearer token comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TokenSpec {
-    /// Given directly (`--token` / `ESB_TOKEN`).
-    Given(String),
-    /// Read from this file (`--token-file` / `ESB_TOKEN_FILE`).
-    File(PathBuf),
-    /// Looked for in [`DEFAULT_TOKEN_FILES`], then in the `state_dir` of `conf/esb.toml`.
-    Search,
-}
 
 /// How to reach the server.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,147 +34,6 @@ impl Default for ClientConfig {
             token: TokenSpec::Search,
             timeout: Duration::from_secs(60),
         }
-    }
-}
-
-/// A token and where it came from (for messages).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Auth {
-    pub token: Option<String>,
-    /// e.g. `--token/ESB_TOKEN` or `file var/control.token`.
-    pub origin: String,
-    /// Every place looked at, in order.
-    pub searched: Vec<String>,
-}
-
-/// Why the server could not be used.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ClientError {
-    /// Nothing answered (refused, unreachable, DNS, TLS, connect timeout).
-    #[error(
-        "cannot connect to {url}: {reason}; is esb running? Start it with `esb --conf conf`, \
-         or point uterm at it with --url or ESB_URL"
-    )]
-    Connect { url: String, reason: String },
-    /// The URL cannot be used by this client.
-    #[error("cannot use {url}: {reason}; pass --url http://HOST:PORT or set ESB_URL")]
-    BadUrl { url: String, reason: String },
-    /// The server refused the credentials (HTTP 401/403, or a 403 in the Jolokia envelope).
-    #[error("not authorised by {url}: {why}; {}", token_help(.auth))]
-    Unauthorized {
-        url: String,
-        why: String,
-        auth: Auth,
-    },
-    /// A token file that was named explicitly cannot be read.
-    #[error(
-        "cannot read the token file {path}: {reason}; pass the token with --token or \
-         ESB_TOKEN, or the file with --token-file or ESB_TOKEN_FILE"
-    )]
-    TokenFile { path: String, reason: String },
-    /// The server answered something other than the management protocol.
-    #[error("{url} answered HTTP {status}: {message}")]
-    Http {
-        url: String,
-        status: u16,
-        message: String,
-    },
-    /// The request was sent but no complete answer came in time (the server may have acted).
-    #[error(
-        "{url} did not answer within {secs} s; the command may still have taken effect — \
-         check with `status` (raise the limit with --timeout)"
-    )]
-    Timeout { url: String, secs: u64 },
-    /// The answer could not be read.
-    #[error("could not read the answer of {url}: {reason}")]
-    Read { url: String, reason: String },
-}
-
-impl ClientError {
-    /// Exit code 3 for cannot connect / not authorised, 1 otherwise.
-    pub fn exit_code(&self) -> i32 {
-        match self {
-            ClientError::Connect { .. }
-            | ClientError::Unauthorized { .. }
-            | ClientError::TokenFile { .. }
-            | ClientError::BadUrl { .. }
-            | ClientError::Timeout { .. } => 3,
-            _ => 1,
-        }
-    }
-}
-
-fn token_help(auth: &Auth) -> String {
-    match &auth.token {
-        None => format!(
-            "no token was found (looked in {}); pass it with --token / ESB_TOKEN, \
-             --token-file / ESB_TOKEN_FILE or --state-dir / ESB_STATE_DIR (esb writes \
-             control.token into its state_dir on first start), or name the server in \
-             ~/.config/uterm/servers.toml and pick it with --server",
-            auth.searched.join(", ")
-        ),
-        Some(_) => format!(
-            "the token from {} was refused; use the control.token from the server's \
-             state_dir (monitor.token can only read)",
-            auth.origin
-        ),
-    }
-}
-
-/// Finds the token for `spec`, with `cwd` as the base of relative default paths.
-pub fn find_token(spec: &TokenSpec, cwd: &Path) -> Result<Auth, ClientError> {
-    let default_search = || -> Vec<String> {
-        let mut v: Vec<String> = DEFAULT_TOKEN_FILES.iter().map(|s| s.to_string()).collect();
-        v.push("the state_dir of conf/esb.toml".into());
-        v
-    };
-    match spec {
-        TokenSpec::Given(t) => Ok(Auth {
-            token: Some(t.trim().to_string()),
-            origin: "--token/ESB_TOKEN".into(),
-            searched: vec!["--token/ESB_TOKEN".into()],
-        }),
-        TokenSpec::File(p) => {
-            let text =
-                std::fs::read_to_string(cwd.join(p)).map_err(|e| ClientError::TokenFile {
-                    path: p.display().to_string(),
-                    reason: e.to_string(),
-                })?;
-            Ok(Auth {
-                token: Some(text.trim().to_string()),
-                origin: format!("file {}", p.display()),
-                searched: vec![p.display().to_string()],
-            })
-        }
-        TokenSpec::Search => {
-            for rel in DEFAULT_TOKEN_FILES.iter().map(Path::new) {
-                if let Ok(text) = std::fs::read_to_string(cwd.join(rel)) {
-                    return Ok(found(text, rel, default_search()));
-                }
-            }
-            // The state_dir of the sample layout's root config, if it is not ../var.
-            if let Ok(root) = deployments::RootConfig::load(&cwd.join("conf")) {
-                let p = Path::new("conf")
-                    .join(&root.server.state_dir)
-                    .join("control.token");
-                if let Ok(text) = std::fs::read_to_string(cwd.join(&p)) {
-                    return Ok(found(text, &p, default_search()));
-                }
-            }
-            Ok(Auth {
-                token: None,
-                origin: "nowhere".into(),
-                searched: default_search(),
-            })
-        }
-    }
-}
-
-fn found(text: String, p: &Path, searched: Vec<String>) -> Auth {
-    Auth {
-        token: Some(text.trim().to_string()),
-        origin: format!("file {}", p.display()),
-        searched,
     }
 }
 

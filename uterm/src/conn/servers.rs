@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::conn::client::{ClientConfig, TokenSpec, DEFAULT_URL};
+use crate::conn::client::{ClientConfig, DEFAULT_URL};
+use crate::conn::token::TokenSpec;
 
 /// The per-user file of servers.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]

@@ -427,7 +427,7 @@ fn recent_events_come_from_the_sse_ring() {
 #[test]
 fn refused_tokens_are_exit_3_and_say_where_the_token_was_looked_for() {
     let fake = Fake::start("", |_| ok(Value::Null));
-    let exec = fake.executor_with(crate::conn::client::TokenSpec::Given("wrong".into()));
+    let exec = fake.executor_with(crate::conn::token::TokenSpec::Given("wrong".into()));
     let e = run(&exec, "status").unwrap_err();
     assert_eq!(e.exit_code(), 3);
     let m = e.to_string();

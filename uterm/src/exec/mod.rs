@@ -13,11 +13,13 @@ pub mod unitfiles;
 use deployments::protocol::{join_path, ObjectName, Request, Response};
 use serde_json::{json, Value};
 
-use crate::conn::client::{Client, ClientError};
+use crate::conn::client::Client;
+use crate::conn::error::ClientError;
+use crate::conn::sse::Event;
 use crate::lang::command::{Command, DeployFrom, ValidateWhat};
 use crate::lang::error::UsageError;
 use crate::lang::kind::{Kind, Target};
-use crate::present::event::{self, Event};
+use crate::present::event;
 use crate::present::output::{now_ms, Block, Output, Span, Tone};
 use crate::present::report;
 use crate::present::view::{self, Attrs};

@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
+use crate::conn::sse::Event;
 use crate::lang::command::Command;
-use crate::present::event::Event;
 use crate::present::output::Output;
 use crate::tui::model::Snapshot;
 

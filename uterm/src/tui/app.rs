@@ -8,9 +8,10 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::Duration;
 
+use crate::conn::sse::Event;
 use crate::lang::command::Command;
 use crate::lang::complete::Names;
-use crate::present::event::{event_lines, Event};
+use crate::present::event::event_lines;
 use crate::present::output::{Line, Tone};
 use crate::tui::action::{Action, Effect, SortBy, View};
 use crate::tui::edit::LineInput;
