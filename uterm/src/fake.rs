@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 
 use crate::conn::client::ClientConfig;
 use crate::conn::token::TokenSpec;
-use crate::exec::Executor;
+use crate::exec::executor::Executor;
 use crate::Client;
 
 type Handler = dyn Fn(&Value) -> Value + Send + Sync;

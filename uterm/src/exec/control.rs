@@ -1,97 +1,18 @@
-//! The changing side of the executor: deployments through the DeploymentManager (one unit,
-//! or several as one atomic batch), and operations on one object, each bulked with a read of
-//! the state it produced so the answer shows the result.
-
-use std::path::Path;
+//! State changes of objects and of the server: pause/resume/stop/start of one object, address
+//! operations, runtime flags, maintenance, hot deploy, warm restart and binary upgrade. Each
+//! operation is bulked with a read of the state it produced, so the answer shows the result.
 
 use deployments::protocol::{ObjectName, Request};
 use serde_json::{json, Value};
 
-use crate::exec::{manager, value_of, CmdError, Executor};
+use crate::exec::error::CmdError;
+use crate::exec::executor::{manager, server, value_of, Executor};
 use crate::lang::command::AddressOp;
 use crate::lang::kind::{Kind, Target};
-use crate::present::output::{now_ms, Output, Span, Tone};
+use crate::present::output::{cell, now_ms, Block, Output, Span, Tone};
 use crate::present::{report, view};
 
-pub(crate) fn read_file(path: &Path) -> Result<String, CmdError> {
-    std::fs::read_to_string(path).map_err(|e| {
-        CmdError::failed(format!("cannot read {}: {e}", path.display()))
-            .with_hint(Some("give the path of a unit.toml with --file".into()))
-    })
-}
-
-pub(crate) fn hot_deploy_output(v: &Value, json: Value) -> Output {
-    let on = v.as_bool();
-    Output::line(
-        json,
-        vec![
-            Span::plain("hot deploy "),
-            match on {
-                Some(true) => Span::state("on"),
-                Some(false) => Span::state("off"),
-                None => Span::plain(crate::present::output::cell(Some(v))),
-            },
-        ],
-    )
-}
-
 impl Executor {
-    /// load/reload/unload: one unit, or several as one batch.
-    pub(crate) fn deploy_op(
-        &self,
-        units: &[String],
-        op: &str,
-        batch_op: &str,
-    ) -> Result<Output, CmdError> {
-        let what = format!("{op} {}", units.join(" "));
-        match units {
-            [one] => self.manager_outcome(&what, op, vec![json!(one)], Some(one)),
-            many => self.manager_outcome(&what, batch_op, vec![json!(many)], None),
-        }
-    }
-
-    /// A DeploymentManager operation returning outcomes; a rejection is a failure with output.
-    pub(crate) fn manager_outcome(
-        &self,
-        what: &str,
-        op: &str,
-        args: Vec<Value>,
-        unit: Option<&str>,
-    ) -> Result<Output, CmdError> {
-        let r = self.one(Request::exec(manager(), op, args))?;
-        let v = match value_of(&r, what) {
-            Ok(v) => v,
-            Err(e) => return Err(e.with_hint(unit.and_then(|u| self.unit_hint(u)))),
-        };
-        let (out, failed) = report::outcomes(v);
-        if failed {
-            // A misspelt unit is a rejected outcome, not an error envelope: suggest it here too.
-            let hint = unit.and_then(|u| self.unit_hint(u));
-            Err(CmdError::with_output(format!("{what}: rejected"), out).with_hint(hint))
-        } else {
-            Ok(out)
-        }
-    }
-
-    /// A DeploymentManager operation on one unit, with `content_op` when a file is given.
-    pub(crate) fn manager_op(
-        &self,
-        unit: &str,
-        op: &str,
-        content_op: &str,
-        file: Option<&Path>,
-    ) -> Result<Value, CmdError> {
-        let (op, args) = match file {
-            None => (op, vec![json!(unit)]),
-            Some(f) => (content_op, vec![json!(unit), json!(read_file(f)?)]),
-        };
-        let r = self.one(Request::exec(manager(), op, args))?;
-        match value_of(&r, &format!("{op} {unit}")) {
-            Ok(v) => Ok(v.clone()),
-            Err(e) => Err(e.with_hint(self.unit_hint(unit))),
-        }
-    }
-
     /// An operation on a named object, bulked with a read of its state.
     pub(crate) fn object_op(
         &self,
@@ -126,39 +47,6 @@ impl Executor {
         Ok(out)
     }
 
-    /// `drain cancel`: ends the drain of one (or every) old revision of a unit.
-    pub(crate) fn drain_cancel(
-        &self,
-        unit: &str,
-        revision: Option<u64>,
-    ) -> Result<Output, CmdError> {
-        // Through the DeploymentManager: it also reaches the drains of an unloaded unit.
-        let r = self.one(Request::exec(
-            manager(),
-            "cancelDrain",
-            vec![json!(unit), json!(revision.unwrap_or(0))],
-        ))?;
-        let v = value_of(&r, &format!("drain cancel {unit}"))?;
-        let ended = v.as_array().cloned().unwrap_or_default();
-        let mut lines = Vec::new();
-        for e in &ended {
-            let n = e["ended"].as_u64().unwrap_or(0);
-            lines.push(vec![
-                Span::plain(format!("unit {unit}: revision {} ", e["revision"])),
-                Span::new("drained", Tone::Good),
-                Span::new(
-                    format!(
-                        ", {n} request{} answered 503",
-                        if n == 1 { "" } else { "s" }
-                    ),
-                    Tone::Dim,
-                ),
-            ]);
-        }
-        let json = json!({ "unit": unit, "operation": "cancelDrain", "ended": ended });
-        Ok(Output::new(json).with(crate::present::output::Block::Lines(lines)))
-    }
-
     /// An operation on a singleton bean, bulked with a read of `attr`.
     pub(crate) fn bean_op(
         &self,
@@ -179,7 +67,7 @@ impl Executor {
             "arguments": args, "result": result, "state": state,
         });
         let mut line = vec![Span::plain(format!("{label}: "))];
-        line.push(Span::state(crate::present::output::cell(Some(&state))));
+        line.push(Span::state(cell(Some(&state))));
         Ok(Output::line(json, line))
     }
 
@@ -219,5 +107,97 @@ impl Executor {
         let mut out = Output::line(json, vec![Span::plain(format!("{t}: {done} {url}"))]);
         out.blocks.extend(view::value(&addrs, now).blocks);
         Ok(out)
+    }
+}
+
+impl Executor {
+    /// `pause TARGET [--hold MS]`: a unit can hold new requests instead of answering 503.
+    pub(crate) fn pause(&self, target: &Target, hold_ms: Option<u64>) -> Result<Output, CmdError> {
+        let (op, args) = match hold_ms {
+            Some(ms) => ("pauseHold", vec![json!(ms)]),
+            None => ("pause", vec![]),
+        };
+        let mut out = self.object_op(target, "pause", op, args)?;
+        if let Some(ms) = hold_ms {
+            out.push(Block::Lines(vec![vec![Span::new(
+                format!(
+                    "new requests wait up to {ms} ms for `resume {}`",
+                    target.name()
+                ),
+                Tone::Dim,
+            )]]));
+        }
+        Ok(out)
+    }
+
+    /// `flag UNIT NAME on|off`, bulked with a read of the unit's flags.
+    pub(crate) fn flag(&self, unit: &str, flag: &str, on: bool) -> Result<Output, CmdError> {
+        let bean = Target::Unit(unit.to_string()).bean();
+        let rs = self.bulk(vec![
+            Request::exec(bean.clone(), "setFlag", vec![json!(flag), json!(on)]),
+            Request::read(bean, Some("Flags")),
+        ])?;
+        value_of(&rs[0], &format!("flag {unit} {flag}"))
+            .map_err(|e| e.with_hint(self.unit_hint(unit)))?;
+        let flags = rs[1].value.clone().unwrap_or(Value::Null);
+        let now_on = flags.get(flag).and_then(Value::as_bool) == Some(true);
+        Ok(Output::line(
+            json!({"unit": unit, "flag": flag, "on": now_on, "flags": flags}),
+            vec![
+                Span::plain(format!("unit {unit}: flag {flag} ")),
+                Span::state(if now_on { "on" } else { "off" }),
+            ],
+        ))
+    }
+
+    pub(crate) fn maintenance(&self, on: bool) -> Result<Output, CmdError> {
+        let t = ("server", server());
+        let out = self.bean_op(&t, "maintenance", "maintenance", vec![json!(on)], "State")?;
+        Ok(out.with(Block::Lines(vec![vec![Span::new(
+            if on {
+                "/health answers 503 so load balancers drain; traffic is still served"
+            } else {
+                "/health answers 200 again"
+            },
+            Tone::Dim,
+        )]])))
+    }
+
+    /// A warm restart: the server answers once the new configuration serves (or why not).
+    pub(crate) fn restart(&self) -> Result<Output, CmdError> {
+        let r = self.one(Request::exec(server(), "restart", vec![]))?;
+        let v = value_of(&r, "restart")?;
+        let (out, ok) = report::restart(v);
+        if ok {
+            Ok(out)
+        } else {
+            Err(CmdError::with_output("restart: rejected", out))
+        }
+    }
+
+    /// A binary upgrade: the new process takes over the sockets.
+    pub(crate) fn upgrade(&self) -> Result<Output, CmdError> {
+        let r = self.one(Request::exec(server(), "upgrade", vec![]))?;
+        let v = value_of(&r, "upgrade")?;
+        Ok(report::upgrade(v))
+    }
+
+    /// `hot-deploy [on|off]`: switches the hot deployer, or shows whether it is on.
+    pub(crate) fn hot_deploy(&self, on: Option<bool>) -> Result<Output, CmdError> {
+        let v = match on {
+            None => {
+                let r = self.one(Request::read(manager(), Some("HotDeploy")))?;
+                value_of(&r, "hot-deploy")?.clone()
+            }
+            Some(on) => {
+                let rs = self.bulk(vec![
+                    Request::exec(manager(), "setHotDeploy", vec![json!(on)]),
+                    Request::read(manager(), Some("HotDeploy")),
+                ])?;
+                value_of(&rs[0], "hot-deploy")?;
+                rs[1].value.clone().unwrap_or(json!(on))
+            }
+        };
+        Ok(report::hot_deploy(&v))
     }
 }

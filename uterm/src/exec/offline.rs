@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde_json::{json, Value};
 
-use crate::exec::CmdError;
+use crate::exec::error::CmdError;
 use crate::present::output::{Block, Output, Span, Tone};
 
 /// `validate --dir`: a conf directory (with esb.toml), or one unit directory checked against

@@ -2,18 +2,18 @@
 //! generic reads, and the "did you mean" lookups used when a name is not found. Pattern reads
 //! fall back to search + read for servers that do not read patterns.
 
-use deployments::protocol::{did_you_mean, Attributes, ObjectName, Request, Response};
-use serde_json::{json, Value};
+use deployments::protocol::{did_you_mean, ObjectName, Request, Response};
+use serde_json::Value;
 
-use crate::exec::{attrs_of, manager, server, value_of, words, CmdError, Executor};
-use crate::lang::error::UsageError;
+use crate::exec::error::CmdError;
+use crate::exec::executor::{attrs_of, manager, server, value_of, words, Executor};
 use crate::lang::kind::{Kind, Target};
-use crate::present::output::{Block, Output, Span, Tone};
+use crate::present::output::Output;
 use crate::present::view::{self, Row};
 
 /// Rows of a pattern read (`{name: {attrs}}`), sorted by unit and name; `None` when the value
 /// is not of that shape.
-fn pattern_rows(v: &Value) -> Option<Vec<Row>> {
+pub(crate) fn pattern_rows(v: &Value) -> Option<Vec<Row>> {
     let Value::Object(m) = v else { return None };
     let mut rows = Vec::with_capacity(m.len());
     for (k, attrs) in m {
@@ -112,88 +112,6 @@ impl Executor {
             out.push(b);
         }
         Ok(out)
-    }
-
-    pub(crate) fn beans(&self, pattern: Option<&str>) -> Result<Output, CmdError> {
-        let (search, filter) = match pattern {
-            Some(p) if p.contains(':') => (p.to_string(), None),
-            Some(p) => ("esb:*".to_string(), Some(p.to_lowercase())),
-            None => ("esb:*".to_string(), None),
-        };
-        let name = ObjectName::parse(&search).map_err(|e| UsageError::new(e.to_string()))?;
-        let r = self.one(Request::search(name))?;
-        let mut names = match r.status {
-            404 => Vec::new(),
-            _ => words(value_of(&r, &format!("beans {search}"))?),
-        };
-        if let Some(f) = filter {
-            names.retain(|n| n.to_lowercase().contains(&f));
-        }
-        names.sort();
-        let json = json!(names);
-        let lines = if names.is_empty() {
-            vec![vec![Span::new("no beans match", Tone::Dim)]]
-        } else {
-            names.iter().map(|n| vec![Span::plain(n.clone())]).collect()
-        };
-        Ok(Output::new(json).with(Block::Lines(lines)))
-    }
-
-    pub(crate) fn get(
-        &self,
-        bean: &ObjectName,
-        attributes: &[String],
-        now: u64,
-    ) -> Result<Output, CmdError> {
-        let attribute = match attributes {
-            [] => None,
-            [one] => Some(Attributes::One(one.clone())),
-            many => Some(Attributes::Many(many.to_vec())),
-        };
-        let req = Request::Read {
-            mbean: bean.clone(),
-            attribute,
-            path: None,
-            config: None,
-        };
-        let r = self.one(req)?;
-        let v = value_of(&r, &format!("get {}", bean.original()))
-            .map_err(|e| self.bean_missing(e, &r, bean))?;
-        if bean.is_pattern() {
-            let mut out = Output::new(v.clone());
-            for (name, attrs) in pattern_rows(v).unwrap_or_default() {
-                for b in view::sheet(Some(&name.original()), &attrs, now) {
-                    out.push(b);
-                }
-            }
-            if out.blocks.is_empty() {
-                out.push(Block::Lines(vec![vec![Span::new(
-                    "no beans match",
-                    Tone::Dim,
-                )]]));
-            }
-            return Ok(out);
-        }
-        if attributes.len() == 1 {
-            return Ok(view::value(v, now));
-        }
-        let mut out = Output::new(v.clone());
-        for b in view::sheet(None, &attrs_of(v), now) {
-            out.push(b);
-        }
-        Ok(out)
-    }
-
-    /// A 404 for a generic bean: say how to find the names.
-    pub(crate) fn bean_missing(&self, e: CmdError, r: &Response, bean: &ObjectName) -> CmdError {
-        if r.status == 404
-            && r.error_type.as_deref() == Some("javax.management.InstanceNotFoundException")
-        {
-            return CmdError::failed(format!("no bean {}", bean.original())).with_hint(Some(
-                "list the names with `beans` (or `beans PATTERN`)".into(),
-            ));
-        }
-        e
     }
 
     /// "no proxy orders/lst; did you mean orders/list?" — searches the names of that kind.

@@ -7,7 +7,9 @@ use std::io::Write;
 
 use serde_json::{json, Value};
 
-use crate::exec::{CmdError, Executor, Follow};
+use crate::exec::error::CmdError;
+use crate::exec::executor::Executor;
+use crate::exec::stream::Follow;
 use crate::lang::command::Command;
 use crate::lang::parse::{parse_script, ScriptCommand};
 use crate::present::output::{Span, Style, Tone};

@@ -9,7 +9,7 @@ use deployments::source::UNIT_FILE;
 use deployments::UnitSources;
 use serde_json::{json, Value};
 
-use crate::exec::CmdError;
+use crate::exec::error::CmdError;
 use crate::present::output::{Block, Line, Output, Span, Tone};
 
 fn cannot_read(path: &Path, e: impl std::fmt::Display) -> CmdError {

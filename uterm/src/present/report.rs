@@ -2,7 +2,7 @@
 //! what changed, how long it took, or every error with file:line:col), validations, diffs
 //! and revision history. Pure functions of the JSON the management endpoint returns.
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::present::output::{
     ago, cell, compact, millis, short_hash, timestamp, Block, Line, Output, Span, Table, Tone,
@@ -342,13 +342,10 @@ pub fn history(unit: &str, v: &Value, now: u64) -> Output {
     Output::new(v.clone()).with(Block::Table(t))
 }
 
-#[cfg(test)]
-#[path = "report_tests.rs"]
-mod tests;
-
 /// The outcome of a warm restart: restarted (with what changed in esb.toml) or rejected
-/// (every error; the running configuration keeps serving, exit 1).
-pub fn restart(v: &Value) -> Result<Output, crate::exec::CmdError> {
+/// (every error; the running configuration keeps serving). Returns the output and
+/// whether it restarted.
+pub fn restart(v: &Value) -> (Output, bool) {
     match v.get("outcome").and_then(Value::as_str) {
         Some("rejected") => {
             let n = v
@@ -364,10 +361,7 @@ pub fn restart(v: &Value) -> Result<Output, crate::exec::CmdError> {
                 )),
             ]];
             lines.extend(errors_lines(v.get("errors")));
-            Err(crate::exec::CmdError::with_output(
-                "restart: rejected",
-                Output::new(v.clone()).with(Block::Lines(lines)),
-            ))
+            (Output::new(v.clone()).with(Block::Lines(lines)), false)
         }
         _ => {
             let diff: deployments::root_diff::RootDiff =
@@ -378,13 +372,51 @@ pub fn restart(v: &Value) -> Result<Output, crate::exec::CmdError> {
                 .and_then(Value::as_f64)
                 .map(|ms| format!(" in {}", millis(ms)))
                 .unwrap_or_default();
-            Ok(Output::line(
-                v.clone(),
-                vec![
-                    Span::state("restarted"),
-                    Span::plain(format!("{took}: {diff}")),
-                ],
-            ))
+            let line = vec![
+                Span::state("restarted"),
+                Span::plain(format!("{took}: {diff}")),
+            ];
+            (Output::line(v.clone(), line), true)
         }
     }
 }
+
+/// The outcome of a binary upgrade: which process serves now, which one drains.
+pub fn upgrade(v: &Value) -> Output {
+    let took = v
+        .get("duration_ms")
+        .and_then(Value::as_f64)
+        .map(|ms| format!(" in {ms} ms"))
+        .unwrap_or_default();
+    Output::line(
+        v.clone(),
+        vec![
+            Span::state("upgraded"),
+            Span::plain(format!(
+                "{took}: process {} ({}) serves; process {} drains and exits",
+                v["pid"],
+                v["binary"].as_str().unwrap_or(""),
+                v["old_pid"]
+            )),
+        ],
+    )
+}
+
+/// Whether hot deployment is on.
+pub fn hot_deploy(v: &Value) -> Output {
+    Output::line(
+        json!({ "hot_deploy": v }),
+        vec![
+            Span::plain("hot deploy "),
+            match v.as_bool() {
+                Some(true) => Span::state("on"),
+                Some(false) => Span::state("off"),
+                None => Span::plain(cell(Some(v))),
+            },
+        ],
+    )
+}
+
+#[cfg(test)]
+#[path = "report_tests.rs"]
+mod tests;

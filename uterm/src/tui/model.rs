@@ -6,7 +6,7 @@
 use deployments::protocol::{ObjectName, Request, Response};
 use serde_json::{json, Value};
 
-use crate::exec::envelope_message;
+use crate::exec::executor::envelope_message;
 use crate::lang::complete::Names;
 use crate::lang::kind::{Kind, Target};
 use crate::present::view::Attrs;

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use crate::conn::client::{Client, ClientConfig};
 use crate::conn::error::ClientError;
 use crate::conn::sse::Event;
-use crate::exec::Executor;
+use crate::exec::executor::Executor;
 use crate::lang::command::Command;
 use crate::present::output::now_ms;
 use crate::tui::action::{Action, JobResult};

@@ -1,8 +1,9 @@
 use super::*;
+use crate::exec::stream::Follow;
 use crate::fake::{err, key, not_found, ok, Fake};
 use crate::lang::parse::parse;
 use crate::present::output::Style;
-use serde_json::json;
+use serde_json::{json, Value};
 
 fn run(exec: &Executor, line: &str) -> Result<Output, CmdError> {
     exec.run(&parse(line).unwrap())
