@@ -182,13 +182,12 @@ impl Output {
     /// Renders for people; blocks are separated by a blank line. Ends with a newline unless
     /// there is nothing to show.
     pub fn render(&self, style: Style) -> String {
-        let parts: Vec<String> = self
-            .blocks
-            .iter()
-            .map(|b| render_block(b, style))
-            .filter(|s| !s.is_empty())
-            .collect();
-        parts.join("\n")
+        let mut out = String::new();
+        for line in block_lines(&self.blocks) {
+            out.push_str(style.line(&line).trim_end());
+            out.push('\n');
+        }
+        out
     }
 }
 
@@ -227,43 +226,49 @@ impl Style {
     }
 }
 
-fn render_block(block: &Block, style: Style) -> String {
-    let mut out = String::new();
-    match block {
-        Block::Lines(lines) => {
-            for l in lines {
-                out.push_str(style.line(l).trim_end());
-                out.push('\n');
-            }
+/// The blocks of an output as lines: tables and fields aligned on the visible width of their
+/// cells (tones kept, padding plain), a blank line between blocks. The one layout of both
+/// script mode ([`Output::render`]) and the console.
+pub fn block_lines(blocks: &[Block]) -> Vec<Line> {
+    let mut out: Vec<Line> = Vec::new();
+    for b in blocks {
+        let lines = match b {
+            Block::Lines(l) => l.clone(),
+            Block::Fields(fields) => field_lines(fields),
+            Block::Table(t) => table_lines(t),
+        };
+        if lines.is_empty() {
+            continue;
         }
-        Block::Fields(fields) => {
-            let w = fields
-                .iter()
-                .map(|(k, _)| k.chars().count())
-                .max()
-                .unwrap_or(0);
-            for (k, v) in fields {
-                let pad = w - k.chars().count();
-                let line = format!(
-                    "{}{}  {}",
-                    style.paint(k, Tone::Dim),
-                    " ".repeat(pad),
-                    style.span(v)
-                );
-                out.push_str(line.trim_end());
-                out.push('\n');
-            }
+        if !out.is_empty() {
+            out.push(Vec::new());
         }
-        Block::Table(t) => render_table(t, style, &mut out),
+        out.extend(lines);
     }
     out
 }
 
-fn render_table(t: &Table, style: Style, out: &mut String) {
+/// Aligned `key  value` lines, the keys dim.
+fn field_lines(fields: &[(String, Span)]) -> Vec<Line> {
+    let w = fields
+        .iter()
+        .map(|(k, _)| k.chars().count())
+        .max()
+        .unwrap_or(0);
+    fields
+        .iter()
+        .map(|(k, v)| {
+            let pad = " ".repeat(w - k.chars().count() + 2);
+            vec![Span::new(k.clone(), Tone::Dim), Span::plain(pad), v.clone()]
+        })
+        .collect()
+}
+
+/// A header row (bold) and the rows, every column as wide as its widest cell; the empty
+/// text when there are no rows.
+fn table_lines(t: &Table) -> Vec<Line> {
     if t.rows.is_empty() {
-        out.push_str(&style.paint(&t.empty, Tone::Dim));
-        out.push('\n');
-        return;
+        return vec![vec![Span::new(t.empty.clone(), Tone::Dim)]];
     }
     let cols = t.headers.len();
     let mut widths: Vec<usize> = t.headers.iter().map(|h| h.chars().count()).collect();
@@ -277,29 +282,31 @@ fn render_table(t: &Table, style: Style, out: &mut String) {
         .iter()
         .map(|h| Span::new(h.clone(), Tone::Bold))
         .collect();
-    for row in std::iter::once(&header).chain(t.rows.iter()) {
-        let mut line = String::new();
-        for (i, w) in widths.iter().enumerate() {
-            let empty = Span::default();
-            let cell = row.get(i).unwrap_or(&empty);
-            let pad = " ".repeat(w - cell.width().min(*w));
-            if i > 0 {
-                line.push_str("  ");
-            }
-            match t.align.get(i) {
-                Some(Align::Right) => {
-                    line.push_str(&pad);
-                    line.push_str(&style.span(cell));
+    std::iter::once(&header)
+        .chain(t.rows.iter())
+        .map(|row| {
+            let mut line = Vec::new();
+            for (i, w) in widths.iter().enumerate() {
+                let cell = row.get(i).cloned().unwrap_or_default();
+                let pad = Span::plain(" ".repeat(w - cell.width().min(*w)));
+                if i > 0 {
+                    line.push(Span::plain("  "));
                 }
-                _ => {
-                    line.push_str(&style.span(cell));
-                    line.push_str(&pad);
+                if t.align.get(i) == Some(&Align::Right) {
+                    line.extend([pad, cell]);
+                } else {
+                    line.extend([cell, pad]);
                 }
             }
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
+            line
+        })
+        .collect()
+}
+
+/// A line's text without tones, trailing blanks trimmed.
+pub fn plain<L: AsRef<[Span]> + ?Sized>(line: &L) -> String {
+    let s: String = line.as_ref().iter().map(|s| s.text.as_str()).collect();
+    s.trim_end().to_string()
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -103,7 +103,7 @@ pub fn tap_line(r: &Value) -> Line {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tui::text::plain;
+    use crate::present::output::plain;
     use serde_json::json;
 
     #[test]

@@ -12,11 +12,11 @@ use crate::conn::sse::Event;
 use crate::lang::command::Command;
 use crate::lang::complete::Names;
 use crate::present::event::event_lines;
+use crate::present::output::plain;
 use crate::present::output::{Line, Tone};
 use crate::tui::action::{Action, Effect, SortBy, View};
 use crate::tui::edit::LineInput;
 use crate::tui::model::{Obj, Snapshot};
-use crate::tui::text::plain;
 
 /// Samples of rate history kept per row (one per refresh).
 pub const RATE_SAMPLES: usize = 60;
@@ -86,7 +86,7 @@ impl Popup {
     /// Whether the popup still shows only the tap's waiting line.
     pub fn tap_waiting(&self) -> bool {
         self.lines.first().is_some_and(|l| {
-            let t = crate::tui::text::plain(l);
+            let t = crate::present::output::plain(l);
             t == TAP_WAITING || t == TAP_WAITING_MESSAGES
         })
     }

@@ -6,11 +6,11 @@
 
 use crate::lang::command::Command;
 use crate::lang::kind::{Kind, Target};
+use crate::present::output::block_lines;
 use crate::present::output::{Span, Tone};
 use crate::tui::action::{Effect, Op, View};
 use crate::tui::app::{App, Confirm, Mode, Popup, Purpose};
 use crate::tui::model::{Obj, ObjKind};
-use crate::tui::text::block_lines;
 
 fn paused(state: &str) -> bool {
     matches!(state, "Paused" | "Maintenance")
