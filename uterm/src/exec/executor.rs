@@ -3,7 +3,7 @@
 //! of the answers. The commands themselves are in [`crate::exec::run`] (dispatch),
 //! [`crate::exec::query`] (reads) and [`crate::exec::control`] (state changes).
 
-use deployments::protocol::{ObjectName, Request, Response};
+use deployments::protocol::{Bean, ObjectName, Request, Response};
 use serde_json::Value;
 
 use crate::conn::client::Client;
@@ -17,11 +17,11 @@ pub struct Executor {
 }
 
 pub(crate) fn server() -> ObjectName {
-    ObjectName::new("esb", &[("type", "Server")])
+    Bean::Server.object_name()
 }
 
 pub(crate) fn manager() -> ObjectName {
-    ObjectName::new("esb", &[("type", "DeploymentManager")])
+    Bean::Manager.object_name()
 }
 
 /// The message of an error envelope without the `error_type : ` prefix.

@@ -1,10 +1,12 @@
-//! The objects commands name: a [`Kind`] of managed object (unit, proxy, …, with its words
-//! and MBean type) and a [`Target`], one object of a kind with its MBean name. Bare names
+//! The objects commands name: a [`Kind`] of managed object (unit, proxy, …, with its words;
+//! the protocol's [`BeanKind`] it is) and a [`Target`], one object of a kind (the
+//! protocol's [`Bean`]). Bare names
 //! are units; elements of a unit are `UNIT/NAME`.
 
 use std::fmt;
 
-use deployments::protocol::ObjectName;
+use deployments::protocol::beans::DOMAIN;
+use deployments::protocol::{Bean, BeanKind, ObjectName};
 
 /// A kind of managed object that commands can name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -65,22 +67,27 @@ impl Kind {
         }
     }
 
+    /// The protocol's kind of the MBeans of this kind.
+    pub fn bean_kind(self) -> BeanKind {
+        match self {
+            Kind::Unit => BeanKind::Unit,
+            Kind::Proxy => BeanKind::Proxy,
+            Kind::Sequence => BeanKind::Sequence,
+            Kind::Endpoint => BeanKind::Endpoint,
+            Kind::Transport => BeanKind::Transport,
+            Kind::Task => BeanKind::Task,
+            Kind::Consumer => BeanKind::Consumer,
+        }
+    }
+
     /// The `type=` of the MBeans of this kind (`Proxy`).
     pub fn bean_type(self) -> &'static str {
-        match self {
-            Kind::Unit => "Unit",
-            Kind::Proxy => "Proxy",
-            Kind::Sequence => "Sequence",
-            Kind::Endpoint => "Endpoint",
-            Kind::Transport => "Transport",
-            Kind::Task => "Task",
-            Kind::Consumer => "Consumer",
-        }
+        self.bean_kind().type_name()
     }
 
     /// True for kinds that live inside a unit and are named `UNIT/NAME`.
     pub fn in_unit(self) -> bool {
-        !matches!(self, Kind::Unit | Kind::Transport)
+        self.bean_kind().in_unit()
     }
 
     /// The MBean pattern of all objects of this kind, optionally inside one unit.
@@ -89,7 +96,7 @@ impl Kind {
         if let (Some(u), true) = (unit, self.in_unit()) {
             props.push(("unit", u));
         }
-        ObjectName::new("esb", &props).with_property_wildcard()
+        ObjectName::new(DOMAIN, &props).with_property_wildcard()
     }
 
     /// The kind named by its singular or plural word.
@@ -130,16 +137,18 @@ impl Target {
         }
     }
 
+    /// The protocol's bean of this object.
+    pub fn as_bean(&self) -> Bean {
+        match self {
+            Target::Unit(n) => Bean::Unit(n.clone()),
+            Target::Transport(n) => Bean::Transport(n.clone()),
+            Target::Element { kind, unit, name } => Bean::of_kind(kind.bean_kind(), unit, name),
+        }
+    }
+
     /// The MBean of this object.
     pub fn bean(&self) -> ObjectName {
-        match self {
-            Target::Unit(n) => ObjectName::new("esb", &[("type", "Unit"), ("name", n)]),
-            Target::Transport(n) => ObjectName::new("esb", &[("type", "Transport"), ("name", n)]),
-            Target::Element { kind, unit, name } => ObjectName::new(
-                "esb",
-                &[("type", kind.bean_type()), ("unit", unit), ("name", name)],
-            ),
-        }
+        self.as_bean().object_name()
     }
 }
 

@@ -11,12 +11,13 @@ use std::time::Duration;
 use crate::conn::sse::Event;
 use crate::lang::command::Command;
 use crate::lang::complete::Names;
+use crate::lang::kind::Kind;
 use crate::present::event::event_lines;
 use crate::present::output::plain;
 use crate::present::output::{Line, Tone};
 use crate::tui::action::{Action, Effect, SortBy, View};
 use crate::tui::edit::LineInput;
-use crate::tui::model::{Obj, Snapshot};
+use crate::tui::model::{Obj, RowKind, Snapshot};
 
 /// Samples of rate history kept per row (one per refresh).
 pub const RATE_SAMPLES: usize = 60;
@@ -528,7 +529,7 @@ fn sort_rows(rows: &mut [&Obj], by: SortBy, reversed: bool, s: &Snapshot) {
             SortBy::Errors => o.num("Errors").or_else(|| o.num("DeadLettered")),
             SortBy::InFlight => o.num("InFlight"),
             SortBy::P99 => match o.kind {
-                crate::tui::model::ObjKind::Unit => s.unit_p99(&o.name),
+                RowKind::Object(Kind::Unit) => s.unit_p99(&o.name),
                 _ => o.num("P99Micros"),
             },
             SortBy::Name | SortBy::State => None,
