@@ -432,6 +432,16 @@ pub fn redacted(req: &Request) -> Value {
             |(i, a)| match (op.args.get(i).map(|x| x.name.as_str()), a) {
                 (Some("content"), Value::String(s)) => content_digest(s),
                 (Some("url"), Value::String(s)) => Value::String(mask_password(s)),
+                // Cluster deploys carry their files in an object argument.
+                (_, Value::Object(o)) if o.get("files").is_some_and(Value::is_object) => {
+                    let mut o = o.clone();
+                    if let Some(Value::Object(files)) = o.get_mut("files") {
+                        for text in files.values_mut() {
+                            *text = content_digest(text.as_str().unwrap_or_default());
+                        }
+                    }
+                    Value::Object(o)
+                }
                 _ => a.clone(),
             },
         )

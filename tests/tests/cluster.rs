@@ -166,6 +166,15 @@ fn three_nodes_converge_on_a_cluster_deploy() {
             && r["what"]["cluster_revision"] == 2),
         "{audit:#?}"
     );
+    // The accepting node audits the request without the unit's content (a digest).
+    let audit = ns[2].mgmt().audit();
+    let rec = audit
+        .iter()
+        .find(|r| r["what"]["mbean"] == BEAN && r["what"]["operation"] == "deploy")
+        .unwrap_or_else(|| panic!("{audit:#?}"));
+    let files = &rec["what"]["arguments"][0]["files"]["unit.toml"];
+    assert!(files["sha256"].is_string(), "{rec:#}");
+    assert!(!rec.to_string().contains("respond"), "{rec:#}");
     // Metrics: the applied store revision and the unit's sync state.
     let metrics = ns[1].mgmt().control("GET", "/metrics").send().text();
     assert!(
