@@ -545,3 +545,111 @@ fn fifty_cluster_deploys_under_load_through_haproxy_lose_nothing() {
         report.classes.keys().collect::<Vec<_>>()
     );
 }
+
+fn uterm(n: &Node) -> e2e::uterm::Uterm {
+    e2e::uterm::Uterm::connected(&n.conf.mgmt_url(""), &n.mgmt().control)
+}
+
+#[test]
+fn uterm_drives_the_cluster_and_names_the_nodes_that_failed() {
+    let etcd = Etcd::start();
+    let a = Node::new(&etcd, "ut", "a", true);
+    let b = Node::new(&etcd, "ut", "b", false);
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.toml");
+    std::fs::write(&good, answering("/shop", "v1")).unwrap();
+    let run = uterm(&a)
+        .c(&format!(
+            "deploy shop --file {} --cluster --wait 10s",
+            good.display()
+        ))
+        .run()
+        .expect(0);
+    run.stdout_has(&[
+        "cluster deployed shop: revision 1",
+        "accepted by a",
+        "synced on a, b",
+    ]);
+    assert_eq!(get(&b.conf, "/shop").1, "v1");
+    // A unit b cannot run (its root config lacks the transport): exit 1 naming b.
+    let extra = dir.path().join("extra.toml");
+    std::fs::write(
+        &extra,
+        "[[proxy]]\nname = \"p\"\npath = \"/x\"\ntransports = [\"extra\"]\nsequence = \"s\"\n\n[[sequence]]\nname = \"s\"\nsteps = [{ respond = { status = 200, body = \"x\" } }]\n",
+    )
+    .unwrap();
+    let run = uterm(&a)
+        .c(&format!(
+            "deploy xunit --file {} --cluster",
+            extra.display()
+        ))
+        .run()
+        .expect(1);
+    run.stdout_has(&["FAILED on b"]);
+    run.stderr_has(&["not applied on b"]);
+    let run = uterm(&b).c("cluster status").run().expect(0);
+    run.stdout_has(&["cluster ut", "store up", "b/xunit revision 1:"]);
+    let t = run.table("UNIT");
+    assert_eq!(
+        t.lookup("UNIT", "shop", "A").as_deref(),
+        Some("SYNCED"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        t.lookup("UNIT", "shop", "B").as_deref(),
+        Some("SYNCED"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        t.lookup("UNIT", "xunit", "B").as_deref(),
+        Some("FAILED"),
+        "{}",
+        run.stdout
+    );
+    // JSON for machines: the typed status.
+    let run = uterm(&a)
+        .args(["--json"])
+        .c("cluster status")
+        .run()
+        .expect(0);
+    let doc: Value = serde_json::from_str(&run.stdout).unwrap();
+    let s: ClusterStatus = serde_json::from_value(doc["results"][0]["result"].clone())
+        .or_else(|_| serde_json::from_value(doc["result"].clone()))
+        .unwrap_or_else(|e| panic!("{e}: {doc:#}"));
+    assert_eq!(s.nodes.len(), 2);
+    uterm(&a)
+        .c("pause shop --cluster; resume shop --cluster; rollback shop --cluster")
+        .run()
+        .expect(1)
+        .stderr_has(&["has no previous revision"]);
+    let run = uterm(&a)
+        .c("unload shop --cluster --wait 5s")
+        .run()
+        .expect(0);
+    run.stdout_has(&["cluster unloaded shop"]);
+    let run = uterm(&a).c("deploy shop --cluster").run().expect(2);
+    run.stderr_has(&["--file FILE"]);
+    let run = uterm(&a).c("unload shop --wait 5s").run().expect(2);
+    run.stderr_has(&["--wait belongs to cluster operations"]);
+}
+
+#[test]
+fn cluster_operations_are_refused_within_seconds_when_the_store_is_down() {
+    let etcd = Etcd::start();
+    let a = Node::new(&etcd, "down", "a", false);
+    deploy(&a.mgmt(), "shop", &answering("/shop", "v1"), 10_000).unwrap();
+    etcd.kill();
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("u.toml");
+    std::fs::write(&f, answering("/shop", "v2")).unwrap();
+    let run = uterm(&a)
+        .c(&format!("deploy shop --file {} --cluster", f.display()))
+        .run()
+        .expect(1);
+    run.stderr_has(&["cluster store unreachable", "nothing changed"]);
+    let run = uterm(&a).c("cluster status").run().expect(0);
+    run.stdout_has(&["store down"]);
+    assert_eq!(get(&a.conf, "/shop").1, "v1");
+}
