@@ -36,6 +36,7 @@ attr_type! {
     String => "java.lang.String",
     Option<String> => "java.lang.String",
     u64 => "long",
+    i64 => "long",
     Option<u64> => "long",
     usize => "int",
     bool => "boolean",
@@ -268,6 +269,18 @@ attributes! {
         failures: u64 = "Failures" ro "failed runs",
         last_run: Option<u64> = "LastRun" ro "last run (ms since epoch)",
         last_error: Option<String> = "LastError" ro "error of the last run",
+    }
+}
+
+attributes! {
+    /// `esb:type=Cluster`: this node's view of the cluster store.
+    pub struct ClusterAttrs {
+        cluster: String = "Cluster" ro "cluster name",
+        node: String = "Node" ro "this node's name",
+        store: String = "Store" ro "store state: up, down or alarm",
+        store_endpoints: Vec<String> = "StoreEndpoints" ro "etcd endpoints",
+        store_detail: Option<String> = "StoreDetail" ro "why the store is down or alarmed",
+        applied_revision: i64 = "AppliedRevision" ro "the last store revision this node applied",
     }
 }
 

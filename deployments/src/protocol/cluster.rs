@@ -1,5 +1,5 @@
-//! The typed contract of cluster operations on `esb:type=Cluster` (docs/cluster.md): each
-//! operation takes one JSON object argument ([`DeployArgs`], [`UnitArgs`], [`RollbackArgs`])
+//! The typed contract of cluster operations on `esb:type=Cluster` (docs/cluster.md; the
+//! operations themselves are `super::ops::ClusterOp`): each operation takes one JSON object argument ([`DeployArgs`], [`UnitArgs`], [`RollbackArgs`])
 //! and answers a [`ChangeResult`] or, for `status`, a [`ClusterStatus`]. The server and
 //! uterm both use these structs, so neither side looks fields up by string. The sync state
 //! of a node's unit is decided here, once ([`sync_state`]).
@@ -9,19 +9,6 @@ use std::collections::BTreeMap;
 
 /// The object name of the cluster bean.
 pub const BEAN: &str = "esb:type=Cluster";
-
-/// Operation names of the cluster bean.
-pub mod op {
-    pub const DEPLOY: &str = "deploy";
-    pub const PUBLISH: &str = "publish";
-    pub const UNLOAD: &str = "unload";
-    pub const ROLLBACK: &str = "rollback";
-    pub const PAUSE: &str = "pause";
-    pub const RESUME: &str = "resume";
-    pub const STATUS: &str = "status";
-    /// Every operation that changes the cluster.
-    pub const CHANGES: [&str; 6] = [DEPLOY, PUBLISH, UNLOAD, ROLLBACK, PAUSE, RESUME];
-}
 
 /// `deploy`: content (relative path → text: a `unit.toml` and what it includes) becomes the
 /// unit's next cluster revision, after a dry run on the accepting node.
@@ -33,6 +20,43 @@ pub struct DeployArgs {
     /// How long to wait for every live node to apply it (0: do not wait).
     #[serde(default)]
     pub wait_ms: u64,
+}
+
+/// The object arguments travel as JSON objects (or their JSON text, for clients that only
+/// send strings). A deploy's argument holds content: the audit records it as digests.
+macro_rules! object_arg {
+    ($t:ty, $kind:expr) => {
+        impl super::args::ArgValue for $t {
+            const TYPE: &'static str = "java.util.Map";
+            const KIND: super::args::ArgKind = $kind;
+            fn decode(v: Option<&serde_json::Value>) -> Result<Self, String> {
+                let v = match v.cloned().unwrap_or_default() {
+                    serde_json::Value::String(s) => {
+                        serde_json::from_str(&s).unwrap_or(serde_json::Value::String(s))
+                    }
+                    v => v,
+                };
+                serde_json::from_value(v)
+                    .map_err(|e| format!(" must be an object like {}: {e}", <$t>::EXAMPLE))
+            }
+            fn encode(&self) -> serde_json::Value {
+                serde_json::to_value(self).expect("cluster arguments serialize")
+            }
+        }
+    };
+}
+object_arg!(DeployArgs, super::args::ArgKind::Content);
+object_arg!(UnitArgs, super::args::ArgKind::Text);
+object_arg!(RollbackArgs, super::args::ArgKind::Text);
+
+impl DeployArgs {
+    const EXAMPLE: &'static str = r#"{"unit": "orders", "files": {"unit.toml": "..."}}"#;
+}
+impl UnitArgs {
+    const EXAMPLE: &'static str = r#"{"unit": "orders"}"#;
+}
+impl RollbackArgs {
+    const EXAMPLE: &'static str = r#"{"unit": "orders", "to": 3}"#;
 }
 
 /// `publish`, `unload`, `pause`, `resume`: one unit.

@@ -189,16 +189,17 @@ impl Node {
         out
     }
 
-    /// Refused while the store is known to be down, without waiting for it again.
-    fn check_up(&self) -> Result<(), ClusterError> {
-        let s = self.lock();
-        match s.health {
-            StoreState::Down => Err(ClusterError::Store(
-                self.store
-                    .unreachable(s.detail.clone().unwrap_or_else(|| "not connected".into())),
-            )),
-            _ => Ok(()),
+    /// While the sync task has no session, the store is asked once more (within the
+    /// timeout) before an operation is refused.
+    async fn check_up(&self) -> Result<(), ClusterError> {
+        if self.lock().health != StoreState::Down {
+            return Ok(());
         }
+        self.store
+            .ping()
+            .await
+            .map(|_| ())
+            .map_err(ClusterError::Store)
     }
 
     /// `deploy U --file F --cluster` and `publish U`: a dry run here, then a new revision
@@ -223,7 +224,7 @@ impl Node {
                 unit: unit.to_owned(),
                 errors: errors.iter().map(|d| d.to_string()).collect(),
             })?;
-        self.check_up()?;
+        self.check_up().await?;
         let (current, at) = self.store.unit(unit).await?;
         if let Some(cur) = current.as_ref().filter(|c| c.hash == checked.hash) {
             // The content already is the cluster revision: nothing to write.
@@ -258,7 +259,7 @@ impl Node {
         to: Option<u64>,
         wait: Duration,
     ) -> Result<ChangeResult, ClusterError> {
-        self.check_up()?;
+        self.check_up().await?;
         let (current, at) = self.store.unit(unit).await?;
         let current = current.ok_or_else(|| not_cluster_unit(unit))?;
         let kept = self.store.history(unit).await?;
@@ -318,7 +319,7 @@ impl Node {
 
     /// `unload U --cluster`.
     pub async fn unload(&self, unit: &str, wait: Duration) -> Result<ChangeResult, ClusterError> {
-        self.check_up()?;
+        self.check_up().await?;
         let (current, at) = self.store.unit(unit).await?;
         let current = current.ok_or_else(|| not_cluster_unit(unit))?;
         let revision = self
@@ -342,7 +343,7 @@ impl Node {
         paused: bool,
         wait: Duration,
     ) -> Result<ChangeResult, ClusterError> {
-        self.check_up()?;
+        self.check_up().await?;
         let (current, _) = self.store.unit(unit).await?;
         let current = current.ok_or_else(|| not_cluster_unit(unit))?;
         let doc = ControlDoc {

@@ -1,14 +1,14 @@
-//! Cluster operations on `esb:type=Cluster`: one exec each, with the typed arguments and
-//! results of `deployments::protocol::cluster`. A change that some live node failed to
+//! Cluster operations on `esb:type=Cluster`: one exec of a typed `ClusterOp` each, with the
+//! arguments and results of `deployments::protocol::cluster`. A change that some live node failed to
 //! apply (or did not apply within `--wait`) is a failure (exit 1) with what happened.
 
 use std::collections::BTreeMap;
 
 use deployments::protocol::cluster::{
-    op, ChangeResult, ClusterStatus, DeployArgs, RollbackArgs, UnitArgs, BEAN,
+    ChangeResult, ClusterStatus, DeployArgs, RollbackArgs, UnitArgs,
 };
-use deployments::protocol::{ObjectName, Request};
-use serde::Serialize;
+use deployments::protocol::ops::ClusterOp;
+use deployments::protocol::{Bean, Request};
 use serde_json::Value;
 
 use crate::exec::error::CmdError;
@@ -18,10 +18,6 @@ use crate::lang::cluster::ClusterCmd;
 use crate::lang::command::DeployFrom;
 use crate::present::cluster as show;
 use crate::present::output::Output;
-
-fn bean() -> ObjectName {
-    ObjectName::parse(BEAN).expect("the cluster bean name parses")
-}
 
 /// Local files as the `files` of a cluster deploy.
 fn files_of(from: &DeployFrom) -> Result<BTreeMap<String, String>, CmdError> {
@@ -37,23 +33,23 @@ fn files_of(from: &DeployFrom) -> Result<BTreeMap<String, String>, CmdError> {
 }
 
 impl Executor {
-    fn cluster_exec<A: Serialize>(
-        &self,
-        what: &str,
-        operation: &str,
-        args: Option<A>,
-    ) -> Result<Value, CmdError> {
-        let args = args
-            .map(|a| vec![serde_json::to_value(a).expect("arguments serialize")])
-            .unwrap_or_default();
-        let r = self.one(Request::exec(bean(), operation, args))?;
+    fn cluster_exec(&self, what: &str, op: &ClusterOp) -> Result<Value, CmdError> {
+        let r = self.one(Request::exec(
+            Bean::Cluster.object_name(),
+            op.name(),
+            op.arguments(),
+        ))?;
         value_of(&r, what).cloned()
     }
 
     pub(crate) fn cluster(&self, cmd: &ClusterCmd) -> Result<Output, CmdError> {
-        let (what, operation, args) = match cmd {
+        let unit_args = |unit: &String, wait_ms: &u64| UnitArgs {
+            unit: unit.clone(),
+            wait_ms: *wait_ms,
+        };
+        let (what, op) = match cmd {
             ClusterCmd::Status => {
-                let v = self.cluster_exec::<()>("cluster status", op::STATUS, None)?;
+                let v = self.cluster_exec("cluster status", &ClusterOp::Status {})?;
                 let s: ClusterStatus = serde_json::from_value(v.clone()).map_err(|e| {
                     CmdError::failed(format!("cluster status: unexpected answer ({e})"))
                 })?;
@@ -65,47 +61,51 @@ impl Executor {
                 wait_ms,
             } => (
                 format!("deploy {unit} --cluster"),
-                op::DEPLOY,
-                serde_json::to_value(DeployArgs {
-                    unit: unit.clone(),
-                    files: files_of(from)?,
-                    wait_ms: *wait_ms,
-                }),
+                ClusterOp::Deploy {
+                    args: DeployArgs {
+                        unit: unit.clone(),
+                        files: files_of(from)?,
+                        wait_ms: *wait_ms,
+                    },
+                },
             ),
             ClusterCmd::Rollback { unit, to, wait_ms } => (
                 format!("rollback {unit} --cluster"),
-                op::ROLLBACK,
-                serde_json::to_value(RollbackArgs {
-                    unit: unit.clone(),
-                    to: *to,
-                    wait_ms: *wait_ms,
-                }),
-            ),
-            ClusterCmd::Publish { unit, wait_ms }
-            | ClusterCmd::Unload { unit, wait_ms }
-            | ClusterCmd::Pause { unit, wait_ms, .. } => {
-                let operation = match cmd {
-                    ClusterCmd::Publish { .. } => op::PUBLISH,
-                    ClusterCmd::Unload { .. } => op::UNLOAD,
-                    ClusterCmd::Pause { paused: true, .. } => op::PAUSE,
-                    _ => op::RESUME,
-                };
-                let suffix = if operation == op::PUBLISH {
-                    ""
-                } else {
-                    " --cluster"
-                };
-                (
-                    format!("{} {unit}{suffix}", cmd.verb()),
-                    operation,
-                    serde_json::to_value(UnitArgs {
+                ClusterOp::Rollback {
+                    args: RollbackArgs {
                         unit: unit.clone(),
+                        to: *to,
                         wait_ms: *wait_ms,
-                    }),
-                )
+                    },
+                },
+            ),
+            ClusterCmd::Publish { unit, wait_ms } => (
+                format!("publish {unit}"),
+                ClusterOp::Publish {
+                    args: unit_args(unit, wait_ms),
+                },
+            ),
+            ClusterCmd::Unload { unit, wait_ms } => (
+                format!("unload {unit} --cluster"),
+                ClusterOp::Unload {
+                    args: unit_args(unit, wait_ms),
+                },
+            ),
+            ClusterCmd::Pause {
+                unit,
+                paused,
+                wait_ms,
+            } => {
+                let args = unit_args(unit, wait_ms);
+                let op = if *paused {
+                    ClusterOp::Pause { args }
+                } else {
+                    ClusterOp::Resume { args }
+                };
+                (format!("{} {unit} --cluster", cmd.verb()), op)
             }
         };
-        let v = self.cluster_exec(&what, operation, Some(args.expect("arguments serialize")))?;
+        let v = self.cluster_exec(&what, &op)?;
         let r: ChangeResult = serde_json::from_value(v.clone())
             .map_err(|e| CmdError::failed(format!("{what}: unexpected answer ({e})")))?;
         let out = show::change(&r, v);
