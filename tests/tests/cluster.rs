@@ -83,6 +83,11 @@ fn deploy(m: &Mgmt, unit: &str, text: &str, wait_ms: u64) -> Result<ChangeResult
     result(env)
 }
 
+/// A cluster operation on one unit with a wait.
+fn unit_op(m: &Mgmt, op: &str, unit: &str, wait_ms: u64) -> Result<ChangeResult, String> {
+    result(cluster_op(m, op, json!({"unit": unit, "wait_ms": wait_ms})))
+}
+
 fn result(env: Value) -> Result<ChangeResult, String> {
     if env["status"] == 200 {
         Ok(serde_json::from_value(env["value"].clone()).expect("a ChangeResult"))
@@ -201,12 +206,7 @@ fn invalid_content_never_reaches_the_store_and_rollback_rolls_forward() {
     assert!(etcd.keys("/esb/valid/units/").is_empty());
     deploy(&m, "shop", &answering("/shop", "v1"), 10_000).unwrap();
     deploy(&m, "shop", &answering("/shop", "v2"), 10_000).unwrap();
-    let r = result(cluster_op(
-        &ns[1].mgmt(),
-        "rollback",
-        json!({"unit": "shop", "wait_ms": 10_000}),
-    ))
-    .unwrap();
+    let r = unit_op(&ns[1].mgmt(), "rollback", "shop", 10_000).unwrap();
     assert_eq!(r.revision, 3, "a rollback is a new revision");
     assert_eq!(
         r.hash.as_deref(),
@@ -241,12 +241,7 @@ fn invalid_content_never_reaches_the_store_and_rollback_rolls_forward() {
     e2e::scenario::expect_outcome(o, "rejected");
     assert_eq!(get(&ns[0].conf, "/shop").1, "v2");
     // Unload on every node.
-    let r = result(cluster_op(
-        &m,
-        "unload",
-        json!({"unit": "shop", "wait_ms": 10_000}),
-    ))
-    .unwrap();
+    let r = unit_op(&m, "unload", "shop", 10_000).unwrap();
     assert!(r.wait.unwrap().all_synced());
     for n in &ns {
         assert_eq!(get(&n.conf, "/shop").0, 404);
@@ -399,12 +394,7 @@ fn a_cluster_pause_survives_a_node_restart() {
     let mut ns = nodes(&etcd, "pause", &["a", "b"]);
     let m = ns[0].mgmt();
     deploy(&m, "shop", &answering("/shop", "v1"), 10_000).unwrap();
-    let r = result(cluster_op(
-        &m,
-        "pause",
-        json!({"unit": "shop", "wait_ms": 10_000}),
-    ))
-    .unwrap();
+    let r = unit_op(&m, "pause", "shop", 10_000).unwrap();
     assert!(r.wait.unwrap().all_synced());
     for n in &ns {
         assert_eq!(get(&n.conf, "/shop").0, 503, "{}", n.name);
@@ -412,12 +402,7 @@ fn a_cluster_pause_survives_a_node_restart() {
     ns[1].stop();
     ns[1].start();
     assert_eq!(get(&ns[1].conf, "/shop").0, 503);
-    result(cluster_op(
-        &m,
-        "resume",
-        json!({"unit": "shop", "wait_ms": 10_000}),
-    ))
-    .unwrap();
+    unit_op(&m, "resume", "shop", 10_000).unwrap();
     for n in &ns {
         assert_eq!(get(&n.conf, "/shop").0, 200, "{}", n.name);
     }
@@ -470,12 +455,7 @@ fn a_name_used_by_a_disk_unit_and_a_cluster_unit_is_refused() {
     assert!(w.failed[0].error.contains("disk unit"), "{w:?}");
     assert_eq!(get(&b.conf, "/shop").1, "disk");
     // `publish` from b makes its disk unit the cluster unit.
-    let r = result(cluster_op(
-        &b.mgmt(),
-        "publish",
-        json!({"unit": "shop", "wait_ms": 10_000}),
-    ))
-    .unwrap();
+    let r = unit_op(&b.mgmt(), "publish", "shop", 10_000).unwrap();
     assert!(r.wait.unwrap().all_synced());
     assert_eq!(get(&a.conf, "/shop").1, "disk");
     assert_eq!(

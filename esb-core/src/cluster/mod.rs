@@ -196,7 +196,7 @@ impl Node {
             return Ok(());
         }
         self.store
-            .ping()
+            .meta()
             .await
             .map(|_| ())
             .map_err(ClusterError::Store)

@@ -409,8 +409,9 @@ impl Store {
         self.call(c.txn(txn)).await.map(|_| ())
     }
 
-    /// The store's reachability: its current revision.
-    pub async fn ping(&self) -> Result<i64, StoreError> {
+    /// The store's current revision and whether the meta key exists (false: the prefix
+    /// was wiped); also how reachability is checked.
+    pub async fn meta(&self) -> Result<(i64, bool), StoreError> {
         let mut c = self.client.clone();
         let resp = self
             .call(c.get(
@@ -418,19 +419,10 @@ impl Store {
                 Some(GetOptions::new().with_count_only()),
             ))
             .await?;
-        Ok(resp.header().map(|h| h.revision()).unwrap_or(0))
-    }
-
-    /// Whether the meta key exists (false: the prefix was wiped).
-    pub async fn has_meta(&self) -> Result<bool, StoreError> {
-        let mut c = self.client.clone();
-        let resp = self
-            .call(c.get(
-                self.key(&Key::Meta),
-                Some(GetOptions::new().with_count_only()),
-            ))
-            .await?;
-        Ok(resp.count() > 0)
+        Ok((
+            resp.header().map(|h| h.revision()).unwrap_or(0),
+            resp.count() > 0,
+        ))
     }
 }
 
@@ -438,15 +430,20 @@ impl Store {
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn keys_round_trip() {
-        let s = Store::new(
-            "prod",
+    /// A store client of a port nobody listens on.
+    async fn nowhere(cluster: &str) -> Store {
+        Store::new(
+            cluster,
             &["http://127.0.0.1:1".to_owned()],
-            Duration::from_millis(100),
+            Duration::from_millis(300),
         )
         .await
-        .unwrap();
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn keys_round_trip() {
+        let s = nowhere("prod").await;
         for k in [
             Key::Meta,
             Key::Unit("orders"),
@@ -466,13 +463,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_unreachable_store_is_an_error_within_the_timeout() {
-        let s = Store::new(
-            "c",
-            &["http://127.0.0.1:1".to_owned()],
-            Duration::from_millis(300),
-        )
-        .await
-        .unwrap();
+        let s = nowhere("c").await;
         let e = s.snapshot().await.unwrap_err().to_string();
         assert!(
             e.starts_with("cluster store unreachable (http://127.0.0.1:1)"),

@@ -227,7 +227,7 @@ impl Node {
             return Ok(false);
         }
         let deletes = meta_deleted || units.values().any(Option::is_none);
-        if deletes && !self.store.has_meta().await? {
+        if deletes && !self.store.meta().await?.1 {
             // Not applied, not recorded as applied: a restart sees the wipe again.
             self.alarm();
             return Ok(true);
