@@ -5,203 +5,24 @@
 //! which outlives revisions until the unit is unloaded.
 
 use crate::client::Clients;
+pub use crate::control::{DrainEnd, InFlight, ProxyState, RevisionInfo, UnitControl};
 use crate::endpoint::EndpointRuntime;
 use crate::mediation::{compile_all, CompiledSequence};
 use crate::metrics::Stats;
-use crate::proxy::{ProxyRuntime, ProxyState};
+use crate::proxy::ProxyRuntime;
+pub use crate::template::Flag;
 use crate::template::UnitVars;
 use deployments::{ParsedUnit, UnitSources};
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering::Relaxed};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
-
-/// A runtime flag: its value, and whether an operator set it (then a new revision's
-/// default does not override it).
-#[derive(Debug, Default)]
-pub struct Flag {
-    value: AtomicBool,
-    pinned: AtomicBool,
-}
-
-impl Flag {
-    /// The value: the operator's if one set it, else the revision's default.
-    pub fn value(&self, default: bool) -> bool {
-        if self.is_pinned() {
-            self.value.load(Relaxed)
-        } else {
-            default
-        }
-    }
-
-    /// An operator's flip: kept across reloads and restarts.
-    pub fn set(&self, on: bool) {
-        self.value.store(on, Relaxed);
-        self.pinned.store(true, Relaxed);
-    }
-
-    pub fn is_pinned(&self) -> bool {
-        self.pinned.load(Relaxed)
-    }
-}
-
-/// Operator state of a unit: survives reloads, cleared by an unload.
-#[derive(Default)]
-pub struct UnitControl {
-    pub paused: AtomicBool,
-    /// While paused, new requests wait up to this long (ms) for a resume; 0 rejects at once.
-    pub hold_ms: AtomicU64,
-    pub resumed: tokio::sync::Notify,
-    pub proxies: Mutex<HashMap<String, Arc<AtomicU8>>>,
-    pub paused_tasks: Mutex<HashMap<String, Arc<AtomicBool>>>,
-    /// One lock per task name, held for the length of a run: runs of a task never overlap,
-    /// whichever revision they belong to.
-    pub task_runs: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
-    /// Set while a deploy of the unit is in progress: its tasks start no new run.
-    pub tasks_held: Arc<AtomicBool>,
-    pub flags: Mutex<HashMap<String, Arc<Flag>>>,
-}
-
-impl UnitControl {
-    pub fn proxy_state(&self, name: &str) -> Arc<AtomicU8> {
-        self.proxies
-            .lock()
-            .expect("proxy states")
-            .entry(name.to_owned())
-            .or_insert_with(|| Arc::new(AtomicU8::new(ProxyState::Active as u8)))
-            .clone()
-    }
-
-    /// The flag `name` (shared by every revision of the unit).
-    pub fn flag(&self, name: &str) -> Arc<Flag> {
-        self.flags
-            .lock()
-            .expect("flags")
-            .entry(name.to_owned())
-            .or_default()
-            .clone()
-    }
-
-    pub fn task_run_lock(&self, name: &str) -> Arc<tokio::sync::Mutex<()>> {
-        self.task_runs
-            .lock()
-            .expect("task locks")
-            .entry(name.to_owned())
-            .or_default()
-            .clone()
-    }
-
-    pub fn task_paused(&self, name: &str) -> Arc<AtomicBool> {
-        self.paused_tasks
-            .lock()
-            .expect("task states")
-            .entry(name.to_owned())
-            .or_default()
-            .clone()
-    }
-}
-
-/// What a request needs of its revision; held by proxies.
-pub struct RevisionInfo {
-    pub unit: String,
-    pub number: u64,
-    pub vars: UnitVars,
-    /// Requests running on this revision; only changed through [`InFlight`] guards.
-    pub in_flight: AtomicU64,
-    pub control: Arc<UnitControl>,
-    pub max_body: u64,
-    /// Set once when a drain ends the revision's leftover requests.
-    drain_end: tokio::sync::watch::Sender<Option<DrainEnd>>,
-}
-
-/// Why a draining revision's leftover requests were ended (answered 503).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DrainEnd {
-    /// `[server] drain_timeout` passed.
-    Timeout(Duration),
-    /// An operator cancelled the drain (`cancelDrain`, `uterm drain cancel`).
-    Cancelled,
-}
-
-impl DrainEnd {
-    /// The value of the `reason` field of `revision_drained`.
-    pub fn reason(self) -> &'static str {
-        match self {
-            DrainEnd::Timeout(_) => "timeout",
-            DrainEnd::Cancelled => "cancelled",
-        }
-    }
-}
-
-/// One request in flight on a revision: counted from creation until dropped, however the
-/// request ends (answered, failed, or abandoned by a client that went away).
-pub struct InFlight<'a>(&'a AtomicU64);
-
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Relaxed);
-    }
-}
-
-impl RevisionInfo {
-    pub fn new(
-        unit: String,
-        number: u64,
-        vars: UnitVars,
-        control: Arc<UnitControl>,
-        max_body: u64,
-    ) -> RevisionInfo {
-        RevisionInfo {
-            unit,
-            number,
-            vars,
-            in_flight: AtomicU64::new(0),
-            control,
-            max_body,
-            drain_end: tokio::sync::watch::channel(None).0,
-        }
-    }
-
-    /// Counts a request in flight until the guard is dropped.
-    pub fn enter(&self) -> InFlight<'_> {
-        self.in_flight.fetch_add(1, Relaxed);
-        InFlight(&self.in_flight)
-    }
-
-    /// Ends every request still running on this revision (each answers 503 naming the
-    /// drain); returns how many there were. Requests that start later end at once.
-    pub fn end_requests(&self, why: DrainEnd) -> u64 {
-        let left = self.in_flight.load(Relaxed);
-        self.drain_end.send_if_modified(|v| {
-            let first = v.is_none();
-            if first {
-                *v = Some(why);
-            }
-            first
-        });
-        left
-    }
-
-    /// Resolves when the revision's leftover requests are ended (never, for a revision
-    /// that drains on its own or is still current).
-    pub fn drain_ended(&self) -> impl std::future::Future<Output = DrainEnd> + Send + 'static {
-        let mut rx = self.drain_end.subscribe();
-        async move {
-            let ended = rx.wait_for(Option::is_some).await.map(|v| *v);
-            match ended {
-                Ok(why) => why.expect("waited for Some"),
-                // The revision is gone: nothing can end it any more.
-                Err(_) => std::future::pending().await,
-            }
-        }
-    }
-}
 
 pub struct Revision {
     pub info: Arc<RevisionInfo>,
     pub hash: String,
     pub label: Option<String>,
-    pub sources: UnitSources,
+    pub sources: Arc<UnitSources>,
     pub parsed: ParsedUnit,
     pub proxies: Vec<Arc<ProxyRuntime>>,
     pub endpoints: BTreeMap<String, Arc<EndpointRuntime>>,
@@ -224,7 +45,7 @@ pub struct Kept {
     pub deployed_at: SystemTime,
     pub deploy_time: Duration,
     pub degraded: bool,
-    pub sources: UnitSources,
+    pub sources: Arc<UnitSources>,
 }
 
 impl Kept {
@@ -377,7 +198,7 @@ pub fn build(input: BuildInput<'_>) -> Result<Revision, String> {
         info,
         hash,
         label: unit.label.clone(),
-        sources: input.sources,
+        sources: Arc::new(input.sources),
         parsed: input.parsed,
         proxies,
         endpoints,

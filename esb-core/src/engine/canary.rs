@@ -14,6 +14,7 @@ fn no_canary(unit: &str) -> String {
     format!("unit \"{unit}\" runs no canary; start one with `deploy {unit} --canary 10%`")
 }
 
+#[derive(Clone)]
 pub struct Canary {
     pub revision: Arc<Revision>,
     pub split: Arc<Split>,
@@ -44,7 +45,7 @@ impl Engine {
     /// Builds `unit` from `source` and starts it as a canary beside the current revision.
     pub async fn deploy_canary(&self, unit: &str, source: Source, split: Split) -> Outcome {
         let started = Instant::now();
-        let mut units = self.units.lock().await;
+        let mut units = self.lock().await;
         let changes = vec![Change::Deploy {
             unit: unit.to_owned(),
             source,
@@ -135,7 +136,7 @@ impl Engine {
     /// Makes the canary the current revision (the old one drains).
     pub async fn promote(&self, unit: &str) -> Outcome {
         let started = Instant::now();
-        let mut units = self.units.lock().await;
+        let mut units = self.lock().await;
         let Some(c) = units.get_mut(unit).and_then(|s| s.canary.take()) else {
             return Outcome::Rejected {
                 unit: unit.to_owned(),
@@ -182,7 +183,7 @@ impl Engine {
 
     /// Drops the canary; the current revision serves alone again.
     pub async fn abort_canary(&self, unit: &str, why: &str) -> Result<u64, String> {
-        let mut units = self.units.lock().await;
+        let mut units = self.lock().await;
         let slot = units
             .get_mut(unit)
             .ok_or_else(|| format!("unit \"{unit}\" is not loaded"))?;
@@ -192,10 +193,7 @@ impl Engine {
         }
         let n = c.revision.info.number;
         self.unwatch_guard(unit);
-        slot.draining.push(Draining {
-            revision: c.revision,
-            since: Instant::now(),
-        });
+        self.start_drain(c.revision, false);
         drop(units);
         self.events.emit(EventKind::StateChanged {
             object: format!("esb:type=Unit,name={unit}"),
@@ -206,7 +204,7 @@ impl Engine {
 
     /// Changes the canary's share of requests.
     pub async fn set_canary_weight(&self, unit: &str, percent: f64) -> Result<(), String> {
-        let units = self.units.lock().await;
+        let units = self.lock().await;
         let c = units
             .get(unit)
             .and_then(|s| s.canary.as_ref())

@@ -69,7 +69,7 @@ pub(super) fn kept_of(r: &RevisionRecord, sources: UnitSources) -> Kept {
         deployed_at: UNIX_EPOCH + Duration::from_millis(r.deployed_at_ms),
         deploy_time: Duration::from_secs_f64(r.deploy_ms.max(0.0) / 1000.0),
         degraded: false,
-        sources,
+        sources: Arc::new(sources),
     }
 }
 

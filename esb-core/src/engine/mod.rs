@@ -7,11 +7,15 @@
 //! what the durable state records lives in `durable`.
 
 mod canary;
+mod command;
 mod durable;
 mod guard;
 mod lifecycle;
+mod view;
 
+pub use command::{AddressAction, Command, CommandError, Run, TaskAction};
 pub use guard::Trip;
+pub use view::{DrainingView, Snapshot, UnitView};
 
 use crate::amqp::AmqpLinks;
 use crate::client::Clients;
@@ -176,9 +180,12 @@ impl Pending {
     }
 }
 
-pub struct Draining {
-    pub revision: Arc<Revision>,
-    pub since: Instant,
+/// A replaced revision finishing its requests.
+struct Draining {
+    revision: Arc<Revision>,
+    since: Instant,
+    /// Its unit was unloaded.
+    orphan: bool,
 }
 
 pub struct UnitSlot {
@@ -198,7 +205,6 @@ pub struct UnitSlot {
     pub tasks: Vec<Arc<TaskRuntime>>,
     /// One per consumer of the current revision, by name: they outlive revisions.
     pub consumers: BTreeMap<String, Arc<ConsumerRuntime>>,
-    pub draining: Vec<Draining>,
     /// Set when the unit's guard rolled a revision back (until the next deploy of new content).
     pub guard_trip: Option<String>,
     /// A canary revision serving a share of the unit's requests beside the current one.
@@ -222,7 +228,6 @@ impl UnitSlot {
             last_errors: Vec::new(),
             tasks: Vec::new(),
             consumers: BTreeMap::new(),
-            draining: Vec::new(),
             guard_trip: None,
             canary: None,
         }
@@ -232,7 +237,10 @@ impl UnitSlot {
 pub struct Engine {
     pub root: Arc<RootConfig>,
     pub table: ArcSwap<RoutingTable>,
+    /// The unit slots: changed only by the engine, one change at a time.
     pub units: tokio::sync::Mutex<BTreeMap<String, UnitSlot>>,
+    /// What readers see of the units, republished after every change.
+    view: ArcSwap<Snapshot>,
     pub events: Arc<EventBus>,
     pub hot_deploy: AtomicBool,
     /// While set, no task starts a run (a process started by a binary upgrade, until the
@@ -245,8 +253,8 @@ pub struct Engine {
     clients: Arc<Clients>,
     store: StateStore,
     all_transports: Vec<String>,
-    /// Revisions of unloaded units still finishing requests.
-    orphans: std::sync::Mutex<Vec<Draining>>,
+    /// Replaced revisions (and those of unloaded units) still finishing requests.
+    draining: std::sync::Mutex<Vec<Draining>>,
     /// Hash of a directory's files → hash of the files the unit is made of.
     used_hashes: std::sync::Mutex<std::collections::HashMap<String, String>>,
     /// Guards watched after activations.
@@ -306,10 +314,11 @@ impl Engine {
             root,
             table: ArcSwap::from_pointee(RoutingTable::default()),
             units: tokio::sync::Mutex::new(BTreeMap::new()),
+            view: Default::default(),
             events,
             clients,
             all_transports,
-            orphans: Default::default(),
+            draining: Default::default(),
             used_hashes: Default::default(),
             guards: Default::default(),
         }
@@ -412,7 +421,7 @@ impl Engine {
                         },
                     )]
                 })?;
-                Ok((rev.sources.clone(), Some(rev.number)))
+                Ok(((*rev.sources).clone(), Some(rev.number)))
             }
         }
     }
@@ -423,7 +432,7 @@ impl Engine {
         unit: &str,
         revision: Option<u64>,
     ) -> Result<RevisionSource, String> {
-        let units = self.units.lock().await;
+        let units = self.lock().await;
         let slot = units
             .get(unit)
             .ok_or_else(|| format!("unit \"{unit}\" is not loaded"))?;
@@ -456,7 +465,7 @@ impl Engine {
     /// Builds `unit` from its files (as a reload would) and runs its checks against that
     /// build, deploying nothing. Errors of the files, or of the checks that failed.
     pub async fn run_checks_of(&self, unit: &str) -> Result<usize, Vec<Diagnostic>> {
-        let units = self.units.lock().await;
+        let units = self.lock().await;
         let changes = [Change::Deploy {
             unit: unit.to_owned(),
             source: Source::Disk,
@@ -490,7 +499,7 @@ impl Engine {
         unit: &str,
         source: Source,
     ) -> Result<(ParsedUnit, Option<UnitDiff>), Vec<Diagnostic>> {
-        let units = self.units.lock().await;
+        let units = self.lock().await;
         // CPU work, off the async worker like a deploy's.
         tokio::task::block_in_place(|| {
             let (sources, _) = self.read_sources(unit, &source, units.get(unit))?;
@@ -514,7 +523,7 @@ impl Engine {
 
     /// Applies changes as one transaction: all succeed with one swap, or nothing changes.
     pub async fn apply(&self, changes: Vec<Change>) -> Vec<Outcome> {
-        let mut units = self.units.lock().await;
+        let mut units = self.lock().await;
         self.apply_locked(&mut units, changes, Mode::Normal).await
     }
 
@@ -843,6 +852,7 @@ impl Engine {
                 }
             })
             .collect();
+        self.publish(units);
         for o in &outcomes {
             if let Outcome::Rejected { unit, errors } = o {
                 self.events.emit(EventKind::UnitRejected {
@@ -900,10 +910,7 @@ impl Engine {
             diffs.insert(p.unit.clone(), diff);
             rev.deploy_time.get_or_init(|| duration);
             if let Some(old) = slot.current.replace(rev.clone()) {
-                slot.draining.push(Draining {
-                    revision: old,
-                    since: Instant::now(),
-                });
+                self.start_drain(old, false);
             }
             slot.history = histories.remove(&p.unit).unwrap_or_default();
             slot.next_revision = slot.next_revision.max(rev.info.number + 1);
@@ -927,11 +934,9 @@ impl Engine {
         for change in changes {
             if let Change::Unload { unit } = change {
                 if let Some(mut slot) = units.remove(unit) {
+                    self.orphan_drains(unit);
                     if let Some(c) = slot.canary.take() {
-                        self.orphans.lock().expect("orphans").push(Draining {
-                            revision: c.revision,
-                            since: Instant::now(),
-                        });
+                        self.start_drain(c.revision, true);
                     }
                     // Messages waiting in the queue or the inbox stay there.
                     for c in slot.consumers.values() {
@@ -941,10 +946,7 @@ impl Engine {
                     slot.control.resumed.notify_waiters();
                     let number = slot.current.as_ref().map(|c| c.info.number).unwrap_or(0);
                     if let Some(old) = slot.current {
-                        self.orphans.lock().expect("orphans").push(Draining {
-                            revision: old,
-                            since: Instant::now(),
-                        });
+                        self.start_drain(old, true);
                     }
                     unloaded.push((unit.clone(), number));
                 }
@@ -962,6 +964,7 @@ impl Engine {
                 self.watch_guard(&rev, false);
             }
         }
+        self.publish(units);
         // Tenths of a millisecond: what an operator reads, without float noise in the logs.
         let duration_ms = crate::revision::millis(duration);
         let mut outcomes = Vec::new();

@@ -71,16 +71,12 @@ pub async fn read_all(server: &Server, bean: &Bean) -> Result<Map<String, Value>
                 "DeploymentsDir".into(),
                 engine.root.deployments_dir().display().to_string().into(),
             );
-            let mut draining: Vec<Value> = units
-                .iter()
-                .flat_map(|(n, s)| s.draining.iter().map(move |d| json!({"unit": n, "revision": d.revision.info.number, "in_flight": d.revision.info.in_flight.load(Relaxed)})))
+            let draining: Vec<Value> = engine
+                .draining()
+                .into_iter()
+                .chain(engine.orphans_draining())
+                .map(|d| json!({"unit": d.unit, "revision": d.revision, "in_flight": d.in_flight}))
                 .collect();
-            draining.extend(
-                engine
-                    .orphans_draining()
-                    .into_iter()
-                    .map(|(u, r, f)| json!({"unit": u, "revision": r, "in_flight": f})),
-            );
             m.insert("Draining".into(), Value::Array(draining));
         }
         Bean::Transport(name) if server.transport(name).is_none() => {
@@ -155,7 +151,16 @@ pub async fn read_all(server: &Server, bean: &Bean) -> Result<Map<String, Value>
                 };
             m.insert("ModifiedOnDisk".into(), modified.into());
             m.insert("Origin".into(), slot.origin.as_str().into());
-            m.insert("Draining".into(), Value::Array(slot.draining.iter().map(|d| json!({"revision": d.revision.info.number, "in_flight": d.revision.info.in_flight.load(Relaxed)})).collect()));
+            m.insert(
+                "Draining".into(),
+                Value::Array(
+                    engine
+                        .draining_of(name)
+                        .into_iter()
+                        .map(|d| json!({"revision": d.revision, "in_flight": d.in_flight}))
+                        .collect(),
+                ),
+            );
             let empty = deployments::Unit::default();
             let u = rev.map(|r| &r.parsed.unit).unwrap_or(&empty);
             m.insert("Proxies".into(), names(u.proxies.iter().map(|p| &p.name)));
