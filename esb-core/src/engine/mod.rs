@@ -188,7 +188,7 @@ struct Draining {
     orphan: bool,
 }
 
-pub struct UnitSlot {
+struct UnitSlot {
     pub origin: Origin,
     /// Hash of the disk files as last read for this unit (by a deploy from disk or the hot
     /// deployer): the hot deployer acts only when the files differ from it.
@@ -238,7 +238,7 @@ pub struct Engine {
     pub root: Arc<RootConfig>,
     pub table: ArcSwap<RoutingTable>,
     /// The unit slots: changed only by the engine, one change at a time.
-    pub units: tokio::sync::Mutex<BTreeMap<String, UnitSlot>>,
+    units: tokio::sync::Mutex<BTreeMap<String, UnitSlot>>,
     /// What readers see of the units, republished after every change.
     view: ArcSwap<Snapshot>,
     pub events: Arc<EventBus>,

@@ -225,7 +225,7 @@ pub async fn render(server: &Server) -> String {
         ),
     ];
     {
-        let units = server.engine.units.lock().await;
+        let units = server.engine.snapshot();
         for (name, slot) in units.iter() {
             for (cname, c) in &slot.consumers {
                 let l = labels(&[("unit", name), ("consumer", cname)]);

@@ -1,8 +1,9 @@
 //! Attribute writes and operations: runtime control and every deployment operation.
 
 use super::{info, read_all, Bean};
-use crate::engine::{Change, Outcome, Source};
-use crate::proxy::ProxyState;
+use crate::engine::{
+    AddressAction, Change, Command, CommandError, Outcome, Run, Source, TaskAction,
+};
 use crate::server::Server;
 use deployments::protocol::ManagementError;
 use serde_json::{json, Value};
@@ -37,11 +38,7 @@ pub async fn write(
     let on = as_bool(value).ok_or_else(|| {
         ManagementError::BadRequest(format!("HotDeploy is a boolean; got {value}"))
     })?;
-    let old = server.engine.hot_deploy.swap(on, Relaxed);
-    server
-        .events
-        .emit(crate::events::EventKind::HotDeploy { enabled: on });
-    Ok(old.into())
+    Ok(server.engine.set_hot_deploy(on).into())
 }
 
 fn as_bool(v: &Value) -> Option<bool> {
@@ -235,6 +232,18 @@ pub async fn exec(
                 .remove(0),
         )
     };
+    let control = |command: Command| async {
+        engine.control(command).await.map_err(|e| match e {
+            CommandError::NotFound => ManagementError::instance_not_found(&name),
+            CommandError::Refused(message) => failed(message),
+        })
+    };
+    let run = || match op {
+        "pause" => Run::Pause,
+        "resume" => Run::Resume,
+        "stop" => Run::Stop,
+        _ => Run::Start,
+    };
     let state = |object: String, state: &str| {
         server.events.emit(crate::events::EventKind::StateChanged {
             object,
@@ -351,37 +360,18 @@ pub async fn exec(
                     let on = as_bool(&args[0]).ok_or_else(|| {
                         ManagementError::BadRequest("argument 1 (enabled) must be a boolean".into())
                     })?;
-                    engine.hot_deploy.store(on, Relaxed);
-                    server
-                        .events
-                        .emit(crate::events::EventKind::HotDeploy { enabled: on });
+                    engine.set_hot_deploy(on);
                     Ok(Value::Null)
                 }
             }
         }
         Bean::Transport(t) if server.transport(t).is_none() => {
-            let l = engine
-                .amqp
-                .get(t)
-                .ok_or_else(|| ManagementError::instance_not_found(&name))?;
-            match op {
-                "pause" => l.paused.store(true, Relaxed),
-                "resume" => l.paused.store(false, Relaxed),
-                "stop" => l.stopped.store(true, Relaxed),
-                _ => l.stopped.store(false, Relaxed),
-            }
-            let units = engine.units.lock().await;
-            for c in units.values().flat_map(|s| s.consumers.values()) {
-                c.poke();
-            }
-            let st = if l.stopped.load(Relaxed) {
-                "Stopped"
-            } else if l.paused.load(Relaxed) {
-                "Paused"
-            } else {
-                "Started"
-            };
-            state(oname, st);
+            let st = control(Command::Amqp {
+                transport: t.clone(),
+                run: run(),
+            })
+            .await?;
+            state(oname, &st);
             Ok(Value::Null)
         }
         Bean::Transport(t) => {
@@ -428,98 +418,41 @@ pub async fn exec(
                     let on = as_bool(&args[1]).ok_or_else(|| {
                         ManagementError::BadRequest("argument 2 (on) must be a boolean".into())
                     })?;
-                    let units = engine.units.lock().await;
-                    let rev = units
-                        .get(&u)
-                        .and_then(|s| s.current.clone())
-                        .ok_or_else(|| ManagementError::instance_not_found(&name))?;
-                    let Some((f, _)) = rev.info.vars.flags.get(&flag) else {
-                        let known: Vec<&str> =
-                            rev.info.vars.flags.keys().map(|k| k.as_str()).collect();
-                        return Err(failed(format!(
-                            "unit \"{u}\" declares no flag \"{flag}\" (its flags: {})",
-                            if known.is_empty() {
-                                "none".to_string()
-                            } else {
-                                known.join(", ")
-                            }
-                        )));
-                    };
-                    f.set(on);
-                    state(
-                        format!("{oname} flag {flag}"),
-                        if on { "on" } else { "off" },
-                    );
+                    let st = control(Command::Flag {
+                        unit: u,
+                        flag: flag.clone(),
+                        on,
+                    })
+                    .await?;
+                    state(format!("{oname} flag {flag}"), &st);
                     Ok(Value::Null)
                 }
                 _ => {
-                    let units = engine.units.lock().await;
-                    let slot = units
-                        .get(&u)
-                        .ok_or_else(|| ManagementError::instance_not_found(&name))?;
-                    let c = &slot.control;
-                    match op {
-                        "pause" | "pauseHold" => {
-                            let hold = if op == "pauseHold" {
+                    let command = match op {
+                        "pause" | "pauseHold" => Command::PauseUnit {
+                            unit: u,
+                            hold_ms: if op == "pauseHold" {
                                 arg_u64(args, 0, "holdMillis")?
                             } else {
                                 0
-                            };
-                            c.hold_ms.store(hold, Relaxed);
-                            c.paused.store(true, Relaxed);
-                            state(oname, "Paused");
-                        }
-                        _ => {
-                            c.paused.store(false, Relaxed);
-                            c.resumed.notify_waiters();
-                            state(oname, "Active");
-                        }
-                    }
-                    for consumer in slot.consumers.values() {
-                        consumer.poke();
-                    }
+                            },
+                        },
+                        _ => Command::ResumeUnit { unit: u },
+                    };
+                    let st = control(command).await?;
+                    state(oname, &st);
                     Ok(Value::Null)
                 }
             }
         }
         Bean::Proxy(u, p) => {
-            let units = engine.units.lock().await;
-            let slot = units
-                .get(u)
-                .ok_or_else(|| ManagementError::instance_not_found(&name))?;
-            let st = slot.control.proxy_state(p);
-            let (from_ok, to): (&[ProxyState], ProxyState) = match op {
-                "pause" => (
-                    &[ProxyState::Active, ProxyState::Paused],
-                    ProxyState::Paused,
-                ),
-                "resume" => (
-                    &[ProxyState::Paused, ProxyState::Active],
-                    ProxyState::Active,
-                ),
-                "stop" => (
-                    &[ProxyState::Active, ProxyState::Paused, ProxyState::Stopped],
-                    ProxyState::Stopped,
-                ),
-                _ => (
-                    &[ProxyState::Stopped, ProxyState::Active],
-                    ProxyState::Active,
-                ),
-            };
-            let cur = ProxyState::from_u8(st.load(Relaxed));
-            if !from_ok.contains(&cur) {
-                let hint = if cur == ProxyState::Stopped {
-                    "start it"
-                } else {
-                    "resume it"
-                };
-                return Err(failed(format!(
-                    "proxy \"{p}\" is {}; {hint} instead",
-                    cur.as_str()
-                )));
-            }
-            st.store(to as u8, Relaxed);
-            state(oname, to.as_str());
+            let st = control(Command::Proxy {
+                unit: u.clone(),
+                proxy: p.clone(),
+                run: run(),
+            })
+            .await?;
+            state(oname, &st);
             Ok(Value::Null)
         }
         Bean::Sequence(..) => Err(ManagementError::no_such_operation(
@@ -528,27 +461,16 @@ pub async fn exec(
             std::iter::empty(),
         )),
         Bean::Endpoint(u, e) => {
-            let units = engine.units.lock().await;
-            let rev = units
-                .get(u)
-                .and_then(|s| s.current.clone())
-                .ok_or_else(|| ManagementError::instance_not_found(&name))?;
-            let ep = rev
-                .endpoints
-                .get(e)
-                .ok_or_else(|| ManagementError::instance_not_found(&name))?;
+            let (unit, endpoint) = (u.clone(), e.clone());
             match op {
-                "pause" => {
-                    ep.maintenance.store(true, Relaxed);
-                    state(oname, "Maintenance");
-                }
-                "resume" => {
-                    ep.maintenance.store(false, Relaxed);
-                    state(oname, "Active");
+                "pause" | "resume" => {
+                    let on = op == "pause";
+                    let st = control(Command::Maintenance { unit, endpoint, on }).await?;
+                    state(oname, &st);
                 }
                 _ => {
                     let url = arg_str(args, 0, "url")?;
-                    match op {
+                    let action = match op {
                         "addAddress" => {
                             let parsed = url::Url::parse(&url).map_err(|err| {
                                 ManagementError::BadRequest(format!(
@@ -560,48 +482,47 @@ pub async fn exec(
                                     "address \"{url}\" must be http:// or https://"
                                 )));
                             }
-                            ep.add_address(&url, 1).map_err(failed)?
+                            AddressAction::Add
                         }
-                        "removeAddress" => ep.remove_address(&url).map_err(failed)?,
-                        "suspendAddress" => ep.address(&url).map_err(failed)?.suspend(),
-                        _ => ep.address(&url).map_err(failed)?.activate(),
-                    }
+                        "removeAddress" => AddressAction::Remove,
+                        "suspendAddress" => AddressAction::Suspend,
+                        _ => AddressAction::Activate,
+                    };
+                    control(Command::Address {
+                        unit,
+                        endpoint,
+                        url: url.clone(),
+                        action,
+                    })
+                    .await?;
                     state(format!("{oname} address {url}"), op);
                 }
             }
             Ok(Value::Null)
         }
         Bean::Consumer(u, k) => {
-            let units = engine.units.lock().await;
-            let c = units
-                .get(u)
-                .and_then(|s| s.consumers.get(k))
-                .ok_or_else(|| ManagementError::instance_not_found(&name))?;
-            match op {
-                "pause" => c.set_paused(true),
-                "resume" => c.set_paused(false),
-                "stop" => c.set_stopped(true),
-                _ => c.set_stopped(false),
-            }
-            state(oname, c.state().0);
+            let st = control(Command::Consumer {
+                unit: u.clone(),
+                consumer: k.clone(),
+                run: run(),
+            })
+            .await?;
+            state(oname, &st);
             Ok(Value::Null)
         }
         Bean::Task(u, k) => {
-            let units = engine.units.lock().await;
-            let slot = units
-                .get(u)
-                .ok_or_else(|| ManagementError::instance_not_found(&name))?;
-            let t = slot
-                .tasks
-                .iter()
-                .find(|t| t.name == *k)
-                .ok_or_else(|| ManagementError::instance_not_found(&name))?;
-            match op {
-                "pause" => t.paused.store(true, Relaxed),
-                "resume" => t.paused.store(false, Relaxed),
-                _ => t.run_now(),
-            }
-            state(oname, t.state_name());
+            let action = match op {
+                "pause" => TaskAction::Pause,
+                "resume" => TaskAction::Resume,
+                _ => TaskAction::RunNow,
+            };
+            let st = control(Command::Task {
+                unit: u.clone(),
+                task: k.clone(),
+                action,
+            })
+            .await?;
+            state(oname, &st);
             Ok(Value::Null)
         }
     }
@@ -626,7 +547,7 @@ async fn diff(server: &Server, unit: String, source: Source) -> Value {
 }
 
 async fn history(server: &Server, unit: &str) -> Result<Value, String> {
-    let units = server.engine.units.lock().await;
+    let units = server.engine.snapshot();
     let slot = units
         .get(unit)
         .ok_or_else(|| format!("unit \"{unit}\" is not loaded"))?;

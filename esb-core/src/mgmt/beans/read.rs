@@ -28,7 +28,7 @@ pub async fn read_all(server: &Server, bean: &Bean) -> Result<Map<String, Value>
     let gone = || ManagementError::instance_not_found(&bean.object_name());
     match bean {
         Bean::Server => {
-            let units = engine.units.lock().await;
+            let units = engine.snapshot();
             let proxies: Vec<_> = units
                 .values()
                 .filter_map(|s| s.current.as_ref())
@@ -63,7 +63,7 @@ pub async fn read_all(server: &Server, bean: &Bean) -> Result<Map<String, Value>
             snapshot_counters(&mut m, total, false);
         }
         Bean::Manager => {
-            let units = engine.units.lock().await;
+            let units = engine.snapshot();
             m.insert("Units".into(), json!(units.keys().collect::<Vec<_>>()));
             m.insert("UnitsOnDisk".into(), json!(engine.units_on_disk()));
             m.insert("HotDeploy".into(), engine.hot_deploy.load(Relaxed).into());
@@ -107,7 +107,7 @@ pub async fn read_all(server: &Server, bean: &Bean) -> Result<Map<String, Value>
             snapshot_counters(&mut m, t.stats.snapshot(), false);
         }
         Bean::Unit(name) => {
-            let units = engine.units.lock().await;
+            let units = engine.snapshot();
             let slot = units.get(name).ok_or_else(gone)?;
             let state = if slot.current.is_none() {
                 "Failed"
@@ -230,7 +230,7 @@ pub async fn read_all(server: &Server, bean: &Bean) -> Result<Map<String, Value>
             snapshot_counters(&mut m, total, false);
         }
         Bean::Proxy(unit, name) => {
-            let units = engine.units.lock().await;
+            let units = engine.snapshot();
             let rev = units
                 .get(unit)
                 .and_then(|s| s.current.clone())
@@ -255,7 +255,7 @@ pub async fn read_all(server: &Server, bean: &Bean) -> Result<Map<String, Value>
             snapshot_counters(&mut m, p.stats.snapshot(), true);
         }
         Bean::Sequence(unit, name) => {
-            let units = engine.units.lock().await;
+            let units = engine.snapshot();
             let rev = units
                 .get(unit)
                 .and_then(|s| s.current.clone())
@@ -276,7 +276,7 @@ pub async fn read_all(server: &Server, bean: &Bean) -> Result<Map<String, Value>
             m.insert("StepKinds".into(), Value::Array(kinds));
         }
         Bean::Endpoint(unit, name) => {
-            let units = engine.units.lock().await;
+            let units = engine.snapshot();
             let rev = units
                 .get(unit)
                 .and_then(|s| s.current.clone())
@@ -317,7 +317,7 @@ pub async fn read_all(server: &Server, bean: &Bean) -> Result<Map<String, Value>
             snapshot_counters(&mut m, e.stats.snapshot(), true);
         }
         Bean::Task(unit, name) => {
-            let units = engine.units.lock().await;
+            let units = engine.snapshot();
             let slot = units.get(unit).ok_or_else(gone)?;
             let t = slot
                 .tasks
@@ -340,7 +340,7 @@ pub async fn read_all(server: &Server, bean: &Bean) -> Result<Map<String, Value>
             );
         }
         Bean::Consumer(unit, name) => {
-            let units = engine.units.lock().await;
+            let units = engine.snapshot();
             let slot = units.get(unit).ok_or_else(gone)?;
             let c = slot.consumers.get(name).ok_or_else(gone)?;
             let (state, reason) = c.state();
