@@ -12,8 +12,9 @@ use crate::metrics::Stats;
 use crate::proxy::ProxyRuntime;
 pub use crate::template::Flag;
 use crate::template::UnitVars;
+use deployments::diff::UnitDiff;
 use deployments::{ParsedUnit, UnitSources};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
@@ -68,16 +69,14 @@ pub fn millis(d: Duration) -> f64 {
     (d.as_secs_f64() * 10_000.0).round() / 10.0
 }
 
-fn same<T: serde::Serialize>(a: &T, b: &T) -> bool {
-    serde_json::to_value(a).ok() == serde_json::to_value(b).ok()
-}
-
 pub struct BuildInput<'a> {
     pub parsed: ParsedUnit,
     pub sources: UnitSources,
     pub number: u64,
     pub control: Arc<UnitControl>,
-    pub previous: Option<&'a Revision>,
+    /// The running revision and the diff from it to this one: elements the diff leaves
+    /// alone are carried over with their runtime state (pools, suspension, counters).
+    pub previous: Option<(&'a Revision, &'a UnitDiff)>,
     pub clients: &'a Clients,
     pub links: &'a crate::amqp::AmqpLinks,
     pub max_body: u64,
@@ -104,38 +103,25 @@ pub fn build(input: BuildInput<'_>) -> Result<Revision, String> {
         input.control.clone(),
         input.max_body,
     ));
-    let prev = input.previous;
-    // The previous revision's elements by name: lookups stay constant-time in big units.
-    let old_endpoints: HashMap<&str, &deployments::model::Endpoint> = prev
-        .map(|p| {
-            p.parsed
-                .unit
-                .endpoints
-                .iter()
-                .map(|e| (e.name.get_ref().as_str(), e))
-                .collect()
-        })
-        .unwrap_or_default();
-    let old_proxies: HashMap<&str, (&deployments::model::Proxy, &Arc<ProxyRuntime>)> = prev
-        .map(|p| {
-            p.parsed
-                .unit
-                .proxies
-                .iter()
-                .zip(p.proxies.iter())
-                .map(|(d, r)| (d.name.get_ref().as_str(), (d, r)))
-                .collect()
-        })
+    let prev = input.previous.map(|(p, _)| p);
+    // What the diff touched, and the previous proxies by name: lookups stay constant-time
+    // in big units.
+    let touched = |kind: &'static str| -> HashSet<&str> {
+        input
+            .previous
+            .map(|(_, d)| d.touched(kind).collect())
+            .unwrap_or_default()
+    };
+    let (changed_endpoints, changed_proxies) = (touched("endpoint"), touched("proxy"));
+    let old_proxies: HashMap<&str, &Arc<ProxyRuntime>> = prev
+        .map(|p| p.proxies.iter().map(|r| (r.name.as_str(), r)).collect())
         .unwrap_or_default();
     let mut endpoints = BTreeMap::new();
     for def in &unit.endpoints {
         let name = def.name.get_ref();
-        let reused = prev.and_then(|p| {
-            let old_def = old_endpoints.get(name.as_str())?;
-            same(*old_def, def)
-                .then(|| p.endpoints.get(name).cloned())
-                .flatten()
-        });
+        let reused = prev
+            .filter(|_| !changed_endpoints.contains(name.as_str()))
+            .and_then(|p| p.endpoints.get(name).cloned());
         let ep = match reused {
             Some(ep) => ep,
             None => {
@@ -169,8 +155,8 @@ pub fn build(input: BuildInput<'_>) -> Result<Revision, String> {
         let name = def.name.get_ref();
         let stats = old_proxies
             .get(name.as_str())
-            .filter(|(old, _)| same(*old, def))
-            .map(|(_, rt)| rt.stats.clone())
+            .filter(|_| !changed_proxies.contains(name.as_str()))
+            .map(|rt| rt.stats.clone())
             .unwrap_or_else(|| Arc::new(Stats::default()));
         proxies.push(Arc::new(ProxyRuntime {
             name: name.clone(),

@@ -7,6 +7,7 @@
 //! revision through the normal commit and swap (the old one drains); `abort` drops it.
 //! A canary is not persisted: after a restart the current revision serves alone.
 
+use super::plan::{Plan, UnitPlan};
 use super::*;
 use crate::proxy::{CanaryRoute, Split};
 
@@ -68,15 +69,16 @@ impl Engine {
             }
             _ => {}
         }
-        let mut prepared =
-            tokio::task::block_in_place(|| self.prepare(&units, &changes, Mode::Canary, started));
-        if prepared.failed.is_empty() {
-            self.run_checks(&changes, Mode::Canary, &mut prepared).await;
+        let mut plan = tokio::task::block_in_place(|| {
+            let mut plan = self.plan(&units, changes, Mode::Canary, started);
+            self.build(&units, &mut plan);
+            plan
+        });
+        self.check(&mut plan).await;
+        if !plan.is_ok() {
+            return self.reject(&mut units, plan).remove(0);
         }
-        if !prepared.failed.is_empty() {
-            return self.reject(&mut units, &changes, prepared).remove(0);
-        }
-        let Some(rev) = prepared.built.remove(unit) else {
+        let Some(rev) = plan.built.remove(unit) else {
             let revision = units[unit]
                 .current
                 .as_ref()
@@ -87,13 +89,13 @@ impl Engine {
                 revision,
             };
         };
-        let p = prepared.pending.remove(0);
+        let p = plan.units.remove(0);
         let split = Arc::new(split);
         let slot = units.get_mut(unit).expect("checked above");
         let current = slot.current.clone().expect("checked above");
         install(&current, &rev, &split);
         slot.next_revision = slot.next_revision.max(rev.info.number + 1);
-        let diff = diff_units(&current.parsed.unit, &rev.parsed.unit);
+        let diff = p.diff.unwrap_or_default();
         let percent = split.percent();
         let header = split
             .header
@@ -146,34 +148,28 @@ impl Engine {
         if let Some(cur) = units[unit].current.clone() {
             uninstall(&cur);
         }
-        let mut pending = Pending::failed(unit.to_owned(), vec![]);
-        pending.origin = c.origin;
-        pending.disk_hash = c.disk_hash.clone();
         let changes = vec![Change::Deploy {
             unit: unit.to_owned(),
             source: Source::Revision(Some(c.revision.info.number)),
         }];
-        let mut prepared = Prepared {
-            pending: vec![pending],
-            built: BTreeMap::from([(unit.to_owned(), c.revision.clone())]),
-            histories: BTreeMap::new(),
-            failed: vec![],
-            duration: started.elapsed(),
-        };
-        tokio::task::block_in_place(|| {
-            self.commit_prepared(&units, &changes, Mode::Normal, started, &mut prepared)
-        });
-        if !prepared.failed.is_empty() {
+        let mut plan = Plan::new(changes, Mode::Normal, started);
+        let mut p = UnitPlan::failed(unit.to_owned(), vec![]);
+        p.origin = c.origin;
+        p.disk_hash = c.disk_hash.clone();
+        let running = units[unit].current.as_ref().map(|r| &r.parsed.unit);
+        p.diff = Some(diff_from(running, &c.revision.parsed.unit));
+        plan.units.push(p);
+        plan.built.insert(unit.to_owned(), c.revision.clone());
+        tokio::task::block_in_place(|| self.commit(&units, &mut plan));
+        if !plan.is_ok() {
             // Nothing changed: the canary goes on.
             if let Some(cur) = units[unit].current.clone() {
                 install(&cur, &c.revision, &c.split);
             }
             units.get_mut(unit).expect("slot").canary = Some(c);
-            return self.reject(&mut units, &changes, prepared).remove(0);
+            return self.reject(&mut units, plan).remove(0);
         }
-        let outcome = self
-            .activate(&mut units, &changes, Mode::Normal, prepared)
-            .remove(0);
+        let outcome = self.activate(&mut units, plan).remove(0);
         // The promoted revision is watched as a fresh activation.
         if let Some(rev) = units.get(unit).and_then(|s| s.current.clone()) {
             self.watch_guard(&rev, false);

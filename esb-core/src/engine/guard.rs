@@ -153,7 +153,7 @@ impl Engine {
                 )
             } else if current == Some(revision) {
                 let outcome = self
-                    .apply_locked(
+                    .transact(
                         &mut units,
                         vec![Change::Deploy {
                             unit: unit.clone(),

@@ -72,7 +72,7 @@ impl Engine {
                 source,
             };
             let outcome = self
-                .apply_locked(&mut units, vec![change], Mode::Restore)
+                .transact(&mut units, vec![change], Mode::Restore)
                 .await
                 .remove(0);
             let Outcome::Rejected { errors, .. } = &outcome else {
@@ -94,7 +94,7 @@ impl Engine {
                         source: Source::Revision(Some(number)),
                     };
                     !self
-                        .apply_locked(&mut units, vec![fallback], Mode::Degraded)
+                        .transact(&mut units, vec![fallback], Mode::Degraded)
                         .await
                         .remove(0)
                         .is_rejected()
