@@ -15,6 +15,9 @@ mod plan;
 mod swap;
 mod view;
 
+#[cfg(test)]
+mod tests;
+
 pub use command::{AddressAction, Command, CommandError, Run, TaskAction};
 pub use guard::Trip;
 pub use view::{DrainingView, Snapshot, UnitView};
