@@ -8,8 +8,8 @@ use super::auth::Role;
 use super::beans::{self, Bean};
 use crate::server::Server;
 use deployments::protocol::{
-    list_tree_named, split_path, Attributes, ManagementError, ObjectName, Request, Response,
-    Shaping, VersionInfo,
+    list_tree_named, split_path, Attributes, ManagementError, ObjectName, Operation, Request,
+    Response, Shaping, VersionInfo,
 };
 use serde_json::{Map, Value};
 use std::sync::Arc;
@@ -91,7 +91,7 @@ async fn serve(server: &Arc<Server>, req: &Request, role: Role) -> Result<Value,
         Request::Exec {
             mbean, operation, ..
         } => jolokia_domain(mbean, Some(operation))?,
-        _ => {}
+        Request::Search { .. } | Request::List { .. } | Request::Version { .. } => {}
     }
     if req.is_state_changing() {
         if role < Role::Control {
@@ -207,11 +207,10 @@ async fn serve(server: &Arc<Server>, req: &Request, role: Role) -> Result<Value,
             ..
         } => {
             let bean = beans::resolve(server, mbean).await?;
-            // Jolokia clients may name an operation with its signature: `op(java.lang.String)`.
-            let op = operation.split('(').next().unwrap_or(operation);
-            let result = beans::exec(server, &bean, op, arguments).await;
+            let op = Operation::decode(bean.kind(), mbean, operation, arguments)?;
+            let result = beans::exec(server, &bean, &op).await;
             // Operator state (paused, maintenance, addresses…) outlives restarts.
-            if result.is_ok() && beans::changes_operator_state(&bean, op) {
+            if result.is_ok() && op.changes_operator_state() {
                 crate::operator::save(server).await;
             }
             result.map(|v| shaping.apply(v))

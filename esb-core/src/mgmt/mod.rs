@@ -17,6 +17,7 @@ use crate::body::{full, json_response, Body};
 use crate::server::Server;
 use auth::{Role, Tokens};
 use bytes::Bytes;
+use deployments::protocol::outcome::RestartOutcome;
 use deployments::protocol::{parse_get_request, parse_post_body_each, Response as JResponse};
 use futures_util::StreamExt;
 use http::{HeaderValue, Method, Request, Response, StatusCode};
@@ -657,40 +658,12 @@ fn http_status(r: &JResponse) -> StatusCode {
     }
 }
 
-/// The unit a state-changing request concerns, for revision before/after in the audit.
+/// The units a state-changing request concerns, for revision before/after in the audit, as
+/// the typed operation says (none for a write or an exec that does not decode).
 fn audit_units(r: &deployments::protocol::Request) -> Vec<String> {
-    use deployments::protocol::Request as R;
-    let R::Exec {
-        mbean,
-        arguments,
-        operation,
-        ..
-    } = r
-    else {
-        return Vec::new();
-    };
-    match mbean.get("type") {
-        Some("Unit") => mbean.get("name").map(str::to_owned).into_iter().collect(),
-        Some("Proxy" | "Endpoint" | "Task" | "Sequence") => {
-            mbean.get("unit").map(str::to_owned).into_iter().collect()
-        }
-        // The first argument names the unit(s), as the operation's metadata says: a list
-        // argument (`units`) may also come as one comma-separated string.
-        Some("DeploymentManager") => {
-            let first = beans::operation(mbean, operation).and_then(|o| o.args.into_iter().next());
-            match (first.map(|a| a.name), arguments.first()) {
-                (Some(n), Some(Value::Array(list))) if n == "units" => list
-                    .iter()
-                    .filter_map(|a| a.as_str().map(str::to_owned))
-                    .collect(),
-                (Some(n), Some(Value::String(s))) if n == "units" => {
-                    s.split(',').map(|x| x.trim().to_owned()).collect()
-                }
-                (Some(n), Some(Value::String(s))) if n == "unit" => vec![s.clone()],
-                _ => Vec::new(),
-            }
-        }
-        _ => Vec::new(),
+    match beans::decode_exec(r) {
+        Some((bean, Ok(op))) => op.units(&bean),
+        Some((_, Err(_))) | None => Vec::new(),
     }
 }
 
@@ -714,10 +687,10 @@ async fn read_limited(mut body: Incoming, limit: u64) -> Result<Bytes, StatusCod
 /// server hands its sockets to the next generation and this answers once that one serves:
 /// `{"outcome": "restarted", "duration_ms", "diff", "text"}` or
 /// `{"outcome": "rejected", "errors": [...]}`.
-pub async fn restart(server: &Arc<Server>) -> Result<Value, String> {
+pub async fn restart(server: &Arc<Server>) -> Result<RestartOutcome, String> {
     use deployments::Diagnostic;
     let started = std::time::Instant::now();
-    let rejected = |errors: Vec<Diagnostic>| Ok(json!({"outcome": "rejected", "errors": errors}));
+    let rejected = |errors: Vec<Diagnostic>| Ok(RestartOutcome::Rejected { errors });
     let root = match deployments::RootConfig::load(&server.conf_dir) {
         Ok(r) => r,
         Err(errors) => return rejected(errors),
@@ -770,12 +743,11 @@ pub async fn restart(server: &Arc<Server>) -> Result<Value, String> {
         return Err("a restart, upgrade or shutdown is already in progress; wait for it to end and try again".into());
     }
     match tokio::time::timeout(std::time::Duration::from_secs(60), is_ready).await {
-        Ok(Ok(Ok(()))) => Ok(json!({
-            "outcome": "restarted",
-            "duration_ms": crate::revision::millis(started.elapsed()),
-            "text": diff.to_string(),
-            "diff": diff,
-        })),
+        Ok(Ok(Ok(()))) => Ok(RestartOutcome::Restarted {
+            duration_ms: crate::revision::millis(started.elapsed()),
+            text: diff.to_string(),
+            diff,
+        }),
         Ok(Ok(Err(e))) => rejected(vec![at(None, e)]),
         _ => Err(
             "the restarted server did not report that it serves within 60 s; see its log".into(),

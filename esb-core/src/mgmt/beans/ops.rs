@@ -1,14 +1,27 @@
-//! Attribute writes and operations: runtime control and every deployment operation.
+//! Attribute writes and operations: runtime control and every deployment operation, one
+//! function per bean kind, each an exhaustive match over the protocol's typed operations
+//! (decoded and checked before they get here). Engine calls stay one per operation.
 
-use super::{info, read_all, Bean};
-use crate::engine::{Change, Outcome, Source};
+use super::Bean;
+use crate::engine::{self, Change, Source};
+use crate::events::EventKind;
 use crate::proxy::ProxyState;
 use crate::server::Server;
-use deployments::protocol::ManagementError;
-use serde_json::{json, Value};
+use deployments::protocol::args::{ArgValue, Content, Percent};
+use deployments::protocol::ops::{
+    ConsumerOp, EndpointOp, ManagerOp, ProxyOp, ServerOp, TaskOp, TransportOp, UnitOp,
+};
+use deployments::protocol::outcome::{
+    CanaryAborted, CanaryWeight, ChecksRun, DiffResult, DrainCancelled, HistoryEntry, Outcome,
+    RevisionSource, Validation,
+};
+use deployments::protocol::{ManagementError, ObjectName, Operation};
+use serde::Serialize;
+use serde_json::Value;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
+/// Writes an attribute; only `HotDeploy` of the server and the manager is writable.
 pub async fn write(
     server: &Server,
     bean: &Bean,
@@ -16,127 +29,103 @@ pub async fn write(
     value: &Value,
 ) -> Result<Value, ManagementError> {
     let name = bean.object_name();
-    let writable = matches!(
-        (bean, attribute),
-        (Bean::Server | Bean::Manager, "HotDeploy")
-    );
-    if !writable {
-        let all = read_all(server, bean).await?;
-        if !all.contains_key(attribute) {
-            return Err(ManagementError::attribute_not_found(
-                &name,
-                attribute,
-                all.keys().map(|k| k.as_str()),
-            ));
-        }
+    let specs = deployments::protocol::meta::attributes(bean.kind());
+    let Some(spec) = specs.iter().find(|s| s.name == attribute) else {
+        return Err(ManagementError::attribute_not_found(
+            &name,
+            attribute,
+            specs.iter().map(|s| s.name),
+        ));
+    };
+    if !spec.writable {
         return Err(ManagementError::ReadOnlyAttribute {
             mbean: name.original(),
             attribute: attribute.into(),
         });
     }
-    let on = as_bool(value).ok_or_else(|| {
-        ManagementError::BadRequest(format!("HotDeploy is a boolean; got {value}"))
-    })?;
+    let on = bool::decode(Some(value))
+        .map_err(|_| ManagementError::BadRequest(format!("HotDeploy is a boolean; got {value}")))?;
+    Ok(set_hot_deploy(server, on).into())
+}
+
+/// Switches the hot deployer; the previous setting.
+fn set_hot_deploy(server: &Server, on: bool) -> bool {
     let old = server.engine.hot_deploy.swap(on, Relaxed);
-    server
-        .events
-        .emit(crate::events::EventKind::HotDeploy { enabled: on });
-    Ok(old.into())
+    server.events.emit(EventKind::HotDeploy { enabled: on });
+    old
 }
 
-fn as_bool(v: &Value) -> Option<bool> {
-    match v {
-        Value::Bool(b) => Some(*b),
-        Value::String(s) => match s.as_str() {
-            "true" | "on" | "1" => Some(true),
-            "false" | "off" | "0" => Some(false),
-            _ => None,
+fn json(v: impl Serialize) -> Value {
+    serde_json::to_value(v).expect("answers serialize")
+}
+
+/// The protocol's outcome of the engine's.
+fn outcome(o: engine::Outcome) -> Outcome {
+    match o {
+        engine::Outcome::Activated {
+            unit,
+            revision,
+            hash,
+            label,
+            duration_ms,
+            diff,
+        } => Outcome::Activated {
+            unit,
+            revision,
+            hash,
+            label,
+            duration_ms,
+            diff,
         },
-        _ => None,
+        engine::Outcome::Unchanged { unit, revision } => Outcome::Unchanged { unit, revision },
+        engine::Outcome::Rejected { unit, errors } => Outcome::Rejected { unit, errors },
+        engine::Outcome::Unloaded { unit, revision } => Outcome::Unloaded { unit, revision },
+        engine::Outcome::Canary {
+            unit,
+            revision,
+            stable,
+            hash,
+            label,
+            percent,
+            header,
+            duration_ms,
+            diff,
+        } => Outcome::Canary {
+            unit,
+            revision,
+            stable,
+            hash,
+            label,
+            percent,
+            header,
+            duration_ms,
+            diff,
+        },
     }
 }
 
-fn arg_str(args: &[Value], i: usize, what: &str) -> Result<String, ManagementError> {
-    match args.get(i) {
-        Some(Value::String(s)) => Ok(s.clone()),
-        Some(Value::Number(n)) => Ok(n.to_string()),
-        other => Err(ManagementError::BadRequest(format!(
-            "argument {} ({what}) must be a string, got {}",
-            i + 1,
-            other.cloned().unwrap_or(Value::Null)
-        ))),
+fn outcomes(o: Vec<engine::Outcome>) -> Value {
+    json(o.into_iter().map(outcome).collect::<Vec<_>>())
+}
+
+fn source(content: &Content) -> Source {
+    match content {
+        Content::UnitToml(text) => Source::unit_toml(text.clone()),
+        Content::Files(files) => Source::Content(files.clone()),
     }
 }
 
-fn arg_u64(args: &[Value], i: usize, what: &str) -> Result<u64, ManagementError> {
-    match args.get(i) {
-        Some(Value::Number(n)) if n.as_u64().is_some() => Ok(n.as_u64().unwrap_or_default()),
-        Some(Value::String(s)) if s.parse::<u64>().is_ok() => Ok(s.parse().unwrap_or_default()),
-        other => Err(ManagementError::BadRequest(format!(
-            "argument {} ({what}) must be a whole number, got {}",
-            i + 1,
-            other.cloned().unwrap_or(Value::Null)
-        ))),
-    }
-}
-
-/// Pushed content: the text of `unit.toml`, or an object of files (relative path → text)
-/// holding a `unit.toml` and the files it includes.
-fn arg_content(args: &[Value], i: usize) -> Result<Source, ManagementError> {
-    match args.get(i) {
-        Some(Value::Object(files)) => files
-            .iter()
-            .map(|(path, text)| match text {
-                Value::String(t) => Ok((path.clone(), t.clone())),
-                other => Err(ManagementError::BadRequest(format!(
-                    "argument {} (content): file \"{path}\" must be a string of text, got {other}",
-                    i + 1
-                ))),
-            })
-            .collect::<Result<_, _>>()
-            .map(Source::Content),
-        _ => arg_str(args, i, "content").map(Source::unit_toml),
-    }
-}
-
-/// An optional revision number: null or 0 mean the active one.
-fn arg_revision(args: &[Value], i: usize) -> Result<Option<u64>, ManagementError> {
-    match args.get(i) {
-        None | Some(Value::Null) => Ok(None),
-        _ => arg_u64(args, i, "revision").map(|n| (n > 0).then_some(n)),
-    }
-}
-
-/// A share of requests in percent (0–100); `"10%"` or `10`.
-fn arg_percent(args: &[Value], i: usize) -> Result<f64, ManagementError> {
-    let v = match args.get(i) {
-        Some(Value::Number(n)) => n.as_f64(),
-        Some(Value::String(s)) => s.trim().trim_end_matches('%').trim().parse().ok(),
-        _ => None,
-    };
-    v.filter(|p| (0.0..=100.0).contains(p)).ok_or_else(|| {
-        ManagementError::BadRequest(format!(
-            "argument {} (percent) must be a share of requests from 0 to 100, e.g. 10 or \"10%\"",
-            i + 1
-        ))
-    })
-}
-
-/// The split of a canary: `percent` at `at`, then a header (`"x-canary=1"`, empty for a
-/// weight) and a sticky key header (empty: by turns).
-fn canary_split(args: &[Value], at: usize) -> Result<crate::proxy::Split, ManagementError> {
-    let percent = arg_percent(args, at)?;
-    let text = |i: usize| {
-        args.get(i)
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .trim()
-            .to_owned()
-    };
+/// The split of a canary: its share, a header (`x-canary=1`) that picks its requests
+/// instead, and a sticky key header.
+fn canary_split(
+    percent: Percent,
+    header: &Option<String>,
+    sticky: &Option<String>,
+) -> Result<crate::proxy::Split, ManagementError> {
     let bad = |what: &str| ManagementError::BadRequest(format!("invalid canary {what}"));
-    let header = match text(at + 1) {
-        h if h.is_empty() => None,
-        h => {
+    let header = match header {
+        None => None,
+        Some(h) => {
             let (name, value) = h
                 .split_once('=')
                 .or_else(|| h.split_once(':'))
@@ -148,481 +137,502 @@ fn canary_split(args: &[Value], at: usize) -> Result<crate::proxy::Split, Manage
             ))
         }
     };
-    let sticky = match text(at + 2) {
-        k if k.is_empty() => None,
-        k => {
+    let sticky = match sticky {
+        None => None,
+        Some(k) => {
             Some(http::HeaderName::from_bytes(k.as_bytes()).map_err(|_| bad("sticky key header"))?)
         }
     };
-    Ok(crate::proxy::Split::new(percent, header, sticky))
+    Ok(crate::proxy::Split::new(percent.0, header, sticky))
 }
 
-fn arg_list(args: &[Value], i: usize) -> Result<Vec<String>, ManagementError> {
-    match args.get(i) {
-        Some(Value::Array(a)) => a
-            .iter()
-            .map(|v| {
-                v.as_str()
-                    .map(str::to_owned)
-                    .ok_or_else(|| ManagementError::BadRequest("unit names must be strings".into()))
-            })
-            .collect(),
-        Some(Value::String(s)) => Ok(s
-            .split(',')
-            .map(|x| x.trim().to_owned())
-            .filter(|x| !x.is_empty())
-            .collect()),
-        other => Err(ManagementError::BadRequest(format!(
-            "argument 1 (units) must be an array of names, got {}",
-            other.cloned().unwrap_or(Value::Null)
-        ))),
+/// What every operation needs: the server, the bean's name and the operation's.
+struct Ctx<'a> {
+    server: &'a Arc<Server>,
+    name: ObjectName,
+    op: &'static str,
+}
+
+impl Ctx<'_> {
+    fn failed(&self, message: String) -> ManagementError {
+        ManagementError::OperationFailed {
+            mbean: self.name.original(),
+            operation: self.op.into(),
+            message,
+        }
     }
+
+    fn gone(&self) -> ManagementError {
+        ManagementError::instance_not_found(&self.name)
+    }
+
+    /// Emits `state_changed` for the bean (with `detail`, e.g. ` flag beta`).
+    fn state(&self, detail: &str, state: &str) {
+        self.server.events.emit(EventKind::StateChanged {
+            object: format!("{}{detail}", self.name.canonical()),
+            state: state.into(),
+        });
+    }
+
+    async fn deploy(&self, unit: &str, source: Source) -> Value {
+        let change = Change::Deploy {
+            unit: unit.to_owned(),
+            source,
+        };
+        outcomes_one(self.server.engine.apply(vec![change]).await)
+    }
+
+    async fn unload(&self, unit: &str) -> Value {
+        let change = Change::Unload {
+            unit: unit.to_owned(),
+        };
+        outcomes_one(self.server.engine.apply(vec![change]).await)
+    }
+}
+
+fn outcomes_one(mut o: Vec<engine::Outcome>) -> Value {
+    json(outcome(o.remove(0)))
+}
+
+/// Runs a decoded operation on `bean` (an operation of the bean's kind).
+pub async fn exec(
+    server: &Arc<Server>,
+    bean: &Bean,
+    op: &Operation,
+) -> Result<Value, ManagementError> {
+    let cx = Ctx {
+        server,
+        name: bean.object_name(),
+        op: op.name(),
+    };
+    let mismatch = || {
+        ManagementError::no_such_operation(
+            &cx.name,
+            op.name(),
+            Operation::specs(bean.kind()).iter().map(|s| s.name),
+        )
+    };
+    match op {
+        Operation::Server(o) => server_op(&cx, o).await,
+        Operation::Manager(o) => manager_op(&cx, o).await,
+        Operation::Transport(o) => {
+            let Bean::Transport(t) = bean else {
+                return Err(mismatch());
+            };
+            transport_op(&cx, t, o).await
+        }
+        Operation::Unit(o) => {
+            let Bean::Unit(u) = bean else {
+                return Err(mismatch());
+            };
+            unit_op(&cx, u, o).await
+        }
+        Operation::Proxy(o) => {
+            let Bean::Proxy(u, p) = bean else {
+                return Err(mismatch());
+            };
+            proxy_op(&cx, u, p, o).await
+        }
+        Operation::Endpoint(o) => {
+            let Bean::Endpoint(u, e) = bean else {
+                return Err(mismatch());
+            };
+            endpoint_op(&cx, u, e, o).await
+        }
+        Operation::Task(o) => {
+            let Bean::Task(u, t) = bean else {
+                return Err(mismatch());
+            };
+            task_op(&cx, u, t, o).await
+        }
+        Operation::Consumer(o) => {
+            let Bean::Consumer(u, c) = bean else {
+                return Err(mismatch());
+            };
+            consumer_op(&cx, u, c, o).await
+        }
+    }
+}
+
+async fn server_op(cx: &Ctx<'_>, op: &ServerOp) -> Result<Value, ManagementError> {
+    match op {
+        ServerOp::Maintenance { on } => {
+            cx.server.maintenance.store(*on, Relaxed);
+            cx.state("", if *on { "Maintenance" } else { "Running" });
+            Ok(Value::Null)
+        }
+        ServerOp::Restart {} => crate::mgmt::restart(cx.server)
+            .await
+            .map(json)
+            .map_err(|e| cx.failed(e)),
+        ServerOp::Upgrade {} => crate::upgrade::upgrade(cx.server)
+            .await
+            .map_err(|e| cx.failed(e)),
+    }
+}
+
+async fn manager_op(cx: &Ctx<'_>, op: &ManagerOp) -> Result<Value, ManagementError> {
+    let engine = &cx.server.engine;
+    Ok(match op {
+        ManagerOp::Load { unit } | ManagerOp::Reload { unit } => {
+            cx.deploy(unit, Source::Disk).await
+        }
+        ManagerOp::Unload { unit } => cx.unload(unit).await,
+        ManagerOp::ReloadAll {} => outcomes(engine.reload_all().await),
+        ManagerOp::Batch { units } => {
+            let changes = units.0.iter().map(|unit| Change::Deploy {
+                unit: unit.clone(),
+                source: Source::Disk,
+            });
+            outcomes(engine.apply(changes.collect()).await)
+        }
+        ManagerOp::UnloadBatch { units } => {
+            let changes = units
+                .0
+                .iter()
+                .map(|unit| Change::Unload { unit: unit.clone() });
+            outcomes(engine.apply(changes.collect()).await)
+        }
+        ManagerOp::Deploy { unit, content } => cx.deploy(unit, source(content)).await,
+        ManagerOp::DeployFromDisk { unit } => cx.deploy(unit, Source::FromDisk).await,
+        ManagerOp::Rollback { unit } => cx.deploy(unit, Source::Revision(None)).await,
+        ManagerOp::RollbackTo { unit, revision } => {
+            cx.deploy(unit, Source::Revision(Some(*revision))).await
+        }
+        ManagerOp::Validate { unit } => validate(cx.server, unit, Source::Disk).await,
+        ManagerOp::ValidateContent { unit, content } => {
+            validate(cx.server, unit, source(content)).await
+        }
+        ManagerOp::ValidateChecks { unit } => {
+            let (valid, checks, errors) = match engine.run_checks_of(unit).await {
+                Ok(n) => (true, Some(n), None),
+                Err(errors) => (false, None, Some(errors)),
+            };
+            json(ChecksRun {
+                unit: unit.clone(),
+                valid,
+                checks,
+                errors,
+            })
+        }
+        ManagerOp::Diff { unit } => diff(cx.server, unit, Source::Disk).await,
+        ManagerOp::DiffContent { unit, content } => diff(cx.server, unit, source(content)).await,
+        ManagerOp::History { unit } => history(cx.server, unit).await.map_err(|e| cx.failed(e))?,
+        ManagerOp::Canary {
+            unit,
+            percent,
+            header,
+            sticky,
+        } => {
+            let split = canary_split(*percent, header, sticky)?;
+            json(outcome(
+                engine.deploy_canary(unit, Source::Disk, split).await,
+            ))
+        }
+        ManagerOp::CanaryContent {
+            unit,
+            content,
+            percent,
+            header,
+            sticky,
+        } => {
+            let split = canary_split(*percent, header, sticky)?;
+            json(outcome(
+                engine.deploy_canary(unit, source(content), split).await,
+            ))
+        }
+        ManagerOp::Promote { unit } => json(outcome(engine.promote(unit).await)),
+        ManagerOp::AbortCanary { unit } => engine
+            .abort_canary(unit, "by an operator")
+            .await
+            .map(|aborted| json(CanaryAborted { aborted }))
+            .map_err(|e| cx.failed(e))?,
+        ManagerOp::SetCanaryWeight { unit, percent } => engine
+            .set_canary_weight(unit, percent.0)
+            .await
+            .map(|()| json(CanaryWeight { percent: percent.0 }))
+            .map_err(|e| cx.failed(e))?,
+        ManagerOp::Source { unit, revision } => {
+            let s = engine
+                .source_of(unit, revision.0)
+                .await
+                .map_err(|e| cx.failed(e))?;
+            json(RevisionSource {
+                unit: s.unit,
+                revision: s.revision,
+                hash: s.hash,
+                label: s.label,
+                origin: s.origin,
+                active: s.active,
+                files: s.files,
+            })
+        }
+        ManagerOp::CancelDrain { unit, revision } => cancel_drain(cx.server, unit, *revision)
+            .await
+            .map_err(|e| cx.failed(e))?,
+        ManagerOp::SetHotDeploy { enabled } => {
+            set_hot_deploy(cx.server, *enabled);
+            Value::Null
+        }
+    })
+}
+
+/// The transport's state after an operation, as its `State` attribute shows it.
+async fn transport_op(cx: &Ctx<'_>, t: &str, op: &TransportOp) -> Result<Value, ManagementError> {
+    let engine = &cx.server.engine;
+    let Some(t) = cx.server.transport(t) else {
+        // Not a listener: an AMQP link.
+        let l = engine.amqp.get(t).ok_or_else(|| cx.gone())?;
+        match op {
+            TransportOp::Pause {} => l.paused.store(true, Relaxed),
+            TransportOp::Resume {} => l.paused.store(false, Relaxed),
+            TransportOp::Stop {} => l.stopped.store(true, Relaxed),
+            TransportOp::Start {} => l.stopped.store(false, Relaxed),
+        }
+        let units = engine.units.lock().await;
+        for c in units.values().flat_map(|s| s.consumers.values()) {
+            c.poke();
+        }
+        cx.state("", &super::read::amqp_state(l));
+        return Ok(Value::Null);
+    };
+    match op {
+        TransportOp::Pause {} => t.pause().map_err(|e| cx.failed(e))?,
+        TransportOp::Resume {} => t.resume().map_err(|e| cx.failed(e))?,
+        TransportOp::Stop {} => t.stop().await,
+        TransportOp::Start {} => {
+            let was_stopped = t.state() == crate::transport::TransportState::Stopped;
+            t.start().await.map_err(|e| cx.failed(e))?;
+            if was_stopped {
+                tracing::info!(transport = %t.name, bind = %t.bind, kind = ?t.kind, "transport listening");
+            }
+        }
+    }
+    cx.state("", t.state().as_str());
+    Ok(Value::Null)
+}
+
+async fn unit_op(cx: &Ctx<'_>, u: &str, op: &UnitOp) -> Result<Value, ManagementError> {
+    let engine = &cx.server.engine;
+    match op {
+        UnitOp::Reload {} => Ok(cx.deploy(u, Source::Disk).await),
+        UnitOp::Unload {} => Ok(cx.unload(u).await),
+        UnitOp::Rollback {} => Ok(cx.deploy(u, Source::Revision(None)).await),
+        UnitOp::RollbackTo { revision } => {
+            Ok(cx.deploy(u, Source::Revision(Some(*revision))).await)
+        }
+        UnitOp::Diff {} => Ok(diff(cx.server, u, Source::Disk).await),
+        UnitOp::Validate {} => Ok(validate(cx.server, u, Source::Disk).await),
+        UnitOp::History {} => history(cx.server, u).await.map_err(|e| cx.failed(e)),
+        UnitOp::CancelDrain { revision } => cancel_drain(cx.server, u, *revision)
+            .await
+            .map_err(|e| cx.failed(e)),
+        UnitOp::SetFlag { flag, on } => {
+            let units = engine.units.lock().await;
+            let rev = units
+                .get(u)
+                .and_then(|s| s.current.clone())
+                .ok_or_else(|| cx.gone())?;
+            let Some((f, _)) = rev.info.vars.flags.get(flag) else {
+                let known: Vec<&str> = rev.info.vars.flags.keys().map(|k| k.as_str()).collect();
+                return Err(cx.failed(format!(
+                    "unit \"{u}\" declares no flag \"{flag}\" (its flags: {})",
+                    if known.is_empty() {
+                        "none".to_string()
+                    } else {
+                        known.join(", ")
+                    }
+                )));
+            };
+            f.set(*on);
+            cx.state(&format!(" flag {flag}"), if *on { "on" } else { "off" });
+            Ok(Value::Null)
+        }
+        UnitOp::Pause {} => unit_control(cx, u, Some(0)).await,
+        UnitOp::PauseHold { hold_millis } => unit_control(cx, u, Some(*hold_millis)).await,
+        UnitOp::Resume {} => unit_control(cx, u, None).await,
+    }
+}
+
+/// Pauses a unit (new requests wait `hold` ms for a resume, then get 503) or resumes it
+/// (`None`), releasing held requests.
+async fn unit_control(cx: &Ctx<'_>, u: &str, pause: Option<u64>) -> Result<Value, ManagementError> {
+    let units = cx.server.engine.units.lock().await;
+    let slot = units.get(u).ok_or_else(|| cx.gone())?;
+    let c = &slot.control;
+    match pause {
+        Some(hold) => {
+            c.hold_ms.store(hold, Relaxed);
+            c.paused.store(true, Relaxed);
+            cx.state("", "Paused");
+        }
+        None => {
+            c.paused.store(false, Relaxed);
+            c.resumed.notify_waiters();
+            cx.state("", "Active");
+        }
+    }
+    for consumer in slot.consumers.values() {
+        consumer.poke();
+    }
+    Ok(Value::Null)
+}
+
+async fn proxy_op(cx: &Ctx<'_>, u: &str, p: &str, op: &ProxyOp) -> Result<Value, ManagementError> {
+    let units = cx.server.engine.units.lock().await;
+    let slot = units.get(u).ok_or_else(|| cx.gone())?;
+    let st = slot.control.proxy_state(p);
+    use ProxyState::{Active, Paused, Stopped};
+    let (from_ok, to): (&[ProxyState], ProxyState) = match op {
+        ProxyOp::Pause {} => (&[Active, Paused], Paused),
+        ProxyOp::Resume {} => (&[Paused, Active], Active),
+        ProxyOp::Stop {} => (&[Active, Paused, Stopped], Stopped),
+        ProxyOp::Start {} => (&[Stopped, Active], Active),
+    };
+    let cur = ProxyState::from_u8(st.load(Relaxed));
+    if !from_ok.contains(&cur) {
+        let hint = if cur == Stopped {
+            "start it"
+        } else {
+            "resume it"
+        };
+        return Err(cx.failed(format!("proxy \"{p}\" is {}; {hint} instead", cur.as_str())));
+    }
+    st.store(to as u8, Relaxed);
+    cx.state("", to.as_str());
+    Ok(Value::Null)
+}
+
+async fn endpoint_op(
+    cx: &Ctx<'_>,
+    u: &str,
+    e: &str,
+    op: &EndpointOp,
+) -> Result<Value, ManagementError> {
+    let units = cx.server.engine.units.lock().await;
+    let rev = units
+        .get(u)
+        .and_then(|s| s.current.clone())
+        .ok_or_else(|| cx.gone())?;
+    let ep = rev.endpoints.get(e).ok_or_else(|| cx.gone())?;
+    let failed = |e: String| cx.failed(e);
+    let url = match op {
+        EndpointOp::Pause {} => {
+            ep.maintenance.store(true, Relaxed);
+            cx.state("", "Maintenance");
+            return Ok(Value::Null);
+        }
+        EndpointOp::Resume {} => {
+            ep.maintenance.store(false, Relaxed);
+            cx.state("", "Active");
+            return Ok(Value::Null);
+        }
+        EndpointOp::AddAddress { url } => {
+            let parsed = url::Url::parse(&url.0).map_err(|err| {
+                ManagementError::BadRequest(format!("invalid address URL \"{}\": {err}", url.0))
+            })?;
+            if !matches!(parsed.scheme(), "http" | "https") {
+                return Err(ManagementError::BadRequest(format!(
+                    "address \"{}\" must be http:// or https://",
+                    url.0
+                )));
+            }
+            ep.add_address(&url.0, 1).map_err(failed)?;
+            url
+        }
+        EndpointOp::RemoveAddress { url } => {
+            ep.remove_address(&url.0).map_err(failed)?;
+            url
+        }
+        EndpointOp::SuspendAddress { url } => {
+            ep.address(&url.0).map_err(failed)?.suspend();
+            url
+        }
+        EndpointOp::ActivateAddress { url } => {
+            ep.address(&url.0).map_err(failed)?.activate();
+            url
+        }
+    };
+    cx.state(&format!(" address {}", url.0), op.name());
+    Ok(Value::Null)
+}
+
+async fn task_op(cx: &Ctx<'_>, u: &str, k: &str, op: &TaskOp) -> Result<Value, ManagementError> {
+    let units = cx.server.engine.units.lock().await;
+    let slot = units.get(u).ok_or_else(|| cx.gone())?;
+    let t = slot
+        .tasks
+        .iter()
+        .find(|t| t.name == *k)
+        .ok_or_else(|| cx.gone())?;
+    match op {
+        TaskOp::Pause {} => t.paused.store(true, Relaxed),
+        TaskOp::Resume {} => t.paused.store(false, Relaxed),
+        TaskOp::RunNow {} => t.run_now(),
+    }
+    cx.state("", t.state_name());
+    Ok(Value::Null)
+}
+
+async fn consumer_op(
+    cx: &Ctx<'_>,
+    u: &str,
+    k: &str,
+    op: &ConsumerOp,
+) -> Result<Value, ManagementError> {
+    let units = cx.server.engine.units.lock().await;
+    let c = units
+        .get(u)
+        .and_then(|s| s.consumers.get(k))
+        .ok_or_else(|| cx.gone())?;
+    match op {
+        ConsumerOp::Pause {} => c.set_paused(true),
+        ConsumerOp::Resume {} => c.set_paused(false),
+        ConsumerOp::Stop {} => c.set_stopped(true),
+        ConsumerOp::Start {} => c.set_stopped(false),
+    }
+    cx.state("", c.state().0);
+    Ok(Value::Null)
 }
 
 /// `cancelDrain`: revision 0 means every draining revision of the unit.
 async fn cancel_drain(server: &Server, unit: &str, revision: u64) -> Result<Value, String> {
     let revision = (revision != 0).then_some(revision);
     let ended = server.engine.cancel_drain(unit, revision).await?;
-    Ok(ended
-        .into_iter()
-        .map(|(revision, ended)| json!({ "revision": revision, "ended": ended }))
-        .collect())
+    Ok(json(
+        ended
+            .into_iter()
+            .map(|(revision, ended)| DrainCancelled { revision, ended })
+            .collect::<Vec<_>>(),
+    ))
 }
 
-fn outcome(o: Outcome) -> Value {
-    serde_json::to_value(o).expect("outcome serializes")
+async fn validate(server: &Server, unit: &str, source: Source) -> Value {
+    let errors = server.engine.preview(unit, source).await.err();
+    json(Validation {
+        unit: unit.to_owned(),
+        valid: errors.is_none(),
+        errors,
+    })
 }
 
-fn outcomes(o: Vec<Outcome>) -> Value {
-    Value::Array(o.into_iter().map(outcome).collect())
-}
-
-/// Executes an operation. Checks the operation exists and the argument count first.
-pub async fn exec(
-    server: &Arc<Server>,
-    bean: &Bean,
-    op: &str,
-    args: &[Value],
-) -> Result<Value, ManagementError> {
-    let name = bean.object_name();
-    let meta = info(bean);
-    let Some(op_info) = meta.op.get(op) else {
-        return Err(ManagementError::no_such_operation(
-            &name,
-            op,
-            meta.op.keys().map(|k| k.as_str()),
-        ));
+async fn diff(server: &Server, unit: &str, source: Source) -> Value {
+    let (diff, new, errors) = match server.engine.preview(unit, source).await {
+        Ok((_, Some(d))) => (Some(d), false, None),
+        Ok((parsed, None)) => (
+            Some(deployments::diff::diff_from(None, &parsed.unit)),
+            true,
+            None,
+        ),
+        Err(errors) => (None, false, Some(errors)),
     };
-    if op_info.args.len() != args.len() {
-        return Err(ManagementError::WrongArgumentCount {
-            mbean: name.original(),
-            operation: op.into(),
-            expected: op_info.args.len(),
-            given: args.len(),
-        });
-    }
-    let failed = |message: String| ManagementError::OperationFailed {
-        mbean: name.original(),
-        operation: op.into(),
-        message,
-    };
-    let engine = &server.engine;
-    let deploy = |unit: String, source: Source| async move {
-        outcome(
-            engine
-                .apply(vec![Change::Deploy { unit, source }])
-                .await
-                .remove(0),
-        )
-    };
-    let state = |object: String, state: &str| {
-        server.events.emit(crate::events::EventKind::StateChanged {
-            object,
-            state: state.into(),
-        });
-    };
-    let oname = name.canonical();
-    match bean {
-        Bean::Server => match op {
-            "maintenance" => {
-                let on = as_bool(&args[0]).ok_or_else(|| {
-                    ManagementError::BadRequest("argument 1 (on) must be a boolean".into())
-                })?;
-                server.maintenance.store(on, Relaxed);
-                state(oname, if on { "Maintenance" } else { "Running" });
-                Ok(Value::Null)
-            }
-            "upgrade" => crate::upgrade::upgrade(server).await.map_err(failed),
-            _ => crate::mgmt::restart(server).await.map_err(failed),
-        },
-        Bean::Manager => {
-            let unit = || arg_str(args, 0, "unit");
-            match op {
-                "load" | "reload" => Ok(deploy(unit()?, Source::Disk).await),
-                "unload" => Ok(outcome(
-                    engine
-                        .apply(vec![Change::Unload { unit: unit()? }])
-                        .await
-                        .remove(0),
-                )),
-                "reloadAll" => Ok(outcomes(engine.reload_all().await)),
-                "batch" => {
-                    let list = arg_list(args, 0)?;
-                    Ok(outcomes(
-                        engine
-                            .apply(
-                                list.into_iter()
-                                    .map(|unit| Change::Deploy {
-                                        unit,
-                                        source: Source::Disk,
-                                    })
-                                    .collect(),
-                            )
-                            .await,
-                    ))
-                }
-                "unloadBatch" => {
-                    let list = arg_list(args, 0)?;
-                    Ok(outcomes(
-                        engine
-                            .apply(
-                                list.into_iter()
-                                    .map(|unit| Change::Unload { unit })
-                                    .collect(),
-                            )
-                            .await,
-                    ))
-                }
-                "deploy" => Ok(deploy(unit()?, arg_content(args, 1)?).await),
-                "validate" => Ok(validate(server, unit()?, Source::Disk).await),
-                "validateChecks" => {
-                    let unit = unit()?;
-                    Ok(match engine.run_checks_of(&unit).await {
-                        Ok(n) => json!({"unit": unit, "valid": true, "checks": n}),
-                        Err(errors) => json!({"unit": unit, "valid": false, "errors": errors}),
-                    })
-                }
-                "validateContent" => Ok(validate(server, unit()?, arg_content(args, 1)?).await),
-                "diff" => Ok(diff(server, unit()?, Source::Disk).await),
-                "diffContent" => Ok(diff(server, unit()?, arg_content(args, 1)?).await),
-                "history" => history(server, &unit()?).await.map_err(failed),
-                "deployFromDisk" => Ok(deploy(unit()?, Source::FromDisk).await),
-                "canary" | "canaryContent" => {
-                    let u = unit()?;
-                    let (source, at) = if op == "canary" {
-                        (Source::Disk, 1)
-                    } else {
-                        (arg_content(args, 1)?, 2)
-                    };
-                    let split = canary_split(args, at)?;
-                    Ok(outcome(engine.deploy_canary(&u, source, split).await))
-                }
-                "promote" => Ok(outcome(engine.promote(&unit()?).await)),
-                "abortCanary" => engine
-                    .abort_canary(&unit()?, "by an operator")
-                    .await
-                    .map(|n| json!({"aborted": n}))
-                    .map_err(failed),
-                "setCanaryWeight" => {
-                    let percent = arg_percent(args, 1)?;
-                    engine
-                        .set_canary_weight(&unit()?, percent)
-                        .await
-                        .map(|()| json!({"percent": percent}))
-                        .map_err(failed)
-                }
-                "source" => {
-                    let s = engine
-                        .source_of(&unit()?, arg_revision(args, 1)?)
-                        .await
-                        .map_err(failed)?;
-                    Ok(serde_json::to_value(s).expect("source serializes"))
-                }
-                "rollback" => Ok(deploy(unit()?, Source::Revision(None)).await),
-                "rollbackTo" => Ok(deploy(
-                    unit()?,
-                    Source::Revision(Some(arg_u64(args, 1, "revision")?)),
-                )
-                .await),
-                "cancelDrain" => cancel_drain(server, &unit()?, arg_u64(args, 1, "revision")?)
-                    .await
-                    .map_err(failed),
-                _ => {
-                    let on = as_bool(&args[0]).ok_or_else(|| {
-                        ManagementError::BadRequest("argument 1 (enabled) must be a boolean".into())
-                    })?;
-                    engine.hot_deploy.store(on, Relaxed);
-                    server
-                        .events
-                        .emit(crate::events::EventKind::HotDeploy { enabled: on });
-                    Ok(Value::Null)
-                }
-            }
-        }
-        Bean::Transport(t) if server.transport(t).is_none() => {
-            let l = engine
-                .amqp
-                .get(t)
-                .ok_or_else(|| ManagementError::instance_not_found(&name))?;
-            match op {
-                "pause" => l.paused.store(true, Relaxed),
-                "resume" => l.paused.store(false, Relaxed),
-                "stop" => l.stopped.store(true, Relaxed),
-                _ => l.stopped.store(false, Relaxed),
-            }
-            let units = engine.units.lock().await;
-            for c in units.values().flat_map(|s| s.consumers.values()) {
-                c.poke();
-            }
-            let st = if l.stopped.load(Relaxed) {
-                "Stopped"
-            } else if l.paused.load(Relaxed) {
-                "Paused"
-            } else {
-                "Started"
-            };
-            state(oname, st);
-            Ok(Value::Null)
-        }
-        Bean::Transport(t) => {
-            let t = server
-                .transport(t)
-                .ok_or_else(|| ManagementError::instance_not_found(&name))?;
-            match op {
-                "pause" => t.pause().map_err(failed)?,
-                "resume" => t.resume().map_err(failed)?,
-                "stop" => t.stop().await,
-                _ => {
-                    let was_stopped = t.state() == crate::transport::TransportState::Stopped;
-                    t.start().await.map_err(failed)?;
-                    if was_stopped {
-                        tracing::info!(transport = %t.name, bind = %t.bind, kind = ?t.kind, "transport listening");
-                    }
-                }
-            }
-            state(oname, t.state().as_str());
-            Ok(Value::Null)
-        }
-        Bean::Unit(u) => {
-            let u = u.clone();
-            match op {
-                "reload" => Ok(deploy(u, Source::Disk).await),
-                "unload" => Ok(outcome(
-                    engine
-                        .apply(vec![Change::Unload { unit: u }])
-                        .await
-                        .remove(0),
-                )),
-                "rollback" => Ok(deploy(u, Source::Revision(None)).await),
-                "rollbackTo" => {
-                    Ok(deploy(u, Source::Revision(Some(arg_u64(args, 0, "revision")?))).await)
-                }
-                "diff" => Ok(diff(server, u, Source::Disk).await),
-                "validate" => Ok(validate(server, u, Source::Disk).await),
-                "history" => history(server, &u).await.map_err(failed),
-                "cancelDrain" => cancel_drain(server, &u, arg_u64(args, 0, "revision")?)
-                    .await
-                    .map_err(failed),
-                "setFlag" => {
-                    let flag = arg_str(args, 0, "flag")?;
-                    let on = as_bool(&args[1]).ok_or_else(|| {
-                        ManagementError::BadRequest("argument 2 (on) must be a boolean".into())
-                    })?;
-                    let units = engine.units.lock().await;
-                    let rev = units
-                        .get(&u)
-                        .and_then(|s| s.current.clone())
-                        .ok_or_else(|| ManagementError::instance_not_found(&name))?;
-                    let Some((f, _)) = rev.info.vars.flags.get(&flag) else {
-                        let known: Vec<&str> =
-                            rev.info.vars.flags.keys().map(|k| k.as_str()).collect();
-                        return Err(failed(format!(
-                            "unit \"{u}\" declares no flag \"{flag}\" (its flags: {})",
-                            if known.is_empty() {
-                                "none".to_string()
-                            } else {
-                                known.join(", ")
-                            }
-                        )));
-                    };
-                    f.set(on);
-                    state(
-                        format!("{oname} flag {flag}"),
-                        if on { "on" } else { "off" },
-                    );
-                    Ok(Value::Null)
-                }
-                _ => {
-                    let units = engine.units.lock().await;
-                    let slot = units
-                        .get(&u)
-                        .ok_or_else(|| ManagementError::instance_not_found(&name))?;
-                    let c = &slot.control;
-                    match op {
-                        "pause" | "pauseHold" => {
-                            let hold = if op == "pauseHold" {
-                                arg_u64(args, 0, "holdMillis")?
-                            } else {
-                                0
-                            };
-                            c.hold_ms.store(hold, Relaxed);
-                            c.paused.store(true, Relaxed);
-                            state(oname, "Paused");
-                        }
-                        _ => {
-                            c.paused.store(false, Relaxed);
-                            c.resumed.notify_waiters();
-                            state(oname, "Active");
-                        }
-                    }
-                    for consumer in slot.consumers.values() {
-                        consumer.poke();
-                    }
-                    Ok(Value::Null)
-                }
-            }
-        }
-        Bean::Proxy(u, p) => {
-            let units = engine.units.lock().await;
-            let slot = units
-                .get(u)
-                .ok_or_else(|| ManagementError::instance_not_found(&name))?;
-            let st = slot.control.proxy_state(p);
-            let (from_ok, to): (&[ProxyState], ProxyState) = match op {
-                "pause" => (
-                    &[ProxyState::Active, ProxyState::Paused],
-                    ProxyState::Paused,
-                ),
-                "resume" => (
-                    &[ProxyState::Paused, ProxyState::Active],
-                    ProxyState::Active,
-                ),
-                "stop" => (
-                    &[ProxyState::Active, ProxyState::Paused, ProxyState::Stopped],
-                    ProxyState::Stopped,
-                ),
-                _ => (
-                    &[ProxyState::Stopped, ProxyState::Active],
-                    ProxyState::Active,
-                ),
-            };
-            let cur = ProxyState::from_u8(st.load(Relaxed));
-            if !from_ok.contains(&cur) {
-                let hint = if cur == ProxyState::Stopped {
-                    "start it"
-                } else {
-                    "resume it"
-                };
-                return Err(failed(format!(
-                    "proxy \"{p}\" is {}; {hint} instead",
-                    cur.as_str()
-                )));
-            }
-            st.store(to as u8, Relaxed);
-            state(oname, to.as_str());
-            Ok(Value::Null)
-        }
-        Bean::Sequence(..) => Err(ManagementError::no_such_operation(
-            &name,
-            op,
-            std::iter::empty(),
-        )),
-        Bean::Endpoint(u, e) => {
-            let units = engine.units.lock().await;
-            let rev = units
-                .get(u)
-                .and_then(|s| s.current.clone())
-                .ok_or_else(|| ManagementError::instance_not_found(&name))?;
-            let ep = rev
-                .endpoints
-                .get(e)
-                .ok_or_else(|| ManagementError::instance_not_found(&name))?;
-            match op {
-                "pause" => {
-                    ep.maintenance.store(true, Relaxed);
-                    state(oname, "Maintenance");
-                }
-                "resume" => {
-                    ep.maintenance.store(false, Relaxed);
-                    state(oname, "Active");
-                }
-                _ => {
-                    let url = arg_str(args, 0, "url")?;
-                    match op {
-                        "addAddress" => {
-                            let parsed = url::Url::parse(&url).map_err(|err| {
-                                ManagementError::BadRequest(format!(
-                                    "invalid address URL \"{url}\": {err}"
-                                ))
-                            })?;
-                            if !matches!(parsed.scheme(), "http" | "https") {
-                                return Err(ManagementError::BadRequest(format!(
-                                    "address \"{url}\" must be http:// or https://"
-                                )));
-                            }
-                            ep.add_address(&url, 1).map_err(failed)?
-                        }
-                        "removeAddress" => ep.remove_address(&url).map_err(failed)?,
-                        "suspendAddress" => ep.address(&url).map_err(failed)?.suspend(),
-                        _ => ep.address(&url).map_err(failed)?.activate(),
-                    }
-                    state(format!("{oname} address {url}"), op);
-                }
-            }
-            Ok(Value::Null)
-        }
-        Bean::Consumer(u, k) => {
-            let units = engine.units.lock().await;
-            let c = units
-                .get(u)
-                .and_then(|s| s.consumers.get(k))
-                .ok_or_else(|| ManagementError::instance_not_found(&name))?;
-            match op {
-                "pause" => c.set_paused(true),
-                "resume" => c.set_paused(false),
-                "stop" => c.set_stopped(true),
-                _ => c.set_stopped(false),
-            }
-            state(oname, c.state().0);
-            Ok(Value::Null)
-        }
-        Bean::Task(u, k) => {
-            let units = engine.units.lock().await;
-            let slot = units
-                .get(u)
-                .ok_or_else(|| ManagementError::instance_not_found(&name))?;
-            let t = slot
-                .tasks
-                .iter()
-                .find(|t| t.name == *k)
-                .ok_or_else(|| ManagementError::instance_not_found(&name))?;
-            match op {
-                "pause" => t.paused.store(true, Relaxed),
-                "resume" => t.paused.store(false, Relaxed),
-                _ => t.run_now(),
-            }
-            state(oname, t.state_name());
-            Ok(Value::Null)
-        }
-    }
-}
-
-async fn validate(server: &Server, unit: String, source: Source) -> Value {
-    match server.engine.preview(&unit, source).await {
-        Ok(_) => json!({"unit": unit, "valid": true}),
-        Err(errors) => json!({"unit": unit, "valid": false, "errors": errors}),
-    }
-}
-
-async fn diff(server: &Server, unit: String, source: Source) -> Value {
-    match server.engine.preview(&unit, source).await {
-        Ok((_, Some(d))) => json!({"unit": unit, "diff": d, "text": d.to_string()}),
-        Ok((parsed, None)) => {
-            let d = deployments::diff::diff_from(None, &parsed.unit);
-            json!({"unit": unit, "diff": d, "text": d.to_string(), "new": true})
-        }
-        Err(errors) => json!({"unit": unit, "errors": errors}),
-    }
+    json(DiffResult {
+        unit: unit.to_owned(),
+        text: diff.as_ref().map(ToString::to_string),
+        diff,
+        new,
+        errors,
+    })
 }
 
 async fn history(server: &Server, unit: &str) -> Result<Value, String> {
@@ -631,18 +641,26 @@ async fn history(server: &Server, unit: &str) -> Result<Value, String> {
         .get(unit)
         .ok_or_else(|| format!("unit \"{unit}\" is not loaded"))?;
     let current = slot.current.as_ref().map(|c| c.info.number);
-    Ok(Value::Array(
-        slot.history
-            .iter()
-            .rev()
-            .map(|r| {
-                json!({
-                    "revision": r.number, "hash": r.hash, "label": r.label,
-                    "deployed_at": r.deployed_at.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0),
-                    "deploy_ms": crate::revision::millis(r.deploy_time),
-                    "active": Some(r.number) == current, "degraded": r.degraded,
-                })
-            })
-            .collect(),
-    ))
+    let entries: Vec<HistoryEntry> = slot
+        .history
+        .iter()
+        .rev()
+        .map(|r| HistoryEntry {
+            revision: r.number,
+            hash: r.hash.clone(),
+            label: r.label.clone(),
+            deployed_at: attrs_epoch_ms(r.deployed_at),
+            deploy_ms: crate::revision::millis(r.deploy_time),
+            active: Some(r.number) == current,
+            degraded: r.degraded,
+        })
+        .collect();
+    Ok(json(entries))
+}
+
+/// Milliseconds since the epoch (0 before it).
+pub(super) fn attrs_epoch_ms(t: std::time::SystemTime) -> u64 {
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
