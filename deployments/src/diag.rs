@@ -90,12 +90,27 @@ impl LineIndex {
     }
 }
 
-/// The closest candidate to `word`, if one is close enough to be a plausible typo.
+/// The closest candidate to `word`, if one is close enough to be a plausible typo: at most
+/// two edits (or a third of the candidate's length) away, counting a transposition as one,
+/// and not wholly different; or one of the two (3+ characters) begins the other
+/// (`execute` → `exec`). Case is ignored. The one "did you mean" of the project:
+/// configuration errors and management errors alike.
 pub fn suggest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let word = word.to_lowercase();
     candidates
         .into_iter()
-        .map(|c| (strsim::damerau_levenshtein(word, c), c))
-        .filter(|(d, c)| *d <= 2.max(c.len() / 3) && *d < c.len().max(word.len()))
+        .filter_map(|c| {
+            let lower = c.to_lowercase();
+            let d = strsim::damerau_levenshtein(&word, &lower);
+            let near = d <= 2.max(c.len() / 3) && d < c.len().max(word.len());
+            let (short, long) = if word.len() <= lower.len() {
+                (&word, &lower)
+            } else {
+                (&lower, &word)
+            };
+            let begins = short.chars().count() >= 3 && long.starts_with(short.as_str());
+            (near || begins).then_some((d, c))
+        })
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
 }
@@ -129,6 +144,27 @@ mod tests {
         assert_eq!(
             did_you_mean("biling", names).as_deref(),
             Some("did you mean \"billing\"?")
+        );
+    }
+
+    #[test]
+    fn suggestions_ignore_case_and_count_transpositions_as_one_edit() {
+        assert_eq!(
+            suggest("serach", crate::protocol::REQUEST_TYPES),
+            Some("search")
+        );
+        assert_eq!(
+            suggest("versoin", crate::protocol::REQUEST_TYPES),
+            Some("version")
+        );
+        assert_eq!(suggest("lst", crate::protocol::REQUEST_TYPES), Some("list"));
+        assert_eq!(suggest("foo", crate::protocol::REQUEST_TYPES), None);
+        assert_eq!(suggest("x", Vec::<&str>::new()), None);
+        assert_eq!(suggest("ebs", ["esb", "other"]), Some("esb"));
+        assert_eq!(suggest("a", ["b"]), None);
+        assert_eq!(
+            suggest("heapmemoryusage", ["HeapMemoryUsage"]),
+            Some("HeapMemoryUsage")
         );
     }
 
