@@ -93,7 +93,8 @@ impl LineIndex {
 /// The closest candidate to `word`, if one is close enough to be a plausible typo: at most
 /// two edits (or a third of the candidate's length) away, counting a transposition as one,
 /// and not wholly different; or one of the two (3+ characters) begins the other
-/// (`execute` → `exec`). Case is ignored. The one "did you mean" of the project:
+/// (`execute` → `exec`). Case is ignored; of equally near candidates the one that shares
+/// the longest start with the word wins (`of` → `off`, not `on`). The one "did you mean" of the project:
 /// configuration errors and management errors alike.
 pub fn suggest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let word = word.to_lowercase();
@@ -109,9 +110,15 @@ pub fn suggest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) ->
                 (&lower, &word)
             };
             let begins = short.chars().count() >= 3 && long.starts_with(short.as_str());
-            (near || begins).then_some((d, c))
+            // Ties go to the candidate sharing the longest start with the word.
+            let common = word
+                .chars()
+                .zip(lower.chars())
+                .take_while(|(a, b)| a == b)
+                .count();
+            (near || begins).then_some(((d, std::cmp::Reverse(common)), c))
         })
-        .min_by_key(|(d, _)| *d)
+        .min_by_key(|(rank, _)| *rank)
         .map(|(_, c)| c)
 }
 
@@ -141,6 +148,7 @@ mod tests {
         let names = ["orders-backend", "billing"];
         assert_eq!(suggest("orders-backnd", names), Some("orders-backend"));
         assert_eq!(suggest("zzz", names), None);
+        assert_eq!(suggest("of", ["on", "off"]), Some("off"));
         assert_eq!(
             did_you_mean("biling", names).as_deref(),
             Some("did you mean \"billing\"?")

@@ -16,6 +16,8 @@ pub mod object_name;
 pub mod ops;
 pub mod outcome;
 
+/// The project's one "did you mean" ([`crate::diag::suggest`]), under the name clients use.
+pub use crate::diag::suggest as did_you_mean;
 pub use beans::{Bean, BeanKind};
 pub use jolokia::{
     encode_get_segment, escape_path_segment, join_path, list_tree, list_tree_named, parse_get_path,
