@@ -396,7 +396,7 @@ fn pick(revisions: &BTreeMap<String, u64>, units: &[&str]) -> Value {
 
 /// The active revision of every unit.
 pub async fn revisions(engine: &Engine) -> BTreeMap<String, u64> {
-    let units = engine.units.lock().await;
+    let units = engine.snapshot();
     units
         .iter()
         .filter_map(|(name, slot)| Some((name.clone(), slot.current.as_ref()?.info.number)))

@@ -9,6 +9,7 @@ pub mod body;
 pub mod checks;
 pub mod client;
 pub mod consumer;
+pub mod control;
 pub mod endpoint;
 pub mod engine;
 pub mod events;

@@ -412,7 +412,7 @@ impl Server {
         for t in &self.transports {
             t.stats.sample_rate();
         }
-        let units = self.engine.units.lock().await;
+        let units = self.engine.snapshot();
         for rev in units.values().filter_map(|s| s.current.as_ref()) {
             for p in &rev.proxies {
                 p.stats.sample_rate();

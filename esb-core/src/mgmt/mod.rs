@@ -496,7 +496,7 @@ async fn tap_target(
     unit: Option<&str>,
     consumer: bool,
 ) -> Result<(), String> {
-    let units = server.engine.units.lock().await;
+    let units = server.engine.snapshot();
     let mut known: Vec<String> = Vec::new();
     for (u, state) in units.iter() {
         let names: Vec<&str> = if consumer {

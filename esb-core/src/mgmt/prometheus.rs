@@ -225,7 +225,7 @@ pub async fn render(server: &Server) -> String {
         ),
     ];
     {
-        let units = server.engine.units.lock().await;
+        let units = server.engine.snapshot();
         for (name, slot) in units.iter() {
             for (cname, c) in &slot.consumers {
                 let l = labels(&[("unit", name), ("consumer", cname)]);
@@ -252,7 +252,7 @@ pub async fn render(server: &Server) -> String {
             for (f, v) in health.iter_mut().zip([
                 slot.failed.is_some() as usize,
                 rev.is_some_and(|r| r.degraded) as usize,
-                slot.draining.len(),
+                server.engine.draining_of(name).len(),
             ]) {
                 f.lines.push(format!("{}{l} {v}", f.name));
             }

@@ -75,7 +75,7 @@ pub async fn all(server: &Server) -> Vec<Bean> {
             .keys()
             .map(|n| Bean::Transport(n.clone())),
     );
-    let units = server.engine.units.lock().await;
+    let units = server.engine.snapshot();
     for (name, slot) in units.iter() {
         out.push(Bean::Unit(name.clone()));
         if let Some(rev) = &slot.current {

@@ -3,9 +3,8 @@
 //! (decoded and checked before they get here). Engine calls stay one per operation.
 
 use super::Bean;
-use crate::engine::{self, Change, Source};
+use crate::engine::{self, AddressAction, Change, Command, CommandError, Run, Source, TaskAction};
 use crate::events::EventKind;
-use crate::proxy::ProxyState;
 use crate::server::Server;
 use deployments::protocol::args::{ArgValue, Content, Percent};
 use deployments::protocol::ops::{
@@ -45,14 +44,7 @@ pub async fn write(
     }
     let on = bool::decode(Some(value))
         .map_err(|_| ManagementError::BadRequest(format!("HotDeploy is a boolean; got {value}")))?;
-    Ok(set_hot_deploy(server, on).into())
-}
-
-/// Switches the hot deployer; the previous setting.
-fn set_hot_deploy(server: &Server, on: bool) -> bool {
-    let old = server.engine.hot_deploy.swap(on, Relaxed);
-    server.events.emit(EventKind::HotDeploy { enabled: on });
-    old
+    Ok(server.engine.set_hot_deploy(on).into())
 }
 
 fn json(v: impl Serialize) -> Value {
@@ -172,6 +164,18 @@ impl Ctx<'_> {
             object: format!("{}{detail}", self.name.canonical()),
             state: state.into(),
         });
+    }
+
+    /// Runs an operator command; the element's state afterwards.
+    async fn control(&self, command: Command) -> Result<String, ManagementError> {
+        self.server
+            .engine
+            .control(command)
+            .await
+            .map_err(|e| match e {
+                CommandError::NotFound => self.gone(),
+                CommandError::Refused(message) => self.failed(message),
+            })
     }
 
     async fn deploy(&self, unit: &str, source: Source) -> Value {
@@ -371,29 +375,30 @@ async fn manager_op(cx: &Ctx<'_>, op: &ManagerOp) -> Result<Value, ManagementErr
             .await
             .map_err(|e| cx.failed(e))?,
         ManagerOp::SetHotDeploy { enabled } => {
-            set_hot_deploy(cx.server, *enabled);
+            engine.set_hot_deploy(*enabled);
             Value::Null
         }
     })
 }
 
-/// The transport's state after an operation, as its `State` attribute shows it.
+fn run(op: &TransportOp) -> Run {
+    match op {
+        TransportOp::Pause {} => Run::Pause,
+        TransportOp::Resume {} => Run::Resume,
+        TransportOp::Stop {} => Run::Stop,
+        TransportOp::Start {} => Run::Start,
+    }
+}
+
 async fn transport_op(cx: &Ctx<'_>, t: &str, op: &TransportOp) -> Result<Value, ManagementError> {
-    let engine = &cx.server.engine;
     let Some(t) = cx.server.transport(t) else {
-        // Not a listener: an AMQP link.
-        let l = engine.amqp.get(t).ok_or_else(|| cx.gone())?;
-        match op {
-            TransportOp::Pause {} => l.paused.store(true, Relaxed),
-            TransportOp::Resume {} => l.paused.store(false, Relaxed),
-            TransportOp::Stop {} => l.stopped.store(true, Relaxed),
-            TransportOp::Start {} => l.stopped.store(false, Relaxed),
-        }
-        let units = engine.units.lock().await;
-        for c in units.values().flat_map(|s| s.consumers.values()) {
-            c.poke();
-        }
-        cx.state("", &super::read::amqp_state(l));
+        // Not a listener: an AMQP link of the root config.
+        let command = Command::Amqp {
+            transport: t.to_owned(),
+            run: run(op),
+        };
+        let state = cx.control(command).await?;
+        cx.state("", &state);
         return Ok(Value::Null);
     };
     match op {
@@ -413,7 +418,6 @@ async fn transport_op(cx: &Ctx<'_>, t: &str, op: &TransportOp) -> Result<Value, 
 }
 
 async fn unit_op(cx: &Ctx<'_>, u: &str, op: &UnitOp) -> Result<Value, ManagementError> {
-    let engine = &cx.server.engine;
     match op {
         UnitOp::Reload {} => Ok(cx.deploy(u, Source::Disk).await),
         UnitOp::Unload {} => Ok(cx.unload(u).await),
@@ -428,24 +432,13 @@ async fn unit_op(cx: &Ctx<'_>, u: &str, op: &UnitOp) -> Result<Value, Management
             .await
             .map_err(|e| cx.failed(e)),
         UnitOp::SetFlag { flag, on } => {
-            let units = engine.units.lock().await;
-            let rev = units
-                .get(u)
-                .and_then(|s| s.current.clone())
-                .ok_or_else(|| cx.gone())?;
-            let Some((f, _)) = rev.info.vars.flags.get(flag) else {
-                let known: Vec<&str> = rev.info.vars.flags.keys().map(|k| k.as_str()).collect();
-                return Err(cx.failed(format!(
-                    "unit \"{u}\" declares no flag \"{flag}\" (its flags: {})",
-                    if known.is_empty() {
-                        "none".to_string()
-                    } else {
-                        known.join(", ")
-                    }
-                )));
+            let command = Command::Flag {
+                unit: u.to_owned(),
+                flag: flag.clone(),
+                on: *on,
             };
-            f.set(*on);
-            cx.state(&format!(" flag {flag}"), if *on { "on" } else { "off" });
+            let state = cx.control(command).await?;
+            cx.state(&format!(" flag {flag}"), &state);
             Ok(Value::Null)
         }
         UnitOp::Pause {} => unit_control(cx, u, Some(0)).await,
@@ -457,49 +450,30 @@ async fn unit_op(cx: &Ctx<'_>, u: &str, op: &UnitOp) -> Result<Value, Management
 /// Pauses a unit (new requests wait `hold` ms for a resume, then get 503) or resumes it
 /// (`None`), releasing held requests.
 async fn unit_control(cx: &Ctx<'_>, u: &str, pause: Option<u64>) -> Result<Value, ManagementError> {
-    let units = cx.server.engine.units.lock().await;
-    let slot = units.get(u).ok_or_else(|| cx.gone())?;
-    let c = &slot.control;
-    match pause {
-        Some(hold) => {
-            c.hold_ms.store(hold, Relaxed);
-            c.paused.store(true, Relaxed);
-            cx.state("", "Paused");
-        }
-        None => {
-            c.paused.store(false, Relaxed);
-            c.resumed.notify_waiters();
-            cx.state("", "Active");
-        }
-    }
-    for consumer in slot.consumers.values() {
-        consumer.poke();
-    }
+    let unit = u.to_owned();
+    let command = match pause {
+        Some(hold_ms) => Command::PauseUnit { unit, hold_ms },
+        None => Command::ResumeUnit { unit },
+    };
+    let state = cx.control(command).await?;
+    cx.state("", &state);
     Ok(Value::Null)
 }
 
 async fn proxy_op(cx: &Ctx<'_>, u: &str, p: &str, op: &ProxyOp) -> Result<Value, ManagementError> {
-    let units = cx.server.engine.units.lock().await;
-    let slot = units.get(u).ok_or_else(|| cx.gone())?;
-    let st = slot.control.proxy_state(p);
-    use ProxyState::{Active, Paused, Stopped};
-    let (from_ok, to): (&[ProxyState], ProxyState) = match op {
-        ProxyOp::Pause {} => (&[Active, Paused], Paused),
-        ProxyOp::Resume {} => (&[Paused, Active], Active),
-        ProxyOp::Stop {} => (&[Active, Paused, Stopped], Stopped),
-        ProxyOp::Start {} => (&[Stopped, Active], Active),
+    let run = match op {
+        ProxyOp::Pause {} => Run::Pause,
+        ProxyOp::Resume {} => Run::Resume,
+        ProxyOp::Stop {} => Run::Stop,
+        ProxyOp::Start {} => Run::Start,
     };
-    let cur = ProxyState::from_u8(st.load(Relaxed));
-    if !from_ok.contains(&cur) {
-        let hint = if cur == Stopped {
-            "start it"
-        } else {
-            "resume it"
-        };
-        return Err(cx.failed(format!("proxy \"{p}\" is {}; {hint} instead", cur.as_str())));
-    }
-    st.store(to as u8, Relaxed);
-    cx.state("", to.as_str());
+    let command = Command::Proxy {
+        unit: u.to_owned(),
+        proxy: p.to_owned(),
+        run,
+    };
+    let state = cx.control(command).await?;
+    cx.state("", &state);
     Ok(Value::Null)
 }
 
@@ -509,22 +483,14 @@ async fn endpoint_op(
     e: &str,
     op: &EndpointOp,
 ) -> Result<Value, ManagementError> {
-    let units = cx.server.engine.units.lock().await;
-    let rev = units
-        .get(u)
-        .and_then(|s| s.current.clone())
-        .ok_or_else(|| cx.gone())?;
-    let ep = rev.endpoints.get(e).ok_or_else(|| cx.gone())?;
-    let failed = |e: String| cx.failed(e);
-    let url = match op {
-        EndpointOp::Pause {} => {
-            ep.maintenance.store(true, Relaxed);
-            cx.state("", "Maintenance");
-            return Ok(Value::Null);
-        }
-        EndpointOp::Resume {} => {
-            ep.maintenance.store(false, Relaxed);
-            cx.state("", "Active");
+    let (unit, endpoint) = (u.to_owned(), e.to_owned());
+    let (url, action) = match op {
+        EndpointOp::Pause {} | EndpointOp::Resume {} => {
+            let on = matches!(op, EndpointOp::Pause {});
+            let state = cx
+                .control(Command::Maintenance { unit, endpoint, on })
+                .await?;
+            cx.state("", &state);
             return Ok(Value::Null);
         }
         EndpointOp::AddAddress { url } => {
@@ -537,40 +503,36 @@ async fn endpoint_op(
                     url.0
                 )));
             }
-            ep.add_address(&url.0, 1).map_err(failed)?;
-            url
+            (url, AddressAction::Add)
         }
-        EndpointOp::RemoveAddress { url } => {
-            ep.remove_address(&url.0).map_err(failed)?;
-            url
-        }
-        EndpointOp::SuspendAddress { url } => {
-            ep.address(&url.0).map_err(failed)?.suspend();
-            url
-        }
-        EndpointOp::ActivateAddress { url } => {
-            ep.address(&url.0).map_err(failed)?.activate();
-            url
-        }
+        EndpointOp::RemoveAddress { url } => (url, AddressAction::Remove),
+        EndpointOp::SuspendAddress { url } => (url, AddressAction::Suspend),
+        EndpointOp::ActivateAddress { url } => (url, AddressAction::Activate),
     };
+    let command = Command::Address {
+        unit,
+        endpoint,
+        url: url.0.clone(),
+        action,
+    };
+    cx.control(command).await?;
     cx.state(&format!(" address {}", url.0), op.name());
     Ok(Value::Null)
 }
 
 async fn task_op(cx: &Ctx<'_>, u: &str, k: &str, op: &TaskOp) -> Result<Value, ManagementError> {
-    let units = cx.server.engine.units.lock().await;
-    let slot = units.get(u).ok_or_else(|| cx.gone())?;
-    let t = slot
-        .tasks
-        .iter()
-        .find(|t| t.name == *k)
-        .ok_or_else(|| cx.gone())?;
-    match op {
-        TaskOp::Pause {} => t.paused.store(true, Relaxed),
-        TaskOp::Resume {} => t.paused.store(false, Relaxed),
-        TaskOp::RunNow {} => t.run_now(),
-    }
-    cx.state("", t.state_name());
+    let action = match op {
+        TaskOp::Pause {} => TaskAction::Pause,
+        TaskOp::Resume {} => TaskAction::Resume,
+        TaskOp::RunNow {} => TaskAction::RunNow,
+    };
+    let command = Command::Task {
+        unit: u.to_owned(),
+        task: k.to_owned(),
+        action,
+    };
+    let state = cx.control(command).await?;
+    cx.state("", &state);
     Ok(Value::Null)
 }
 
@@ -580,18 +542,19 @@ async fn consumer_op(
     k: &str,
     op: &ConsumerOp,
 ) -> Result<Value, ManagementError> {
-    let units = cx.server.engine.units.lock().await;
-    let c = units
-        .get(u)
-        .and_then(|s| s.consumers.get(k))
-        .ok_or_else(|| cx.gone())?;
-    match op {
-        ConsumerOp::Pause {} => c.set_paused(true),
-        ConsumerOp::Resume {} => c.set_paused(false),
-        ConsumerOp::Stop {} => c.set_stopped(true),
-        ConsumerOp::Start {} => c.set_stopped(false),
-    }
-    cx.state("", c.state().0);
+    let run = match op {
+        ConsumerOp::Pause {} => Run::Pause,
+        ConsumerOp::Resume {} => Run::Resume,
+        ConsumerOp::Stop {} => Run::Stop,
+        ConsumerOp::Start {} => Run::Start,
+    };
+    let command = Command::Consumer {
+        unit: u.to_owned(),
+        consumer: k.to_owned(),
+        run,
+    };
+    let state = cx.control(command).await?;
+    cx.state("", &state);
     Ok(Value::Null)
 }
 
@@ -636,7 +599,7 @@ async fn diff(server: &Server, unit: &str, source: Source) -> Value {
 }
 
 async fn history(server: &Server, unit: &str) -> Result<Value, String> {
-    let units = server.engine.units.lock().await;
+    let units = server.engine.snapshot();
     let slot = units
         .get(unit)
         .ok_or_else(|| format!("unit \"{unit}\" is not loaded"))?;

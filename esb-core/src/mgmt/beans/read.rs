@@ -68,7 +68,7 @@ pub async fn read(server: &Server, bean: &Bean) -> Result<Attrs, ManagementError
     let gone = || ManagementError::instance_not_found(&bean.object_name());
     Ok(match bean {
         Bean::Server => {
-            let units = engine.units.lock().await;
+            let units = engine.snapshot();
             let proxies = units
                 .values()
                 .filter_map(|s| s.current.as_ref())
@@ -91,24 +91,17 @@ pub async fn read(server: &Server, bean: &Bean) -> Result<Attrs, ManagementError
             })
         }
         Bean::Manager => {
-            let units = engine.units.lock().await;
-            let mut draining: Vec<Draining> = units
-                .iter()
-                .flat_map(|(n, s)| {
-                    s.draining.iter().map(move |d| Draining {
-                        unit: Some(n.clone()),
-                        revision: d.revision.info.number,
-                        in_flight: d.revision.info.in_flight.load(Relaxed),
-                    })
+            let units = engine.snapshot();
+            let draining = engine
+                .draining()
+                .into_iter()
+                .chain(engine.orphans_draining())
+                .map(|d| Draining {
+                    unit: Some(d.unit),
+                    revision: d.revision,
+                    in_flight: d.in_flight,
                 })
                 .collect();
-            draining.extend(engine.orphans_draining().into_iter().map(
-                |(unit, revision, in_flight)| Draining {
-                    unit: Some(unit),
-                    revision,
-                    in_flight,
-                },
-            ));
             Attrs::Manager(ManagerAttrs {
                 units: units.keys().cloned().collect(),
                 units_on_disk: engine.units_on_disk(),
@@ -139,7 +132,7 @@ pub async fn read(server: &Server, bean: &Bean) -> Result<Attrs, ManagementError
         },
         Bean::Unit(name) => Attrs::Unit(Box::new(unit(server, name).await.ok_or_else(gone)?)),
         Bean::Proxy(unit, name) => {
-            let units = engine.units.lock().await;
+            let units = engine.snapshot();
             let rev = units
                 .get(unit)
                 .and_then(|s| s.current.clone())
@@ -162,7 +155,7 @@ pub async fn read(server: &Server, bean: &Bean) -> Result<Attrs, ManagementError
             })
         }
         Bean::Sequence(unit, name) => {
-            let units = engine.units.lock().await;
+            let units = engine.snapshot();
             let rev = units
                 .get(unit)
                 .and_then(|s| s.current.clone())
@@ -184,7 +177,7 @@ pub async fn read(server: &Server, bean: &Bean) -> Result<Attrs, ManagementError
             })
         }
         Bean::Endpoint(unit, name) => {
-            let units = engine.units.lock().await;
+            let units = engine.snapshot();
             let rev = units
                 .get(unit)
                 .and_then(|s| s.current.clone())
@@ -223,7 +216,7 @@ pub async fn read(server: &Server, bean: &Bean) -> Result<Attrs, ManagementError
             })
         }
         Bean::Task(unit, name) => {
-            let units = engine.units.lock().await;
+            let units = engine.snapshot();
             let slot = units.get(unit).ok_or_else(gone)?;
             let t = slot
                 .tasks
@@ -243,7 +236,7 @@ pub async fn read(server: &Server, bean: &Bean) -> Result<Attrs, ManagementError
             })
         }
         Bean::Consumer(unit, name) => {
-            let units = engine.units.lock().await;
+            let units = engine.snapshot();
             let slot = units.get(unit).ok_or_else(gone)?;
             let c = slot.consumers.get(name).ok_or_else(gone)?;
             let (state, reason) = c.state();
@@ -280,7 +273,7 @@ pub async fn read(server: &Server, bean: &Bean) -> Result<Attrs, ManagementError
 /// The attributes of unit `name`, if it is loaded.
 async fn unit(server: &Server, name: &str) -> Option<UnitAttrs> {
     let engine = &server.engine;
-    let units = engine.units.lock().await;
+    let units = engine.snapshot();
     let slot = units.get(name)?;
     let state = if slot.current.is_none() {
         "Failed"
@@ -351,13 +344,13 @@ async fn unit(server: &Server, name: &str) -> Option<UnitAttrs> {
         degraded: rev.map(|r| r.degraded).unwrap_or(false),
         modified_on_disk: modified,
         origin: slot.origin.as_str().into(),
-        draining: slot
-            .draining
-            .iter()
+        draining: engine
+            .draining_of(name)
+            .into_iter()
             .map(|d| Draining {
                 unit: None,
-                revision: d.revision.info.number,
-                in_flight: d.revision.info.in_flight.load(Relaxed),
+                revision: d.revision,
+                in_flight: d.in_flight,
             })
             .collect(),
         proxies: names(u.proxies.iter().map(|p| &p.name)),
