@@ -130,6 +130,18 @@ pub fn did_you_mean<'a>(
     suggest(word, candidates).map(|c| format!("did you mean \"{c}\"?"))
 }
 
+/// `did you mean` for serde's "unknown field/variant `x`, expected one of `a`, `b`".
+pub(crate) fn unknown_key_hint(msg: &str) -> Option<String> {
+    let rest = msg
+        .strip_prefix("unknown field `")
+        .or_else(|| msg.strip_prefix("unknown variant `"))?;
+    let (word, expected) = rest.split_once('`')?;
+    let candidates: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+    did_you_mean(word, candidates.iter().copied()).or_else(|| {
+        (!candidates.is_empty()).then(|| format!("expected one of: {}", candidates.join(", ")))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,9 +6,9 @@
 //! callers check [`Audit::writable`] before a state change and refuse it when the log
 //! cannot be written.
 
+use crate::auth::{Foreign, Role};
 use crate::engine::{Engine, Outcome};
 use crate::fsx;
-use crate::mgmt::auth::Role;
 use deployments::protocol::args::ArgKind;
 use deployments::protocol::outcome::{Outcome as WireOutcome, RestartOutcome};
 use deployments::protocol::{Request, Response};
@@ -63,6 +63,15 @@ impl Refusal {
             Refusal::Unauthenticated => "unauthenticated",
             Refusal::Origin => "origin",
             Refusal::Host => "host",
+        }
+    }
+}
+
+impl From<&Foreign> for Refusal {
+    fn from(f: &Foreign) -> Refusal {
+        match f {
+            Foreign::Host(_) => Refusal::Host,
+            Foreign::Origin(_) => Refusal::Origin,
         }
     }
 }

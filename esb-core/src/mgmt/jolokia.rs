@@ -4,8 +4,8 @@
 //! `ignoreErrors`, `canonicalNaming`, `includeStackTrace`). The history store of
 //! `jolokia:type=Config` is not kept: requests for it get a not-supported error.
 
-use super::auth::Role;
 use super::beans::{self, Bean};
+use crate::auth::Role;
 use crate::server::Server;
 use deployments::protocol::{
     list_tree_named, split_path, Attributes, ManagementError, ObjectName, Operation, Request,

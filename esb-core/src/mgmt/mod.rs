@@ -6,16 +6,15 @@
 //! audited, and refused when it cannot be (fail closed); refused attempts are audited too
 //! (rate-limited).
 
-pub mod auth;
 pub mod beans;
 mod cors;
 mod jolokia;
 mod prometheus;
 
 use crate::audit::Refusal;
+use crate::auth::{self, Role, Tokens};
 use crate::body::{full, json_response, Body};
 use crate::server::Server;
-use auth::{Role, Tokens};
 use bytes::Bytes;
 use deployments::protocol::outcome::RestartOutcome;
 use deployments::protocol::{parse_get_request, parse_post_body_each, Response as JResponse};
@@ -196,7 +195,13 @@ impl Mgmt {
             cfg.allow_remote,
         ) {
             let reason = refused.to_string();
-            self.refused(&req, peer, refused.kind(), StatusCode::FORBIDDEN, &reason);
+            self.refused(
+                &req,
+                peer,
+                Refusal::from(&refused),
+                StatusCode::FORBIDDEN,
+                &reason,
+            );
             return error(StatusCode::FORBIDDEN, &reason);
         }
         let Some(role) = self.tokens.authenticate(req.headers()) else {
