@@ -338,7 +338,7 @@ async fn unit(server: &Server, name: &str) -> Option<UnitAttrs> {
         revision: rev.map(|r| r.info.number),
         label: rev.and_then(|r| r.label.clone()),
         hash: rev.map(|r| r.hash.clone()),
-        deployed_at: rev.map(|r| super::ops::attrs_epoch_ms(r.deployed_at)),
+        deployed_at: rev.map(|r| epoch_ms(r.deployed_at)),
         deploy_millis: rev
             .map(|r| crate::revision::millis(r.deploy_time.get().copied().unwrap_or_default())),
         degraded: rev.map(|r| r.degraded).unwrap_or(false),
@@ -367,4 +367,11 @@ async fn unit(server: &Server, name: &str) -> Option<UnitAttrs> {
         guard_tripped: slot.guard_trip.clone(),
         counters: counters(&total(proxies.iter().map(|p| p.stats.snapshot()))),
     })
+}
+
+/// Milliseconds since the epoch (0 before it).
+pub(super) fn epoch_ms(t: std::time::SystemTime) -> u64 {
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
