@@ -64,214 +64,226 @@ pub async fn read_all(server: &Server, bean: &Bean) -> Result<Map<String, Value>
 
 /// Every attribute of a bean.
 pub async fn read(server: &Server, bean: &Bean) -> Result<Attrs, ManagementError> {
+    let attrs = match bean {
+        Bean::Server => server_attrs(server),
+        Bean::Manager => manager(server),
+        Bean::Transport(name) => transport(server, name),
+        Bean::Unit(name) => unit(server, name).map(|u| Attrs::Unit(Box::new(u))),
+        Bean::Proxy(unit, name) => proxy(server, unit, name),
+        Bean::Sequence(unit, name) => sequence(server, unit, name),
+        Bean::Endpoint(unit, name) => endpoint(server, unit, name),
+        Bean::Task(unit, name) => task(server, unit, name),
+        Bean::Consumer(unit, name) => consumer(server, unit, name),
+    };
+    attrs.ok_or_else(|| ManagementError::instance_not_found(&bean.object_name()))
+}
+
+/// The server bean.
+fn server_attrs(server: &Server) -> Option<Attrs> {
     let engine = &server.engine;
-    let gone = || ManagementError::instance_not_found(&bean.object_name());
-    Ok(match bean {
-        Bean::Server => {
-            let units = engine.snapshot();
-            let proxies = units
-                .values()
-                .filter_map(|s| s.current.as_ref())
-                .map(|r| r.proxies.len())
-                .sum();
-            let state = if server.maintenance.load(Relaxed) {
-                "Maintenance"
-            } else {
-                "Running"
-            };
-            Attrs::Server(ServerAttrs {
-                name: engine.root.server.name.clone(),
-                version: env!("CARGO_PKG_VERSION").into(),
-                state: state.into(),
-                uptime_seconds: server.started.elapsed().as_secs(),
-                units: units.len(),
-                proxies,
-                hot_deploy: engine.hot_deploy.load(Relaxed),
-                counters: counters(&total(server.transports.iter().map(|t| t.stats.snapshot()))),
-            })
-        }
-        Bean::Manager => {
-            let units = engine.snapshot();
-            let draining = engine
-                .draining()
-                .into_iter()
-                .chain(engine.orphans_draining())
-                .map(|d| Draining {
-                    unit: Some(d.unit),
-                    revision: d.revision,
-                    in_flight: d.in_flight,
-                })
-                .collect();
-            Attrs::Manager(ManagerAttrs {
-                units: units.keys().cloned().collect(),
-                units_on_disk: engine.units_on_disk(),
-                hot_deploy: engine.hot_deploy.load(Relaxed),
-                deployments_dir: engine.root.deployments_dir().display().to_string(),
-                draining,
-            })
-        }
-        Bean::Transport(name) => match server.transport(name) {
-            Some(t) => Attrs::Transport(TransportAttrs {
-                state: t.state().as_str().into(),
-                kind: format!("{:?}", t.kind).to_lowercase(),
-                bind: t.bind.to_string(),
-                connections: t.gate.open(),
-                max_connections: t.gate.max(),
-                counters: counters(&t.stats.snapshot()),
-            }),
-            None => {
-                let l = engine.amqp.get(name).ok_or_else(gone)?;
-                Attrs::AmqpLink(AmqpLinkAttrs {
-                    state: amqp_state(l),
-                    kind: "amqp".into(),
-                    url: l.url.clone(),
-                    published: l.published.load(Relaxed),
-                    publish_failures: l.publish_failures.load(Relaxed),
-                })
+    let units = engine.snapshot();
+    let proxies = units
+        .values()
+        .filter_map(|s| s.current.as_ref())
+        .map(|r| r.proxies.len())
+        .sum();
+    let state = if server.maintenance.load(Relaxed) {
+        "Maintenance"
+    } else {
+        "Running"
+    };
+    Some(Attrs::Server(ServerAttrs {
+        name: engine.root.server.name.clone(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        state: state.into(),
+        uptime_seconds: server.started.elapsed().as_secs(),
+        units: units.len(),
+        proxies,
+        hot_deploy: engine.hot_deploy.load(Relaxed),
+        counters: counters(&total(server.transports.iter().map(|t| t.stats.snapshot()))),
+    }))
+}
+
+/// The deployment manager.
+fn manager(server: &Server) -> Option<Attrs> {
+    let engine = &server.engine;
+    let units = engine.snapshot();
+    let draining = engine
+        .draining()
+        .into_iter()
+        .chain(engine.orphans_draining())
+        .map(|d| Draining {
+            unit: Some(d.unit),
+            revision: d.revision,
+            in_flight: d.in_flight,
+        })
+        .collect();
+    Some(Attrs::Manager(ManagerAttrs {
+        units: units.keys().cloned().collect(),
+        units_on_disk: engine.units_on_disk(),
+        hot_deploy: engine.hot_deploy.load(Relaxed),
+        deployments_dir: engine.root.deployments_dir().display().to_string(),
+        draining,
+    }))
+}
+
+/// An HTTP(S) listener or an AMQP link.
+fn transport(server: &Server, name: &str) -> Option<Attrs> {
+    let Some(t) = server.transport(name) else {
+        let l = server.engine.amqp.get(name)?;
+        return Some(Attrs::AmqpLink(AmqpLinkAttrs {
+            state: amqp_state(l),
+            kind: "amqp".into(),
+            url: l.url.clone(),
+            published: l.published.load(Relaxed),
+            publish_failures: l.publish_failures.load(Relaxed),
+        }));
+    };
+    Some(Attrs::Transport(TransportAttrs {
+        state: t.state().as_str().into(),
+        kind: format!("{:?}", t.kind).to_lowercase(),
+        bind: t.bind.to_string(),
+        connections: t.gate.open(),
+        max_connections: t.gate.max(),
+        counters: counters(&t.stats.snapshot()),
+    }))
+}
+
+/// A proxy of a unit's running revision.
+fn proxy(server: &Server, unit: &str, name: &str) -> Option<Attrs> {
+    let units = server.engine.snapshot();
+    let rev = units.get(unit)?.current.clone()?;
+    let p = rev.proxies.iter().find(|p| p.name == *name)?;
+    let stats = p.stats.snapshot();
+    Some(Attrs::Proxy(ProxyAttrs {
+        state: p.proxy_state().as_str().into(),
+        path: p.path.clone(),
+        methods: p.methods.iter().map(|m| m.as_str().to_owned()).collect(),
+        transports: p.transports.clone(),
+        endpoint: p.endpoint.as_ref().map(|e| e.name.clone()),
+        revision: rev.info.number,
+        counters: counters(&stats),
+        latency: latency(&stats),
+    }))
+}
+
+/// A sequence of a unit's running revision.
+fn sequence(server: &Server, unit: &str, name: &str) -> Option<Attrs> {
+    let engine = &server.engine;
+    let units = engine.snapshot();
+    let rev = units.get(unit).and_then(|s| s.current.clone())?;
+    let s = rev.parsed.unit.sequence(name)?;
+    let kinds = s
+        .steps
+        .iter()
+        .map(|st| {
+            serde_json::to_value(st.get_ref())
+                .ok()
+                .and_then(|v| v.as_object().and_then(|o| o.keys().next().cloned()))
+                .unwrap_or_default()
+        })
+        .collect();
+    Some(Attrs::Sequence(SequenceAttrs {
+        steps: s.steps.len(),
+        step_kinds: kinds,
+    }))
+}
+
+/// An endpoint of a unit's running revision, with its addresses.
+fn endpoint(server: &Server, unit: &str, name: &str) -> Option<Attrs> {
+    let engine = &server.engine;
+    let units = engine.snapshot();
+    let rev = units.get(unit).and_then(|s| s.current.clone())?;
+    let e = rev.endpoints.get(name)?;
+    let now = crate::endpoint::now_ms();
+    let addresses = e
+        .addresses()
+        .iter()
+        .map(|a| {
+            let s = a.stats.snapshot();
+            AddressInfo {
+                url: a.url.clone(),
+                state: format!("{:?}", a.state()),
+                weight: a.weight,
+                failures: a.consecutive_failures(),
+                suspended_for_ms: a.suspended_until_ms().map(|u| u.saturating_sub(now)),
+                requests: s.requests,
+                errors: s.errors,
             }
-        },
-        Bean::Unit(name) => Attrs::Unit(Box::new(unit(server, name).await.ok_or_else(gone)?)),
-        Bean::Proxy(unit, name) => {
-            let units = engine.snapshot();
-            let rev = units
-                .get(unit)
-                .and_then(|s| s.current.clone())
-                .ok_or_else(gone)?;
-            let p = rev
-                .proxies
-                .iter()
-                .find(|p| p.name == *name)
-                .ok_or_else(gone)?;
-            let stats = p.stats.snapshot();
-            Attrs::Proxy(ProxyAttrs {
-                state: p.proxy_state().as_str().into(),
-                path: p.path.clone(),
-                methods: p.methods.iter().map(|m| m.as_str().to_owned()).collect(),
-                transports: p.transports.clone(),
-                endpoint: p.endpoint.as_ref().map(|e| e.name.clone()),
-                revision: rev.info.number,
-                counters: counters(&stats),
-                latency: latency(&stats),
-            })
-        }
-        Bean::Sequence(unit, name) => {
-            let units = engine.snapshot();
-            let rev = units
-                .get(unit)
-                .and_then(|s| s.current.clone())
-                .ok_or_else(gone)?;
-            let s = rev.parsed.unit.sequence(name).ok_or_else(gone)?;
-            let kinds = s
-                .steps
-                .iter()
-                .map(|st| {
-                    serde_json::to_value(st.get_ref())
-                        .ok()
-                        .and_then(|v| v.as_object().and_then(|o| o.keys().next().cloned()))
-                        .unwrap_or_default()
-                })
-                .collect();
-            Attrs::Sequence(SequenceAttrs {
-                steps: s.steps.len(),
-                step_kinds: kinds,
-            })
-        }
-        Bean::Endpoint(unit, name) => {
-            let units = engine.snapshot();
-            let rev = units
-                .get(unit)
-                .and_then(|s| s.current.clone())
-                .ok_or_else(gone)?;
-            let e = rev.endpoints.get(name).ok_or_else(gone)?;
-            let now = crate::endpoint::now_ms();
-            let addresses = e
-                .addresses()
-                .iter()
-                .map(|a| {
-                    let s = a.stats.snapshot();
-                    AddressInfo {
-                        url: a.url.clone(),
-                        state: format!("{:?}", a.state()),
-                        weight: a.weight,
-                        failures: a.consecutive_failures(),
-                        suspended_for_ms: a.suspended_until_ms().map(|u| u.saturating_sub(now)),
-                        requests: s.requests,
-                        errors: s.errors,
-                    }
-                })
-                .collect();
-            let state = if e.maintenance.load(Relaxed) {
-                "Maintenance"
-            } else {
-                "Active"
-            };
-            let stats = e.stats.snapshot();
-            Attrs::Endpoint(EndpointAttrs {
-                state: state.into(),
-                strategy: e.strategy,
-                timeout_millis: e.timeout.as_millis() as u64,
-                addresses,
-                counters: counters(&stats),
-                latency: latency(&stats),
-            })
-        }
-        Bean::Task(unit, name) => {
-            let units = engine.snapshot();
-            let slot = units.get(unit).ok_or_else(gone)?;
-            let t = slot
-                .tasks
-                .iter()
-                .find(|t| t.name == *name)
-                .ok_or_else(gone)?;
-            let last = t.last_run_ms.load(Relaxed);
-            let last_error = t.last_error.lock().expect("task error").clone();
-            Attrs::Task(TaskAttrs {
-                state: t.state_name().into(),
-                every_millis: t.every.as_millis() as u64,
-                sequence: t.sequence.clone(),
-                runs: t.runs.load(Relaxed),
-                failures: t.failures.load(Relaxed),
-                last_run: (last != 0).then_some(last),
-                last_error,
-            })
-        }
-        Bean::Consumer(unit, name) => {
-            let units = engine.snapshot();
-            let slot = units.get(unit).ok_or_else(gone)?;
-            let c = slot.consumers.get(name).ok_or_else(gone)?;
-            let (state, reason) = c.state();
-            let b = c.binding();
-            let def = slot
-                .current
-                .as_ref()
-                .and_then(|r| r.parsed.unit.consumer(name).cloned());
-            let k = c.counters();
-            Attrs::Consumer(ConsumerAttrs {
-                state: state.into(),
-                reason,
-                kind: b.kind().into(),
-                source: b.source(),
-                sequence: def
-                    .as_ref()
-                    .and_then(|d| d.sequence.as_ref().map(|s| s.get_ref().clone())),
-                endpoint: def
-                    .as_ref()
-                    .and_then(|d| d.endpoint.as_ref().map(|s| s.get_ref().clone())),
-                received: k.received,
-                acked: k.acked,
-                retried: k.retried,
-                dead_lettered: k.dead_lettered,
-                redelivered: k.redelivered,
-                in_flight: k.in_flight,
-                reconnects: k.reconnects,
-                queue_depth: u64::try_from(k.queue_depth).ok(),
-            })
-        }
-    })
+        })
+        .collect();
+    let state = if e.maintenance.load(Relaxed) {
+        "Maintenance"
+    } else {
+        "Active"
+    };
+    let stats = e.stats.snapshot();
+    Some(Attrs::Endpoint(EndpointAttrs {
+        state: state.into(),
+        strategy: e.strategy,
+        timeout_millis: e.timeout.as_millis() as u64,
+        addresses,
+        counters: counters(&stats),
+        latency: latency(&stats),
+    }))
+}
+
+/// A scheduled task of a unit.
+fn task(server: &Server, unit: &str, name: &str) -> Option<Attrs> {
+    let engine = &server.engine;
+    let units = engine.snapshot();
+    let slot = units.get(unit)?;
+    let t = slot.tasks.iter().find(|t| t.name == *name)?;
+    let last = t.last_run_ms.load(Relaxed);
+    let last_error = t.last_error.lock().expect("task error").clone();
+    Some(Attrs::Task(TaskAttrs {
+        state: t.state_name().into(),
+        every_millis: t.every.as_millis() as u64,
+        sequence: t.sequence.clone(),
+        runs: t.runs.load(Relaxed),
+        failures: t.failures.load(Relaxed),
+        last_run: (last != 0).then_some(last),
+        last_error,
+    }))
+}
+
+/// A consumer of a unit.
+fn consumer(server: &Server, unit: &str, name: &str) -> Option<Attrs> {
+    let engine = &server.engine;
+    let units = engine.snapshot();
+    let slot = units.get(unit)?;
+    let c = slot.consumers.get(name)?;
+    let (state, reason) = c.state();
+    let b = c.binding();
+    let def = slot
+        .current
+        .as_ref()
+        .and_then(|r| r.parsed.unit.consumer(name).cloned());
+    let k = c.counters();
+    Some(Attrs::Consumer(ConsumerAttrs {
+        state: state.into(),
+        reason,
+        kind: b.kind().into(),
+        source: b.source(),
+        sequence: def
+            .as_ref()
+            .and_then(|d| d.sequence.as_ref().map(|s| s.get_ref().clone())),
+        endpoint: def
+            .as_ref()
+            .and_then(|d| d.endpoint.as_ref().map(|s| s.get_ref().clone())),
+        received: k.received,
+        acked: k.acked,
+        retried: k.retried,
+        dead_lettered: k.dead_lettered,
+        redelivered: k.redelivered,
+        in_flight: k.in_flight,
+        reconnects: k.reconnects,
+        queue_depth: u64::try_from(k.queue_depth).ok(),
+    }))
 }
 
 /// The attributes of unit `name`, if it is loaded.
-async fn unit(server: &Server, name: &str) -> Option<UnitAttrs> {
+fn unit(server: &Server, name: &str) -> Option<UnitAttrs> {
     let engine = &server.engine;
     let units = engine.snapshot();
     let slot = units.get(name)?;
