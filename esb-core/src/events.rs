@@ -1,98 +1,14 @@
-//! Typed events of every deployment step and state change. One bus: each event is logged,
+//! The event bus. The events themselves are the protocol's ([`deployments::protocol::event`]),
+//! one typed event per deployment step and state change. One bus: each event is logged,
 //! counted for `/metrics`, kept in a bounded ring (so `/events` clients can resume with
 //! `Last-Event-ID`) and broadcast to live subscribers.
 
-use deployments::Diagnostic;
-use serde::Serialize;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::broadcast;
 
-#[derive(Debug, Clone, Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum EventKind {
-    ServerStarted {
-        name: String,
-    },
-    ServerStopping,
-    UnitActivated {
-        unit: String,
-        revision: u64,
-        hash: String,
-        label: Option<String>,
-        duration_ms: f64,
-        changes: String,
-        degraded: bool,
-    },
-    UnitUnchanged {
-        unit: String,
-        revision: u64,
-    },
-    UnitRejected {
-        unit: String,
-        errors: Vec<Diagnostic>,
-    },
-    UnitFailed {
-        unit: String,
-        errors: Vec<Diagnostic>,
-    },
-    UnitUnloaded {
-        unit: String,
-        revision: u64,
-    },
-    /// A replaced or unloaded revision stopped draining. `reason`: `finished` (nothing
-    /// left in flight), `timeout` (`drain_timeout` passed) or `cancelled` (by an operator);
-    /// `ended` requests were still running and were answered 503.
-    RevisionDrained {
-        unit: String,
-        revision: u64,
-        in_flight_left: u64,
-        ended: u64,
-        reason: String,
-    },
-    /// A unit's `[guard]` tripped after its revision was activated: esb rolled it back.
-    GuardTripped {
-        unit: String,
-        revision: u64,
-        reason: String,
-        rolled_back_to: Option<u64>,
-    },
-    StateChanged {
-        object: String,
-        state: String,
-    },
-    HotDeploy {
-        enabled: bool,
-    },
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Event {
-    pub id: u64,
-    /// Milliseconds since the Unix epoch.
-    pub time: u64,
-    #[serde(flatten)]
-    pub kind: EventKind,
-}
-
-impl EventKind {
-    pub fn name(&self) -> &'static str {
-        match self {
-            EventKind::ServerStarted { .. } => "server_started",
-            EventKind::ServerStopping => "server_stopping",
-            EventKind::UnitActivated { .. } => "unit_activated",
-            EventKind::UnitUnchanged { .. } => "unit_unchanged",
-            EventKind::UnitRejected { .. } => "unit_rejected",
-            EventKind::UnitFailed { .. } => "unit_failed",
-            EventKind::UnitUnloaded { .. } => "unit_unloaded",
-            EventKind::RevisionDrained { .. } => "revision_drained",
-            EventKind::StateChanged { .. } => "state_changed",
-            EventKind::HotDeploy { .. } => "hot_deploy",
-            EventKind::GuardTripped { .. } => "guard_tripped",
-        }
-    }
-}
+pub use deployments::protocol::event::{Event, EventKind};
 
 const RING: usize = 1024;
 

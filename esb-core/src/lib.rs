@@ -5,6 +5,7 @@
 pub mod accept;
 pub mod amqp;
 pub mod audit;
+pub mod auth;
 pub mod body;
 pub mod checks;
 pub mod client;
@@ -23,6 +24,7 @@ pub mod operator;
 pub mod proxy;
 pub mod revision;
 pub mod router;
+pub mod serve;
 pub mod server;
 pub mod state;
 pub mod tap;
