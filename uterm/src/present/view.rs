@@ -11,7 +11,7 @@ use crate::present::output::{
     ago, cell, compact, micros, short_hash, timestamp, uptime, Block, Line, Output, Span, Table,
     Tone,
 };
-use crate::present::report::{diag_span, is_diagnostic};
+use crate::present::report::{diag_span, diagnostic};
 
 /// The attributes of one bean, as read.
 pub type Attrs = Map<String, Value>;
@@ -461,7 +461,7 @@ pub fn sheet(title: Option<&str>, attrs: &Attrs, now: u64) -> Vec<Block> {
         let v = &attrs[k];
         match v {
             Value::Array(items) if !items.is_empty() && items.iter().all(Value::is_object) => {
-                if items.iter().all(is_diagnostic) {
+                if items.iter().all(|d| diagnostic(d).is_some()) {
                     let mut lines: Vec<Line> = vec![vec![Span::new(k.clone(), Tone::Dim)]];
                     lines.extend(items.iter().map(|d| vec![Span::plain("  "), diag_span(d)]));
                     tables.push(Block::Lines(lines));
