@@ -8,6 +8,7 @@ pub mod client;
 pub mod conf;
 pub mod esb;
 pub mod etcd;
+pub mod http1;
 pub mod load;
 pub mod mgmt_client;
 pub mod prom;

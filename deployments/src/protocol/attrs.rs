@@ -317,6 +317,7 @@ pub enum Attrs {
     Endpoint(EndpointAttrs),
     Task(TaskAttrs),
     Consumer(ConsumerAttrs),
+    Cluster(ClusterAttrs),
 }
 
 impl Attrs {
@@ -333,6 +334,7 @@ impl Attrs {
             Attrs::Endpoint(a) => serde_json::to_value(a),
             Attrs::Task(a) => serde_json::to_value(a),
             Attrs::Consumer(a) => serde_json::to_value(a),
+            Attrs::Cluster(a) => serde_json::to_value(a),
         };
         match v.expect("attributes serialize") {
             serde_json::Value::Object(m) => m,

@@ -120,8 +120,8 @@ pub(super) fn refuse_local(
 impl Engine {
     /// Applies a change from the store, past the refusal of local changes.
     async fn apply_from_store(&self, change: Change) -> Outcome {
-        let mut units = self.units.lock().await;
-        self.apply_locked(&mut units, vec![change], Mode::Normal)
+        let mut units = self.lock().await;
+        self.transact(&mut units, vec![change], Mode::Normal)
             .await
             .remove(0)
     }
@@ -182,9 +182,7 @@ impl Engine {
 
     /// The cluster units this node runs: name → (local revision, hash).
     pub async fn cluster_units(&self) -> BTreeMap<String, (u64, String)> {
-        self.units
-            .lock()
-            .await
+        self.snapshot()
             .iter()
             .filter(|(_, s)| s.origin == Origin::Cluster)
             .filter_map(|(n, s)| {
@@ -194,24 +192,38 @@ impl Engine {
             .collect()
     }
 
-    /// Pauses or resumes a cluster unit (the desired state in the store); false when this
-    /// node does not run it.
+    /// Pauses or resumes a cluster unit (the desired state in the store) with the same
+    /// operator command as a local pause; false when this node does not run it.
     pub async fn set_cluster_paused(&self, unit: &str, paused: bool) -> bool {
-        let units = self.units.lock().await;
-        let Some(slot) = units.get(unit).filter(|s| s.origin == Origin::Cluster) else {
+        let is_cluster = self
+            .units
+            .lock()
+            .await
+            .get(unit)
+            .is_some_and(|s| s.origin == Origin::Cluster && s.current.is_some());
+        if !is_cluster {
+            return false;
+        }
+        let was = self
+            .snapshot()
+            .get(unit)
+            .is_some_and(|v| v.control.paused.load(Relaxed));
+        let unit = unit.to_owned();
+        let command = if paused {
+            super::command::Command::PauseUnit {
+                unit: unit.clone(),
+                hold_ms: 0,
+            }
+        } else {
+            super::command::Command::ResumeUnit { unit: unit.clone() }
+        };
+        let Ok(state) = self.control(command).await else {
             return false;
         };
-        let c = &slot.control;
-        if c.paused.swap(paused, Relaxed) != paused {
-            if !paused {
-                c.resumed.notify_waiters();
-            }
-            for consumer in slot.consumers.values() {
-                consumer.poke();
-            }
+        if was != paused {
             self.events.emit(EventKind::StateChanged {
                 object: format!("esb:type=Unit,name={unit}"),
-                state: if paused { "Paused" } else { "Active" }.into(),
+                state,
             });
         }
         true

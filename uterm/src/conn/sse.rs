@@ -3,6 +3,8 @@
 
 use std::io::{BufRead, BufReader};
 
+use deployments::protocol::event::EventKind;
+use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::conn::error::ClientError;
@@ -136,6 +138,35 @@ impl Event {
             }
         }
         v
+    }
+}
+
+impl Event {
+    /// The event as the protocol types it; `None` for a kind this client does not know.
+    pub fn typed(&self) -> Option<EventKind> {
+        EventKind::deserialize(&self.data).ok()
+    }
+
+    /// When it happened (ms since the epoch), if the server said.
+    pub fn time(&self) -> Option<u64> {
+        #[derive(Deserialize)]
+        struct At {
+            time: Option<u64>,
+        }
+        At::deserialize(&self.data).ok().and_then(|a| a.time)
+    }
+
+    /// The kind's name (`unit_activated`): the protocol's, else the SSE `event:` field.
+    pub fn name(&self) -> &str {
+        match self.typed() {
+            Some(k) => k.name(),
+            None => &self.kind,
+        }
+    }
+
+    /// True for the event a stopping server sends last.
+    pub fn is_server_stopping(&self) -> bool {
+        matches!(self.typed(), Some(EventKind::ServerStopping))
     }
 }
 

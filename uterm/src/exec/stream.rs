@@ -68,7 +68,7 @@ impl Executor {
                         // A stopping server's stream may outlive it (warm restart): reconnect
                         // to whatever serves the endpoint next. Event ids carry on across a
                         // warm restart, so resuming after this event misses nothing.
-                        if ev.kind == "server_stopping" {
+                        if ev.is_server_stopping() {
                             break "the server is stopping".to_string();
                         }
                     }

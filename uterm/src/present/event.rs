@@ -1,32 +1,32 @@
 //! Events of the server (`/events`) as people read them: one line each (the errors of a
 //! rejected deploy on the lines below), a title for one event, the list `events` prints.
 
+use deployments::protocol::event::EventKind;
 use deployments::protocol::ObjectName;
 use serde_json::Value;
 
 use crate::conn::sse::Event;
-use crate::present::output::{cell, compact, millis, time_of_day, Block, Line, Output, Span, Tone};
-use crate::present::report::{diff_summary, errors_lines};
+use crate::present::output::{compact, millis, time_of_day, Block, Line, Output, Span, Tone};
+use crate::present::report::errors_lines;
 
-/// The lines of one event: `12:03:04.123 unit_activated orders revision 4 …`, then errors.
 /// A title for one event, as people say it: `Deploy rejected: orders (event 12)`.
 pub fn event_title(ev: &Event) -> String {
-    let d = &ev.data;
-    let kind = d.get("type").and_then(Value::as_str).unwrap_or(&ev.kind);
-    let f = |k: &str| d.get(k).and_then(Value::as_str).map(str::to_string);
-    let what = match kind {
-        "server_started" => "Server started".to_string(),
-        "server_stopping" => "Server stopping".to_string(),
-        "unit_activated" => "Unit activated".to_string(),
-        "unit_unchanged" => "Unit unchanged".to_string(),
-        "unit_rejected" => "Deploy rejected".to_string(),
-        "unit_failed" => "Unit failed".to_string(),
-        "unit_unloaded" => "Unit unloaded".to_string(),
-        "revision_drained" => "Revision drained".to_string(),
-        "state_changed" => "State changed".to_string(),
-        "hot_deploy" => "Hot deploy switched".to_string(),
-        other => {
-            let words = other.replace('_', " ");
+    let kind = ev.typed();
+    let what = match &kind {
+        Some(EventKind::ServerStarted { .. }) => "Server started".to_string(),
+        Some(EventKind::ServerStopping) => "Server stopping".to_string(),
+        Some(EventKind::UnitActivated { .. }) => "Unit activated".to_string(),
+        Some(EventKind::UnitUnchanged { .. }) => "Unit unchanged".to_string(),
+        Some(EventKind::UnitRejected { .. }) => "Deploy rejected".to_string(),
+        Some(EventKind::UnitFailed { .. }) => "Unit failed".to_string(),
+        Some(EventKind::UnitUnloaded { .. }) => "Unit unloaded".to_string(),
+        Some(EventKind::RevisionDrained { .. }) => "Revision drained".to_string(),
+        Some(EventKind::StateChanged { .. }) => "State changed".to_string(),
+        Some(EventKind::HotDeploy { .. }) => "Hot deploy switched".to_string(),
+        Some(EventKind::ClusterChange { .. }) => "Cluster change".to_string(),
+        Some(EventKind::ClusterStore { .. }) => "Cluster store".to_string(),
+        Some(EventKind::GuardTripped { .. }) | None => {
+            let words = ev.name().replace('_', " ");
             let mut c = words.chars();
             match c.next() {
                 Some(first) => first.to_uppercase().collect::<String>() + c.as_str(),
@@ -34,9 +34,12 @@ pub fn event_title(ev: &Event) -> String {
             }
         }
     };
-    let subject = f("unit")
-        .or_else(|| f("object").map(|o| object_label(&o)))
-        .or_else(|| f("name"));
+    let subject = match &kind {
+        Some(EventKind::StateChanged { object, .. }) => Some(object_label(object)),
+        Some(EventKind::ServerStarted { name }) => Some(name.clone()),
+        Some(k) => k.unit().map(str::to_string),
+        None => None,
+    };
     let mut t = match subject {
         Some(s) => format!("{what}: {s}"),
         None => what,
@@ -47,110 +50,108 @@ pub fn event_title(ev: &Event) -> String {
     t
 }
 
-pub fn event_lines(ev: &Event) -> Vec<Line> {
-    let d = &ev.data;
-    let time = d
-        .get("time")
-        .and_then(Value::as_u64)
-        .map(time_of_day)
-        .unwrap_or_else(|| " ".repeat(12));
-    let kind = d
-        .get("type")
-        .and_then(Value::as_str)
-        .unwrap_or(&ev.kind)
-        .to_string();
-    let f = |k: &str| cell(d.get(k));
-    let (text, tone) = match kind.as_str() {
-        "server_started" => (format!("server {} started", f("name")), Tone::Good),
-        "server_stopping" => ("server stopping".to_string(), Tone::Warn),
-        "unit_activated" => {
-            let mut t = format!("{} revision {}", f("unit"), f("revision"));
-            if let Some(l) = d.get("label").and_then(Value::as_str) {
+/// The text of one event and its tone; `None` for a kind shown as its fields.
+fn event_text(kind: &EventKind) -> Option<(String, Tone)> {
+    Some(match kind {
+        EventKind::ServerStarted { name } => (format!("server {name} started"), Tone::Good),
+        EventKind::ServerStopping => ("server stopping".to_string(), Tone::Warn),
+        EventKind::UnitActivated {
+            unit,
+            revision,
+            label,
+            duration_ms,
+            changes,
+            degraded,
+            ..
+        } => {
+            let mut t = format!("{unit} revision {revision}");
+            if let Some(l) = label {
                 t.push_str(&format!(" ({l})"));
             }
-            if let Some(ms) = d.get("duration_ms").and_then(Value::as_f64) {
-                t.push_str(&format!(" in {}", millis(ms)));
+            if *duration_ms > 0.0 {
+                t.push_str(&format!(" in {}", millis(*duration_ms)));
             }
-            match d.get("changes") {
-                Some(Value::String(c)) if !c.is_empty() => t.push_str(&format!(", {c}")),
-                Some(c @ Value::Object(_)) => {
-                    if let Some(sum) = diff_summary(c) {
-                        t.push_str(&format!(", {sum}"));
-                    }
-                }
-                _ => {}
+            if !changes.is_empty() {
+                t.push_str(&format!(", {changes}"));
             }
-            if d.get("degraded").and_then(Value::as_bool) == Some(true) {
+            if *degraded {
                 t.push_str(", degraded (last-good)");
             }
             (t, Tone::Good)
         }
-        "unit_unchanged" => (
-            format!("{} revision {} unchanged", f("unit"), f("revision")),
-            Tone::Plain,
-        ),
+        EventKind::UnitUnchanged { unit, revision } => {
+            (format!("{unit} revision {revision} unchanged"), Tone::Plain)
+        }
         // The row says why: the first error's message (all of them follow below).
-        "unit_rejected" | "unit_failed" => {
-            let first = match d.get("errors") {
-                Some(Value::Array(e)) => e.first().map(|e| match e {
-                    Value::String(s) => s.clone(),
-                    e => {
-                        let msg = cell(e.get("message"));
-                        match e.get("element").and_then(Value::as_str) {
-                            Some(el) => format!("{el}: {msg}"),
-                            None => msg,
-                        }
-                    }
-                }),
-                Some(Value::String(s)) => Some(s.clone()),
-                _ => None,
-            };
-            match first {
-                Some(m) => (format!("{}: {m}", f("unit")), Tone::Bad),
-                None => (f("unit"), Tone::Bad),
+        EventKind::UnitRejected { unit, errors } | EventKind::UnitFailed { unit, errors } => {
+            match errors.first() {
+                Some(e) => {
+                    let why = match &e.element {
+                        Some(el) => format!("{el}: {}", e.message),
+                        None => e.message.clone(),
+                    };
+                    (format!("{unit}: {why}"), Tone::Bad)
+                }
+                None => (unit.clone(), Tone::Bad),
             }
         }
-        "unit_unloaded" => (
-            format!("{} revision {} unloaded", f("unit"), f("revision")),
-            Tone::Warn,
-        ),
-        "revision_drained" => match f("reason").as_str() {
-            reason @ ("timeout" | "cancelled") => (
+        EventKind::UnitUnloaded { unit, revision } => {
+            (format!("{unit} revision {revision} unloaded"), Tone::Warn)
+        }
+        EventKind::RevisionDrained {
+            unit,
+            revision,
+            in_flight_left,
+            ended,
+            reason,
+        } => match reason.as_str() {
+            "timeout" | "cancelled" => (
                 format!(
-                    "{} revision {} drained ({reason}: {} request(s) ended with 503)",
-                    f("unit"),
-                    f("revision"),
-                    f("ended")
+                    "{unit} revision {revision} drained ({reason}: {ended} request(s) ended with 503)"
                 ),
                 Tone::Warn,
             ),
             _ => (
-                format!(
-                    "{} revision {} drained ({} in flight left)",
-                    f("unit"),
-                    f("revision"),
-                    f("in_flight_left")
-                ),
+                format!("{unit} revision {revision} drained ({in_flight_left} in flight left)"),
                 Tone::Plain,
             ),
         },
-        "state_changed" => (
-            format!("{} → {}", object_label(&f("object")), f("state")),
-            Tone::of_state(&f("state")),
+        EventKind::StateChanged { object, state } => (
+            format!("{} → {state}", object_label(object)),
+            Tone::of_state(state),
         ),
-        "hot_deploy" => (
-            format!(
-                "hot deploy {}",
-                if d.get("enabled").and_then(Value::as_bool) == Some(true) {
-                    "on"
-                } else {
-                    "off"
-                }
-            ),
+        EventKind::HotDeploy { enabled } => (
+            format!("hot deploy {}", if *enabled { "on" } else { "off" }),
             Tone::Plain,
         ),
-        _ => {
-            let mut rest = d.clone();
+        EventKind::ClusterChange {
+            action,
+            unit,
+            revision,
+            accepted_by,
+        } => (
+            format!("cluster {action} {unit} revision {revision}, accepted by {accepted_by}"),
+            Tone::Good,
+        ),
+        EventKind::ClusterStore { state, detail } => (
+            match detail {
+                Some(d) => format!("cluster store {state}: {d}"),
+                None => format!("cluster store {state}"),
+            },
+            if state == "up" { Tone::Good } else { Tone::Bad },
+        ),
+        EventKind::GuardTripped { .. } => return None,
+    })
+}
+
+/// The lines of one event: `12:03:04.123 unit_activated orders revision 4 …`, then errors.
+pub fn event_lines(ev: &Event) -> Vec<Line> {
+    let time = ev.time().map(time_of_day).unwrap_or_else(|| " ".repeat(12));
+    let typed = ev.typed();
+    let (text, tone) = match typed.as_ref().and_then(event_text) {
+        Some(text) => text,
+        None => {
+            let mut rest = ev.data.clone();
             if let Value::Object(m) = &mut rest {
                 for k in ["id", "time", "type"] {
                     m.remove(k);
@@ -166,12 +167,14 @@ pub fn event_lines(ev: &Event) -> Vec<Line> {
     let mut lines = vec![vec![
         Span::new(time, Tone::Dim),
         Span::plain("  "),
-        Span::new(format!("{kind:<17}"), kind_tone),
+        Span::new(format!("{:<17}", ev.name()), kind_tone),
         Span::plain(" "),
         Span::plain(text),
     ]];
-    if matches!(kind.as_str(), "unit_rejected" | "unit_failed") {
-        lines.extend(errors_lines(d.get("errors")));
+    if let Some(EventKind::UnitRejected { errors, .. } | EventKind::UnitFailed { errors, .. }) =
+        &typed
+    {
+        lines.extend(errors_lines(errors));
     }
     lines
 }

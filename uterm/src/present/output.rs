@@ -444,16 +444,7 @@ pub fn short_hash(h: &str) -> &str {
 
 /// A JSON value shortened to at most `max` characters for one-line display.
 pub fn compact(v: &Value, max: usize) -> String {
-    let s = match v {
-        Value::String(s) => format!("{s:?}"),
-        other => other.to_string(),
-    };
-    if s.chars().count() <= max {
-        s
-    } else {
-        let cut: String = s.chars().take(max.saturating_sub(1)).collect();
-        format!("{cut}…")
-    }
+    deployments::diff::one_line(v, max)
 }
 
 #[cfg(test)]

@@ -1,195 +1,171 @@
 //! Deployment reports for people: outcomes of load/reload/unload/deploy/rollback (revision,
-//! what changed, how long it took, or every error with file:line:col), validations, diffs
-//! and revision history. Pure functions of the JSON the management endpoint returns.
+//! what changed, how long it took, or every error with file:line:col), validations, diffs,
+//! revision history, warm restarts and binary upgrades. Each reads the answer into the
+//! protocol's type ([`Outcome`], [`Validation`], [`DiffResult`], [`HistoryEntry`],
+//! [`RestartOutcome`], [`UpgradeOutcome`]); the JSON is kept as the `--json` result.
 
+use deployments::diff::UnitDiff;
+use deployments::protocol::outcome::{
+    DiffResult, HistoryEntry, RestartOutcome, UpgradeOutcome, Validation,
+};
+use deployments::protocol::Outcome;
+use deployments::Diagnostic;
+use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 
 use crate::present::output::{
     ago, cell, compact, millis, short_hash, timestamp, Block, Line, Output, Span, Table, Tone,
 };
 
-pub(crate) fn is_diagnostic(v: &Value) -> bool {
-    v.get("file").is_some() && v.get("message").is_some()
+/// `v` as the protocol type `T`, if it is one.
+fn typed<T: DeserializeOwned>(v: &Value) -> Option<T> {
+    T::deserialize(v).ok()
 }
 
-/// A diagnostic object as `file:line:col: element: message; hint` (the server's own
-/// rendering of [`deployments::Diagnostic`]).
+/// The diagnostic `v` is, if it is one.
+pub(crate) fn diagnostic(v: &Value) -> Option<Diagnostic> {
+    typed(v)
+}
+
+/// A diagnostic as `file:line:col: element: message; hint`, or the value on one line.
 pub fn diag_text(d: &Value) -> String {
-    if let Ok(diag) = serde_json::from_value::<deployments::Diagnostic>(d.clone()) {
-        return diag.to_string();
+    match diagnostic(d) {
+        Some(diag) => diag.to_string(),
+        None => compact(d, 200),
     }
-    let mut out = format!(
-        "{}:{}:{}: ",
-        cell(d.get("file")),
-        cell(d.get("line")),
-        cell(d.get("col"))
-    );
-    if let Some(e) = d.get("element").and_then(Value::as_str) {
-        out.push_str(e);
-        out.push_str(": ");
-    }
-    out.push_str(&cell(d.get("message")));
-    if let Some(h) = d.get("hint").and_then(Value::as_str) {
-        out.push_str("; ");
-        out.push_str(h);
-    }
-    out
 }
 
 pub(crate) fn diag_span(d: &Value) -> Span {
-    if is_diagnostic(d) {
-        Span::new(diag_text(d), Tone::Bad)
-    } else {
-        Span::new(compact(d, 200), Tone::Bad)
-    }
+    Span::new(diag_text(d), Tone::Bad)
 }
 
-pub(crate) fn errors_lines(errors: Option<&Value>) -> Vec<Line> {
-    match errors {
-        Some(Value::Array(errs)) => errs
-            .iter()
-            .map(|e| vec![Span::plain("    "), diag_span(e)])
-            .collect(),
-        Some(Value::String(e)) => vec![vec![Span::plain("    "), Span::new(e.clone(), Tone::Bad)]],
-        _ => Vec::new(),
-    }
+/// Every error on its own line, indented.
+pub(crate) fn errors_lines(errors: &[Diagnostic]) -> Vec<Line> {
+    errors
+        .iter()
+        .map(|e| vec![Span::plain("    "), Span::new(e.to_string(), Tone::Bad)])
+        .collect()
 }
 
-/// Lines of a unit diff (`{"unit", "changes": [...]}`): `+`, `-`, `~` per element, and for a
-/// changed element every field with old → new.
-pub fn diff_lines(diff: &Value, indent: &str) -> Vec<Line> {
+/// Lines of a unit diff: `+`, `-`, `~` per element (toned), as the diff displays them.
+pub fn diff_lines(diff: &UnitDiff, indent: &str) -> Vec<Line> {
     let mut lines = Vec::new();
-    let Some(Value::Array(changes)) = diff.get("changes") else {
-        return lines;
-    };
-    for c in changes {
-        let (sign, tone) = match c.get("change").and_then(Value::as_str) {
-            Some("added") => ("+", Tone::Good),
-            Some("removed") => ("-", Tone::Bad),
-            _ => ("~", Tone::Warn),
+    for c in &diff.changes {
+        let tone = match c.change {
+            deployments::diff::ChangeKind::Added => Tone::Good,
+            deployments::diff::ChangeKind::Removed => Tone::Bad,
+            deployments::diff::ChangeKind::Changed => Tone::Warn,
         };
-        let what = format!("{} {}", cell(c.get("kind")), cell(c.get("name")));
-        let fields = c.get("fields").and_then(Value::as_array);
-        let field_text = |f: &Value| {
-            format!(
-                "{}: {} → {}",
-                cell(f.get("field")),
-                compact(f.get("old").unwrap_or(&Value::Null), 60),
-                compact(f.get("new").unwrap_or(&Value::Null), 60)
-            )
-        };
-        match fields.map(Vec::as_slice) {
-            Some([one]) => lines.push(vec![
-                Span::plain(indent),
-                Span::new(sign, tone),
-                Span::plain(format!(" {what}: {}", field_text(one))),
-            ]),
-            Some(many) if !many.is_empty() => {
-                lines.push(vec![
-                    Span::plain(indent),
-                    Span::new(sign, tone),
-                    Span::plain(format!(" {what}")),
-                ]);
-                for f in many {
-                    lines.push(vec![Span::plain(format!("{indent}    {}", field_text(f)))]);
-                }
-            }
-            _ => lines.push(vec![
-                Span::plain(indent),
-                Span::new(sign, tone),
-                Span::plain(format!(" {what}")),
-            ]),
-        }
+        let text = c.to_string();
+        let mut rows = text.lines();
+        let first = rows.next().unwrap_or_default();
+        let (sign, rest) = first.split_at(first.chars().next().map_or(0, char::len_utf8));
+        lines.push(vec![
+            Span::plain(indent),
+            Span::new(sign, tone),
+            Span::plain(rest),
+        ]);
+        lines.extend(rows.map(|r| vec![Span::plain(format!("{indent}{r}"))]));
     }
     lines
 }
 
-pub(crate) fn diff_summary(diff: &Value) -> Option<String> {
-    let changes = diff.get("changes")?.as_array()?;
-    let c = |k: &str| {
-        changes
-            .iter()
-            .filter(|c| c.get("change").and_then(Value::as_str) == Some(k))
-            .count()
-    };
-    Some(format!(
-        "+{} ~{} -{}",
-        c("added"),
-        c("changed"),
-        c("removed")
-    ))
+/// True when a deployment result is a failure: a rejected outcome, or something that is no
+/// outcome and carries errors.
+pub fn outcome_failed(v: &Value) -> bool {
+    match typed::<Outcome>(v) {
+        Some(o) => o.is_rejected(),
+        None => !untyped_errors(v).is_empty(),
+    }
 }
 
-/// True when a deployment outcome is a failure (`rejected`, or an unknown shape with errors).
-pub fn outcome_failed(v: &Value) -> bool {
-    match v.get("outcome").and_then(Value::as_str) {
-        Some("rejected") | Some("failed") => true,
-        Some(_) => false,
-        None => v
-            .get("errors")
-            .is_some_and(|e| e.as_array().is_some_and(|a| !a.is_empty())),
+/// The `errors` of a value that is not a protocol outcome.
+fn untyped_errors(v: &Value) -> Vec<Value> {
+    #[derive(serde::Deserialize)]
+    struct WithErrors {
+        #[serde(default)]
+        errors: Vec<Value>,
     }
+    typed::<WithErrors>(v).map(|w| w.errors).unwrap_or_default()
+}
+
+/// ` (label L, hash H) in D` of an activation or canary: whichever the server told.
+fn revision_meta(label: &Option<String>, hash: &str, duration_ms: f64) -> String {
+    let mut meta = Vec::new();
+    if let Some(l) = label {
+        meta.push(format!("label {l}"));
+    }
+    if !hash.is_empty() {
+        meta.push(format!("hash {}", short_hash(hash)));
+    }
+    let mut t = String::new();
+    if !meta.is_empty() {
+        t.push_str(&format!(" ({})", meta.join(", ")));
+    }
+    if duration_ms > 0.0 {
+        t.push_str(&format!(" in {}", millis(duration_ms)));
+    }
+    t
+}
+
+/// A diff the server sent (an older server or a test double may send none).
+fn sent(diff: &UnitDiff) -> Option<&UnitDiff> {
+    (!diff.unit.is_empty() || !diff.changes.is_empty()).then_some(diff)
 }
 
 /// The lines of one deployment outcome.
 pub fn outcome_lines(v: &Value) -> Vec<Line> {
-    let kind = v.get("outcome").and_then(Value::as_str).unwrap_or("result");
-    let unit = cell(v.get("unit"));
-    let rev = v.get("revision").and_then(Value::as_u64);
-    let mut head: Line = vec![Span::state(kind), Span::plain(format!(" {unit}"))];
+    let Some(o) = typed::<Outcome>(v) else {
+        return vec![vec![
+            Span::state("result"),
+            Span::plain(format!(" {}", compact(v, 200))),
+        ]];
+    };
+    let mut head: Line = vec![Span::state(o.name()), Span::plain(format!(" {}", o.unit()))];
     let mut lines = Vec::new();
-    match kind {
-        "activated" => {
-            let mut t = format!(": revision {}", cell(v.get("revision")));
-            let mut meta = Vec::new();
-            if let Some(l) = v.get("label").and_then(Value::as_str) {
-                meta.push(format!("label {l}"));
-            }
-            if let Some(h) = v.get("hash").and_then(Value::as_str) {
-                meta.push(format!("hash {}", short_hash(h)));
-            }
-            if !meta.is_empty() {
-                t.push_str(&format!(" ({})", meta.join(", ")));
-            }
-            if let Some(ms) = v.get("duration_ms").and_then(Value::as_f64) {
-                t.push_str(&format!(" in {}", millis(ms)));
-            }
-            head.push(Span::plain(t));
-            if let Some(d) = v.get("diff") {
-                if let Some(sum) = diff_summary(d) {
-                    head.push(Span::new(format!("  {sum}"), Tone::Dim));
-                }
+    match &o {
+        Outcome::Activated {
+            revision,
+            hash,
+            label,
+            duration_ms,
+            diff,
+            ..
+        } => {
+            head.push(Span::plain(format!(
+                ": revision {revision}{}",
+                revision_meta(label, hash, *duration_ms)
+            )));
+            if let Some(d) = sent(diff) {
+                head.push(Span::new(format!("  {}", d.summary()), Tone::Dim));
                 lines.push(head);
                 lines.extend(diff_lines(d, "    "));
                 return lines;
             }
         }
-        "canary" => {
-            let share = match v.get("header").and_then(Value::as_str) {
+        Outcome::Canary {
+            revision,
+            stable,
+            percent,
+            header,
+            ..
+        } => {
+            let share = match header {
                 Some(h) => format!("requests with {h}"),
-                None => format!("{}% of requests", cell(v.get("percent"))),
+                None => format!("{}% of requests", cell(Some(&json!(percent)))),
             };
             head.push(Span::plain(format!(
-                ": revision {} beside revision {} for {share}",
-                cell(v.get("revision")),
-                cell(v.get("stable"))
+                ": revision {revision} beside revision {stable} for {share}"
             )));
         }
-        "unchanged" => head.push(Span::plain(format!(
-            ": revision {} already matches the files",
-            cell(v.get("revision"))
+        Outcome::Unchanged { revision, .. } => head.push(Span::plain(format!(
+            ": revision {revision} already matches the files"
         ))),
-        "unloaded" => head.push(Span::plain(match rev {
-            Some(r) => format!(": revision {r} drains and stops"),
-            None => String::new(),
-        })),
-        "rejected" | "failed" => {
-            let n = v
-                .get("errors")
-                .and_then(Value::as_array)
-                .map(Vec::len)
-                .unwrap_or(0);
-            let what = match n {
+        Outcome::Unloaded { revision, .. } => head.push(Span::plain(format!(
+            ": revision {revision} drains and stops"
+        ))),
+        Outcome::Rejected { errors, .. } => {
+            let what = match errors.len() {
                 0 => "not applied".to_string(),
                 1 => "1 error".to_string(),
                 n => format!("{n} errors"),
@@ -198,13 +174,8 @@ pub fn outcome_lines(v: &Value) -> Vec<Line> {
                 ": {what}; nothing changed, the running revision keeps serving"
             )));
             lines.push(head);
-            lines.extend(errors_lines(v.get("errors")));
+            lines.extend(errors_lines(errors));
             return lines;
-        }
-        _ => {
-            if let Some(r) = rev {
-                head.push(Span::plain(format!(": revision {r}")));
-            }
         }
     }
     lines.push(head);
@@ -235,19 +206,23 @@ pub fn outcomes(v: &Value) -> (Output, bool) {
     (Output::new(v.clone()).with(Block::Lines(lines)), failed)
 }
 
-/// `validate UNIT`: `{"unit", "valid", "errors"}`. Returns the output and whether it is valid.
+/// `validate UNIT` (and `--checks`). Returns the output and whether it is valid.
 pub fn validation(v: &Value) -> (Output, bool) {
-    let unit = cell(v.get("unit"));
-    let valid = v.get("valid").and_then(Value::as_bool).unwrap_or(false);
+    let Validation {
+        unit,
+        valid,
+        errors,
+    } = typed(v).unwrap_or(Validation {
+        unit: String::new(),
+        valid: false,
+        errors: None,
+    });
     let mut lines = Vec::new();
     if valid {
         lines.push(vec![Span::state("valid"), Span::plain(format!(" {unit}"))]);
     } else {
-        let n = v
-            .get("errors")
-            .and_then(Value::as_array)
-            .map(Vec::len)
-            .unwrap_or(0);
+        let errors = errors.unwrap_or_default();
+        let n = errors.len();
         lines.push(vec![
             Span::state("invalid"),
             Span::plain(format!(
@@ -255,38 +230,39 @@ pub fn validation(v: &Value) -> (Output, bool) {
                 if n == 1 { "" } else { "s" }
             )),
         ]);
-        lines.extend(errors_lines(v.get("errors")));
+        lines.extend(errors_lines(&errors));
     }
     (Output::new(v.clone()).with(Block::Lines(lines)), valid)
 }
 
-/// `diff UNIT`: `{"unit", "diff", "text"}` or `{"unit", "errors"}`. Returns the output and
-/// whether a diff could be made.
+/// `diff UNIT`: the diff (or the server's text of it), or the errors that keep the files
+/// from deploying. Returns the output and whether a diff could be made.
 pub fn diff(v: &Value) -> (Output, bool) {
-    let unit = cell(v.get("unit"));
-    if v.get("errors").is_some() && v.get("diff").is_none() {
+    let d: DiffResult = typed(v).unwrap_or(DiffResult {
+        unit: String::new(),
+        diff: None,
+        text: None,
+        new: false,
+        errors: None,
+    });
+    let unit = &d.unit;
+    if let (Some(errors), None) = (&d.errors, &d.diff) {
         let mut lines = vec![vec![
             Span::state("invalid"),
             Span::plain(format!(" {unit}: its files do not validate")),
         ]];
-        lines.extend(errors_lines(v.get("errors")));
+        lines.extend(errors_lines(errors));
         return (Output::new(v.clone()).with(Block::Lines(lines)), false);
     }
-    let mut lines: Vec<Line> = match v.get("diff") {
-        Some(d) => diff_lines(d, ""),
-        None => Vec::new(),
-    };
+    let mut lines: Vec<Line> = d
+        .diff
+        .as_ref()
+        .map(|x| diff_lines(x, ""))
+        .unwrap_or_default();
     // The server's text of an empty diff ("no changes") adds nothing to the message below.
-    let has_changes = v
-        .pointer("/diff/changes")
-        .and_then(Value::as_array)
-        .is_none_or(|c| !c.is_empty());
+    let has_changes = d.diff.as_ref().is_none_or(|x| !x.changes.is_empty());
     if lines.is_empty() && has_changes {
-        if let Some(t) = v
-            .get("text")
-            .and_then(Value::as_str)
-            .filter(|t| !t.trim().is_empty())
-        {
+        if let Some(t) = d.text.as_deref().filter(|t| !t.trim().is_empty()) {
             lines = t.lines().map(|l| vec![Span::plain(l)]).collect();
         }
     }
@@ -294,15 +270,18 @@ pub fn diff(v: &Value) -> (Output, bool) {
         lines.push(vec![Span::plain(format!(
             "no changes: {unit} on disk matches the running revision"
         ))]);
-    } else if let Some(sum) = v.get("diff").and_then(diff_summary) {
-        let what = if v.get("new").and_then(Value::as_bool) == Some(true) {
+    } else if let Some(x) = &d.diff {
+        let what = if d.new {
             "not loaded; loading it would add this"
         } else {
             "a reload would apply this"
         };
         lines.insert(
             0,
-            vec![Span::new(format!("{unit}: {sum} ({what})"), Tone::Bold)],
+            vec![Span::new(
+                format!("{unit}: {} ({what})", x.summary()),
+                Tone::Bold,
+            )],
         );
     }
     (Output::new(v.clone()).with(Block::Lines(lines)), true)
@@ -314,45 +293,45 @@ pub fn history(unit: &str, v: &Value, now: u64) -> Output {
         &["REV>", "ACTIVE", "HASH", "LABEL", "DEPLOYED", "TOOK>"],
         format!("no revisions of {unit} kept"),
     );
-    if let Value::Array(items) = v {
-        for it in items {
-            let active = it.get("active").and_then(Value::as_bool).unwrap_or(false);
-            let when = match it.get("deployed_at").and_then(Value::as_u64) {
-                Some(ts) if ts > 0 => format!("{} UTC ({})", timestamp(ts), ago(ts, now)),
-                _ => String::new(),
-            };
-            t.push(vec![
-                cell(it.get("revision")).into(),
-                if active {
-                    Span::new("*", Tone::Good)
-                } else {
-                    Span::plain("")
-                },
-                short_hash(&cell(it.get("hash"))).into(),
-                cell(it.get("label")).into(),
-                when.into(),
-                it.get("deploy_ms")
-                    .and_then(Value::as_f64)
-                    .map(millis)
-                    .unwrap_or_default()
-                    .into(),
-            ]);
-        }
+    let items: Vec<HistoryEntry> = typed(v).unwrap_or_default();
+    for it in items {
+        let when = match it.deployed_at {
+            0 => String::new(),
+            ts => format!("{} UTC ({})", timestamp(ts), ago(ts, now)),
+        };
+        let took = if it.deploy_ms > 0.0 {
+            millis(it.deploy_ms)
+        } else {
+            String::new()
+        };
+        t.push(vec![
+            it.revision.to_string().into(),
+            if it.active {
+                Span::new("*", Tone::Good)
+            } else {
+                Span::plain("")
+            },
+            short_hash(&it.hash).into(),
+            it.label.unwrap_or_default().into(),
+            when.into(),
+            took.into(),
+        ]);
     }
     Output::new(v.clone()).with(Block::Table(t))
 }
 
 /// The outcome of a warm restart: restarted (with what changed in esb.toml) or rejected
-/// (every error; the running configuration keeps serving). Returns the output and
-/// whether it restarted.
+/// (every error; the running configuration keeps serving). Returns the output and whether
+/// it restarted.
 pub fn restart(v: &Value) -> (Output, bool) {
-    match v.get("outcome").and_then(Value::as_str) {
-        Some("rejected") => {
-            let n = v
-                .get("errors")
-                .and_then(Value::as_array)
-                .map(Vec::len)
-                .unwrap_or(0);
+    let outcome = typed(v).unwrap_or(RestartOutcome::Restarted {
+        duration_ms: 0.0,
+        text: String::new(),
+        diff: Default::default(),
+    });
+    match outcome {
+        RestartOutcome::Rejected { errors } => {
+            let n = errors.len();
             let mut lines = vec![vec![
                 Span::state("rejected"),
                 Span::plain(format!(
@@ -360,18 +339,17 @@ pub fn restart(v: &Value) -> (Output, bool) {
                     if n == 1 { "" } else { "s" }
                 )),
             ]];
-            lines.extend(errors_lines(v.get("errors")));
+            lines.extend(errors_lines(&errors));
             (Output::new(v.clone()).with(Block::Lines(lines)), false)
         }
-        _ => {
-            let diff: deployments::root_diff::RootDiff =
-                serde_json::from_value(v.get("diff").cloned().unwrap_or_default())
-                    .unwrap_or_default();
-            let took = v
-                .get("duration_ms")
-                .and_then(Value::as_f64)
-                .map(|ms| format!(" in {}", millis(ms)))
-                .unwrap_or_default();
+        RestartOutcome::Restarted {
+            duration_ms, diff, ..
+        } => {
+            let took = if duration_ms > 0.0 {
+                format!(" in {}", millis(duration_ms))
+            } else {
+                String::new()
+            };
             let line = vec![
                 Span::state("restarted"),
                 Span::plain(format!("{took}: {diff}")),
@@ -383,23 +361,23 @@ pub fn restart(v: &Value) -> (Output, bool) {
 
 /// The outcome of a binary upgrade: which process serves now, which one drains.
 pub fn upgrade(v: &Value) -> Output {
-    let took = v
-        .get("duration_ms")
-        .and_then(Value::as_f64)
-        .map(|ms| format!(" in {ms} ms"))
-        .unwrap_or_default();
-    Output::line(
-        v.clone(),
-        vec![
-            Span::state("upgraded"),
-            Span::plain(format!(
-                "{took}: process {} ({}) serves; process {} drains and exits",
-                v["pid"],
-                v["binary"].as_str().unwrap_or(""),
-                v["old_pid"]
-            )),
-        ],
-    )
+    let line = match typed::<UpgradeOutcome>(v) {
+        Some(UpgradeOutcome::Upgraded {
+            pid,
+            old_pid,
+            binary,
+            duration_ms,
+        }) => {
+            let took = if duration_ms > 0.0 {
+                format!(" in {duration_ms} ms")
+            } else {
+                String::new()
+            };
+            format!("{took}: process {pid} ({binary}) serves; process {old_pid} drains and exits")
+        }
+        None => format!(": {}", compact(v, 200)),
+    };
+    Output::line(v.clone(), vec![Span::state("upgraded"), Span::plain(line)])
 }
 
 /// Whether hot deployment is on.

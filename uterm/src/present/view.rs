@@ -3,7 +3,9 @@
 //! Pure functions of JSON, so the TUI can reuse them and tests need no server. Deployment
 //! results are in [`crate::present::report`], events in [`crate::present::event`].
 
+use deployments::protocol::attrs::{ManagerAttrs, ServerAttrs, UnitAttrs};
 use deployments::protocol::ObjectName;
+use serde::de::DeserializeOwned;
 use serde_json::{json, Map, Value};
 
 use crate::lang::kind::Kind;
@@ -11,7 +13,7 @@ use crate::present::output::{
     ago, cell, compact, micros, short_hash, timestamp, uptime, Block, Line, Output, Span, Table,
     Tone,
 };
-use crate::present::report::{diag_span, is_diagnostic};
+use crate::present::report::{diag_span, diagnostic};
 
 /// The attributes of one bean, as read.
 pub type Attrs = Map<String, Value>;
@@ -25,17 +27,6 @@ fn s<'a>(a: &'a Attrs, k: &str) -> &'a str {
 
 fn n(a: &Attrs, k: &str) -> Option<f64> {
     a.get(k).and_then(Value::as_f64)
-}
-
-fn count(a: &Attrs, k: &str) -> String {
-    match a.get(k) {
-        Some(Value::Array(v)) => v.len().to_string(),
-        other => cell(other),
-    }
-}
-
-fn b(a: &Attrs, k: &str) -> bool {
-    a.get(k).and_then(Value::as_bool).unwrap_or(false)
 }
 
 /// The JSON of a row: `mbean`, `unit` (if any), `name`, then the attributes.
@@ -52,37 +43,39 @@ pub fn row_json((name, attrs): &Row) -> Value {
     Value::Object(m)
 }
 
-fn unit_notes(a: &Attrs) -> Span {
+/// `a` as the protocol's attributes of one bean kind (what the server did not send takes its
+/// default).
+fn typed<T: DeserializeOwned + Default>(a: &Attrs) -> T {
+    T::deserialize(&Value::Object(a.clone())).unwrap_or_default()
+}
+
+fn unit_notes(u: &UnitAttrs) -> Span {
     let mut notes = Vec::new();
-    if s(a, "Origin") == "pushed" {
+    if u.origin == "pushed" {
         notes.push("pushed".to_string());
     }
-    if let Some(why) = a.get("GuardTripped").and_then(Value::as_str) {
+    if let Some(why) = &u.guard_tripped {
         notes.push(format!("guard: {why}"));
     }
-    if b(a, "Degraded") {
+    if u.degraded {
         notes.push("degraded (last-good)".to_string());
     }
-    if b(a, "ModifiedOnDisk") {
+    if u.modified_on_disk {
         notes.push("modified on disk".to_string());
     }
-    if let Some(Value::Array(d)) = a.get("Draining") {
-        for r in d {
-            notes.push(format!(
-                "draining r{} ({} in flight)",
-                cell(r.get("revision")),
-                cell(r.get("in_flight"))
-            ));
-        }
+    for r in &u.draining {
+        notes.push(format!(
+            "draining r{} ({} in flight)",
+            r.revision, r.in_flight
+        ));
     }
-    if let Some(Value::Array(e)) = a.get("LastErrors") {
-        if !e.is_empty() && s(a, "State") != "Failed" {
-            notes.push(format!(
-                "last deploy rejected ({} error{})",
-                e.len(),
-                if e.len() == 1 { "" } else { "s" }
-            ));
-        }
+    let e = &u.last_errors;
+    if !e.is_empty() && u.state != "Failed" {
+        notes.push(format!(
+            "last deploy rejected ({} error{})",
+            e.len(),
+            if e.len() == 1 { "" } else { "s" }
+        ));
     }
     let tone = if notes.is_empty() {
         Tone::Plain
@@ -90,20 +83,6 @@ fn unit_notes(a: &Attrs) -> Span {
         Tone::Warn
     };
     Span::new(notes.join(", "), tone)
-}
-
-fn deployed(a: &Attrs, now: u64) -> String {
-    match a.get("DeployedAt").and_then(Value::as_u64) {
-        Some(t) if t > 0 => ago(t, now),
-        _ => String::new(),
-    }
-}
-
-fn revision(a: &Attrs) -> String {
-    match a.get("Revision").and_then(Value::as_u64) {
-        Some(0) | None => String::new(),
-        Some(r) => r.to_string(),
-    }
 }
 
 /// `status`: the server, its totals, every unit, units on disk that are not loaded, and
@@ -114,64 +93,56 @@ pub fn status(server: &Attrs, manager: &Attrs, units: &[Row], now: u64) -> Outpu
         "deployment_manager": manager,
         "units": units.iter().map(row_json).collect::<Vec<_>>(),
     });
+    let srv: ServerAttrs = typed(server);
+    let dm: ManagerAttrs = typed(manager);
     let mut head: Line = vec![
-        Span::new(s(server, "Name"), Tone::Bold),
+        Span::new(srv.name.clone(), Tone::Bold),
         Span::plain("  "),
-        Span::state(s(server, "State")),
+        Span::state(srv.state.clone()),
+        Span::plain(format!("  up {}", uptime(srv.uptime_seconds))),
     ];
-    if let Some(up) = server.get("UptimeSeconds").and_then(Value::as_f64) {
-        head.push(Span::plain(format!("  up {}", uptime(up as u64))));
+    if !srv.version.is_empty() {
+        head.push(Span::plain(format!("  version {}", srv.version)));
     }
-    if !s(server, "Version").is_empty() {
-        head.push(Span::plain(format!("  version {}", s(server, "Version"))));
-    }
-    let hot = server
-        .get("HotDeploy")
-        .or_else(|| manager.get("HotDeploy"))
-        .and_then(Value::as_bool);
-    if let Some(h) = hot {
-        head.push(Span::plain("  hot deploy "));
-        head.push(Span::state(if h { "on" } else { "off" }));
-    }
+    head.push(Span::plain("  hot deploy "));
+    head.push(Span::state(if srv.hot_deploy || dm.hot_deploy {
+        "on"
+    } else {
+        "off"
+    }));
+    let c = &srv.counters;
     let totals: Line = vec![Span::plain(format!(
         "units {}  proxies {}  requests {}  errors {}  in flight {}",
-        cell(server.get("Units")),
-        cell(server.get("Proxies")),
-        cell(server.get("Requests")),
-        cell(server.get("Errors")),
-        cell(server.get("InFlight"))
+        srv.units, srv.proxies, c.requests, c.errors, c.in_flight
     ))];
     let mut out = Output::new(json).with(Block::Lines(vec![head, totals]));
     out.push(Block::Table(units_table(units, now)));
 
     let mut extra: Vec<Line> = Vec::new();
     let loaded: Vec<&str> = units.iter().filter_map(|(n, _)| n.get("name")).collect();
-    if let Some(Value::Array(disk)) = manager.get("UnitsOnDisk") {
-        let missing: Vec<&str> = disk
-            .iter()
-            .filter_map(Value::as_str)
-            .filter(|u| !loaded.contains(u))
-            .collect();
-        if !missing.is_empty() {
-            extra.push(vec![
-                Span::new("on disk, not loaded: ", Tone::Warn),
-                Span::plain(missing.join(", ")),
-                Span::new("  (load UNIT)", Tone::Dim),
-            ]);
-        }
+    let missing: Vec<&str> = dm
+        .units_on_disk
+        .iter()
+        .map(String::as_str)
+        .filter(|u| !loaded.contains(u))
+        .collect();
+    if !missing.is_empty() {
+        extra.push(vec![
+            Span::new("on disk, not loaded: ", Tone::Warn),
+            Span::plain(missing.join(", ")),
+            Span::new("  (load UNIT)", Tone::Dim),
+        ]);
     }
-    if let Some(Value::Array(d)) = manager.get("Draining") {
-        for r in d {
-            extra.push(vec![
-                Span::new("draining: ", Tone::Warn),
-                Span::plain(format!(
-                    "{} revision {} ({} in flight)",
-                    cell(r.get("unit")),
-                    cell(r.get("revision")),
-                    cell(r.get("in_flight"))
-                )),
-            ]);
-        }
+    for r in &dm.draining {
+        extra.push(vec![
+            Span::new("draining: ", Tone::Warn),
+            Span::plain(format!(
+                "{} revision {} ({} in flight)",
+                r.unit.as_deref().unwrap_or_default(),
+                r.revision,
+                r.in_flight
+            )),
+        ]);
     }
     if !extra.is_empty() {
         out.push(Block::Lines(extra));
@@ -199,20 +170,29 @@ fn units_table(rows: &[Row], now: u64) -> Table {
         "no units loaded",
     );
     for (name, a) in rows {
+        let u: UnitAttrs = typed(a);
+        let deployed = match u.deployed_at {
+            Some(t) if t > 0 => ago(t, now),
+            _ => String::new(),
+        };
         t.push(vec![
             name.get("name").unwrap_or("").into(),
-            Span::state(s(a, "State")),
-            revision(a).into(),
-            s(a, "Label").into(),
-            short_hash(s(a, "Hash")).into(),
-            deployed(a, now).into(),
-            count(a, "Proxies").into(),
-            count(a, "Endpoints").into(),
-            count(a, "Tasks").into(),
-            cell(a.get("Requests")).into(),
-            cell(a.get("Errors")).into(),
-            cell(a.get("InFlight")).into(),
-            unit_notes(a),
+            Span::state(u.state.clone()),
+            u.revision
+                .filter(|r| *r > 0)
+                .map(|r| r.to_string())
+                .unwrap_or_default()
+                .into(),
+            u.label.clone().unwrap_or_default().into(),
+            short_hash(u.hash.as_deref().unwrap_or_default()).into(),
+            deployed.into(),
+            u.proxies.len().to_string().into(),
+            u.endpoints.len().to_string().into(),
+            u.tasks.len().to_string().into(),
+            u.counters.requests.to_string().into(),
+            u.counters.errors.to_string().into(),
+            u.counters.in_flight.to_string().into(),
+            unit_notes(&u),
         ]);
     }
     t
@@ -461,7 +441,7 @@ pub fn sheet(title: Option<&str>, attrs: &Attrs, now: u64) -> Vec<Block> {
         let v = &attrs[k];
         match v {
             Value::Array(items) if !items.is_empty() && items.iter().all(Value::is_object) => {
-                if items.iter().all(is_diagnostic) {
+                if items.iter().all(|d| diagnostic(d).is_some()) {
                     let mut lines: Vec<Line> = vec![vec![Span::new(k.clone(), Tone::Dim)]];
                     lines.extend(items.iter().map(|d| vec![Span::plain("  "), diag_span(d)]));
                     tables.push(Block::Lines(lines));

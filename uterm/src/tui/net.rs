@@ -261,7 +261,7 @@ fn follow(client: Client, tx: Sender<Msg>) {
                                 last = id;
                             }
                             let ev = Event::from(sse);
-                            let stopping = ev.kind == "server_stopping";
+                            let stopping = ev.is_server_stopping();
                             if !send(Action::Event(Box::new(ev))) {
                                 return;
                             }

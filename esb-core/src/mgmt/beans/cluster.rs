@@ -4,16 +4,12 @@
 
 use crate::cluster::{ClusterError, Node};
 use crate::server::Server;
+use deployments::protocol::attrs::{Attrs, ClusterAttrs};
 use deployments::protocol::cluster::Action;
-use deployments::protocol::ops::{ClusterOp, Operation};
-use deployments::protocol::{Bean, BeanKind, MBeanInfo, ManagementError};
-use serde_json::{Map, Value};
+use deployments::protocol::ops::ClusterOp;
+use deployments::protocol::ManagementError;
+use serde_json::Value;
 use std::time::Duration;
-
-/// The list metadata, generated from the typed declarations of the protocol.
-pub fn info() -> MBeanInfo {
-    deployments::protocol::meta::mbean_info(BeanKind::Cluster)
-}
 
 fn node(server: &Server) -> Result<&Node, ManagementError> {
     server.cluster.as_deref().ok_or_else(|| {
@@ -24,37 +20,30 @@ fn node(server: &Server) -> Result<&Node, ManagementError> {
     })
 }
 
-pub fn read(server: &Server) -> Result<Map<String, Value>, ManagementError> {
-    let n = node(server)?;
+/// The attributes: this node's view of the store (`None`: not in a cluster).
+pub fn attrs(server: &Server) -> Option<Attrs> {
+    let n = server.cluster.as_deref()?;
     let h = n.health();
-    let mut m = Map::new();
-    m.insert("Cluster".into(), n.cluster.clone().into());
-    m.insert("Node".into(), n.name.clone().into());
-    m.insert("Store".into(), h.state.as_str().into());
-    m.insert("StoreEndpoints".into(), h.endpoints.into());
-    m.insert("StoreDetail".into(), h.detail.into());
-    m.insert("AppliedRevision".into(), h.applied_revision.into());
-    Ok(m)
+    Some(Attrs::Cluster(ClusterAttrs {
+        cluster: n.cluster.clone(),
+        node: n.name.clone(),
+        store: h.state.as_str().into(),
+        store_endpoints: h.endpoints,
+        store_detail: h.detail,
+        applied_revision: h.applied_revision,
+    }))
 }
 
-pub async fn exec(
-    server: &Server,
-    operation: &str,
-    args: &[Value],
-) -> Result<Value, ManagementError> {
+/// Runs a decoded cluster operation.
+pub async fn exec(server: &Server, op: &ClusterOp) -> Result<Value, ManagementError> {
     let n = node(server)?;
-    let name = Bean::Cluster.object_name();
-    let Operation::Cluster(op) = Operation::decode(BeanKind::Cluster, &name, operation, args)?
-    else {
-        unreachable!("a cluster bean's operations are cluster operations")
-    };
     let failed = |e: ClusterError| ManagementError::OperationFailed {
         mbean: deployments::protocol::cluster::BEAN.into(),
         operation: op.name().into(),
         message: e.to_string(),
     };
     let ms = Duration::from_millis;
-    let result = match &op {
+    let result = match op {
         ClusterOp::Status {} => {
             return Ok(serde_json::to_value(n.status().await).expect("status serializes"))
         }
