@@ -72,7 +72,7 @@ impl Etcd {
     /// A `[cluster]` table for a node of cluster `name` on this store, with a short lease.
     pub fn cluster_table(&self, name: &str, node: &str, lease_s: u64) -> String {
         format!(
-            "[cluster]\nname = \"{name}\"\nstore = [\"{}\"]\nnode = \"{node}\"\nlease = \"{lease_s}s\"\ntimeout = \"1s\"",
+            "[cluster]\nname = \"{name}\"\nstore = [\"{}\"]\nnode = \"{node}\"\nlease = \"{lease_s}s\"\ntimeout = \"3s\"",
             self.endpoint()
         )
     }

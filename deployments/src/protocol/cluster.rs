@@ -178,13 +178,15 @@ impl SyncState {
     }
 }
 
-/// The state of `report` against the unit's cluster revision `wanted`, on a node that is
-/// `live` (its lease-bound report exists) or not.
-pub fn sync_state(wanted: u64, report: Option<&UnitReport>, live: bool) -> SyncState {
+/// The state of `report` against the unit's cluster revision `wanted` (number and hash: a
+/// number is reused after a wiped store), on a node that is `live` (its lease-bound report
+/// exists) or not.
+pub fn sync_state(wanted: (u64, &str), report: Option<&UnitReport>, live: bool) -> SyncState {
+    let same = |r: &UnitReport| r.revision == wanted.0 && r.hash == wanted.1;
     match report {
         _ if !live => SyncState::Down,
-        Some(r) if r.revision == wanted && r.error.is_none() => SyncState::Synced,
-        Some(r) if r.revision == wanted => SyncState::Failed,
+        Some(r) if same(r) && r.error.is_none() => SyncState::Synced,
+        Some(r) if same(r) => SyncState::Failed,
         _ => SyncState::Pending,
     }
 }
@@ -286,7 +288,7 @@ impl ClusterStatus {
                         (
                             u.unit.clone(),
                             NodeUnit {
-                                state: sync_state(u.revision, r, *live),
+                                state: sync_state((u.revision, &u.hash), r, *live),
                                 revision: r.map(|r| r.revision).unwrap_or(0),
                                 hash: r.map(|r| r.hash.clone()),
                                 error: r.and_then(|r| r.error.clone()),
@@ -317,25 +319,29 @@ mod tests {
     #[test]
     fn sync_state_of_each_report() {
         assert_eq!(
-            sync_state(2, Some(&report(2, None)), true),
+            sync_state((2, "h"), Some(&report(2, None)), true),
             SyncState::Synced
         );
         assert_eq!(
-            sync_state(2, Some(&report(1, None)), true),
+            sync_state((2, "h"), Some(&report(1, None)), true),
             SyncState::Pending
         );
-        assert_eq!(sync_state(2, None, true), SyncState::Pending);
+        assert_eq!(sync_state((2, "h"), None, true), SyncState::Pending);
         assert_eq!(
-            sync_state(2, Some(&report(2, Some("no"))), true),
+            sync_state((2, "h"), Some(&report(2, Some("no"))), true),
             SyncState::Failed
         );
         // A failure of an older revision is not the state of the new one.
         assert_eq!(
-            sync_state(3, Some(&report(2, Some("no"))), true),
+            sync_state((2, "other"), Some(&report(2, None)), true),
             SyncState::Pending
         );
         assert_eq!(
-            sync_state(2, Some(&report(2, None)), false),
+            sync_state((3, "h"), Some(&report(2, Some("no"))), true),
+            SyncState::Pending
+        );
+        assert_eq!(
+            sync_state((2, "h"), Some(&report(2, None)), false),
             SyncState::Down
         );
     }

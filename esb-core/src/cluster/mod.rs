@@ -41,8 +41,8 @@ struct NodeState {
     health: StoreState,
     detail: Option<String>,
     local: LocalCopy,
-    /// The cluster revision of each unit as last seen in the store.
-    desired: BTreeMap<String, u64>,
+    /// The cluster revision (number, hash) of each unit as last seen in the store.
+    desired: BTreeMap<String, (u64, String)>,
     /// This node's lease (0: none yet).
     lease: i64,
 }
@@ -170,7 +170,7 @@ impl Node {
         let _ = writeln!(out, "# HELP esb_cluster_unit_sync Per cluster unit and sync state, 1 for this node's state.\n# TYPE esb_cluster_unit_sync gauge");
         for (unit, wanted) in &s.desired {
             let r = s.local.units.get(unit);
-            let now = deployments::protocol::cluster::sync_state(*wanted, r, true);
+            let now = deployments::protocol::cluster::sync_state((wanted.0, &wanted.1), r, true);
             for state in [SyncState::Synced, SyncState::Pending, SyncState::Failed] {
                 let _ = writeln!(
                     out,
@@ -231,7 +231,7 @@ impl Node {
             return Ok(self.result(action, unit, cur, 0, None));
         }
         let doc = UnitDoc {
-            revision: self.store.next_revision(unit, current.as_ref()).await?,
+            revision: self.next_revision(unit, current.as_ref()).await?,
             hash: checked.hash,
             label: checked.label,
             files: checked.files,
@@ -284,7 +284,7 @@ impl Node {
             return Ok(self.result(Action::Rollback, unit, &current, 0, None));
         }
         let doc = UnitDoc {
-            revision: self.store.next_revision(unit, Some(&current)).await?,
+            revision: self.next_revision(unit, Some(&current)).await?,
             by: self.name.clone(),
             at_ms: now_ms(),
             published_from: None,
@@ -292,6 +292,18 @@ impl Node {
         };
         self.commit_unit(Action::Rollback, unit, doc, at, wait)
             .await
+    }
+
+    /// The unit's next revision number: past the store's, and past what this node last
+    /// applied (numbers are not reused after a wiped prefix).
+    async fn next_revision(
+        &self,
+        unit: &str,
+        current: Option<&UnitDoc>,
+    ) -> Result<u64, StoreError> {
+        let stored = self.store.next_revision(unit, current).await?;
+        let seen = self.lock().desired.get(unit).map(|d| d.0 + 1).unwrap_or(1);
+        Ok(stored.max(seen))
     }
 
     async fn commit_unit(
@@ -310,7 +322,9 @@ impl Node {
         self.accepted(action, unit, doc.revision);
         let waited = self
             .wait(unit, wait, |r: Option<&UnitReport>| match r {
-                Some(r) if r.revision == doc.revision => Some(r.error.clone()),
+                Some(r) if r.revision == doc.revision && r.hash == doc.hash => {
+                    Some(r.error.clone())
+                }
                 _ => None,
             })
             .await?;
@@ -457,7 +471,7 @@ impl Node {
                 .iter()
                 .map(|(u, r)| UnitStatus {
                     unit: u.clone(),
-                    revision: desired.get(u).copied().unwrap_or(r.revision),
+                    revision: desired.get(u).map(|d| d.0).unwrap_or(r.revision),
                     hash: r.hash.clone(),
                     label: None,
                     by: String::new(),

@@ -61,7 +61,7 @@ impl Node {
             .local
             .units
             .iter()
-            .map(|(u, r)| (u.clone(), r.revision))
+            .map(|(u, r)| (u.clone(), (r.revision, r.hash.clone())))
             .collect();
     }
 
@@ -185,7 +185,7 @@ impl Node {
         self.lock().desired = snap
             .units
             .iter()
-            .map(|(u, (d, _))| (u.clone(), d.revision))
+            .map(|(u, (d, _))| (u.clone(), (d.revision, d.hash.clone())))
             .collect();
         self.save_local(snap.revision);
         if self.lock().health == StoreState::Alarm {
@@ -257,7 +257,9 @@ impl Node {
 
     /// Applies a unit revision unless this node already runs it.
     async fn apply_doc(&self, unit: &str, doc: &UnitDoc) {
-        self.lock().desired.insert(unit.to_owned(), doc.revision);
+        self.lock()
+            .desired
+            .insert(unit.to_owned(), (doc.revision, doc.hash.clone()));
         let done =
             self.lock().local.units.get(unit).is_some_and(|r| {
                 r.revision == doc.revision && r.hash == doc.hash && r.error.is_none()
