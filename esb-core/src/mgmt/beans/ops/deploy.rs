@@ -284,3 +284,54 @@ pub(super) async fn history(server: &Server, unit: &str) -> Result<Value, String
         .collect();
     Ok(json(entries))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use deployments::diff::UnitDiff;
+
+    #[test]
+    fn the_protocol_outcome_has_the_wire_shape_of_the_engines() {
+        let diff = UnitDiff {
+            unit: "u".into(),
+            changes: vec![],
+        };
+        let all = [
+            engine::Outcome::Activated {
+                unit: "u".into(),
+                revision: 2,
+                hash: "h".into(),
+                label: Some("1".into()),
+                duration_ms: 1.5,
+                diff: diff.clone(),
+            },
+            engine::Outcome::Unchanged {
+                unit: "u".into(),
+                revision: 2,
+            },
+            engine::Outcome::Rejected {
+                unit: "u".into(),
+                errors: vec![deployments::Diagnostic::new("f", 1, 2, "bad")],
+            },
+            engine::Outcome::Unloaded {
+                unit: "u".into(),
+                revision: 2,
+            },
+            engine::Outcome::Canary {
+                unit: "u".into(),
+                revision: 3,
+                stable: 2,
+                hash: "h".into(),
+                label: None,
+                percent: 10.0,
+                header: Some("x=1".into()),
+                duration_ms: 2.0,
+                diff,
+            },
+        ];
+        for o in all {
+            let engine_json = serde_json::to_value(&o).unwrap();
+            assert_eq!(json(outcome(o)), engine_json);
+        }
+    }
+}
