@@ -209,17 +209,64 @@ impl fmt::Display for UnitDiff {
             return writeln!(f, "unit \"{}\": no changes", self.unit);
         }
         for c in &self.changes {
-            let sign = match c.change {
-                ChangeKind::Added => '+',
-                ChangeKind::Removed => '-',
-                ChangeKind::Changed => '~',
-            };
-            writeln!(f, "{sign} {} \"{}\"", c.kind, c.name)?;
+            writeln!(f, "{} {} \"{}\"", c.change.sign(), c.kind, c.name)?;
             for fc in &c.fields {
                 writeln!(f, "    {}: {} -> {}", fc.field, fc.old, fc.new)?;
             }
         }
         Ok(())
+    }
+}
+
+impl ChangeKind {
+    /// `+`, `-` or `~`.
+    pub fn sign(self) -> char {
+        match self {
+            ChangeKind::Added => '+',
+            ChangeKind::Removed => '-',
+            ChangeKind::Changed => '~',
+        }
+    }
+}
+
+/// A JSON value on one line: strings quoted, anything longer than `max` characters cut with
+/// `…`.
+pub fn one_line(v: &Value, max: usize) -> String {
+    let s = match v {
+        Value::String(s) => format!("{s:?}"),
+        other => other.to_string(),
+    };
+    if s.chars().count() <= max {
+        s
+    } else {
+        let cut: String = s.chars().take(max.saturating_sub(1)).collect();
+        format!("{cut}…")
+    }
+}
+
+impl fmt::Display for FieldChange {
+    /// `path: "/a" → "/b"`, each value cut to 60 characters.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: {} → {}",
+            self.field,
+            one_line(&self.old, 60),
+            one_line(&self.new, 60)
+        )
+    }
+}
+
+impl fmt::Display for ElementChange {
+    /// `~ proxy list: path: "/a" → "/b"` for one changed field; with several, the element on
+    /// its line and each field on a line below, indented by four spaces.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {} {}", self.change.sign(), self.kind, self.name)?;
+        match self.fields.as_slice() {
+            [] => Ok(()),
+            [one] => write!(f, ": {one}"),
+            many => many.iter().try_for_each(|fc| write!(f, "\n    {fc}")),
+        }
     }
 }
 
@@ -264,6 +311,7 @@ mod tests {
         );
         assert!(text.contains("- proxy \"gone\""), "{text}");
         assert!(text.contains("+ task \"t\""), "{text}");
+        assert_eq!(changed.to_string(), "~ proxy a: path: \"/a\" → \"/b\"");
         assert_eq!(d.to_json()["changes"][0]["change"], "changed");
     }
 

@@ -116,32 +116,7 @@ pub fn build(input: BuildInput<'_>) -> Result<Revision, String> {
     let old_proxies: HashMap<&str, &Arc<ProxyRuntime>> = prev
         .map(|p| p.proxies.iter().map(|r| (r.name.as_str(), r)).collect())
         .unwrap_or_default();
-    let mut endpoints = BTreeMap::new();
-    for def in &unit.endpoints {
-        let name = def.name.get_ref();
-        let reused = prev
-            .filter(|_| !changed_endpoints.contains(name.as_str()))
-            .and_then(|p| p.endpoints.get(name).cloned());
-        let ep = match reused {
-            Some(ep) => ep,
-            None => {
-                let ca = def.ca_file.as_ref().map(|f| match &input.sources.origin {
-                    Some(dir) => dir.join(f.get_ref()),
-                    None => f.get_ref().into(),
-                });
-                let client = input
-                    .clients
-                    .get(def.connect_timeout, ca)
-                    .map_err(|e| format!("endpoint \"{name}\": {e}"))?;
-                let ep = EndpointRuntime::build(def, client)?;
-                if let Some(old) = prev.and_then(|p| p.endpoints.get(name)) {
-                    ep.maintenance.store(old.maintenance.load(Relaxed), Relaxed);
-                }
-                Arc::new(ep)
-            }
-        };
-        endpoints.insert(name.clone(), ep);
-    }
+    let endpoints = build_endpoints(&input, &changed_endpoints)?;
     let ep_map: HashMap<String, Arc<EndpointRuntime>> = endpoints
         .iter()
         .map(|(k, v)| (k.clone(), v.clone()))
@@ -193,4 +168,40 @@ pub fn build(input: BuildInput<'_>) -> Result<Revision, String> {
         deploy_time: OnceLock::new(),
         degraded: input.degraded,
     })
+}
+
+/// The endpoints of a revision: those the diff leaves alone are the running revision's
+/// (pools, suspension, counters and all); the others are built, keeping maintenance.
+fn build_endpoints(
+    input: &BuildInput<'_>,
+    changed: &HashSet<&str>,
+) -> Result<BTreeMap<String, Arc<EndpointRuntime>>, String> {
+    let prev = input.previous.map(|(p, _)| p);
+    let mut endpoints = BTreeMap::new();
+    for def in &input.parsed.unit.endpoints {
+        let name = def.name.get_ref();
+        let reused = prev
+            .filter(|_| !changed.contains(name.as_str()))
+            .and_then(|p| p.endpoints.get(name).cloned());
+        let ep = match reused {
+            Some(ep) => ep,
+            None => {
+                let ca = def.ca_file.as_ref().map(|f| match &input.sources.origin {
+                    Some(dir) => dir.join(f.get_ref()),
+                    None => f.get_ref().into(),
+                });
+                let client = input
+                    .clients
+                    .get(def.connect_timeout, ca)
+                    .map_err(|e| format!("endpoint \"{name}\": {e}"))?;
+                let ep = EndpointRuntime::build(def, client)?;
+                if let Some(old) = prev.and_then(|p| p.endpoints.get(name)) {
+                    ep.maintenance.store(old.maintenance.load(Relaxed), Relaxed);
+                }
+                Arc::new(ep)
+            }
+        };
+        endpoints.insert(name.clone(), ep);
+    }
+    Ok(endpoints)
 }

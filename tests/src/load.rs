@@ -5,41 +5,15 @@
 //! happens; both are counted, so a test can demand that neither occurred.
 
 use std::collections::BTreeMap;
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-/// One response read off a connection.
-#[derive(Debug, Clone)]
-pub struct RawResponse {
-    pub status: u16,
-    /// Header names in lower case, in the order received.
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
-}
-
-impl RawResponse {
-    /// The first value of a header (name compared case-insensitively).
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-
-    /// True when the server announced it closes the connection after this response.
-    fn closes(&self) -> bool {
-        self.header("connection")
-            .is_some_and(|v| v.eq_ignore_ascii_case("close"))
-    }
-}
+pub use crate::http1::RawResponse;
+use crate::http1::{read_response, Framing};
 
 /// A persistent HTTP/1.1 connection (requests are sent one at a time).
 pub struct HttpConn {
@@ -47,10 +21,6 @@ pub struct HttpConn {
     reader: BufReader<TcpStream>,
     /// Set once the server said `Connection: close` or the body was close-delimited.
     closed: bool,
-}
-
-fn bad(msg: impl Into<String>) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, msg.into())
 }
 
 impl HttpConn {
@@ -91,87 +61,11 @@ impl HttpConn {
         stream.write_all(head.as_bytes())?;
         stream.write_all(body)?;
         stream.flush()?;
-        let resp = self.read_response(method == "HEAD")?;
-        if resp.closes() {
+        let (resp, framing) = read_response(&mut self.reader, method == "HEAD")?;
+        if resp.closes() || framing == Framing::Closed {
             self.closed = true;
         }
         Ok(resp)
-    }
-
-    fn read_line(&mut self) -> io::Result<String> {
-        let mut line = String::new();
-        if self.reader.read_line(&mut line)? == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "connection closed by the server",
-            ));
-        }
-        Ok(line.trim_end_matches(['\r', '\n']).to_owned())
-    }
-
-    fn read_response(&mut self, head_only: bool) -> io::Result<RawResponse> {
-        let status_line = self.read_line()?;
-        let status: u16 = status_line
-            .split(' ')
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| bad(format!("bad status line {status_line:?}")))?;
-        let mut headers = Vec::new();
-        loop {
-            let line = self.read_line()?;
-            if line.is_empty() {
-                break;
-            }
-            let (k, v) = line
-                .split_once(':')
-                .ok_or_else(|| bad(format!("bad header line {line:?}")))?;
-            headers.push((k.trim().to_ascii_lowercase(), v.trim().to_owned()));
-        }
-        let find = |name: &str| {
-            headers
-                .iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.clone())
-        };
-        let mut body = Vec::new();
-        let no_body = head_only || status == 204 || status == 304 || (100..200).contains(&status);
-        if no_body {
-        } else if find("transfer-encoding")
-            .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"))
-        {
-            loop {
-                let size_line = self.read_line()?;
-                let size =
-                    usize::from_str_radix(size_line.split(';').next().unwrap_or("").trim(), 16)
-                        .map_err(|_| bad(format!("bad chunk size {size_line:?}")))?;
-                if size == 0 {
-                    // Trailers, then the empty line.
-                    while !self.read_line()?.is_empty() {}
-                    break;
-                }
-                let start = body.len();
-                body.resize(start + size, 0);
-                self.reader.read_exact(&mut body[start..])?;
-                let crlf = self.read_line()?;
-                if !crlf.is_empty() {
-                    return Err(bad("chunk not followed by CRLF"));
-                }
-            }
-        } else if let Some(len) = find("content-length") {
-            let len: usize = len
-                .parse()
-                .map_err(|_| bad(format!("bad content-length {len:?}")))?;
-            body.resize(len, 0);
-            self.reader.read_exact(&mut body)?;
-        } else {
-            self.reader.read_to_end(&mut body)?;
-            self.closed = true;
-        }
-        Ok(RawResponse {
-            status,
-            headers,
-            body,
-        })
     }
 }
 

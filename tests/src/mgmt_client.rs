@@ -8,45 +8,16 @@
 //! `/events` subscription ([`EventStream`]) read on its own thread.
 
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use crate::http1::{read_body, read_chunk, read_head, RawResponse};
+
 /// A response read completely.
-#[derive(Debug, Clone)]
-pub struct Reply {
-    pub status: u16,
-    /// Header names in lower case, in the order received.
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
-}
-
-impl Reply {
-    /// The first value of a header (name compared case-insensitively).
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-
-    /// The body as JSON; panics with the status and body when it is not JSON.
-    pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
-            panic!(
-                "response body is not JSON ({e}); status {}, body: {}",
-                self.status,
-                self.text()
-            )
-        })
-    }
-}
+pub type Reply = RawResponse;
 
 /// One request, built up and then sent with [`RawRequest::send`].
 #[derive(Debug, Clone)]
@@ -143,10 +114,10 @@ impl RawRequest {
         let body_written = stream.write_all(&self.body);
         let mut reader = BufReader::new(stream);
         let head = read_head(&mut reader).map_err(|e| match &body_written {
-            Err(w) => format!("{what}: {e} (writing the body failed: {w})"),
-            Ok(()) => format!("{what}: {e}"),
+            Err(w) => format!("{what}: no status line ({e}) (writing the body failed: {w})"),
+            Ok(()) => format!("{what}: no status line ({e})"),
         })?;
-        let body = read_body(&mut reader, &head, &self.method)
+        let (body, _) = read_body(&mut reader, &head, self.method == "HEAD")
             .map_err(|e| format!("{what}: reading the body: {e}"))?;
         Ok(Reply {
             status: head.status,
@@ -159,87 +130,6 @@ impl RawRequest {
     pub fn send(self) -> Reply {
         self.try_send().unwrap_or_else(|e| panic!("{e}"))
     }
-}
-
-struct Head {
-    status: u16,
-    headers: Vec<(String, String)>,
-}
-
-impl Head {
-    fn get(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-fn read_line(r: &mut impl BufRead) -> Result<String, String> {
-    let mut line = String::new();
-    let n = r.read_line(&mut line).map_err(|e| e.to_string())?;
-    if n == 0 {
-        return Err("connection closed".into());
-    }
-    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
-}
-
-fn read_head(r: &mut impl BufRead) -> Result<Head, String> {
-    let status_line = read_line(r).map_err(|e| format!("no status line ({e})"))?;
-    let status = status_line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| format!("bad status line {status_line:?}"))?;
-    let mut headers = Vec::new();
-    loop {
-        let line = read_line(r)?;
-        if line.is_empty() {
-            break;
-        }
-        let (k, v) = line
-            .split_once(':')
-            .ok_or_else(|| format!("bad header line {line:?}"))?;
-        headers.push((k.trim().to_ascii_lowercase(), v.trim().to_owned()));
-    }
-    Ok(Head { status, headers })
-}
-
-fn read_body(r: &mut impl BufRead, head: &Head, method: &str) -> Result<Vec<u8>, String> {
-    let mut body = Vec::new();
-    if method == "HEAD" || head.status == 204 || head.status == 304 {
-        return Ok(body);
-    }
-    if head
-        .get("transfer-encoding")
-        .is_some_and(|t| t.eq_ignore_ascii_case("chunked"))
-    {
-        while let Some(chunk) = read_chunk(r)? {
-            body.extend_from_slice(&chunk);
-        }
-    } else if let Some(len) = head.get("content-length") {
-        let len: usize = len.parse().map_err(|_| format!("content-length {len:?}"))?;
-        body.resize(len, 0);
-        r.read_exact(&mut body).map_err(|e| e.to_string())?;
-    } else {
-        r.read_to_end(&mut body).map_err(|e| e.to_string())?;
-    }
-    Ok(body)
-}
-
-/// One chunk of a chunked body; `None` after the last one (trailers consumed).
-fn read_chunk(r: &mut impl BufRead) -> Result<Option<Vec<u8>>, String> {
-    let line = read_line(r)?;
-    let size = usize::from_str_radix(line.split(';').next().unwrap_or("").trim(), 16)
-        .map_err(|_| format!("bad chunk size line {line:?}"))?;
-    if size == 0 {
-        while !read_line(r)?.is_empty() {}
-        return Ok(None);
-    }
-    let mut chunk = vec![0; size];
-    r.read_exact(&mut chunk).map_err(|e| e.to_string())?;
-    let _ = read_line(r)?;
-    Ok(Some(chunk))
 }
 
 fn base64(input: &[u8]) -> String {
@@ -426,9 +316,7 @@ impl EventStream {
         let mut reader = BufReader::new(stream);
         let head = read_head(&mut reader).expect("read /events response head");
         let (tx, rx) = mpsc::channel();
-        let chunked = head
-            .get("transfer-encoding")
-            .is_some_and(|t| t.eq_ignore_ascii_case("chunked"));
+        let chunked = head.chunked();
         std::thread::Builder::new()
             .name("sse-reader".into())
             .spawn(move || read_events(reader, chunked, tx))

@@ -1,5 +1,5 @@
 //! The command line of the `uterm` binary (clap), and what is generated from it together
-//! with the command language's table ([`crate::help::ENTRIES`]): shell completion scripts
+//! with the command language's table ([`crate::lang::help::ENTRIES`]): shell completion scripts
 //! (`uterm completions bash|zsh|fish`) and the man page (`uterm man`). The generated
 //! command has one subcommand per verb, so `uterm <TAB>` offers the verbs and their
 //! keywords; the parser itself keeps reading the words as a command of the language.
@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use clap::{Args, CommandFactory, Parser};
 
-use crate::client::ClientConfig;
-use crate::help::ENTRIES;
-use crate::servers::{self, Flags, ServersError};
+use crate::conn::client::ClientConfig;
+use crate::conn::servers::{self, Flags, ServersError};
+use crate::lang::help::ENTRIES;
 
 pub const AFTER_HELP: &str =
     "Examples:\n  uterm                       (the console, on a terminal)\n  \
@@ -95,7 +95,7 @@ pub fn parse_refresh(s: &str) -> Result<Duration, String> {
     let d = match t.parse::<f64>() {
         Ok(secs) if secs.is_finite() && secs >= 0.0 => Duration::from_secs_f64(secs),
         Ok(_) => return Err(format!("{s:?} is not a duration")),
-        Err(_) => Duration::from_millis(crate::command::parse_millis(t)?),
+        Err(_) => Duration::from_millis(crate::lang::args::parse_millis(t)?),
     };
     if d < Duration::from_millis(100) {
         return Err("the refresh interval must be at least 100ms".into());
@@ -312,7 +312,7 @@ mod tests {
             ["units", "proxies", "endpoints", "transports", "tasks"]
         );
         assert_eq!(
-            keywords(crate::help::usage("show").unwrap()),
+            keywords(crate::lang::help::usage("show").unwrap()),
             [
                 "unit",
                 "proxy",
@@ -329,7 +329,7 @@ mod tests {
     #[test]
     fn every_verb_has_a_help_entry_and_a_subcommand() {
         let cmd = command();
-        for verb in crate::command::VERBS {
+        for verb in crate::lang::command::VERBS {
             assert!(
                 cmd.find_subcommand(verb).is_some(),
                 "verb {verb} has no subcommand (no help entry?)"

@@ -8,8 +8,9 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Value};
 
-use crate::client::{ClientConfig, TokenSpec};
-use crate::exec::Executor;
+use crate::conn::client::ClientConfig;
+use crate::conn::token::TokenSpec;
+use crate::exec::executor::Executor;
 use crate::Client;
 
 type Handler = dyn Fn(&Value) -> Value + Send + Sync;

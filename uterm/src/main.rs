@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use uterm::cli::{Cli, Global};
-use uterm::script::{self, exit, Options, Sinks};
+use uterm::exec::script::{self, exit, Options, Sinks};
 use uterm::{Client, Executor, Style};
 
 enum Script {
@@ -59,7 +59,7 @@ fn main() -> ExitCode {
         // Re-quoted so the words lex back exactly as the shell split them.
         Script::Words(words) => words
             .iter()
-            .map(|w| uterm::lex::quote(w))
+            .map(|w| uterm::lang::lex::quote(w))
             .collect::<Vec<_>>()
             .join(" "),
     };
@@ -99,7 +99,7 @@ fn main() -> ExitCode {
 /// With `--read-only`, a script that would change server state does not run at all: the
 /// first such command, its line and the message.
 fn read_only_refusal(text: &str) -> Option<(String, usize, String)> {
-    let commands = uterm::command::parse_script(text).ok()?;
+    let commands = uterm::lang::parse_script(text).ok()?;
     let c = commands.iter().find(|c| c.command.changes_state())?;
     let command = c.text.trim().to_string();
     let message = format!(

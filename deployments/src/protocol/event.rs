@@ -1,6 +1,7 @@
 //! The events of the `/events` stream (server-sent events): every deployment step and
 //! state change, one closed enum tagged by `type`. The server emits exactly these; clients
-//! read them back with serde. The SSE `event:` field is [`EventKind::name`].
+//! read them back with serde. The SSE `event:` field is [`EventKind::name`]. Details a client
+//! can do without (hash, label, duration, counts) default when missing.
 
 use crate::diag::Diagnostic;
 use serde::{Deserialize, Serialize};
@@ -15,11 +16,15 @@ pub enum EventKind {
     UnitActivated {
         unit: String,
         revision: u64,
+        #[serde(default)]
         hash: String,
+        #[serde(default)]
         label: Option<String>,
+        #[serde(default)]
         duration_ms: f64,
         /// The diff's summary, `+added ~changed -removed` (the diff itself is in the
         /// deploy's outcome).
+        #[serde(default)]
         changes: String,
         #[serde(default)]
         degraded: bool,
@@ -30,10 +35,12 @@ pub enum EventKind {
     },
     UnitRejected {
         unit: String,
+        #[serde(default)]
         errors: Vec<Diagnostic>,
     },
     UnitFailed {
         unit: String,
+        #[serde(default)]
         errors: Vec<Diagnostic>,
     },
     UnitUnloaded {
@@ -46,8 +53,11 @@ pub enum EventKind {
     RevisionDrained {
         unit: String,
         revision: u64,
+        #[serde(default)]
         in_flight_left: u64,
+        #[serde(default)]
         ended: u64,
+        #[serde(default)]
         reason: String,
     },
     /// A unit's `[guard]` tripped after its revision was activated: esb rolled it back.

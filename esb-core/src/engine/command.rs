@@ -97,32 +97,17 @@ impl Engine {
     /// Runs one operator command; returns the element's state afterwards, as operators
     /// read it (`Paused`, `Maintenance`, `Stopped`…).
     pub async fn control(&self, command: Command) -> Result<String, CommandError> {
-        use CommandError::NotFound;
         let units = self.units.lock().await;
-        let slot = |unit: &str| units.get(unit).ok_or(NotFound);
-        let current = |unit: &str| slot(unit)?.current.clone().ok_or(NotFound);
+        let units = &*units;
         match command {
-            Command::PauseUnit { unit, hold_ms } => {
-                let s = slot(&unit)?;
-                s.control.hold_ms.store(hold_ms, Relaxed);
-                s.control.paused.store(true, Relaxed);
-                s.consumers.values().for_each(|c| c.poke());
-                Ok("Paused".into())
-            }
-            Command::ResumeUnit { unit } => {
-                let s = slot(&unit)?;
-                s.control.paused.store(false, Relaxed);
-                s.control.resumed.notify_waiters();
-                s.consumers.values().for_each(|c| c.poke());
-                Ok("Active".into())
-            }
+            Command::PauseUnit { unit, hold_ms } => pause(slot_of(units, &unit)?, Some(hold_ms)),
+            Command::ResumeUnit { unit } => pause(slot_of(units, &unit)?, None),
             Command::Proxy { unit, proxy, run } => {
-                let st = slot(&unit)?.control.proxy_state(&proxy);
+                let st = slot_of(units, &unit)?.control.proxy_state(&proxy);
                 proxy_transition(&proxy, &st, run).map(|s| s.as_str().to_owned())
             }
             Command::Maintenance { unit, endpoint, on } => {
-                let rev = current(&unit)?;
-                let ep = rev.endpoints.get(&endpoint).ok_or(NotFound)?;
+                let ep = endpoint_of(units, &unit, &endpoint)?;
                 ep.maintenance.store(on, Relaxed);
                 Ok(if on { "Maintenance" } else { "Active" }.into())
             }
@@ -131,79 +116,46 @@ impl Engine {
                 endpoint,
                 url,
                 action,
-            } => {
-                let rev = current(&unit)?;
-                let ep = rev.endpoints.get(&endpoint).ok_or(NotFound)?;
-                match action {
-                    AddressAction::Add => ep.add_address(&url, 1),
-                    AddressAction::Remove => ep.remove_address(&url),
-                    AddressAction::Suspend => ep.address(&url).map(|a| a.suspend()),
-                    AddressAction::Activate => ep.address(&url).map(|a| a.activate()),
-                }
-                .map_err(CommandError::Refused)?;
-                Ok(format!("{action:?}"))
-            }
+            } => address(&*endpoint_of(units, &unit, &endpoint)?, &url, action),
             Command::Consumer {
                 unit,
                 consumer,
                 run,
-            } => {
-                let c = slot(&unit)?.consumers.get(&consumer).ok_or(NotFound)?;
-                match run {
-                    Run::Pause => c.set_paused(true),
-                    Run::Resume => c.set_paused(false),
-                    Run::Stop => c.set_stopped(true),
-                    Run::Start => c.set_stopped(false),
-                }
-                Ok(c.state().0.into())
-            }
+            } => consumer_command(slot_of(units, &unit)?, &consumer, run),
             Command::Task { unit, task, action } => {
-                let s = slot(&unit)?;
-                let t = s.tasks.iter().find(|t| t.name == task).ok_or(NotFound)?;
-                match action {
-                    TaskAction::Pause => t.paused.store(true, Relaxed),
-                    TaskAction::Resume => t.paused.store(false, Relaxed),
-                    TaskAction::RunNow => t.run_now(),
-                }
-                Ok(t.state_name().into())
+                task_command(slot_of(units, &unit)?, &task, action)
             }
             Command::Flag { unit, flag, on } => {
-                let rev = current(&unit)?;
-                let Some((f, _)) = rev.info.vars.flags.get(&flag) else {
-                    let known: Vec<&str> = rev.info.vars.flags.keys().map(|k| k.as_str()).collect();
-                    return Err(CommandError::Refused(format!(
-                        "unit \"{unit}\" declares no flag \"{flag}\" (its flags: {})",
-                        if known.is_empty() {
-                            "none".to_string()
-                        } else {
-                            known.join(", ")
-                        }
-                    )));
-                };
-                f.set(on);
-                Ok(if on { "on" } else { "off" }.into())
+                set_flag(&*current_of(units, &unit)?, &unit, &flag, on)
             }
-            Command::Amqp { transport, run } => {
-                let l = self.amqp.get(&transport).ok_or(NotFound)?;
-                match run {
-                    Run::Pause => l.paused.store(true, Relaxed),
-                    Run::Resume => l.paused.store(false, Relaxed),
-                    Run::Stop => l.stopped.store(true, Relaxed),
-                    Run::Start => l.stopped.store(false, Relaxed),
-                }
-                for c in units.values().flat_map(|s| s.consumers.values()) {
-                    c.poke();
-                }
-                Ok(if l.stopped.load(Relaxed) {
-                    "Stopped"
-                } else if l.paused.load(Relaxed) {
-                    "Paused"
-                } else {
-                    "Started"
-                }
-                .into())
-            }
+            Command::Amqp { transport, run } => self.amqp_command(units, &transport, run),
         }
+    }
+
+    fn amqp_command(
+        &self,
+        units: &BTreeMap<String, UnitSlot>,
+        transport: &str,
+        run: Run,
+    ) -> Result<String, CommandError> {
+        let l = self.amqp.get(transport).ok_or(CommandError::NotFound)?;
+        match run {
+            Run::Pause => l.paused.store(true, Relaxed),
+            Run::Resume => l.paused.store(false, Relaxed),
+            Run::Stop => l.stopped.store(true, Relaxed),
+            Run::Start => l.stopped.store(false, Relaxed),
+        }
+        for c in units.values().flat_map(|s| s.consumers.values()) {
+            c.poke();
+        }
+        Ok(if l.stopped.load(Relaxed) {
+            "Stopped"
+        } else if l.paused.load(Relaxed) {
+            "Paused"
+        } else {
+            "Started"
+        }
+        .into())
     }
 
     /// Turns the hot deployer on or off; returns whether it was on.
@@ -212,6 +164,115 @@ impl Engine {
         self.events.emit(EventKind::HotDeploy { enabled: on });
         old
     }
+}
+
+fn slot_of<'a>(
+    units: &'a BTreeMap<String, UnitSlot>,
+    unit: &str,
+) -> Result<&'a UnitSlot, CommandError> {
+    units.get(unit).ok_or(CommandError::NotFound)
+}
+
+fn current_of(
+    units: &BTreeMap<String, UnitSlot>,
+    unit: &str,
+) -> Result<Arc<Revision>, CommandError> {
+    slot_of(units, unit)?
+        .current
+        .clone()
+        .ok_or(CommandError::NotFound)
+}
+
+fn endpoint_of(
+    units: &BTreeMap<String, UnitSlot>,
+    unit: &str,
+    endpoint: &str,
+) -> Result<Arc<crate::endpoint::EndpointRuntime>, CommandError> {
+    let rev = current_of(units, unit)?;
+    rev.endpoints
+        .get(endpoint)
+        .cloned()
+        .ok_or(CommandError::NotFound)
+}
+
+/// Pauses the unit (`Some(hold_ms)`) or resumes it (`None`).
+fn pause(slot: &UnitSlot, hold_ms: Option<u64>) -> Result<String, CommandError> {
+    let c = &slot.control;
+    match hold_ms {
+        Some(hold) => {
+            c.hold_ms.store(hold, Relaxed);
+            c.paused.store(true, Relaxed);
+        }
+        None => {
+            c.paused.store(false, Relaxed);
+            c.resumed.notify_waiters();
+        }
+    }
+    slot.consumers.values().for_each(|c| c.poke());
+    Ok(if hold_ms.is_some() {
+        "Paused"
+    } else {
+        "Active"
+    }
+    .into())
+}
+
+fn address(
+    ep: &crate::endpoint::EndpointRuntime,
+    url: &str,
+    action: AddressAction,
+) -> Result<String, CommandError> {
+    match action {
+        AddressAction::Add => ep.add_address(url, 1),
+        AddressAction::Remove => ep.remove_address(url),
+        AddressAction::Suspend => ep.address(url).map(|a| a.suspend()),
+        AddressAction::Activate => ep.address(url).map(|a| a.activate()),
+    }
+    .map_err(CommandError::Refused)?;
+    Ok(format!("{action:?}"))
+}
+
+fn consumer_command(slot: &UnitSlot, consumer: &str, run: Run) -> Result<String, CommandError> {
+    let c = slot.consumers.get(consumer).ok_or(CommandError::NotFound)?;
+    match run {
+        Run::Pause => c.set_paused(true),
+        Run::Resume => c.set_paused(false),
+        Run::Stop => c.set_stopped(true),
+        Run::Start => c.set_stopped(false),
+    }
+    Ok(c.state().0.into())
+}
+
+fn task_command(slot: &UnitSlot, task: &str, action: TaskAction) -> Result<String, CommandError> {
+    let t = slot
+        .tasks
+        .iter()
+        .find(|t| t.name == task)
+        .ok_or(CommandError::NotFound)?;
+    match action {
+        TaskAction::Pause => t.paused.store(true, Relaxed),
+        TaskAction::Resume => t.paused.store(false, Relaxed),
+        TaskAction::RunNow => t.run_now(),
+    }
+    Ok(t.state_name().into())
+}
+
+/// Flips flag `flag` of the running revision `rev` of `unit` (an operator's value,
+/// kept across reloads).
+fn set_flag(rev: &Revision, unit: &str, flag: &str, on: bool) -> Result<String, CommandError> {
+    let Some((f, _)) = rev.info.vars.flags.get(flag) else {
+        let known: Vec<&str> = rev.info.vars.flags.keys().map(|k| k.as_str()).collect();
+        return Err(CommandError::Refused(format!(
+            "unit \"{unit}\" declares no flag \"{flag}\" (its flags: {})",
+            if known.is_empty() {
+                "none".to_string()
+            } else {
+                known.join(", ")
+            }
+        )));
+    };
+    f.set(on);
+    Ok(if on { "on" } else { "off" }.into())
 }
 
 /// A proxy's state after `run`, if that applies in its state now.

@@ -25,52 +25,7 @@ impl Engine {
         names.sort();
         let mut failures = Vec::new();
         for name in names {
-            let record = manifest.units.get(&name);
-            if let Some(r) = record {
-                let slot = units.entry(name.clone()).or_insert_with(UnitSlot::new);
-                slot.origin = r.origin;
-                slot.next_revision = r.next_revision;
-                for h in &r.history {
-                    match self.store.read_revision(&name, h.number, &h.hash) {
-                        Some(sources) => slot.history.push_back(durable::kept_of(h, sources)),
-                        None => {
-                            tracing::error!(unit = %name, revision = h.number, "kept revision is missing or damaged in the state directory; it is left out of history")
-                        }
-                    }
-                }
-            } else if let Some(n) = manifest.retired.get(&name) {
-                units
-                    .entry(name.clone())
-                    .or_insert_with(UnitSlot::new)
-                    .next_revision = *n;
-            }
-            let current = record.map(|r| r.current);
-            let kept_current = current.filter(|n| {
-                units
-                    .get(&name)
-                    .is_some_and(|s| s.history.iter().any(|k| k.number == *n))
-            });
-            let pushed = record.is_some_and(|r| r.origin == Origin::Pushed);
-            // A disk unit whose files did not change since they were last read keeps its
-            // current revision (a rollback survives a restart).
-            let disk_unchanged = !pushed
-                && kept_current.is_some()
-                && record
-                    .and_then(|r| r.disk_hash.clone())
-                    .is_some_and(|h| self.disk_hash(&name).as_ref() == Some(&h));
-            let source = if pushed || disk_unchanged {
-                Source::Revision(kept_current)
-            } else {
-                Source::Disk
-            };
-            if disk_unchanged {
-                let slot = units.get_mut(&name).expect("slot made above");
-                slot.disk_hash = record.and_then(|r| r.disk_hash.clone());
-            }
-            let change = Change::Deploy {
-                unit: name.clone(),
-                source,
-            };
+            let (change, last_good) = self.restore_slot(&mut units, &name, &manifest);
             let outcome = self
                 .transact(&mut units, vec![change], Mode::Restore)
                 .await
@@ -86,7 +41,7 @@ impl Engine {
                 unit: name.clone(),
                 errors: errors.clone(),
             });
-            let restored = match kept_current.filter(|_| !pushed) {
+            let restored = match last_good {
                 Some(number) => {
                     tracing::error!(unit = %name, revision = number, "unit files are invalid; serving its last good revision (degraded)");
                     let fallback = Change::Deploy {
@@ -113,6 +68,63 @@ impl Engine {
         } else {
             Err(failures)
         }
+    }
+
+    /// Fills `name`'s slot from the durable state (origin, numbering, kept revisions) and
+    /// says what start-up deploys for it: its kept current revision for a pushed unit or
+    /// a disk unit whose files did not change since they were last read (a rollback
+    /// survives a restart), its directory otherwise. Also the last good revision a disk
+    /// unit falls back to if its files are invalid.
+    fn restore_slot(
+        &self,
+        units: &mut BTreeMap<String, UnitSlot>,
+        name: &str,
+        manifest: &crate::state::Manifest,
+    ) -> (Change, Option<u64>) {
+        let record = manifest.units.get(name);
+        if let Some(r) = record {
+            let slot = units.entry(name.to_owned()).or_insert_with(UnitSlot::new);
+            slot.origin = r.origin;
+            slot.next_revision = r.next_revision;
+            for h in &r.history {
+                match self.store.read_revision(name, h.number, &h.hash) {
+                    Some(sources) => slot.history.push_back(durable::kept_of(h, sources)),
+                    None => {
+                        tracing::error!(unit = %name, revision = h.number, "kept revision is missing or damaged in the state directory; it is left out of history")
+                    }
+                }
+            }
+        } else if let Some(n) = manifest.retired.get(name) {
+            units
+                .entry(name.to_owned())
+                .or_insert_with(UnitSlot::new)
+                .next_revision = *n;
+        }
+        let kept_current = record.map(|r| r.current).filter(|n| {
+            units
+                .get(name)
+                .is_some_and(|s| s.history.iter().any(|k| k.number == *n))
+        });
+        let pushed = record.is_some_and(|r| r.origin == Origin::Pushed);
+        let disk_unchanged = !pushed
+            && kept_current.is_some()
+            && record
+                .and_then(|r| r.disk_hash.clone())
+                .is_some_and(|h| self.disk_hash(name).as_ref() == Some(&h));
+        let source = if pushed || disk_unchanged {
+            Source::Revision(kept_current)
+        } else {
+            Source::Disk
+        };
+        if disk_unchanged {
+            let slot = units.get_mut(name).expect("slot made above");
+            slot.disk_hash = record.and_then(|r| r.disk_hash.clone());
+        }
+        let change = Change::Deploy {
+            unit: name.to_owned(),
+            source,
+        };
+        (change, kept_current.filter(|_| !pushed))
     }
 
     /// Every running revision checked against a new root config (a warm restart's

@@ -1,10 +1,12 @@
-//! The deployment engine. Every change is a transaction: read → parse → validate (also
-//! against every other running unit) → build runtime objects → commit the durable state
-//! (revision copies, then one manifest rename) → retire the old tasks → one atomic swap of
-//! the routing table → start the new tasks → drain the old revision. Any failure before the
-//! commit changes nothing and yields `Rejected`. Deploys are serialized by one lock;
-//! requests never take it. Start-up, syncing with disk and draining live in `lifecycle`;
-//! what the durable state records lives in `durable`.
+//! The deployment engine: it owns every unit slot and every change to them. A deploy is a
+//! transaction over one plan (`plan`: read → parse → validate, also against every other
+//! running unit → diff; build; check), committed durably (revision copies, then one
+//! manifest rename), then activated (`swap`: retire the old tasks → one atomic swap of the
+//! routing table → start the new tasks → drain the old revision). Any failure before the
+//! commit changes nothing and yields `Rejected`. Changes — deploys and operator commands
+//! (`command`) — take the slots one at a time; requests never do, and readers use the
+//! view published after each change (`view`). Start-up, syncing with disk and draining
+//! live in `lifecycle`; what the durable state records lives in `durable`.
 
 mod canary;
 mod command;

@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
-use crate::command::Command;
-use crate::event::Event;
-use crate::output::Output;
+use crate::conn::sse::Event;
+use crate::lang::command::Command;
+use crate::present::output::Output;
 use crate::tui::model::Snapshot;
 
 /// The top-level views, in the order of their number keys.

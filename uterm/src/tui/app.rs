@@ -8,13 +8,16 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::Duration;
 
-use crate::command::Command;
-use crate::event::{event_lines, Event};
-use crate::output::{Line, Tone};
+use crate::conn::sse::Event;
+use crate::lang::command::Command;
+use crate::lang::complete::Names;
+use crate::lang::kind::Kind;
+use crate::present::event::event_lines;
+use crate::present::output::plain;
+use crate::present::output::{Line, Tone};
 use crate::tui::action::{Action, Effect, SortBy, View};
 use crate::tui::edit::LineInput;
-use crate::tui::model::{Names, Obj, Snapshot};
-use crate::tui::text::plain;
+use crate::tui::model::{Obj, RowKind, Snapshot};
 
 /// Samples of rate history kept per row (one per refresh).
 pub const RATE_SAMPLES: usize = 60;
@@ -84,7 +87,7 @@ impl Popup {
     /// Whether the popup still shows only the tap's waiting line.
     pub fn tap_waiting(&self) -> bool {
         self.lines.first().is_some_and(|l| {
-            let t = crate::tui::text::plain(l);
+            let t = crate::present::output::plain(l);
             t == TAP_WAITING || t == TAP_WAITING_MESSAGES
         })
     }
@@ -410,7 +413,7 @@ impl App {
             Action::TapEnded { id, message } => {
                 if let Mode::Popup(p) = &mut self.mode {
                     if p.tap == Some(id) {
-                        p.lines.push(vec![crate::output::Span::new(
+                        p.lines.push(vec![crate::present::output::Span::new(
                             format!("tap ended: {message}"),
                             Tone::Bad,
                         )]);
@@ -459,7 +462,10 @@ impl App {
                     None => {
                         p.lines.insert(
                             0,
-                            vec![crate::output::Span::new("gone from the server", Tone::Bad)],
+                            vec![crate::present::output::Span::new(
+                                "gone from the server",
+                                Tone::Bad,
+                            )],
                         );
                         p.live = None;
                     }
@@ -484,7 +490,7 @@ impl App {
             p.lines.clear();
         }
         let at_end = p.scroll + page >= p.lines.len();
-        p.lines.push(crate::tap::tap_line(record));
+        p.lines.push(crate::present::tap::tap_line(record));
         if p.lines.len() > TAP_LINES {
             let cut = p.lines.len() - TAP_LINES;
             p.lines.drain(..cut);
@@ -523,7 +529,7 @@ fn sort_rows(rows: &mut [&Obj], by: SortBy, reversed: bool, s: &Snapshot) {
             SortBy::Errors => o.num("Errors").or_else(|| o.num("DeadLettered")),
             SortBy::InFlight => o.num("InFlight"),
             SortBy::P99 => match o.kind {
-                crate::tui::model::ObjKind::Unit => s.unit_p99(&o.name),
+                RowKind::Object(Kind::Unit) => s.unit_p99(&o.name),
                 _ => o.num("P99Micros"),
             },
             SortBy::Name | SortBy::State => None,

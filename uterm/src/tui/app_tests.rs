@@ -4,13 +4,14 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use serde_json::json;
 
 use super::*;
-use crate::command::{parse, Kind, Target};
-use crate::output::{Block, Output, Span};
+use crate::lang::kind::{Kind, Target};
+use crate::lang::parse::parse;
+use crate::present::output::{Block, Output, Span};
 use crate::tui::action::JobResult;
 use crate::tui::action::Op;
 use crate::tui::fixture::{self, NOW};
 use crate::tui::input::action_for;
-use crate::tui::model::ObjKind;
+use crate::tui::model::RowKind;
 
 fn key(app: &mut App, code: KeyCode) -> Vec<Effect> {
     match action_for(&app.mode, KeyEvent::new(code, KeyModifiers::NONE)) {
@@ -272,7 +273,7 @@ fn enter_drills_into_a_unit_and_esc_backs_out() {
     typed(&mut a, "jj");
     key(&mut a, KeyCode::Enter);
     assert_eq!(a.drill, Some(("internal-services".into(), View::Units)));
-    let rows: Vec<(ObjKind, String)> = a
+    let rows: Vec<(RowKind, String)> = a
         .objects()
         .iter()
         .map(|o| (o.kind, o.name.clone()))
@@ -280,10 +281,10 @@ fn enter_drills_into_a_unit_and_esc_backs_out() {
     assert_eq!(
         rows,
         vec![
-            (ObjKind::Proxy, "orders".into()),
-            (ObjKind::Endpoint, "orders-backend".into()),
-            (ObjKind::Consumer, "orders-in".into()),
-            (ObjKind::Draining, "r3".into()),
+            (RowKind::Object(Kind::Proxy), "orders".into()),
+            (RowKind::Object(Kind::Endpoint), "orders-backend".into()),
+            (RowKind::Object(Kind::Consumer), "orders-in".into()),
+            (RowKind::Draining, "r3".into()),
         ]
     );
     // Enter on an element shows all its attributes.
@@ -532,7 +533,7 @@ fn history_popup_picks_a_revision_to_roll_back_to() {
         {"revision": 2, "active": false, "hash": "b", "label": "1.0.0"},
         {"revision": 3, "active": true, "hash": "c", "label": "1.0.0"}
     ]);
-    let out = crate::report::history("default", &v, NOW);
+    let out = crate::present::report::history("default", &v, NOW);
     a.update(Action::JobDone {
         id,
         result: JobResult::Ok(out),

@@ -7,7 +7,7 @@ use std::time::Duration;
 use deployments::protocol::Response;
 use serde_json::{json, Value};
 
-use crate::event::Event;
+use crate::conn::sse::Event;
 use crate::tui::action::Action;
 use crate::tui::app::{App, Options};
 use crate::tui::model::{snapshot, Snapshot};

@@ -2,11 +2,12 @@
 //! its result) and what its result does: the status line, a popup waiting for it (a diff,
 //! a history to roll back from), the last output kept for `o`. Part of the reducer: pure.
 
-use crate::command::Command;
-use crate::output::{Span, Tone};
+use crate::lang::command::Command;
+use crate::present::output::plain;
+use crate::present::output::{Span, Tone};
 use crate::tui::action::{Effect, JobResult};
 use crate::tui::app::{App, HistoryPick, Job, Mode, Popup, Purpose};
-use crate::tui::text::{output_lines, plain};
+use crate::tui::text::output_lines;
 
 impl App {
     /// Starts a command: a [`Effect::Run`] and the job remembered until its result.

@@ -9,7 +9,6 @@
 
 pub mod action;
 pub mod app;
-pub mod complete;
 pub mod edit;
 #[cfg(test)]
 mod fixture;
@@ -33,8 +32,8 @@ use crossterm::terminal::{self, EnterAlternateScreen, LeaveAlternateScreen};
 use ratatui::backend::CrosstermBackend;
 use ratatui::Terminal;
 
-use crate::client::{normalize_url, ClientConfig};
-use crate::output::now_ms;
+use crate::conn::client::{normalize_url, ClientConfig};
+use crate::present::output::now_ms;
 use action::{Action, Effect};
 use app::{App, Options};
 use net::{Msg, Net};

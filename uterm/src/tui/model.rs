@@ -6,51 +6,40 @@
 use deployments::protocol::{ObjectName, Request, Response};
 use serde_json::{json, Value};
 
-use crate::command::{Kind, Target};
-use crate::exec::envelope_message;
-use crate::view::Attrs;
+use crate::exec::executor::{envelope_message, manager, server};
+use crate::lang::complete::Names;
+use crate::lang::kind::{Kind, Target};
+use crate::present::view::Attrs;
 
-/// What a row is.
+/// What a row is: a managed object of a [`Kind`], or an old revision of a unit still
+/// finishing its in-flight requests (shown, not actionable).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ObjKind {
-    Unit,
-    Proxy,
-    Sequence,
-    Endpoint,
-    Transport,
-    Task,
-    Consumer,
-    /// An old revision of a unit finishing its in-flight requests (not actionable).
+pub enum RowKind {
+    Object(Kind),
     Draining,
 }
 
-impl ObjKind {
+impl RowKind {
     pub fn word(self) -> &'static str {
-        match self.kind() {
-            Some(k) => k.word(),
-            None => "draining",
+        match self {
+            RowKind::Object(k) => k.word(),
+            RowKind::Draining => "draining",
         }
     }
 
     /// The command-language kind, if the row is a managed object.
     pub fn kind(self) -> Option<Kind> {
-        Some(match self {
-            ObjKind::Unit => Kind::Unit,
-            ObjKind::Proxy => Kind::Proxy,
-            ObjKind::Sequence => Kind::Sequence,
-            ObjKind::Endpoint => Kind::Endpoint,
-            ObjKind::Transport => Kind::Transport,
-            ObjKind::Task => Kind::Task,
-            ObjKind::Consumer => Kind::Consumer,
-            ObjKind::Draining => return None,
-        })
+        match self {
+            RowKind::Object(k) => Some(k),
+            RowKind::Draining => None,
+        }
     }
 }
 
 /// One object as read: its name, the unit it belongs to, and its attributes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Obj {
-    pub kind: ObjKind,
+    pub kind: RowKind,
     pub unit: Option<String>,
     pub name: String,
     pub attrs: Attrs,
@@ -76,7 +65,7 @@ impl Obj {
     /// `orders/list` for elements of a unit, the bare name otherwise.
     pub fn label(&self) -> String {
         match (&self.unit, self.kind) {
-            (Some(u), k) if k != ObjKind::Unit => format!("{u}/{}", self.name),
+            (Some(u), k) if k != RowKind::Object(Kind::Unit) => format!("{u}/{}", self.name),
             _ => self.name.clone(),
         }
     }
@@ -111,13 +100,13 @@ impl Obj {
 
     /// True for a unit on disk that is not loaded.
     pub fn not_loaded(&self) -> bool {
-        self.kind == ObjKind::Unit && self.state() == NOT_LOADED
+        self.kind == RowKind::Object(Kind::Unit) && self.state() == NOT_LOADED
     }
 
     /// The unit this row belongs to (itself for a unit).
     pub fn unit_name(&self) -> Option<&str> {
         match self.kind {
-            ObjKind::Unit => Some(&self.name),
+            RowKind::Object(Kind::Unit) => Some(&self.name),
             _ => self.unit.as_deref(),
         }
     }
@@ -125,9 +114,9 @@ impl Obj {
     /// The object as a command target.
     pub fn target(&self) -> Option<Target> {
         Some(match self.kind {
-            ObjKind::Unit => Target::Unit(self.name.clone()),
-            ObjKind::Transport => Target::Transport(self.name.clone()),
-            ObjKind::Draining => return None,
+            RowKind::Object(Kind::Unit) => Target::Unit(self.name.clone()),
+            RowKind::Object(Kind::Transport) => Target::Transport(self.name.clone()),
+            RowKind::Draining => return None,
             k => Target::Element {
                 kind: k.kind()?,
                 unit: self.unit.clone()?,
@@ -141,7 +130,7 @@ impl Obj {
     /// ([`RECEIVED_RATE`]).
     pub fn rate(&self) -> Option<f64> {
         match self.kind {
-            ObjKind::Consumer => self.num(RECEIVED_RATE),
+            RowKind::Object(Kind::Consumer) => self.num(RECEIVED_RATE),
             _ => self.num("RequestsPerSecond"),
         }
     }
@@ -182,35 +171,26 @@ pub struct Snapshot {
     pub draining: Vec<Obj>,
 }
 
-fn server_bean() -> ObjectName {
-    ObjectName::new("esb", &[("type", "Server")])
-}
-
-fn manager_bean() -> ObjectName {
-    ObjectName::new("esb", &[("type", "DeploymentManager")])
-}
-
 /// The kinds read by pattern on every refresh, in request order after Server and
 /// DeploymentManager.
-const PATTERN_KINDS: [ObjKind; 7] = [
-    ObjKind::Unit,
-    ObjKind::Proxy,
-    ObjKind::Endpoint,
-    ObjKind::Transport,
-    ObjKind::Task,
-    ObjKind::Sequence,
-    ObjKind::Consumer,
+const PATTERN_KINDS: [Kind; 7] = [
+    Kind::Unit,
+    Kind::Proxy,
+    Kind::Endpoint,
+    Kind::Transport,
+    Kind::Task,
+    Kind::Sequence,
+    Kind::Consumer,
 ];
 
 /// The one bulk request of a refresh tick: Server, DeploymentManager, then pattern reads of
 /// every unit, proxy, endpoint, transport, task, sequence and consumer.
 pub fn requests() -> Vec<Request> {
     let mut v = vec![
-        Request::read(server_bean(), None),
-        Request::read(manager_bean(), None),
+        Request::read(server(), None),
+        Request::read(manager(), None),
     ];
-    for k in PATTERN_KINDS {
-        let kind = k.kind().expect("pattern kinds are managed objects");
+    for kind in PATTERN_KINDS {
         v.push(Request::read(kind.pattern(None), None));
     }
     v
@@ -242,12 +222,12 @@ pub fn snapshot(responses: &[Response], taken_ms: u64) -> Result<Snapshot, Strin
             .map(|r| rows(r, kind))
             .unwrap_or_default();
         match kind {
-            ObjKind::Unit => s.units = rows,
-            ObjKind::Proxy => s.proxies = rows,
-            ObjKind::Endpoint => s.endpoints = rows,
-            ObjKind::Transport => s.transports = rows,
-            ObjKind::Task => s.tasks = rows,
-            ObjKind::Consumer => s.consumers = rows,
+            Kind::Unit => s.units = rows,
+            Kind::Proxy => s.proxies = rows,
+            Kind::Endpoint => s.endpoints = rows,
+            Kind::Transport => s.transports = rows,
+            Kind::Task => s.tasks = rows,
+            Kind::Consumer => s.consumers = rows,
             _ => s.sequences = rows,
         }
     }
@@ -264,7 +244,7 @@ pub fn snapshot(responses: &[Response], taken_ms: u64) -> Result<Snapshot, Strin
             let mut attrs = Attrs::new();
             attrs.insert("State".into(), json!(NOT_LOADED));
             s.units.push(Obj {
-                kind: ObjKind::Unit,
+                kind: RowKind::Object(Kind::Unit),
                 unit: None,
                 name: u.to_string(),
                 attrs,
@@ -285,9 +265,9 @@ pub fn snapshot(responses: &[Response], taken_ms: u64) -> Result<Snapshot, Strin
                     r.get("revision").cloned().unwrap_or(Value::Null),
                 );
                 s.draining.push(Obj {
-                    kind: ObjKind::Draining,
+                    kind: RowKind::Draining,
                     unit: Some(u.name.clone()),
-                    name: format!("r{}", crate::output::cell(r.get("revision"))),
+                    name: format!("r{}", crate::present::output::cell(r.get("revision"))),
                     attrs,
                 });
             }
@@ -298,7 +278,7 @@ pub fn snapshot(responses: &[Response], taken_ms: u64) -> Result<Snapshot, Strin
 
 /// The rows of a pattern read (`{bean: {attrs}}`), sorted by unit and name. A 404 (nothing
 /// matches) or an error is no rows.
-fn rows(r: &Response, kind: ObjKind) -> Vec<Obj> {
+fn rows(r: &Response, kind: Kind) -> Vec<Obj> {
     let Some(Value::Object(m)) = r.value.as_ref().filter(|_| r.is_ok()) else {
         return Vec::new();
     };
@@ -307,7 +287,7 @@ fn rows(r: &Response, kind: ObjKind) -> Vec<Obj> {
         .filter_map(|(bean, attrs)| {
             let n = ObjectName::parse(bean).ok()?;
             Some(Obj {
-                kind,
+                kind: RowKind::Object(kind),
                 unit: n.get("unit").map(str::to_string),
                 name: n.get("name")?.to_string(),
                 attrs: match attrs {
@@ -394,25 +374,8 @@ impl Snapshot {
     }
 }
 
-/// Names the `:` line completes, taken from the latest snapshot.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Names {
-    pub units: Vec<String>,
-    /// Units on disk that are not loaded.
-    pub unloaded: Vec<String>,
-    pub proxies: Vec<String>,
-    pub endpoints: Vec<String>,
-    pub tasks: Vec<String>,
-    pub consumers: Vec<String>,
-    pub sequences: Vec<String>,
-    pub transports: Vec<String>,
-    /// `(unit/endpoint, url)` of every address.
-    pub addresses: Vec<(String, String)>,
-    /// Every bean name and its attributes' names.
-    pub beans: Vec<(String, Vec<String>)>,
-}
-
 impl Names {
+    /// The names of everything in a snapshot.
     pub fn of(s: &Snapshot) -> Names {
         let labels = |v: &[Obj]| v.iter().map(Obj::label).collect::<Vec<_>>();
         let mut n = Names {
@@ -526,7 +489,7 @@ mod tests {
         assert_eq!(s.consumers.len(), 1);
         let items = s.unit_items("a");
         assert_eq!(items.len(), 1);
-        assert_eq!(items[0].kind, ObjKind::Consumer);
+        assert_eq!(items[0].kind, RowKind::Object(Kind::Consumer));
         assert_eq!(items[0].label(), "a/in");
         assert_eq!(items[0].state(), "Disconnected");
         assert_eq!(Names::of(&s).consumers, vec!["a/in"]);

@@ -2,11 +2,12 @@
 //! operations), Command (`:` line with completion), Filter (`/`), Help, Confirm and Popup.
 //! Part of the reducer: pure.
 
-use crate::command::{self, Command};
-use crate::output::Tone;
+use crate::lang::command::Command;
+use crate::lang::complete::complete;
+use crate::lang::parse;
+use crate::present::output::Tone;
 use crate::tui::action::{Action, Edit, Effect, View};
 use crate::tui::app::{App, Mode, Popup, Purpose};
-use crate::tui::complete::complete;
 
 impl App {
     pub(crate) fn key_action(&mut self, action: Action) -> Vec<Effect> {
@@ -183,7 +184,7 @@ impl App {
         if matches!(line.as_str(), "q" | "quit" | "exit") {
             return self.update(Action::Quit);
         }
-        let cmd = match command::parse(&line) {
+        let cmd = match parse::parse(&line) {
             Ok(c) => c,
             Err(e) => {
                 // Keep the line so it can be fixed.

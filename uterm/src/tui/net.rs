@@ -9,11 +9,12 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::client::{Client, ClientConfig, ClientError};
-use crate::command::Command;
-use crate::event::Event;
-use crate::exec::Executor;
-use crate::output::now_ms;
+use crate::conn::client::{Client, ClientConfig};
+use crate::conn::error::ClientError;
+use crate::conn::sse::Event;
+use crate::exec::executor::Executor;
+use crate::lang::command::Command;
+use crate::present::output::now_ms;
 use crate::tui::action::{Action, JobResult};
 use crate::tui::model::{self, Snapshot};
 
@@ -260,7 +261,7 @@ fn follow(client: Client, tx: Sender<Msg>) {
                                 last = id;
                             }
                             let ev = Event::from(sse);
-                            let stopping = ev.kind == "server_stopping";
+                            let stopping = ev.is_server_stopping();
                             if !send(Action::Event(Box::new(ev))) {
                                 return;
                             }
@@ -295,7 +296,7 @@ fn follow(client: Client, tx: Sender<Msg>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::client::TokenSpec;
+    use crate::conn::token::TokenSpec;
     use crate::fake::{self, Fake};
     use serde_json::{json, Value};
 

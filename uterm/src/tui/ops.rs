@@ -4,12 +4,13 @@
 //! maintenance, unload, rollback), and what `--read-only` refuses (everything that changes
 //! state). Part of the reducer: pure.
 
-use crate::command::{Command, Kind, Target};
-use crate::output::{Span, Tone};
+use crate::lang::command::Command;
+use crate::lang::kind::{Kind, Target};
+use crate::present::output::block_lines;
+use crate::present::output::{Span, Tone};
 use crate::tui::action::{Effect, Op, View};
 use crate::tui::app::{App, Confirm, Mode, Popup, Purpose};
-use crate::tui::model::{Obj, ObjKind};
-use crate::tui::text::block_lines;
+use crate::tui::model::{Obj, RowKind};
 
 fn paused(state: &str) -> bool {
     matches!(state, "Paused" | "Maintenance")
@@ -37,7 +38,7 @@ impl App {
                 Err("select a unit or one of its elements (views 1-3) first".into())
             }
             None => Err("nothing selected".into()),
-            Some(o) if o.kind == ObjKind::Transport => {
+            Some(o) if o.kind == RowKind::Object(Kind::Transport) => {
                 Err(format!("transport {} belongs to no unit", o.name))
             }
             Some(o) => o
@@ -66,11 +67,16 @@ impl App {
         };
         match op {
             Op::Tap => match sel {
-                Some(o) if matches!(o.kind, ObjKind::Proxy | ObjKind::Consumer) => {
+                Some(o)
+                    if matches!(
+                        o.kind,
+                        RowKind::Object(Kind::Proxy) | RowKind::Object(Kind::Consumer)
+                    ) =>
+                {
                     let unit = o.unit.clone().unwrap_or_default();
                     let id = self.next_job;
                     self.next_job += 1;
-                    let consumer = o.kind == ObjKind::Consumer;
+                    let consumer = o.kind == RowKind::Object(Kind::Consumer);
                     let waiting = if consumer {
                         crate::tui::app::TAP_WAITING_MESSAGES
                     } else {
@@ -300,7 +306,7 @@ impl App {
             lines.push(Vec::new());
             let json = serde_json::to_string_pretty(&ev.event.to_json()).unwrap_or_default();
             lines.extend(json.lines().map(|l| vec![Span::plain(l)]));
-            let title = crate::event::event_title(&ev.event);
+            let title = crate::present::event::event_title(&ev.event);
             self.mode = Mode::Popup(Popup::new(title, lines));
             return vec![];
         }
@@ -308,17 +314,21 @@ impl App {
             return vec![];
         };
         let drill_to = match o.kind {
-            ObjKind::Unit if o.not_loaded() => {
+            RowKind::Object(Kind::Unit) if o.not_loaded() => {
                 return self.refuse(format!("{} is not loaded; l loads it", o.name))
             }
-            ObjKind::Unit => Some(o.name.clone()),
-            ObjKind::Proxy | ObjKind::Endpoint if self.drill.is_none() => o.unit.clone(),
+            RowKind::Object(Kind::Unit) => Some(o.name.clone()),
+            RowKind::Object(Kind::Proxy) | RowKind::Object(Kind::Endpoint)
+                if self.drill.is_none() =>
+            {
+                o.unit.clone()
+            }
             _ => None,
         };
         if let Some(u) = drill_to {
             let from = self.view;
             self.drill = Some((u, from));
-            if o.kind != ObjKind::Unit {
+            if o.kind != RowKind::Object(Kind::Unit) {
                 self.select_key(&o.key());
             }
             return vec![];
@@ -339,8 +349,8 @@ impl App {
 }
 
 /// The lines of an object's attribute popup.
-pub(crate) fn attr_lines(o: &Obj, now_ms: u64) -> Vec<crate::output::Line> {
-    block_lines(&crate::view::sheet(None, &o.attrs, now_ms))
+pub(crate) fn attr_lines(o: &Obj, now_ms: u64) -> Vec<crate::present::output::Line> {
+    block_lines(&crate::present::view::sheet(None, &o.attrs, now_ms))
 }
 
 fn capital(s: &str) -> String {

@@ -1,81 +1,8 @@
-//! Text the console shows, as toned spans: command [`Output`] blocks laid out as lines
-//! (aligned like script mode, tones kept for colour), sparklines as block characters, and
+//! Text the console shows, as toned spans: command [`Output`]s as lines (laid out by
+//! [`crate::present::output::block_lines`], as in script mode), sparklines as block characters, and
 //! the key map ([`KEYS`]) that the help popup lists and docs/uterm.md follows.
 
-use crate::output::{Align, Block, Line, Output, Span, Tone};
-
-/// The blocks of an output as lines (tables and fields aligned), a blank line between blocks.
-pub fn block_lines(blocks: &[Block]) -> Vec<Line> {
-    let mut out: Vec<Line> = Vec::new();
-    for b in blocks {
-        let lines = match b {
-            Block::Lines(l) => l.clone(),
-            Block::Fields(fields) => {
-                let w = fields
-                    .iter()
-                    .map(|(k, _)| k.chars().count())
-                    .max()
-                    .unwrap_or(0);
-                fields
-                    .iter()
-                    .map(|(k, v)| vec![Span::new(format!("{k:<w$}  "), Tone::Dim), v.clone()])
-                    .collect()
-            }
-            Block::Table(t) if t.rows.is_empty() => {
-                vec![vec![Span::new(t.empty.clone(), Tone::Dim)]]
-            }
-            Block::Table(t) => {
-                let n = t.headers.len();
-                let mut widths: Vec<usize> = t.headers.iter().map(|h| h.chars().count()).collect();
-                for row in &t.rows {
-                    for (i, c) in row.iter().enumerate().take(n) {
-                        widths[i] = widths[i].max(c.text.chars().count());
-                    }
-                }
-                let header: Vec<Span> = t
-                    .headers
-                    .iter()
-                    .map(|h| Span::new(h.clone(), Tone::Bold))
-                    .collect();
-                std::iter::once(&header)
-                    .chain(t.rows.iter())
-                    .map(|row| {
-                        let mut line = Vec::new();
-                        for (i, w) in widths.iter().enumerate() {
-                            let cell = row.get(i).cloned().unwrap_or_default();
-                            let pad = " ".repeat(w - cell.text.chars().count().min(*w));
-                            if i > 0 {
-                                line.push(Span::plain("  "));
-                            }
-                            if t.align.get(i) == Some(&Align::Right) {
-                                line.push(Span::plain(pad));
-                                line.push(cell);
-                            } else {
-                                line.push(cell);
-                                line.push(Span::plain(pad));
-                            }
-                        }
-                        line
-                    })
-                    .collect()
-            }
-        };
-        if lines.is_empty() {
-            continue;
-        }
-        if !out.is_empty() {
-            out.push(Vec::new());
-        }
-        out.extend(lines);
-    }
-    out
-}
-
-/// A line's text without tones, trailing blanks trimmed.
-pub fn plain(line: &Line) -> String {
-    let s: String = line.iter().map(|s| s.text.as_str()).collect();
-    s.trim_end().to_string()
-}
+use crate::present::output::{block_lines, plain, Line, Output, Span, Tone};
 
 /// The lines of an output (its blocks), never empty: "ok" when it has nothing to show.
 pub fn output_lines(out: &Output) -> Vec<Line> {
@@ -198,7 +125,7 @@ pub const KEYS: &[(&str, &[(&str, &str)])] = &[
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::output::Table;
+    use crate::present::output::{Block, Table};
     use serde_json::json;
 
     #[test]
@@ -210,7 +137,7 @@ mod tests {
             .with(Block::Lines(vec![vec![Span::plain("title")]]))
             .with(Block::Table(t));
         let text: Vec<String> = output_lines(&out).iter().map(plain).collect();
-        let script = out.render(crate::output::Style::PLAIN);
+        let script = out.render(crate::present::output::Style::PLAIN);
         assert_eq!(text.join("\n") + "\n", script);
         assert_eq!(plain(&output_lines(&Output::new(json!(null)))[0]), "ok");
     }

@@ -11,10 +11,11 @@ use ratatui::Frame;
 use serde_json::Value;
 
 use super::style;
-use crate::output::{ago, cell, micros, millis, short_hash, Tone};
-use crate::report::diag_text;
+use crate::lang::kind::Kind;
+use crate::present::output::{ago, cell, micros, millis, short_hash, Tone};
+use crate::present::report::diag_text;
 use crate::tui::app::App;
-use crate::tui::model::{Obj, ObjKind};
+use crate::tui::model::{Obj, RowKind};
 use crate::tui::text::{count, rate};
 
 type Field = (&'static str, TSpan<'static>);
@@ -35,14 +36,14 @@ fn fields(o: &Obj, app: &App) -> (Vec<Field>, Vec<TLine<'static>>) {
     );
     let mut extra: Vec<TLine> = Vec::new();
     let f: Vec<Field> = match o.kind {
-        ObjKind::Unit if o.not_loaded() => {
+        RowKind::Object(Kind::Unit) if o.not_loaded() => {
             extra.push(TLine::styled(
                 "on disk, not loaded: l loads it, d shows what loading would add",
                 style::tone(Tone::Dim),
             ));
             vec![state]
         }
-        ObjKind::Unit => {
+        RowKind::Object(Kind::Unit) => {
             let mut v = vec![
                 state,
                 plain("revision", format!("r{} {}", n("Revision"), o.str("Label"))),
@@ -108,7 +109,7 @@ fn fields(o: &Obj, app: &App) -> (Vec<Field>, Vec<TLine<'static>>) {
             }
             v
         }
-        ObjKind::Proxy => vec![
+        RowKind::Object(Kind::Proxy) => vec![
             state,
             plain("path", o.str("Path")),
             plain("methods", or(cell(o.attrs.get("Methods")), "any")),
@@ -123,7 +124,7 @@ fn fields(o: &Obj, app: &App) -> (Vec<Field>, Vec<TLine<'static>>) {
                 format!("{} / {}", lat("P50Micros"), lat("P99Micros")),
             ),
         ],
-        ObjKind::Endpoint => {
+        RowKind::Object(Kind::Endpoint) => {
             if let Some(Value::Array(addrs)) = o.attrs.get("Addresses") {
                 for a in addrs {
                     let st = cell(a.get("state"));
@@ -157,7 +158,7 @@ fn fields(o: &Obj, app: &App) -> (Vec<Field>, Vec<TLine<'static>>) {
                 ),
             ]
         }
-        ObjKind::Transport => vec![
+        RowKind::Object(Kind::Transport) => vec![
             state,
             plain("kind", o.str("Kind")),
             plain("bind", o.str("Bind")),
@@ -165,7 +166,7 @@ fn fields(o: &Obj, app: &App) -> (Vec<Field>, Vec<TLine<'static>>) {
             plain("errors", n("Errors")),
             plain("in flight", n("InFlight")),
         ],
-        ObjKind::Task => {
+        RowKind::Object(Kind::Task) => {
             let last = match o.num("LastRun") {
                 Some(t) if t > 0.0 => ago(t as u64, app.now_ms),
                 _ => "never".into(),
@@ -189,11 +190,11 @@ fn fields(o: &Obj, app: &App) -> (Vec<Field>, Vec<TLine<'static>>) {
             }
             v
         }
-        ObjKind::Sequence => vec![
+        RowKind::Object(Kind::Sequence) => vec![
             plain("steps", n("Steps")),
             plain("kinds", cell(o.attrs.get("StepKinds"))),
         ],
-        ObjKind::Consumer => {
+        RowKind::Object(Kind::Consumer) => {
             let mut v = vec![
                 state,
                 plain("source", format!("{} {}", o.str("Kind"), o.str("Source"))),
@@ -221,7 +222,7 @@ fn fields(o: &Obj, app: &App) -> (Vec<Field>, Vec<TLine<'static>>) {
             }
             v
         }
-        ObjKind::Draining => vec![state, plain("in flight", n("InFlight"))],
+        RowKind::Draining => vec![state, plain("in flight", n("InFlight"))],
     };
     (f, extra)
 }
@@ -330,7 +331,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
     if has_rate && spark_area.height > 0 {
         let now = samples.last().copied();
         let max = samples.iter().copied().fold(0.0_f64, f64::max);
-        let what = if o.kind == ObjKind::Consumer {
+        let what = if o.kind == RowKind::Object(Kind::Consumer) {
             "recv/s"
         } else {
             "req/s"

@@ -7,7 +7,7 @@ use ratatui::widgets::{Block, Borders, HighlightSpacing, List, ListItem, ListSta
 use ratatui::Frame;
 
 use super::style;
-use crate::output::Tone;
+use crate::present::output::Tone;
 use crate::tui::app::{App, Conn};
 
 pub fn draw(f: &mut Frame, area: Rect, app: &App) {

@@ -9,7 +9,7 @@ use ratatui::Frame;
 use serde_json::Value;
 
 use super::style;
-use crate::output::{uptime, Tone};
+use crate::present::output::{uptime, Tone};
 use crate::tui::action::View;
 use crate::tui::app::{App, Conn};
 use crate::tui::text::{count, rate, spark};

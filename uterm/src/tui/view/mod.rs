@@ -17,7 +17,7 @@ use ratatui::text::Line as TLine;
 use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 use ratatui::Frame;
 
-use crate::output::Tone;
+use crate::present::output::Tone;
 use crate::tui::action::View;
 use crate::tui::app::{App, Conn, Mode};
 

@@ -8,7 +8,7 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 use ratatui::Frame;
 
 use super::style;
-use crate::output::Tone;
+use crate::present::output::Tone;
 use crate::tui::app::{Confirm, Popup};
 use crate::tui::text::KEYS;
 
@@ -48,7 +48,7 @@ pub fn help_lines() -> Vec<TLine<'static>> {
         "Commands of the : line (as in script mode; `help VERB` explains one)",
         style::title(),
     ));
-    for e in crate::help::ENTRIES {
+    for e in crate::lang::help::ENTRIES {
         lines.push(TLine::from(vec![
             TSpan::styled(format!("  {:<18}", e.verb), style::key()),
             TSpan::raw(e.summary.to_string()),

@@ -8,7 +8,7 @@ use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
 use super::style;
-use crate::output::Tone;
+use crate::present::output::Tone;
 use crate::tui::app::{App, Mode};
 
 pub fn draw(f: &mut Frame, area: Rect, app: &App) {

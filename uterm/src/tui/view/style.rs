@@ -3,7 +3,7 @@
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line as TLine, Span as TSpan};
 
-use crate::output::{Line, Tone};
+use crate::present::output::{Line, Tone};
 
 pub fn tone(t: Tone) -> Style {
     match t {

@@ -12,10 +12,11 @@ use ratatui::Frame;
 use serde_json::Value;
 
 use super::style;
-use crate::output::{ago, micros, Tone};
+use crate::lang::kind::Kind;
+use crate::present::output::{ago, micros, Tone};
 use crate::tui::action::{SortBy, View};
 use crate::tui::app::App;
-use crate::tui::model::{Obj, ObjKind, ACKED_RATE};
+use crate::tui::model::{Obj, RowKind, ACKED_RATE};
 use crate::tui::text::{count, rate, spark};
 
 /// A column: title, width range, right-aligned, priority (0 is kept longest).
@@ -47,9 +48,9 @@ const ERRS: Col = col("ERR", 5, 6, true, 1);
 const P99: Col = col("P99", 7, 7, true, 2);
 const INFL: Col = col("INFL", 4, 5, true, 2);
 
-fn columns(kind: Option<ObjKind>) -> Vec<Col> {
+fn columns(kind: Option<RowKind>) -> Vec<Col> {
     match kind {
-        Some(ObjKind::Unit) => vec![
+        Some(RowKind::Object(Kind::Unit)) => vec![
             col("UNIT", 14, 28, false, 0),
             col("STATE", 10, 10, false, 0),
             col("REV", 9, 16, false, 1),
@@ -60,7 +61,7 @@ fn columns(kind: Option<ObjKind>) -> Vec<Col> {
             RATE,
             col("NOTES", 12, 40, false, 3),
         ],
-        Some(ObjKind::Proxy) => vec![
+        Some(RowKind::Object(Kind::Proxy)) => vec![
             col("PROXY", 18, 40, false, 0),
             col("STATE", 8, 8, false, 0),
             col("PATH", 10, 48, false, 1),
@@ -70,7 +71,7 @@ fn columns(kind: Option<ObjKind>) -> Vec<Col> {
             INFL,
             RATE,
         ],
-        Some(ObjKind::Endpoint) => vec![
+        Some(RowKind::Object(Kind::Endpoint)) => vec![
             col("ENDPOINT", 18, 40, false, 0),
             col("STATE", 11, 11, false, 0),
             col("ADDRS", 7, 9, false, 1),
@@ -81,7 +82,7 @@ fn columns(kind: Option<ObjKind>) -> Vec<Col> {
             INFL,
             RATE,
         ],
-        Some(ObjKind::Transport) => vec![
+        Some(RowKind::Object(Kind::Transport)) => vec![
             col("TRANSPORT", 12, 24, false, 0),
             col("STATE", 8, 8, false, 0),
             col("BIND", 15, 21, false, 1),
@@ -90,7 +91,7 @@ fn columns(kind: Option<ObjKind>) -> Vec<Col> {
             INFL,
             RATE,
         ],
-        Some(ObjKind::Consumer) => vec![
+        Some(RowKind::Object(Kind::Consumer)) => vec![
             col("CONSUMER", 16, 40, false, 0),
             col("STATE", 12, 12, false, 0),
             col("SOURCE", 10, 36, false, 0),
@@ -219,27 +220,27 @@ pub fn addresses_up(o: &Obj) -> String {
 /// The INFO cell of a drill-down row.
 fn info(o: &Obj) -> String {
     match o.kind {
-        ObjKind::Proxy => o.str("Path").to_string(),
-        ObjKind::Endpoint => format!("{} {} up", o.str("Strategy"), addresses_up(o)),
-        ObjKind::Task => {
+        RowKind::Object(Kind::Proxy) => o.str("Path").to_string(),
+        RowKind::Object(Kind::Endpoint) => format!("{} {} up", o.str("Strategy"), addresses_up(o)),
+        RowKind::Object(Kind::Task) => {
             let every = o
                 .num("EveryMillis")
-                .map(|m| format!("every {}", crate::output::millis(m)))
+                .map(|m| format!("every {}", crate::present::output::millis(m)))
                 .unwrap_or_default();
             format!("{every}  runs {}", count(o.num("Runs")))
         }
-        ObjKind::Sequence => match o.num("Steps") {
+        RowKind::Object(Kind::Sequence) => match o.num("Steps") {
             Some(1.0) => "1 step".to_string(),
             n => format!("{} steps", count(n)),
         },
-        ObjKind::Consumer => format!(
+        RowKind::Object(Kind::Consumer) => format!(
             "{} {} acked, {} dead, {} waiting",
             o.str("Source"),
             count(o.num("Acked")),
             count(o.num("DeadLettered")),
             count(o.num("QueueDepth"))
         ),
-        ObjKind::Draining => format!("{} in flight", count(o.num("InFlight"))),
+        RowKind::Draining => format!("{} in flight", count(o.num("InFlight"))),
         _ => String::new(),
     }
 }
@@ -346,7 +347,9 @@ fn cell(c: &Col, o: &Obj, app: &App, width: u16) -> Cell<'static> {
         },
         "P99" => {
             let p = match o.kind {
-                ObjKind::Unit => app.snapshot.as_ref().and_then(|s| s.unit_p99(&o.name)),
+                RowKind::Object(Kind::Unit) => {
+                    app.snapshot.as_ref().and_then(|s| s.unit_p99(&o.name))
+                }
                 _ => o.num("P99Micros"),
             };
             match p {
@@ -367,16 +370,16 @@ fn cell(c: &Col, o: &Obj, app: &App, width: u16) -> Cell<'static> {
 }
 
 /// The kind of rows the current list shows (`None`: a drill-down of mixed kinds).
-fn list_kind(app: &App) -> Option<ObjKind> {
+fn list_kind(app: &App) -> Option<RowKind> {
     if app.drill.is_some() {
         return None;
     }
     Some(match app.view {
-        View::Units => ObjKind::Unit,
-        View::Proxies => ObjKind::Proxy,
-        View::Endpoints => ObjKind::Endpoint,
-        View::Consumers => ObjKind::Consumer,
-        _ => ObjKind::Transport,
+        View::Units => RowKind::Object(Kind::Unit),
+        View::Proxies => RowKind::Object(Kind::Proxy),
+        View::Endpoints => RowKind::Object(Kind::Endpoint),
+        View::Consumers => RowKind::Object(Kind::Consumer),
+        _ => RowKind::Object(Kind::Transport),
     })
 }
 
@@ -507,7 +510,7 @@ mod tests {
 
     #[test]
     fn narrow_terminals_drop_the_least_important_columns_first() {
-        let cols = columns(Some(ObjKind::Unit));
+        let cols = columns(Some(RowKind::Object(Kind::Unit)));
         let at = |w| -> Vec<&str> {
             fit(&cols, w)
                 .iter()
@@ -524,7 +527,7 @@ mod tests {
         let used: u16 = w.iter().flatten().sum::<u16>() + w.iter().flatten().count() as u16 - 1;
         assert_eq!(used, 76, "the room left is given out");
         let o = Obj {
-            kind: ObjKind::Proxy,
+            kind: RowKind::Object(Kind::Proxy),
             unit: Some("internal-services".into()),
             name: "orders".into(),
             attrs: Default::default(),
@@ -534,7 +537,7 @@ mod tests {
         assert_eq!(fit_text("abcdef", 4), "abc…");
     }
 
-    fn obj(kind: ObjKind, attrs: serde_json::Value) -> Obj {
+    fn obj(kind: RowKind, attrs: serde_json::Value) -> Obj {
         Obj {
             kind,
             unit: Some("u".into()),
@@ -545,11 +548,16 @@ mod tests {
 
     #[test]
     fn counts_agree_and_a_rejected_deploy_says_why() {
-        let seq = |n: u32| info(&obj(ObjKind::Sequence, serde_json::json!({"Steps": n})));
+        let seq = |n: u32| {
+            info(&obj(
+                RowKind::Object(Kind::Sequence),
+                serde_json::json!({"Steps": n}),
+            ))
+        };
         assert_eq!(seq(1), "1 step");
         assert_eq!(seq(3), "3 steps");
         let unit = obj(
-            ObjKind::Unit,
+            RowKind::Object(Kind::Unit),
             serde_json::json!({"State": "Active", "LastErrors": [
                 {"file": "u/unit.toml", "line": 3, "col": 1, "message": "endpoint \"nope\" not found"}]}),
         );

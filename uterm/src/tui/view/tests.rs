@@ -165,7 +165,7 @@ fn diff_popup_120x40() {
         {"kind": "proxy", "name": "echo", "change": "changed",
          "fields": [{"field": "path", "old": "/echo", "new": "/echo2"}]},
         {"kind": "sequence", "name": "audit", "change": "added"}]}});
-    let (out, _) = crate::report::diff(&v);
+    let (out, _) = crate::present::report::diff(&v);
     let id = *a.jobs.keys().next().unwrap();
     a.update(Action::JobDone {
         id,
@@ -187,7 +187,7 @@ fn history_popup_80x24() {
     let id = *a.jobs.keys().next().unwrap();
     a.update(Action::JobDone {
         id,
-        result: JobResult::Ok(crate::report::history("default", &v, NOW)),
+        result: JobResult::Ok(crate::present::report::history("default", &v, NOW)),
     });
     keys(&mut a, "k");
     insta::assert_snapshot!(screen(&a));

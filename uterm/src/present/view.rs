@@ -1,0 +1,649 @@
+//! Turns managed objects read from the management endpoint into [`Output`]s: the status
+//! page, one table per kind of object, attribute sheets, generic values and bean metadata.
+//! Pure functions of JSON, so the TUI can reuse them and tests need no server. Deployment
+//! results are in [`crate::present::report`], events in [`crate::present::event`].
+
+use deployments::protocol::attrs::{ManagerAttrs, ServerAttrs, UnitAttrs};
+use deployments::protocol::ObjectName;
+use serde::de::DeserializeOwned;
+use serde_json::{json, Map, Value};
+
+use crate::lang::kind::Kind;
+use crate::present::output::{
+    ago, cell, compact, micros, short_hash, timestamp, uptime, Block, Line, Output, Span, Table,
+    Tone,
+};
+use crate::present::report::{diag_span, diagnostic};
+
+/// The attributes of one bean, as read.
+pub type Attrs = Map<String, Value>;
+
+/// A bean read through a pattern: its name and attributes.
+pub type Row = (ObjectName, Attrs);
+
+fn s<'a>(a: &'a Attrs, k: &str) -> &'a str {
+    a.get(k).and_then(Value::as_str).unwrap_or("")
+}
+
+fn n(a: &Attrs, k: &str) -> Option<f64> {
+    a.get(k).and_then(Value::as_f64)
+}
+
+/// The JSON of a row: `mbean`, `unit` (if any), `name`, then the attributes.
+pub fn row_json((name, attrs): &Row) -> Value {
+    let mut m = Map::new();
+    m.insert("mbean".into(), json!(name.original()));
+    if let Some(u) = name.get("unit") {
+        m.insert("unit".into(), json!(u));
+    }
+    m.insert("name".into(), json!(name.get("name").unwrap_or("")));
+    for (k, v) in attrs {
+        m.insert(k.clone(), v.clone());
+    }
+    Value::Object(m)
+}
+
+/// `a` as the protocol's attributes of one bean kind (what the server did not send takes its
+/// default).
+fn typed<T: DeserializeOwned + Default>(a: &Attrs) -> T {
+    T::deserialize(&Value::Object(a.clone())).unwrap_or_default()
+}
+
+fn unit_notes(u: &UnitAttrs) -> Span {
+    let mut notes = Vec::new();
+    if u.origin == "pushed" {
+        notes.push("pushed".to_string());
+    }
+    if let Some(why) = &u.guard_tripped {
+        notes.push(format!("guard: {why}"));
+    }
+    if u.degraded {
+        notes.push("degraded (last-good)".to_string());
+    }
+    if u.modified_on_disk {
+        notes.push("modified on disk".to_string());
+    }
+    for r in &u.draining {
+        notes.push(format!(
+            "draining r{} ({} in flight)",
+            r.revision, r.in_flight
+        ));
+    }
+    let e = &u.last_errors;
+    if !e.is_empty() && u.state != "Failed" {
+        notes.push(format!(
+            "last deploy rejected ({} error{})",
+            e.len(),
+            if e.len() == 1 { "" } else { "s" }
+        ));
+    }
+    let tone = if notes.is_empty() {
+        Tone::Plain
+    } else {
+        Tone::Warn
+    };
+    Span::new(notes.join(", "), tone)
+}
+
+/// `status`: the server, its totals, every unit, units on disk that are not loaded, and
+/// revisions still draining.
+pub fn status(server: &Attrs, manager: &Attrs, units: &[Row], now: u64) -> Output {
+    let json = json!({
+        "server": server,
+        "deployment_manager": manager,
+        "units": units.iter().map(row_json).collect::<Vec<_>>(),
+    });
+    let srv: ServerAttrs = typed(server);
+    let dm: ManagerAttrs = typed(manager);
+    let mut head: Line = vec![
+        Span::new(srv.name.clone(), Tone::Bold),
+        Span::plain("  "),
+        Span::state(srv.state.clone()),
+        Span::plain(format!("  up {}", uptime(srv.uptime_seconds))),
+    ];
+    if !srv.version.is_empty() {
+        head.push(Span::plain(format!("  version {}", srv.version)));
+    }
+    head.push(Span::plain("  hot deploy "));
+    head.push(Span::state(if srv.hot_deploy || dm.hot_deploy {
+        "on"
+    } else {
+        "off"
+    }));
+    let c = &srv.counters;
+    let totals: Line = vec![Span::plain(format!(
+        "units {}  proxies {}  requests {}  errors {}  in flight {}",
+        srv.units, srv.proxies, c.requests, c.errors, c.in_flight
+    ))];
+    let mut out = Output::new(json).with(Block::Lines(vec![head, totals]));
+    out.push(Block::Table(units_table(units, now)));
+
+    let mut extra: Vec<Line> = Vec::new();
+    let loaded: Vec<&str> = units.iter().filter_map(|(n, _)| n.get("name")).collect();
+    let missing: Vec<&str> = dm
+        .units_on_disk
+        .iter()
+        .map(String::as_str)
+        .filter(|u| !loaded.contains(u))
+        .collect();
+    if !missing.is_empty() {
+        extra.push(vec![
+            Span::new("on disk, not loaded: ", Tone::Warn),
+            Span::plain(missing.join(", ")),
+            Span::new("  (load UNIT)", Tone::Dim),
+        ]);
+    }
+    for r in &dm.draining {
+        extra.push(vec![
+            Span::new("draining: ", Tone::Warn),
+            Span::plain(format!(
+                "{} revision {} ({} in flight)",
+                r.unit.as_deref().unwrap_or_default(),
+                r.revision,
+                r.in_flight
+            )),
+        ]);
+    }
+    if !extra.is_empty() {
+        out.push(Block::Lines(extra));
+    }
+    out
+}
+
+fn units_table(rows: &[Row], now: u64) -> Table {
+    let mut t = Table::new(
+        &[
+            "UNIT",
+            "STATE",
+            "REV>",
+            "LABEL",
+            "HASH",
+            "DEPLOYED",
+            "PROXIES>",
+            "ENDPOINTS>",
+            "TASKS>",
+            "REQUESTS>",
+            "ERRORS>",
+            "IN-FLIGHT>",
+            "NOTES",
+        ],
+        "no units loaded",
+    );
+    for (name, a) in rows {
+        let u: UnitAttrs = typed(a);
+        let deployed = match u.deployed_at {
+            Some(t) if t > 0 => ago(t, now),
+            _ => String::new(),
+        };
+        t.push(vec![
+            name.get("name").unwrap_or("").into(),
+            Span::state(u.state.clone()),
+            u.revision
+                .filter(|r| *r > 0)
+                .map(|r| r.to_string())
+                .unwrap_or_default()
+                .into(),
+            u.label.clone().unwrap_or_default().into(),
+            short_hash(u.hash.as_deref().unwrap_or_default()).into(),
+            deployed.into(),
+            u.proxies.len().to_string().into(),
+            u.endpoints.len().to_string().into(),
+            u.tasks.len().to_string().into(),
+            u.counters.requests.to_string().into(),
+            u.counters.errors.to_string().into(),
+            u.counters.in_flight.to_string().into(),
+            unit_notes(&u),
+        ]);
+    }
+    t
+}
+
+/// A latency cell; empty while the object has served nothing.
+fn latency(a: &Attrs, k: &str) -> String {
+    if n(a, "Requests") == Some(0.0) {
+        return String::new();
+    }
+    n(a, k).map(micros).unwrap_or_default()
+}
+
+/// A period such as `10s`, `1m`, `1h`, `500ms`, `1.5s`.
+fn every(ms: f64) -> String {
+    let ms = ms.max(0.0) as u64;
+    match ms {
+        0 => "0s".into(),
+        m if m % 3_600_000 == 0 => format!("{}h", m / 3_600_000),
+        m if m % 60_000 == 0 => format!("{}m", m / 60_000),
+        m if m % 1000 == 0 => format!("{}s", m / 1000),
+        m if m < 1000 => format!("{m}ms"),
+        m => format!("{:.1}s", m as f64 / 1000.0),
+    }
+}
+
+/// `list KIND`: one row per object.
+pub fn list(kind: Kind, rows: &[Row], unit: Option<&str>, now: u64) -> Output {
+    let json = Value::Array(rows.iter().map(row_json).collect());
+    let within = unit.map(|u| format!(" in unit {u}")).unwrap_or_default();
+    let empty = format!("no {}{within}", kind.plural());
+    let unit_of = |n: &ObjectName| n.get("unit").unwrap_or("").to_string();
+    let name_of = |n: &ObjectName| n.get("name").unwrap_or("").to_string();
+    let table = match kind {
+        Kind::Unit => units_table(rows, now),
+        Kind::Proxy => {
+            let mut t = Table::new(
+                &[
+                    "UNIT",
+                    "PROXY",
+                    "STATE",
+                    "PATH",
+                    "METHODS",
+                    "TRANSPORTS",
+                    "ENDPOINT",
+                    "REQUESTS>",
+                    "ERRORS>",
+                    "P50>",
+                    "P99>",
+                ],
+                empty,
+            );
+            for (nm, a) in rows {
+                let methods = match cell(a.get("Methods")) {
+                    m if m.is_empty() => "any".to_string(),
+                    m => m,
+                };
+                // No transports listed: every http transport.
+                let transports = match cell(a.get("Transports")) {
+                    t if t.is_empty() => "all".to_string(),
+                    t => t,
+                };
+                t.push(vec![
+                    unit_of(nm).into(),
+                    name_of(nm).into(),
+                    Span::state(s(a, "State")),
+                    s(a, "Path").into(),
+                    methods.into(),
+                    transports.into(),
+                    cell(a.get("Endpoint")).into(),
+                    cell(a.get("Requests")).into(),
+                    cell(a.get("Errors")).into(),
+                    latency(a, "P50Micros").into(),
+                    latency(a, "P99Micros").into(),
+                ]);
+            }
+            t
+        }
+        Kind::Endpoint => {
+            let mut t = Table::new(
+                &[
+                    "UNIT",
+                    "ENDPOINT",
+                    "STATE",
+                    "STRATEGY",
+                    "ADDRESSES",
+                    "REQUESTS>",
+                    "ERRORS>",
+                    "P50>",
+                    "P99>",
+                ],
+                empty,
+            );
+            for (nm, a) in rows {
+                t.push(vec![
+                    unit_of(nm).into(),
+                    name_of(nm).into(),
+                    Span::state(s(a, "State")),
+                    s(a, "Strategy").into(),
+                    address_summary(a.get("Addresses")),
+                    cell(a.get("Requests")).into(),
+                    cell(a.get("Errors")).into(),
+                    latency(a, "P50Micros").into(),
+                    latency(a, "P99Micros").into(),
+                ]);
+            }
+            t
+        }
+        Kind::Transport => {
+            let mut t = Table::new(
+                &[
+                    "TRANSPORT",
+                    "STATE",
+                    "KIND",
+                    "BIND",
+                    "REQUESTS>",
+                    "ERRORS>",
+                    "IN-FLIGHT>",
+                ],
+                empty,
+            );
+            for (nm, a) in rows {
+                t.push(vec![
+                    name_of(nm).into(),
+                    Span::state(s(a, "State")),
+                    s(a, "Kind").into(),
+                    // An amqp transport connects to a URL instead of listening.
+                    if a.contains_key("Bind") {
+                        s(a, "Bind")
+                    } else {
+                        s(a, "Url")
+                    }
+                    .into(),
+                    cell(a.get("Requests")).into(),
+                    cell(a.get("Errors")).into(),
+                    cell(a.get("InFlight")).into(),
+                ]);
+            }
+            t
+        }
+        Kind::Consumer => {
+            let mut t = Table::new(
+                &[
+                    "UNIT",
+                    "CONSUMER",
+                    "STATE",
+                    "KIND",
+                    "SOURCE",
+                    "RECEIVED>",
+                    "ACKED>",
+                    "RETRIED>",
+                    "DEAD>",
+                    "IN-FLIGHT>",
+                    "DEPTH>",
+                    "REASON",
+                ],
+                empty,
+            );
+            for (nm, a) in rows {
+                t.push(vec![
+                    unit_of(nm).into(),
+                    name_of(nm).into(),
+                    Span::state(s(a, "State")),
+                    s(a, "Kind").into(),
+                    s(a, "Source").into(),
+                    cell(a.get("Received")).into(),
+                    cell(a.get("Acked")).into(),
+                    cell(a.get("Retried")).into(),
+                    cell(a.get("DeadLettered")).into(),
+                    cell(a.get("InFlight")).into(),
+                    cell(a.get("QueueDepth")).into(),
+                    Span::new(cell(a.get("Reason")), Tone::Warn),
+                ]);
+            }
+            t
+        }
+        Kind::Task | Kind::Sequence => {
+            let mut t = Table::new(
+                &[
+                    "UNIT",
+                    "TASK",
+                    "STATE",
+                    "EVERY",
+                    "SEQUENCE",
+                    "RUNS>",
+                    "FAILURES>",
+                    "LAST RUN",
+                    "LAST ERROR",
+                ],
+                empty,
+            );
+            for (nm, a) in rows {
+                let every = n(a, "EveryMillis").map(every).unwrap_or_default();
+                let last = match a.get("LastRun").and_then(Value::as_u64) {
+                    Some(t) if t > 0 => ago(t, now),
+                    _ => "never".into(),
+                };
+                t.push(vec![
+                    unit_of(nm).into(),
+                    name_of(nm).into(),
+                    Span::state(s(a, "State")),
+                    every.into(),
+                    s(a, "Sequence").into(),
+                    cell(a.get("Runs")).into(),
+                    cell(a.get("Failures")).into(),
+                    last.into(),
+                    Span::new(cell(a.get("LastError")), Tone::Bad),
+                ]);
+            }
+            t
+        }
+    };
+    Output::new(json).with(Block::Table(table))
+}
+
+fn address_summary(v: Option<&Value>) -> Span {
+    let Some(Value::Array(addrs)) = v else {
+        return Span::plain(cell(v));
+    };
+    let active = addrs
+        .iter()
+        .filter(|a| a.get("state").and_then(Value::as_str) == Some("Active"))
+        .count();
+    let tone = if active == 0 {
+        Tone::Bad
+    } else if active < addrs.len() {
+        Tone::Warn
+    } else {
+        Tone::Plain
+    };
+    Span::new(format!("{active}/{} active", addrs.len()), tone)
+}
+
+/// The attributes of one bean: scalars as aligned fields (`State` first), arrays of objects
+/// as tables, diagnostics as file:line:col lines.
+pub fn sheet(title: Option<&str>, attrs: &Attrs, now: u64) -> Vec<Block> {
+    let mut blocks = Vec::new();
+    if let Some(t) = title {
+        blocks.push(Block::Lines(vec![vec![Span::new(t, Tone::Bold)]]));
+    }
+    let mut fields: Vec<(String, Span)> = Vec::new();
+    let mut tables: Vec<Block> = Vec::new();
+    let mut keys: Vec<&String> = attrs.keys().collect();
+    keys.sort_by_key(|k| (k.as_str() != "State", k.as_str()));
+    for k in keys {
+        let v = &attrs[k];
+        match v {
+            Value::Array(items) if !items.is_empty() && items.iter().all(Value::is_object) => {
+                if items.iter().all(|d| diagnostic(d).is_some()) {
+                    let mut lines: Vec<Line> = vec![vec![Span::new(k.clone(), Tone::Dim)]];
+                    lines.extend(items.iter().map(|d| vec![Span::plain("  "), diag_span(d)]));
+                    tables.push(Block::Lines(lines));
+                } else {
+                    tables.push(Block::Lines(vec![vec![Span::new(k.clone(), Tone::Dim)]]));
+                    tables.push(Block::Table(objects_table(items)));
+                }
+            }
+            _ => {
+                let text = attr_text(k, v, now);
+                let span = if k == "State" || k.ends_with("State") {
+                    Span::state(text)
+                } else {
+                    Span::plain(text)
+                };
+                fields.push((k.clone(), span));
+            }
+        }
+    }
+    if !fields.is_empty() {
+        blocks.push(Block::Fields(fields));
+    }
+    blocks.extend(tables);
+    blocks
+}
+
+fn attr_text(k: &str, v: &Value, now: u64) -> String {
+    match v.as_u64() {
+        Some(t) if t > 0 && (k.ends_with("At") || k == "LastRun") => {
+            format!("{} UTC ({})", timestamp(t), ago(t, now))
+        }
+        Some(us) if k.ends_with("Micros") => micros(us as f64),
+        Some(secs) if k == "UptimeSeconds" => format!("{secs} ({})", uptime(secs)),
+        Some(ms) if k.ends_with("Millis") && k != "DeployMillis" && ms >= 1000 => {
+            format!("{ms} ({})", every(ms as f64))
+        }
+        _ => match v {
+            // A proxy without transports listens on every http transport.
+            Value::Array(a) if a.is_empty() && k == "Transports" => "all".into(),
+            Value::Array(a) if a.is_empty() => "(none)".into(),
+            Value::Array(a) if a.iter().all(Value::is_string) => a
+                .iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join(", "),
+            Value::Object(_) | Value::Array(_) => {
+                let c = cell(Some(v));
+                if c.chars().count() > 100 {
+                    compact(v, 100)
+                } else {
+                    c
+                }
+            }
+            _ => cell(Some(v)),
+        },
+    }
+}
+
+/// A table of JSON objects, columns in the order of the first object's keys.
+fn objects_table(items: &[Value]) -> Table {
+    let mut cols: Vec<String> = Vec::new();
+    for it in items {
+        if let Value::Object(m) = it {
+            for k in m.keys() {
+                if !cols.contains(k) {
+                    cols.push(k.clone());
+                }
+            }
+        }
+    }
+    // Put url/unit/revision first when present.
+    cols.sort_by_key(|c| match c.as_str() {
+        "url" | "unit" => 0,
+        "revision" => 1,
+        "state" => 2,
+        _ => 3,
+    });
+    let headers: Vec<String> = cols.iter().map(|c| c.to_uppercase()).collect();
+    let hdr: Vec<&str> = headers.iter().map(String::as_str).collect();
+    let mut t = Table::new(&hdr, "");
+    for it in items {
+        t.push(
+            cols.iter()
+                .map(|c| {
+                    let v = it.get(c);
+                    if c == "state" {
+                        Span::state(cell(v))
+                    } else {
+                        Span::plain(cell(v))
+                    }
+                })
+                .collect(),
+        );
+    }
+    t
+}
+
+/// A generic value (`get` of one attribute, `exec` results): scalars on one line, objects as
+/// a sheet, other arrays as pretty JSON.
+pub fn value(v: &Value, now: u64) -> Output {
+    let out = Output::new(v.clone());
+    match v {
+        Value::Object(m) => {
+            let mut out = out;
+            for b in sheet(None, m, now) {
+                out.push(b);
+            }
+            out
+        }
+        Value::Array(items) if !items.is_empty() && items.iter().all(Value::is_object) => {
+            out.with(Block::Table(objects_table(items)))
+        }
+        Value::Array(items) if items.iter().all(|i| i.is_string()) => out.with(Block::Lines(
+            items
+                .iter()
+                .map(|i| vec![Span::plain(cell(Some(i)))])
+                .collect(),
+        )),
+        Value::Null => out.with(Block::Lines(vec![vec![Span::new("ok", Tone::Good)]])),
+        Value::Array(_) => out.with(Block::Lines(
+            serde_json::to_string_pretty(v)
+                .unwrap_or_default()
+                .lines()
+                .map(|l| vec![Span::plain(l)])
+                .collect(),
+        )),
+        scalar => out.with(Block::Lines(vec![vec![Span::plain(cell(Some(scalar)))]])),
+    }
+}
+
+/// A Java type name as people read it: `java.lang.String` → `String`,
+/// `[Ljava.lang.String;` → `String[]`.
+fn short(t: &str) -> String {
+    if let Some(inner) = t.strip_prefix("[L").and_then(|x| x.strip_suffix(';')) {
+        return format!("{}[]", short(inner));
+    }
+    t.rsplit('.').next().unwrap_or(t).to_string()
+}
+
+/// `info BEAN`: the bean's `list` metadata (`{desc, attr: {..}, op: {..}}`) as two tables.
+pub fn info(bean: &str, v: &Value) -> Output {
+    let mut out = Output::new(v.clone()).with(Block::Lines(vec![
+        vec![Span::new(bean, Tone::Bold)],
+        vec![Span::plain(cell(v.get("desc")))],
+    ]));
+    let mut attrs = Table::new(
+        &["ATTRIBUTE", "TYPE", "ACCESS", "DESCRIPTION"],
+        "no attributes",
+    );
+    if let Some(Value::Object(m)) = v.get("attr") {
+        for (name, a) in m {
+            let rw = a.get("rw").and_then(Value::as_bool) == Some(true);
+            attrs.push(vec![
+                Span::new(name.clone(), Tone::Bold),
+                short(&cell(a.get("type"))).into(),
+                if rw {
+                    Span::new("rw", Tone::Warn)
+                } else {
+                    "r".into()
+                },
+                cell(a.get("desc")).into(),
+            ]);
+        }
+    }
+    let mut ops = Table::new(
+        &["OPERATION", "ARGUMENTS", "RETURNS", "DESCRIPTION"],
+        "no operations",
+    );
+    if let Some(Value::Object(m)) = v.get("op") {
+        for (name, o) in m {
+            // Overloaded operations come as an array of signatures.
+            let sigs: Vec<&Value> = match o {
+                Value::Array(a) => a.iter().collect(),
+                other => vec![other],
+            };
+            for sig in sigs {
+                let args = sig
+                    .get("args")
+                    .and_then(Value::as_array)
+                    .map(|a| {
+                        a.iter()
+                            .map(|x| {
+                                format!("{}: {}", cell(x.get("name")), short(&cell(x.get("type"))))
+                            })
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    })
+                    .unwrap_or_default();
+                ops.push(vec![
+                    Span::new(name.clone(), Tone::Bold),
+                    args.into(),
+                    short(&cell(sig.get("ret"))).into(),
+                    cell(sig.get("desc")).into(),
+                ]);
+            }
+        }
+    }
+    out.push(Block::Table(attrs));
+    out.push(Block::Table(ops));
+    out
+}
+
+#[cfg(test)]
+#[path = "view_tests.rs"]
+mod tests;
