@@ -3,7 +3,9 @@
 //! completes ([`Names`]). Pure: no sockets, no terminal. Units on disk that are not loaded
 //! and revisions still draining become rows too, so every view is a plain list of objects.
 
+use deployments::protocol::attrs::ManagerAttrs;
 use deployments::protocol::{ObjectName, Request, Response};
+use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::exec::executor::{envelope_message, manager, server};
@@ -233,10 +235,12 @@ pub fn snapshot(responses: &[Response], taken_ms: u64) -> Result<Snapshot, Strin
     }
     // Units on disk that are not loaded: rows too, so `l` can load them.
     let loaded: Vec<String> = s.units.iter().map(|u| u.name.clone()).collect();
-    if let Some(Value::Array(on_disk)) = s.manager.get("UnitsOnDisk") {
-        let mut extra: Vec<&str> = on_disk
+    let manager = ManagerAttrs::deserialize(&Value::Object(s.manager.clone())).unwrap_or_default();
+    {
+        let mut extra: Vec<&str> = manager
+            .units_on_disk
             .iter()
-            .filter_map(Value::as_str)
+            .map(String::as_str)
             .filter(|u| !loaded.iter().any(|l| l == u))
             .collect();
         extra.sort_unstable();
