@@ -90,13 +90,35 @@ impl LineIndex {
     }
 }
 
-/// The closest candidate to `word`, if one is close enough to be a plausible typo.
+/// The closest candidate to `word`, if one is close enough to be a plausible typo: at most
+/// two edits (or a third of the candidate's length) away, counting a transposition as one,
+/// and not wholly different; or one of the two (3+ characters) begins the other
+/// (`execute` → `exec`). Case is ignored; of equally near candidates the one that shares
+/// the longest start with the word wins (`of` → `off`, not `on`). The one "did you mean" of the project:
+/// configuration errors and management errors alike.
 pub fn suggest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let word = word.to_lowercase();
     candidates
         .into_iter()
-        .map(|c| (strsim::damerau_levenshtein(word, c), c))
-        .filter(|(d, c)| *d <= 2.max(c.len() / 3) && *d < c.len().max(word.len()))
-        .min_by_key(|(d, _)| *d)
+        .filter_map(|c| {
+            let lower = c.to_lowercase();
+            let d = strsim::damerau_levenshtein(&word, &lower);
+            let near = d <= 2.max(c.len() / 3) && d < c.len().max(word.len());
+            let (short, long) = if word.len() <= lower.len() {
+                (&word, &lower)
+            } else {
+                (&lower, &word)
+            };
+            let begins = short.chars().count() >= 3 && long.starts_with(short.as_str());
+            // Ties go to the candidate sharing the longest start with the word.
+            let common = word
+                .chars()
+                .zip(lower.chars())
+                .take_while(|(a, b)| a == b)
+                .count();
+            (near || begins).then_some(((d, std::cmp::Reverse(common)), c))
+        })
+        .min_by_key(|(rank, _)| *rank)
         .map(|(_, c)| c)
 }
 
@@ -106,6 +128,18 @@ pub fn did_you_mean<'a>(
     candidates: impl IntoIterator<Item = &'a str>,
 ) -> Option<String> {
     suggest(word, candidates).map(|c| format!("did you mean \"{c}\"?"))
+}
+
+/// `did you mean` for serde's "unknown field/variant `x`, expected one of `a`, `b`".
+pub(crate) fn unknown_key_hint(msg: &str) -> Option<String> {
+    let rest = msg
+        .strip_prefix("unknown field `")
+        .or_else(|| msg.strip_prefix("unknown variant `"))?;
+    let (word, expected) = rest.split_once('`')?;
+    let candidates: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+    did_you_mean(word, candidates.iter().copied()).or_else(|| {
+        (!candidates.is_empty()).then(|| format!("expected one of: {}", candidates.join(", ")))
+    })
 }
 
 #[cfg(test)]
@@ -126,9 +160,31 @@ mod tests {
         let names = ["orders-backend", "billing"];
         assert_eq!(suggest("orders-backnd", names), Some("orders-backend"));
         assert_eq!(suggest("zzz", names), None);
+        assert_eq!(suggest("of", ["on", "off"]), Some("off"));
         assert_eq!(
             did_you_mean("biling", names).as_deref(),
             Some("did you mean \"billing\"?")
+        );
+    }
+
+    #[test]
+    fn suggestions_ignore_case_and_count_transpositions_as_one_edit() {
+        assert_eq!(
+            suggest("serach", crate::protocol::REQUEST_TYPES),
+            Some("search")
+        );
+        assert_eq!(
+            suggest("versoin", crate::protocol::REQUEST_TYPES),
+            Some("version")
+        );
+        assert_eq!(suggest("lst", crate::protocol::REQUEST_TYPES), Some("list"));
+        assert_eq!(suggest("foo", crate::protocol::REQUEST_TYPES), None);
+        assert_eq!(suggest("x", Vec::<&str>::new()), None);
+        assert_eq!(suggest("ebs", ["esb", "other"]), Some("esb"));
+        assert_eq!(suggest("a", ["b"]), None);
+        assert_eq!(
+            suggest("heapmemoryusage", ["HeapMemoryUsage"]),
+            Some("HeapMemoryUsage")
         );
     }
 

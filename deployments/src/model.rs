@@ -582,3 +582,10 @@ impl Unit {
         self.consumers.iter().find(|p| *p.name.get_ref() == name)
     }
 }
+
+/// Element names: letters, digits, `-`, `_`, `.`; no separators used by object names.
+pub fn is_valid_element_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphanumeric())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}

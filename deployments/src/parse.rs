@@ -2,7 +2,7 @@
 //! (missing files and cycles are errors), deserializes every element on its own so that all
 //! errors of a unit are reported together, each with file:line:col, element and hint.
 
-use crate::diag::{did_you_mean, Diagnostic, LineIndex};
+use crate::diag::{did_you_mean, unknown_key_hint, Diagnostic, LineIndex};
 use crate::model::{
     element_label, Check, Consumer, Endpoint, Guard, Origin, Proxy, Sequence, Task, Unit,
 };
@@ -75,7 +75,7 @@ pub fn parse_unit(sources: &UnitSources) -> Result<ParsedUnit, Vec<Diagnostic>> 
     for (rel, text) in &sources.files {
         p.locator.add(rel, sources.display_path(rel), text);
     }
-    if !crate::validate::is_valid_unit_name(&sources.name) {
+    if !crate::source::is_valid_unit_name(&sources.name) {
         p.errors.push(
             Diagnostic::new(
                 sources.display_path(UNIT_FILE),
@@ -268,7 +268,7 @@ impl Parser<'_> {
         for (name, v) in table.iter() {
             let at = v.span().map(|s| s.start).unwrap_or(offset);
             match v.as_bool() {
-                Some(b) if crate::validate::is_valid_element_name(name) => {
+                Some(b) if crate::model::is_valid_element_name(name) => {
                     if self.unit.flags.insert(name.to_owned(), b).is_some() {
                         self.errors.push(self.locator.at(
                             rel,
@@ -411,18 +411,6 @@ fn resolve_include(from: &str, name: &str) -> Option<String> {
         }
     }
     Some(parts.join("/"))
-}
-
-/// `did you mean` for serde's "unknown field/variant `x`, expected one of `a`, `b`".
-pub(crate) fn unknown_key_hint(msg: &str) -> Option<String> {
-    let rest = msg
-        .strip_prefix("unknown field `")
-        .or_else(|| msg.strip_prefix("unknown variant `"))?;
-    let (word, expected) = rest.split_once('`')?;
-    let candidates: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
-    did_you_mean(word, candidates.iter().copied()).or_else(|| {
-        (!candidates.is_empty()).then(|| format!("expected one of: {}", candidates.join(", ")))
-    })
 }
 
 fn missing_field_hint(msg: &str) -> Option<String> {

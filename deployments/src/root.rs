@@ -351,7 +351,7 @@ impl RootConfig {
         let mut root: RootConfig = toml::from_str(text).map_err(|e| {
             let span = e.span().unwrap_or(0..0);
             let msg = e.message().trim().to_owned();
-            vec![at(span, msg.clone()).hint(crate::parse::unknown_key_hint(&msg))]
+            vec![at(span, msg.clone()).hint(crate::diag::unknown_key_hint(&msg))]
         })?;
         root.base_dir = base_dir.to_path_buf();
         let mut errors = Vec::new();
@@ -359,7 +359,7 @@ impl RootConfig {
         for t in &root.transports {
             let name = t.name.get_ref().as_str();
             let element = format!("transport \"{name}\"");
-            if !crate::validate::is_valid_element_name(name) {
+            if !crate::model::is_valid_element_name(name) {
                 errors.push(at(t.name.span(), "invalid transport name".into()).element(&element).hint(Some(
                     "use letters, digits, '-', '_' and '.', starting with a letter or digit".into(),
                 )));

@@ -14,19 +14,13 @@ pub const METHODS: &[&str] = &[
     "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT",
 ];
 
+pub use crate::model::is_valid_element_name;
 pub use crate::source::is_valid_unit_name;
 
 /// How deep sequences may nest: each switch into a sequence and each filter branch is one
 /// level. The server runs nested steps recursively, so the depth is bounded here, before
 /// anything is built (docs/limits.md).
 pub const MAX_NESTING: usize = 64;
-
-/// Element names: letters, digits, `-`, `_`, `.`; no separators used by object names.
-pub fn is_valid_element_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_alphanumeric())
-        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-}
 
 /// A unit that parsed and validated: ready to be built by the server.
 pub type ValidUnit = ParsedUnit;

@@ -6,10 +6,13 @@
 //! callers check [`Audit::writable`] before a state change and refuse it when the log
 //! cannot be written.
 
+use crate::auth::{Foreign, Role};
 use crate::engine::{Engine, Outcome};
 use crate::fsx;
-use crate::mgmt::auth::Role;
+use deployments::protocol::args::ArgKind;
+use deployments::protocol::outcome::{Outcome as WireOutcome, RestartOutcome};
 use deployments::protocol::{Request, Response};
+use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
@@ -64,6 +67,15 @@ impl Refusal {
     }
 }
 
+impl From<&Foreign> for Refusal {
+    fn from(f: &Foreign) -> Refusal {
+        match f {
+            Foreign::Host(_) => Refusal::Host,
+            Foreign::Origin(_) => Refusal::Origin,
+        }
+    }
+}
+
 /// The audit log cannot be written: state changes are refused until it can.
 #[derive(Debug, thiserror::Error)]
 #[error("audit log {} cannot be written ({source}); state changes are refused until it can", .path.display())]
@@ -92,8 +104,13 @@ pub struct Audit {
 
 const WINDOW: Duration = Duration::from_secs(1);
 
-fn is_rejected(outcome: &Value) -> bool {
-    outcome.get("outcome").and_then(|o| o.as_str()) == Some("rejected")
+/// Whether an answer is a rejected deploy or restart.
+fn is_rejected(answer: &Value) -> bool {
+    WireOutcome::deserialize(answer).is_ok_and(|o| o.is_rejected())
+        || matches!(
+            RestartOutcome::deserialize(answer),
+            Ok(RestartOutcome::Rejected { .. })
+        )
 }
 
 impl Audit {
@@ -388,7 +405,7 @@ fn pick(revisions: &BTreeMap<String, u64>, units: &[&str]) -> Value {
 
 /// The active revision of every unit.
 pub async fn revisions(engine: &Engine) -> BTreeMap<String, u64> {
-    let units = engine.units.lock().await;
+    let units = engine.snapshot();
     units
         .iter()
         .filter_map(|(name, slot)| Some((name.clone(), slot.current.as_ref()?.info.number)))
@@ -419,19 +436,32 @@ pub fn redacted(req: &Request) -> Value {
     else {
         return what;
     };
-    let Some(op) = crate::mgmt::beans::operation(mbean, operation) else {
+    let Some(op) = deployments::protocol::Bean::of_type(mbean)
+        .and_then(|b| deployments::protocol::Operation::spec(b.kind(), operation))
+    else {
         return what;
     };
     let redacted: Vec<Value> = arguments
         .iter()
         .enumerate()
-        .map(
-            |(i, a)| match (op.args.get(i).map(|x| x.name.as_str()), a) {
-                (Some("content"), Value::String(s)) => content_digest(s),
-                (Some("url"), Value::String(s)) => Value::String(mask_password(s)),
-                _ => a.clone(),
-            },
-        )
+        .map(|(i, a)| match (op.args.get(i).map(|x| x.kind), a) {
+            (Some(ArgKind::Content), Value::String(s)) => content_digest(s),
+            // Files: each recorded as its digest.
+            (Some(ArgKind::Content), Value::Object(files)) => Value::Object(
+                files
+                    .iter()
+                    .map(|(path, text)| {
+                        let digest = match text {
+                            Value::String(t) => content_digest(t),
+                            other => content_digest(&other.to_string()),
+                        };
+                        (path.clone(), digest)
+                    })
+                    .collect(),
+            ),
+            (Some(ArgKind::Url), Value::String(s)) => Value::String(mask_password(s)),
+            _ => a.clone(),
+        })
         .collect();
     what["arguments"] = Value::Array(redacted);
     what
@@ -484,6 +514,16 @@ mod tests {
         );
         let w = redacted(&ep);
         assert_eq!(w["arguments"][0], "http://user:***@10.0.0.1:8080/x");
+        // Content sent as files: each file as its digest.
+        let files = json!({"unit.toml": content, "more.toml": "x = 1"});
+        let w = redacted(&exec(
+            "canaryContent",
+            vec![json!("shop"), files, json!(10), json!(""), json!("")],
+        ));
+        assert_eq!(w["arguments"][1]["unit.toml"]["bytes"], content.len());
+        assert_eq!(w["arguments"][1]["more.toml"]["bytes"], 5);
+        assert!(!w.to_string().contains("secret"), "{w}");
+        assert_eq!(w["arguments"][2], 10);
     }
 
     #[test]

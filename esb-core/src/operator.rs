@@ -7,6 +7,7 @@
 //! skipped when it is applied.
 
 use crate::endpoint::AddressState;
+use crate::engine::{AddressAction, Command, Run, TaskAction};
 use crate::proxy::ProxyState;
 use crate::server::Server;
 use crate::transport::TransportState;
@@ -88,7 +89,7 @@ pub async fn snapshot(server: &Server) -> OperatorState {
             s.transports.insert(t.name.clone(), st.as_str().to_owned());
         }
     }
-    let units = server.engine.units.lock().await;
+    let units = server.engine.snapshot();
     for (name, slot) in units.iter() {
         let c = &slot.control;
         let mut u = UnitState {
@@ -203,53 +204,10 @@ pub async fn apply(server: &Server, s: &OperatorState) {
             _ => {}
         }
     }
-    let units = server.engine.units.lock().await;
     for (name, u) in &s.units {
-        let Some(slot) = units.get(name) else {
-            continue;
-        };
-        let c = &slot.control;
-        c.paused.store(u.paused, Relaxed);
-        c.hold_ms.store(u.hold_ms, Relaxed);
-        for (p, st) in &u.proxies {
-            let st = match st.as_str() {
-                "Paused" => ProxyState::Paused,
-                "Stopped" => ProxyState::Stopped,
-                _ => continue,
-            };
-            c.proxy_state(p).store(st as u8, Relaxed);
-        }
-        for t in &u.paused_tasks {
-            c.task_paused(t).store(true, Relaxed);
-        }
-        for (f, on) in &u.flags {
-            c.flag(f).set(*on);
-        }
-        for (name, consumer) in &slot.consumers {
-            if u.paused_consumers.contains(name) {
-                consumer.set_paused(true);
-            }
-            if u.stopped_consumers.contains(name) {
-                consumer.set_stopped(true);
-            }
-        }
-        let Some(rev) = &slot.current else { continue };
-        for (e, st) in &u.endpoints {
-            let Some(ep) = rev.endpoints.get(e) else {
-                continue;
-            };
-            ep.maintenance.store(st.maintenance, Relaxed);
-            for url in &st.added {
-                let _ = ep.add_address(url, 1);
-            }
-            for url in &st.removed {
-                let _ = ep.remove_address(url);
-            }
-            for url in &st.suspended {
-                if let Ok(a) = ep.address(url) {
-                    a.suspend();
-                }
-            }
+        for command in commands(name, u) {
+            // Objects that no longer exist are skipped.
+            let _ = server.engine.control(command).await;
         }
     }
     tracing::info!(
@@ -258,4 +216,68 @@ pub async fn apply(server: &Server, s: &OperatorState) {
         maintenance = s.maintenance,
         "operator state restored"
     );
+}
+
+/// The engine commands that bring one unit back to its saved operator state.
+fn commands(unit: &str, u: &UnitState) -> Vec<Command> {
+    let unit = || unit.to_owned();
+    let mut out = Vec::new();
+    if u.paused {
+        out.push(Command::PauseUnit {
+            unit: unit(),
+            hold_ms: u.hold_ms,
+        });
+    }
+    for (proxy, st) in &u.proxies {
+        let run = match st.as_str() {
+            "Paused" => Run::Pause,
+            "Stopped" => Run::Stop,
+            _ => continue,
+        };
+        out.push(Command::Proxy {
+            unit: unit(),
+            proxy: proxy.clone(),
+            run,
+        });
+    }
+    out.extend(u.paused_tasks.iter().map(|t| Command::Task {
+        unit: unit(),
+        task: t.clone(),
+        action: TaskAction::Pause,
+    }));
+    out.extend(u.flags.iter().map(|(f, on)| Command::Flag {
+        unit: unit(),
+        flag: f.clone(),
+        on: *on,
+    }));
+    for (consumers, run) in [
+        (&u.paused_consumers, Run::Pause),
+        (&u.stopped_consumers, Run::Stop),
+    ] {
+        out.extend(consumers.iter().map(|c| Command::Consumer {
+            unit: unit(),
+            consumer: c.clone(),
+            run,
+        }));
+    }
+    for (e, st) in &u.endpoints {
+        out.push(Command::Maintenance {
+            unit: unit(),
+            endpoint: e.clone(),
+            on: st.maintenance,
+        });
+        for (urls, action) in [
+            (&st.added, AddressAction::Add),
+            (&st.removed, AddressAction::Remove),
+            (&st.suspended, AddressAction::Suspend),
+        ] {
+            out.extend(urls.iter().map(|url| Command::Address {
+                unit: unit(),
+                endpoint: e.clone(),
+                url: url.clone(),
+                action,
+            }));
+        }
+    }
+    out
 }

@@ -6,11 +6,12 @@
 //! whose own body fails (framing, body timeout) gets 400/408 whoever was reading it.
 
 use crate::body::{json_response, Body, ClientBody, ClientBodyError, Payload};
+pub use crate::control::ProxyState;
+use crate::control::{DrainEnd, RevisionInfo};
 use crate::endpoint::{EndpointRuntime, SendError};
 use crate::mediation::{CompiledSequence, Ctx, Flow, StepError};
 use crate::message::Message;
 use crate::metrics::Stats;
-use crate::revision::{DrainEnd, RevisionInfo};
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
@@ -19,31 +20,6 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-pub enum ProxyState {
-    Active = 0,
-    Paused = 1,
-    Stopped = 2,
-}
-
-impl ProxyState {
-    pub fn from_u8(v: u8) -> Self {
-        match v {
-            1 => ProxyState::Paused,
-            2 => ProxyState::Stopped,
-            _ => ProxyState::Active,
-        }
-    }
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ProxyState::Active => "Active",
-            ProxyState::Paused => "Paused",
-            ProxyState::Stopped => "Stopped",
-        }
-    }
-}
 
 pub struct ProxyRuntime {
     pub name: String,

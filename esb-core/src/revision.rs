@@ -5,203 +5,25 @@
 //! which outlives revisions until the unit is unloaded.
 
 use crate::client::Clients;
+pub use crate::control::{DrainEnd, InFlight, ProxyState, RevisionInfo, UnitControl};
 use crate::endpoint::EndpointRuntime;
 use crate::mediation::{compile_all, CompiledSequence};
 use crate::metrics::Stats;
-use crate::proxy::{ProxyRuntime, ProxyState};
+use crate::proxy::ProxyRuntime;
+pub use crate::template::Flag;
 use crate::template::UnitVars;
+use deployments::diff::UnitDiff;
 use deployments::{ParsedUnit, UnitSources};
-use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering::Relaxed};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
-
-/// A runtime flag: its value, and whether an operator set it (then a new revision's
-/// default does not override it).
-#[derive(Debug, Default)]
-pub struct Flag {
-    value: AtomicBool,
-    pinned: AtomicBool,
-}
-
-impl Flag {
-    /// The value: the operator's if one set it, else the revision's default.
-    pub fn value(&self, default: bool) -> bool {
-        if self.is_pinned() {
-            self.value.load(Relaxed)
-        } else {
-            default
-        }
-    }
-
-    /// An operator's flip: kept across reloads and restarts.
-    pub fn set(&self, on: bool) {
-        self.value.store(on, Relaxed);
-        self.pinned.store(true, Relaxed);
-    }
-
-    pub fn is_pinned(&self) -> bool {
-        self.pinned.load(Relaxed)
-    }
-}
-
-/// Operator state of a unit: survives reloads, cleared by an unload.
-#[derive(Default)]
-pub struct UnitControl {
-    pub paused: AtomicBool,
-    /// While paused, new requests wait up to this long (ms) for a resume; 0 rejects at once.
-    pub hold_ms: AtomicU64,
-    pub resumed: tokio::sync::Notify,
-    pub proxies: Mutex<HashMap<String, Arc<AtomicU8>>>,
-    pub paused_tasks: Mutex<HashMap<String, Arc<AtomicBool>>>,
-    /// One lock per task name, held for the length of a run: runs of a task never overlap,
-    /// whichever revision they belong to.
-    pub task_runs: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
-    /// Set while a deploy of the unit is in progress: its tasks start no new run.
-    pub tasks_held: Arc<AtomicBool>,
-    pub flags: Mutex<HashMap<String, Arc<Flag>>>,
-}
-
-impl UnitControl {
-    pub fn proxy_state(&self, name: &str) -> Arc<AtomicU8> {
-        self.proxies
-            .lock()
-            .expect("proxy states")
-            .entry(name.to_owned())
-            .or_insert_with(|| Arc::new(AtomicU8::new(ProxyState::Active as u8)))
-            .clone()
-    }
-
-    /// The flag `name` (shared by every revision of the unit).
-    pub fn flag(&self, name: &str) -> Arc<Flag> {
-        self.flags
-            .lock()
-            .expect("flags")
-            .entry(name.to_owned())
-            .or_default()
-            .clone()
-    }
-
-    pub fn task_run_lock(&self, name: &str) -> Arc<tokio::sync::Mutex<()>> {
-        self.task_runs
-            .lock()
-            .expect("task locks")
-            .entry(name.to_owned())
-            .or_default()
-            .clone()
-    }
-
-    pub fn task_paused(&self, name: &str) -> Arc<AtomicBool> {
-        self.paused_tasks
-            .lock()
-            .expect("task states")
-            .entry(name.to_owned())
-            .or_default()
-            .clone()
-    }
-}
-
-/// What a request needs of its revision; held by proxies.
-pub struct RevisionInfo {
-    pub unit: String,
-    pub number: u64,
-    pub vars: UnitVars,
-    /// Requests running on this revision; only changed through [`InFlight`] guards.
-    pub in_flight: AtomicU64,
-    pub control: Arc<UnitControl>,
-    pub max_body: u64,
-    /// Set once when a drain ends the revision's leftover requests.
-    drain_end: tokio::sync::watch::Sender<Option<DrainEnd>>,
-}
-
-/// Why a draining revision's leftover requests were ended (answered 503).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DrainEnd {
-    /// `[server] drain_timeout` passed.
-    Timeout(Duration),
-    /// An operator cancelled the drain (`cancelDrain`, `uterm drain cancel`).
-    Cancelled,
-}
-
-impl DrainEnd {
-    /// The value of the `reason` field of `revision_drained`.
-    pub fn reason(self) -> &'static str {
-        match self {
-            DrainEnd::Timeout(_) => "timeout",
-            DrainEnd::Cancelled => "cancelled",
-        }
-    }
-}
-
-/// One request in flight on a revision: counted from creation until dropped, however the
-/// request ends (answered, failed, or abandoned by a client that went away).
-pub struct InFlight<'a>(&'a AtomicU64);
-
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Relaxed);
-    }
-}
-
-impl RevisionInfo {
-    pub fn new(
-        unit: String,
-        number: u64,
-        vars: UnitVars,
-        control: Arc<UnitControl>,
-        max_body: u64,
-    ) -> RevisionInfo {
-        RevisionInfo {
-            unit,
-            number,
-            vars,
-            in_flight: AtomicU64::new(0),
-            control,
-            max_body,
-            drain_end: tokio::sync::watch::channel(None).0,
-        }
-    }
-
-    /// Counts a request in flight until the guard is dropped.
-    pub fn enter(&self) -> InFlight<'_> {
-        self.in_flight.fetch_add(1, Relaxed);
-        InFlight(&self.in_flight)
-    }
-
-    /// Ends every request still running on this revision (each answers 503 naming the
-    /// drain); returns how many there were. Requests that start later end at once.
-    pub fn end_requests(&self, why: DrainEnd) -> u64 {
-        let left = self.in_flight.load(Relaxed);
-        self.drain_end.send_if_modified(|v| {
-            let first = v.is_none();
-            if first {
-                *v = Some(why);
-            }
-            first
-        });
-        left
-    }
-
-    /// Resolves when the revision's leftover requests are ended (never, for a revision
-    /// that drains on its own or is still current).
-    pub fn drain_ended(&self) -> impl std::future::Future<Output = DrainEnd> + Send + 'static {
-        let mut rx = self.drain_end.subscribe();
-        async move {
-            let ended = rx.wait_for(Option::is_some).await.map(|v| *v);
-            match ended {
-                Ok(why) => why.expect("waited for Some"),
-                // The revision is gone: nothing can end it any more.
-                Err(_) => std::future::pending().await,
-            }
-        }
-    }
-}
 
 pub struct Revision {
     pub info: Arc<RevisionInfo>,
     pub hash: String,
     pub label: Option<String>,
-    pub sources: UnitSources,
+    pub sources: Arc<UnitSources>,
     pub parsed: ParsedUnit,
     pub proxies: Vec<Arc<ProxyRuntime>>,
     pub endpoints: BTreeMap<String, Arc<EndpointRuntime>>,
@@ -224,7 +46,7 @@ pub struct Kept {
     pub deployed_at: SystemTime,
     pub deploy_time: Duration,
     pub degraded: bool,
-    pub sources: UnitSources,
+    pub sources: Arc<UnitSources>,
 }
 
 impl Kept {
@@ -247,16 +69,14 @@ pub fn millis(d: Duration) -> f64 {
     (d.as_secs_f64() * 10_000.0).round() / 10.0
 }
 
-fn same<T: serde::Serialize>(a: &T, b: &T) -> bool {
-    serde_json::to_value(a).ok() == serde_json::to_value(b).ok()
-}
-
 pub struct BuildInput<'a> {
     pub parsed: ParsedUnit,
     pub sources: UnitSources,
     pub number: u64,
     pub control: Arc<UnitControl>,
-    pub previous: Option<&'a Revision>,
+    /// The running revision and the diff from it to this one: elements the diff leaves
+    /// alone are carried over with their runtime state (pools, suspension, counters).
+    pub previous: Option<(&'a Revision, &'a UnitDiff)>,
     pub clients: &'a Clients,
     pub links: &'a crate::amqp::AmqpLinks,
     pub max_body: u64,
@@ -283,58 +103,20 @@ pub fn build(input: BuildInput<'_>) -> Result<Revision, String> {
         input.control.clone(),
         input.max_body,
     ));
-    let prev = input.previous;
-    // The previous revision's elements by name: lookups stay constant-time in big units.
-    let old_endpoints: HashMap<&str, &deployments::model::Endpoint> = prev
-        .map(|p| {
-            p.parsed
-                .unit
-                .endpoints
-                .iter()
-                .map(|e| (e.name.get_ref().as_str(), e))
-                .collect()
-        })
+    let prev = input.previous.map(|(p, _)| p);
+    // What the diff touched, and the previous proxies by name: lookups stay constant-time
+    // in big units.
+    let touched = |kind: &'static str| -> HashSet<&str> {
+        input
+            .previous
+            .map(|(_, d)| d.touched(kind).collect())
+            .unwrap_or_default()
+    };
+    let (changed_endpoints, changed_proxies) = (touched("endpoint"), touched("proxy"));
+    let old_proxies: HashMap<&str, &Arc<ProxyRuntime>> = prev
+        .map(|p| p.proxies.iter().map(|r| (r.name.as_str(), r)).collect())
         .unwrap_or_default();
-    let old_proxies: HashMap<&str, (&deployments::model::Proxy, &Arc<ProxyRuntime>)> = prev
-        .map(|p| {
-            p.parsed
-                .unit
-                .proxies
-                .iter()
-                .zip(p.proxies.iter())
-                .map(|(d, r)| (d.name.get_ref().as_str(), (d, r)))
-                .collect()
-        })
-        .unwrap_or_default();
-    let mut endpoints = BTreeMap::new();
-    for def in &unit.endpoints {
-        let name = def.name.get_ref();
-        let reused = prev.and_then(|p| {
-            let old_def = old_endpoints.get(name.as_str())?;
-            same(*old_def, def)
-                .then(|| p.endpoints.get(name).cloned())
-                .flatten()
-        });
-        let ep = match reused {
-            Some(ep) => ep,
-            None => {
-                let ca = def.ca_file.as_ref().map(|f| match &input.sources.origin {
-                    Some(dir) => dir.join(f.get_ref()),
-                    None => f.get_ref().into(),
-                });
-                let client = input
-                    .clients
-                    .get(def.connect_timeout, ca)
-                    .map_err(|e| format!("endpoint \"{name}\": {e}"))?;
-                let ep = EndpointRuntime::build(def, client)?;
-                if let Some(old) = prev.and_then(|p| p.endpoints.get(name)) {
-                    ep.maintenance.store(old.maintenance.load(Relaxed), Relaxed);
-                }
-                Arc::new(ep)
-            }
-        };
-        endpoints.insert(name.clone(), ep);
-    }
+    let endpoints = build_endpoints(&input, &changed_endpoints)?;
     let ep_map: HashMap<String, Arc<EndpointRuntime>> = endpoints
         .iter()
         .map(|(k, v)| (k.clone(), v.clone()))
@@ -348,8 +130,8 @@ pub fn build(input: BuildInput<'_>) -> Result<Revision, String> {
         let name = def.name.get_ref();
         let stats = old_proxies
             .get(name.as_str())
-            .filter(|(old, _)| same(*old, def))
-            .map(|(_, rt)| rt.stats.clone())
+            .filter(|_| !changed_proxies.contains(name.as_str()))
+            .map(|rt| rt.stats.clone())
             .unwrap_or_else(|| Arc::new(Stats::default()));
         proxies.push(Arc::new(ProxyRuntime {
             name: name.clone(),
@@ -377,7 +159,7 @@ pub fn build(input: BuildInput<'_>) -> Result<Revision, String> {
         info,
         hash,
         label: unit.label.clone(),
-        sources: input.sources,
+        sources: Arc::new(input.sources),
         parsed: input.parsed,
         proxies,
         endpoints,
@@ -386,4 +168,40 @@ pub fn build(input: BuildInput<'_>) -> Result<Revision, String> {
         deploy_time: OnceLock::new(),
         degraded: input.degraded,
     })
+}
+
+/// The endpoints of a revision: those the diff leaves alone are the running revision's
+/// (pools, suspension, counters and all); the others are built, keeping maintenance.
+fn build_endpoints(
+    input: &BuildInput<'_>,
+    changed: &HashSet<&str>,
+) -> Result<BTreeMap<String, Arc<EndpointRuntime>>, String> {
+    let prev = input.previous.map(|(p, _)| p);
+    let mut endpoints = BTreeMap::new();
+    for def in &input.parsed.unit.endpoints {
+        let name = def.name.get_ref();
+        let reused = prev
+            .filter(|_| !changed.contains(name.as_str()))
+            .and_then(|p| p.endpoints.get(name).cloned());
+        let ep = match reused {
+            Some(ep) => ep,
+            None => {
+                let ca = def.ca_file.as_ref().map(|f| match &input.sources.origin {
+                    Some(dir) => dir.join(f.get_ref()),
+                    None => f.get_ref().into(),
+                });
+                let client = input
+                    .clients
+                    .get(def.connect_timeout, ca)
+                    .map_err(|e| format!("endpoint \"{name}\": {e}"))?;
+                let ep = EndpointRuntime::build(def, client)?;
+                if let Some(old) = prev.and_then(|p| p.endpoints.get(name)) {
+                    ep.maintenance.store(old.maintenance.load(Relaxed), Relaxed);
+                }
+                Arc::new(ep)
+            }
+        };
+        endpoints.insert(name.clone(), ep);
+    }
+    Ok(endpoints)
 }

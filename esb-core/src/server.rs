@@ -1,28 +1,22 @@
-//! The running server: binds transports and the management endpoint (taking the sockets a
-//! previous generation handed over), starts the deployment engine, the hot deployer and the
-//! management endpoint, and handles signals (SIGHUP
-//! reloads changed units, audited `by: "signal"` and refused while the audit log cannot be
-//! written; SIGTERM/SIGINT stop accepting, let in-flight requests finish within the drain
-//! timeout, and return). A warm restart ends a generation without closing its sockets:
-//! they go to the next one in a [`Handover`], and the old connections finish in the
-//! background, each told to close after its current exchange. `state_dir` is created 0700;
-//! the management tokens are checked here, so a weak or tampered token file stops the
-//! start-up before anything is served.
+//! The server's state: binds transports and the management endpoint (taking the sockets a
+//! previous generation handed over), starts the deployment engine and loads the management
+//! tokens, so a weak or tampered token file stops the start-up before anything is served;
+//! `state_dir` is created 0700. A warm restart ends a generation without closing its
+//! sockets: they go to the next one in a [`Handover`]. Running a generation (signals,
+//! draining) is [`crate::serve`]'s.
 
-use crate::audit::{Audit, By};
+use crate::audit::Audit;
+use crate::auth::{TokenError, Tokens};
 use crate::engine::Engine;
 use crate::events::{EventBus, EventKind};
 use crate::listeners::ListenerPool;
-use crate::mgmt::auth::{TokenError, Tokens};
 use crate::transport::TransportRuntime;
 use deployments::RootConfig;
-use hyper_util::server::graceful::GracefulShutdown;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
-use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::oneshot;
 use tokio::sync::watch;
 
@@ -81,7 +75,7 @@ pub struct Server {
     pub audit: Arc<Audit>,
     /// The management tokens, checked at start-up (`None` when management is off).
     pub tokens: Option<Tokens>,
-    shutdown: watch::Sender<bool>,
+    pub(crate) shutdown: watch::Sender<bool>,
     /// The management listener, bound at start-up (so a taken port fails the start) and
     /// served by `serve`; and its bind as the root config names it.
     mgmt_listener: Mutex<Option<tokio::net::TcpListener>>,
@@ -90,12 +84,12 @@ pub struct Server {
     /// `Connection: close`.
     pub mgmt_draining: AtomicBool,
     /// A warm restart in progress: taken by `serve` when it ends.
-    handover: Mutex<Option<Handover>>,
+    pub(crate) handover: Mutex<Option<Handover>>,
     /// Told once this generation serves (the warm restart that started it waits for that).
-    ready: Mutex<Option<oneshot::Sender<Result<(), String>>>>,
+    pub(crate) ready: Mutex<Option<oneshot::Sender<Result<(), String>>>>,
     /// A binary upgrade in progress; once the new process serves, the link to it.
     upgrading: AtomicBool,
-    upgraded: Mutex<Option<std::os::unix::net::UnixStream>>,
+    pub(crate) upgraded: Mutex<Option<std::os::unix::net::UnixStream>>,
     mgmt_fd: Option<std::os::fd::RawFd>,
 }
 
@@ -233,194 +227,11 @@ impl Server {
             upgraded: Mutex::new(None),
             mgmt_fd,
         });
-        crate::operator::apply(&server, &crate::operator::load(&server)).await;
         Ok(server)
     }
 
     pub fn transport(&self, name: &str) -> Option<&Arc<TransportRuntime>> {
         self.transports.iter().find(|t| t.name == name)
-    }
-
-    /// Serves until SIGTERM/SIGINT (or [`Server::stop`]), then drains.
-    pub async fn serve(self: Arc<Self>) -> Result<Exit, StartError> {
-        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-        let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
-        let mut hup = signal(SignalKind::hangup()).expect("SIGHUP handler");
-        let mut usr2 = signal(SignalKind::user_defined2()).expect("SIGUSR2 handler");
-        let graceful = Arc::new(GracefulShutdown::new());
-        let mut accept_loops = Vec::new();
-        for t in &self.transports {
-            accept_loops.push(tokio::spawn(t.clone().run(
-                self.engine.clone(),
-                graceful.clone(),
-                self.shutdown.subscribe(),
-            )));
-        }
-        let reaper = self.engine.clone();
-        let mut reaper_stop = self.shutdown.subscribe();
-        let sampled = self.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(std::time::Duration::from_millis(100));
-            let mut n = 0u64;
-            loop {
-                tokio::select! {
-                    _ = tick.tick() => {}
-                    _ = reaper_stop.changed() => return,
-                }
-                reaper.reap_drained().await;
-                // Guards watched after activations roll back by themselves, audited.
-                for trip in reaper.check_guards().await {
-                    let before =
-                        std::collections::BTreeMap::from([(trip.unit.clone(), trip.revision)]);
-                    let after = crate::audit::revisions(&reaper).await;
-                    sampled.audit.sync(
-                        By::Guard,
-                        serde_json::json!({"action": "rollback", "unit": trip.unit, "reason": trip.reason}),
-                        std::slice::from_ref(&trip.outcome),
-                        &before,
-                        &after,
-                    );
-                }
-                n += 1;
-                if n.is_multiple_of(10) {
-                    sampled.sample_rates().await;
-                }
-            }
-        });
-        let _watcher = crate::watch::spawn(self.engine.clone(), self.audit.clone())
-            .map_err(|e| tracing::error!("hot deployer: {e}"))
-            .ok();
-        let mgmt_loop = crate::mgmt::spawn(self.clone())
-            .await
-            .map_err(StartError::Management)?;
-        // The pid file names the process that serves before anyone is told it does.
-        let pid_file = self.engine.root.state_dir().join("esb.pid");
-        if let Err(e) = crate::fsx::write_private_atomic(
-            &pid_file,
-            format!("{}\n", std::process::id()).as_bytes(),
-        ) {
-            tracing::warn!(path = %pid_file.display(), "cannot write the pid file: {e}");
-        }
-        if let Some(tx) = self.ready.lock().expect("ready").take() {
-            let _ = tx.send(Ok(()));
-        }
-        crate::upgrade::notify_systemd();
-
-        let mut stop = self.shutdown.subscribe();
-        loop {
-            tokio::select! {
-                _ = term.recv() => break,
-                _ = int.recv() => break,
-                // Also when the stop came before this loop began (a restart asked for as soon
-                // as this generation answered).
-                _ = stop.wait_for(|v| *v) => break,
-                _ = usr2.recv() => {
-                    tracing::info!("SIGUSR2: binary upgrade");
-                    let me = self.clone();
-                    tokio::spawn(async move {
-                        if let Ok(v) = crate::upgrade::upgrade(&me).await {
-                            tracing::info!(new_pid = %v["pid"], "binary upgrade: the new process serves; this one drains and exits");
-                        }
-                    });
-                }
-                _ = hup.recv() => {
-                    tracing::info!("SIGHUP: reloading changed units");
-                    if let Err(e) = self.audit.writable() {
-                        tracing::error!("SIGHUP ignored: {e}");
-                        continue;
-                    }
-                    let before = crate::audit::revisions(&self.engine).await;
-                    let outcomes = self.engine.reload_all().await;
-                    let after = crate::audit::revisions(&self.engine).await;
-                    self.audit.sync(
-                        By::Signal,
-                        serde_json::json!({"action": "reloadAll"}),
-                        &outcomes,
-                        &before,
-                        &after,
-                    );
-                }
-            }
-        }
-        let handover = self.handover.lock().expect("handover").take();
-        // Also for a warm restart: this generation stops, the next emits server_started.
-        self.events.emit(EventKind::ServerStopping);
-        self.shutdown.send_replace(true);
-        for l in accept_loops {
-            let _ = l.await;
-        }
-        let mgmt_listener = match mgmt_loop {
-            Some(h) => h.await.ok().flatten(),
-            None => None,
-        };
-        let drain = self.engine.root.server.drain_timeout;
-        let graceful = Arc::try_unwrap(graceful).unwrap_or_else(|_| GracefulShutdown::new());
-        if let Some(mut h) = handover {
-            // The sockets go on to the next generation; connections of this one finish in
-            // the background, each closing after its current exchange.
-            for t in &self.transports {
-                t.hand_over(&mut h.pool);
-            }
-            if let (Some(addr), Some(l)) = (self.mgmt_configured, mgmt_listener) {
-                h.pool.put(addr, l);
-            }
-            self.engine.stop_tasks().await;
-            let me = self.clone();
-            tokio::spawn(async move { me.drain_connections(graceful, drain).await });
-            return Ok(Exit::Restart(h.into()));
-        }
-        for t in &self.transports {
-            t.release();
-        }
-        drop(mgmt_listener);
-        let upgraded = self.upgraded.lock().expect("upgraded").take();
-        if let Some(link) = upgraded {
-            // The new process holds the sockets: let it run its tasks once ours stopped,
-            // then finish what this process still serves, every connection closing after
-            // its current exchange.
-            self.engine.stop_tasks().await;
-            crate::upgrade::release(link);
-            self.drain_connections(graceful, drain).await;
-            // Answers still being written (the upgrade's own) get a moment to leave.
-            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-            return Ok(Exit::Stopped);
-        }
-        if tokio::time::timeout(drain, graceful.shutdown())
-            .await
-            .is_err()
-        {
-            tracing::warn!("drain timeout reached; closing remaining connections");
-        }
-        self.engine.stop_tasks().await;
-        Ok(Exit::Stopped)
-    }
-
-    /// Waits until this generation's connections have closed (each is told to close after
-    /// its next response), then closes what is left after `drain`.
-    async fn drain_connections(&self, graceful: GracefulShutdown, drain: std::time::Duration) {
-        let deadline = tokio::time::Instant::now() + drain;
-        while tokio::time::Instant::now() < deadline
-            && self.transports.iter().any(|t| t.gate.open() > 0)
-        {
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(1), graceful.shutdown()).await;
-    }
-
-    /// Updates the per-second request rates of every counter set (called once a second).
-    async fn sample_rates(&self) {
-        for t in &self.transports {
-            t.stats.sample_rate();
-        }
-        let units = self.engine.units.lock().await;
-        for rev in units.values().filter_map(|s| s.current.as_ref()) {
-            for p in &rev.proxies {
-                p.stats.sample_rate();
-            }
-            for e in rev.endpoints.values() {
-                e.stats.sample_rate();
-            }
-        }
     }
 
     pub fn subscribe_shutdown(&self) -> watch::Receiver<bool> {

@@ -6,9 +6,9 @@
 //! state and survives reloads.
 
 use crate::body::Payload;
+use crate::control::RevisionInfo;
 use crate::mediation::{CompiledSequence, Ctx};
 use crate::message::Message;
-use crate::revision::RevisionInfo;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -46,7 +46,7 @@ impl TaskRuntime {
         name: &str,
         every: Duration,
         sequence: &str,
-        control: &crate::revision::UnitControl,
+        control: &crate::control::UnitControl,
         engine_hold: Arc<AtomicBool>,
     ) -> Arc<Self> {
         Arc::new(TaskRuntime {

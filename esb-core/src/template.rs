@@ -4,6 +4,36 @@
 use crate::message::Message;
 use deployments::template::{Segment, Template, Var};
 use std::borrow::Cow;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+
+/// A runtime flag: its value, and whether an operator set it (then a new revision's
+/// default does not override it).
+#[derive(Debug, Default)]
+pub struct Flag {
+    value: AtomicBool,
+    pinned: AtomicBool,
+}
+
+impl Flag {
+    /// The value: the operator's if one set it, else the revision's default.
+    pub fn value(&self, default: bool) -> bool {
+        if self.is_pinned() {
+            self.value.load(Relaxed)
+        } else {
+            default
+        }
+    }
+
+    /// An operator's flip: kept across reloads and restarts.
+    pub fn set(&self, on: bool) {
+        self.value.store(on, Relaxed);
+        self.pinned.store(true, Relaxed);
+    }
+
+    pub fn is_pinned(&self) -> bool {
+        self.pinned.load(Relaxed)
+    }
+}
 
 /// Values of the running unit revision used by `${unit.*}`, and its runtime flags
 /// (`${flag.*}`), which operators flip without a deploy.
@@ -13,7 +43,7 @@ pub struct UnitVars {
     pub version: String,
     pub revision: String,
     /// Flag → (its shared state, this revision's default).
-    pub flags: std::collections::HashMap<String, (std::sync::Arc<crate::revision::Flag>, bool)>,
+    pub flags: std::collections::HashMap<String, (std::sync::Arc<Flag>, bool)>,
 }
 
 pub fn eval<'m>(t: &'m Template, msg: &'m Message, unit: &'m UnitVars) -> Cow<'m, str> {

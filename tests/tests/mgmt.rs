@@ -205,36 +205,36 @@ fn unit_pause_rejects_and_pause_hold_releases_on_resume_or_times_out() {
     assert_eq!(env.m.read(UNIT, "State"), "Paused");
     let url = env.conf.url("web", "/orders");
     let http = env.http.clone();
-    let held = std::thread::spawn(move || {
-        let t0 = Instant::now();
-        let r = http.get(&url);
-        (r.status, t0.elapsed())
-    });
+    let held = std::thread::spawn(move || http.get(&url).status);
     wait_until("the held request to be in flight", LIMIT, || {
         env.m.read(PROXY, "InFlight") == 1
     });
     assert!(!held.is_finished(), "a held request must wait for resume");
     let hits = be.hits();
     env.m.exec_ok(UNIT, "resume", json!([]));
-    let (status, took) = held.join().expect("held request thread");
+    let status = held.join().expect("held request thread");
+    // A hold that runs out answers 503: a 200 was released by the resume.
     assert_eq!(status, 200, "a held request is served after resume");
-    assert!(
-        took < Duration::from_millis(1900),
-        "released by resume, not by the hold timing out ({took:?})"
-    );
     assert_eq!(be.hits(), hits + 1);
 
-    // pauseHold without resume: 503 once the hold has passed.
+    // pauseHold without resume: the request waits (in flight, unanswered), then gets 503
+    // once the hold has passed.
     env.m.exec_ok(UNIT, "pauseHold", json!([2000]));
-    let t0 = Instant::now();
-    let r = env.expect("/orders", 503);
-    let took = t0.elapsed();
-    assert!(
-        took >= Duration::from_millis(1900),
-        "the request must wait for the hold before 503 (took {took:?})"
-    );
-    assert!(took < Duration::from_secs(6), "held far too long: {took:?}");
+    let url = env.conf.url("web", "/orders");
+    let http = env.http.clone();
+    let held = std::thread::spawn(move || http.get(&url));
+    wait_until("the held request to be in flight", LIMIT, || {
+        env.m.read(PROXY, "InFlight") == 1
+    });
+    assert!(!held.is_finished(), "the request must wait for the hold");
+    let r = held.join().expect("held request thread");
+    assert_eq!(r.status, 503, "{}", r.text());
     assert!(r.header("retry-after").is_some());
+    assert_eq!(
+        be.hits(),
+        hits + 1,
+        "a request whose hold ran out never reaches the backend"
+    );
     env.m.exec_ok(UNIT, "resume", json!([]));
     env.expect("/orders", 200);
 }

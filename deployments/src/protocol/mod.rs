@@ -16,13 +16,15 @@ pub mod object_name;
 pub mod ops;
 pub mod outcome;
 
+/// The project's one "did you mean" ([`crate::diag::suggest`]), under the name clients use.
+pub use crate::diag::suggest as did_you_mean;
 pub use beans::{Bean, BeanKind};
 pub use jolokia::{
-    did_you_mean, encode_get_segment, escape_path_segment, join_path, list_tree, list_tree_named,
-    parse_get_path, parse_get_request, parse_post_body, parse_post_body_each, parse_query,
-    split_path, ArgInfo, AttrInfo, Attributes, Config, Impact, JolokiaError, MBeanInfo,
-    ManagementError, OpInfo, PostBody, PostItems, ProductInfo, ProtocolError, RejectedRequest,
-    Request, Response, Shaping, VersionInfo, OBJECT_LIMIT_MARKER, PROTOCOL_VERSION, REQUEST_TYPES,
+    encode_get_segment, escape_path_segment, join_path, list_tree, list_tree_named, parse_get_path,
+    parse_get_request, parse_post_body, parse_post_body_each, parse_query, split_path, ArgInfo,
+    AttrInfo, Attributes, Config, Impact, JolokiaError, MBeanInfo, ManagementError, OpInfo,
+    PostBody, PostItems, ProductInfo, ProtocolError, RejectedRequest, Request, Response, Shaping,
+    VersionInfo, OBJECT_LIMIT_MARKER, PROTOCOL_VERSION, REQUEST_TYPES,
 };
 pub use object_name::{ObjectName, ObjectNameError};
 pub use ops::Operation;

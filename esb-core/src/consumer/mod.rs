@@ -694,7 +694,7 @@ on_failure = {{ max_attempts = 1 }}
             deploy(&engine, unit("a", &inbox)).await,
             Outcome::Activated { .. }
         ));
-        let first = engine.units.lock().await["files"].consumers["inbox"].clone();
+        let first = engine.snapshot()["files"].consumers["inbox"].clone();
         std::fs::create_dir_all(&inbox).unwrap();
         std::fs::write(inbox.join("one"), "1").unwrap();
         wait_file(inbox.join("done/one")).await;
@@ -704,7 +704,7 @@ on_failure = {{ max_attempts = 1 }}
             deploy(&engine, unit("refuse", &inbox)).await,
             Outcome::Activated { .. }
         ));
-        let second = engine.units.lock().await["files"].consumers["inbox"].clone();
+        let second = engine.snapshot()["files"].consumers["inbox"].clone();
         assert!(
             Arc::ptr_eq(&first, &second),
             "one consumer across revisions"

@@ -7,6 +7,7 @@
 //! revision through the normal commit and swap (the old one drains); `abort` drops it.
 //! A canary is not persisted: after a restart the current revision serves alone.
 
+use super::plan::{Plan, UnitPlan};
 use super::*;
 use crate::proxy::{CanaryRoute, Split};
 
@@ -14,6 +15,7 @@ fn no_canary(unit: &str) -> String {
     format!("unit \"{unit}\" runs no canary; start one with `deploy {unit} --canary 10%`")
 }
 
+#[derive(Clone)]
 pub struct Canary {
     pub revision: Arc<Revision>,
     pub split: Arc<Split>,
@@ -44,7 +46,7 @@ impl Engine {
     /// Builds `unit` from `source` and starts it as a canary beside the current revision.
     pub async fn deploy_canary(&self, unit: &str, source: Source, split: Split) -> Outcome {
         let started = Instant::now();
-        let mut units = self.units.lock().await;
+        let mut units = self.lock().await;
         let changes = vec![Change::Deploy {
             unit: unit.to_owned(),
             source,
@@ -67,15 +69,16 @@ impl Engine {
             }
             _ => {}
         }
-        let mut prepared =
-            tokio::task::block_in_place(|| self.prepare(&units, &changes, Mode::Canary, started));
-        if prepared.failed.is_empty() {
-            self.run_checks(&changes, Mode::Canary, &mut prepared).await;
+        let mut plan = tokio::task::block_in_place(|| {
+            let mut plan = self.plan(&units, changes, Mode::Canary, started);
+            self.build(&units, &mut plan);
+            plan
+        });
+        self.check(&mut plan).await;
+        if !plan.is_ok() {
+            return self.reject(&mut units, plan).remove(0);
         }
-        if !prepared.failed.is_empty() {
-            return self.reject(&mut units, &changes, prepared).remove(0);
-        }
-        let Some(rev) = prepared.built.remove(unit) else {
+        let Some(rev) = plan.built.remove(unit) else {
             let revision = units[unit]
                 .current
                 .as_ref()
@@ -86,13 +89,13 @@ impl Engine {
                 revision,
             };
         };
-        let p = prepared.pending.remove(0);
+        let p = plan.units.remove(0);
         let split = Arc::new(split);
         let slot = units.get_mut(unit).expect("checked above");
         let current = slot.current.clone().expect("checked above");
         install(&current, &rev, &split);
         slot.next_revision = slot.next_revision.max(rev.info.number + 1);
-        let diff = diff_units(&current.parsed.unit, &rev.parsed.unit);
+        let diff = p.diff.unwrap_or_default();
         let percent = split.percent();
         let header = split
             .header
@@ -135,7 +138,7 @@ impl Engine {
     /// Makes the canary the current revision (the old one drains).
     pub async fn promote(&self, unit: &str) -> Outcome {
         let started = Instant::now();
-        let mut units = self.units.lock().await;
+        let mut units = self.lock().await;
         let Some(c) = units.get_mut(unit).and_then(|s| s.canary.take()) else {
             return Outcome::Rejected {
                 unit: unit.to_owned(),
@@ -145,34 +148,28 @@ impl Engine {
         if let Some(cur) = units[unit].current.clone() {
             uninstall(&cur);
         }
-        let mut pending = Pending::failed(unit.to_owned(), vec![]);
-        pending.origin = c.origin;
-        pending.disk_hash = c.disk_hash.clone();
         let changes = vec![Change::Deploy {
             unit: unit.to_owned(),
             source: Source::Revision(Some(c.revision.info.number)),
         }];
-        let mut prepared = Prepared {
-            pending: vec![pending],
-            built: BTreeMap::from([(unit.to_owned(), c.revision.clone())]),
-            histories: BTreeMap::new(),
-            failed: vec![],
-            duration: started.elapsed(),
-        };
-        tokio::task::block_in_place(|| {
-            self.commit_prepared(&units, &changes, Mode::Normal, started, &mut prepared)
-        });
-        if !prepared.failed.is_empty() {
+        let mut plan = Plan::new(changes, Mode::Normal, started);
+        let mut p = UnitPlan::failed(unit.to_owned(), vec![]);
+        p.origin = c.origin;
+        p.disk_hash = c.disk_hash.clone();
+        let running = units[unit].current.as_ref().map(|r| &r.parsed.unit);
+        p.diff = Some(diff_from(running, &c.revision.parsed.unit));
+        plan.units.push(p);
+        plan.built.insert(unit.to_owned(), c.revision.clone());
+        tokio::task::block_in_place(|| self.commit(&units, &mut plan));
+        if !plan.is_ok() {
             // Nothing changed: the canary goes on.
             if let Some(cur) = units[unit].current.clone() {
                 install(&cur, &c.revision, &c.split);
             }
             units.get_mut(unit).expect("slot").canary = Some(c);
-            return self.reject(&mut units, &changes, prepared).remove(0);
+            return self.reject(&mut units, plan).remove(0);
         }
-        let outcome = self
-            .activate(&mut units, &changes, Mode::Normal, prepared)
-            .remove(0);
+        let outcome = self.activate(&mut units, plan).remove(0);
         // The promoted revision is watched as a fresh activation.
         if let Some(rev) = units.get(unit).and_then(|s| s.current.clone()) {
             self.watch_guard(&rev, false);
@@ -182,7 +179,7 @@ impl Engine {
 
     /// Drops the canary; the current revision serves alone again.
     pub async fn abort_canary(&self, unit: &str, why: &str) -> Result<u64, String> {
-        let mut units = self.units.lock().await;
+        let mut units = self.lock().await;
         let slot = units
             .get_mut(unit)
             .ok_or_else(|| format!("unit \"{unit}\" is not loaded"))?;
@@ -192,10 +189,7 @@ impl Engine {
         }
         let n = c.revision.info.number;
         self.unwatch_guard(unit);
-        slot.draining.push(Draining {
-            revision: c.revision,
-            since: Instant::now(),
-        });
+        self.start_drain(c.revision, false);
         drop(units);
         self.events.emit(EventKind::StateChanged {
             object: format!("esb:type=Unit,name={unit}"),
@@ -206,7 +200,7 @@ impl Engine {
 
     /// Changes the canary's share of requests.
     pub async fn set_canary_weight(&self, unit: &str, percent: f64) -> Result<(), String> {
-        let units = self.units.lock().await;
+        let units = self.lock().await;
         let c = units
             .get(unit)
             .and_then(|s| s.canary.as_ref())

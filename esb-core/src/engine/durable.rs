@@ -3,6 +3,7 @@
 //! and the manifest of every unit after the change, derived from the unit slots so it
 //! cannot drift from what runs.
 
+use super::plan::Plan;
 use super::*;
 use crate::state::{Manifest, RevisionRecord, UnitRecord};
 use std::time::{Duration, UNIX_EPOCH};
@@ -69,7 +70,7 @@ pub(super) fn kept_of(r: &RevisionRecord, sources: UnitSources) -> Kept {
         deployed_at: UNIX_EPOCH + Duration::from_millis(r.deployed_at_ms),
         deploy_time: Duration::from_secs_f64(r.deploy_ms.max(0.0) / 1000.0),
         degraded: false,
-        sources,
+        sources: Arc::new(sources),
     }
 }
 
@@ -114,22 +115,20 @@ impl Engine {
         m
     }
 
-    /// Commits what the prepared change will make of the durable state: the sources of new
+    /// Persists what the plan will make of the durable state: the sources of new
     /// revisions, then the manifest in one atomic replace (a batch commits in one step).
-    pub(super) fn commit(
+    pub(super) fn persist(
         &self,
         units: &BTreeMap<String, UnitSlot>,
-        pending: &[Pending],
-        built: &BTreeMap<String, Arc<Revision>>,
-        histories: &BTreeMap<String, VecDeque<Kept>>,
-        changes: &[Change],
+        plan: &Plan,
     ) -> std::io::Result<()> {
+        let (built, histories) = (&plan.built, &plan.histories);
         for (name, rev) in built {
             self.store
                 .write_revision(name, rev.info.number, &rev.sources)?;
         }
         let mut m = self.manifest_of(units);
-        for p in pending {
+        for p in &plan.units {
             if let Some(rev) = built.get(&p.unit) {
                 let next = units
                     .get(&p.unit)
@@ -160,7 +159,7 @@ impl Engine {
                 }
             }
         }
-        for c in changes {
+        for c in &plan.changes {
             if let Change::Unload { unit } = c {
                 if let Some(r) = m.units.remove(unit) {
                     m.retired.insert(unit.clone(), r.next_revision);

@@ -129,7 +129,7 @@ impl Engine {
         };
         let mut trips = Vec::new();
         for (unit, revision, reason) in tripped {
-            let mut units = self.units.lock().await;
+            let mut units = self.lock().await;
             let canary = units
                 .get(&unit)
                 .and_then(|s| s.canary.as_ref())
@@ -141,7 +141,7 @@ impl Engine {
             let (outcome, rolled_back_to, note) = if canary {
                 drop(units);
                 let _ = self.abort_canary(&unit, &format!("guard: {reason}")).await;
-                units = self.units.lock().await;
+                units = self.lock().await;
                 let stable = current.unwrap_or(0);
                 (
                     Outcome::Unchanged {
@@ -153,7 +153,7 @@ impl Engine {
                 )
             } else if current == Some(revision) {
                 let outcome = self
-                    .apply_locked(
+                    .transact(
                         &mut units,
                         vec![Change::Deploy {
                             unit: unit.clone(),

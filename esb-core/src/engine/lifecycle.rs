@@ -11,7 +11,7 @@ impl Engine {
     /// revision numbering continue from the durable state. With `strict`, any failure is
     /// returned as an error.
     pub async fn start(&self, strict: bool) -> Result<(), Vec<Outcome>> {
-        let mut units = self.units.lock().await;
+        let mut units = self.lock().await;
         let manifest = self.store.manifest();
         let on_disk = self.units_on_disk();
         let mut names: Vec<String> = on_disk.clone();
@@ -25,54 +25,9 @@ impl Engine {
         names.sort();
         let mut failures = Vec::new();
         for name in names {
-            let record = manifest.units.get(&name);
-            if let Some(r) = record {
-                let slot = units.entry(name.clone()).or_insert_with(UnitSlot::new);
-                slot.origin = r.origin;
-                slot.next_revision = r.next_revision;
-                for h in &r.history {
-                    match self.store.read_revision(&name, h.number, &h.hash) {
-                        Some(sources) => slot.history.push_back(durable::kept_of(h, sources)),
-                        None => {
-                            tracing::error!(unit = %name, revision = h.number, "kept revision is missing or damaged in the state directory; it is left out of history")
-                        }
-                    }
-                }
-            } else if let Some(n) = manifest.retired.get(&name) {
-                units
-                    .entry(name.clone())
-                    .or_insert_with(UnitSlot::new)
-                    .next_revision = *n;
-            }
-            let current = record.map(|r| r.current);
-            let kept_current = current.filter(|n| {
-                units
-                    .get(&name)
-                    .is_some_and(|s| s.history.iter().any(|k| k.number == *n))
-            });
-            let pushed = record.is_some_and(|r| r.origin == Origin::Pushed);
-            // A disk unit whose files did not change since they were last read keeps its
-            // current revision (a rollback survives a restart).
-            let disk_unchanged = !pushed
-                && kept_current.is_some()
-                && record
-                    .and_then(|r| r.disk_hash.clone())
-                    .is_some_and(|h| self.disk_hash(&name).as_ref() == Some(&h));
-            let source = if pushed || disk_unchanged {
-                Source::Revision(kept_current)
-            } else {
-                Source::Disk
-            };
-            if disk_unchanged {
-                let slot = units.get_mut(&name).expect("slot made above");
-                slot.disk_hash = record.and_then(|r| r.disk_hash.clone());
-            }
-            let change = Change::Deploy {
-                unit: name.clone(),
-                source,
-            };
+            let (change, last_good) = self.restore_slot(&mut units, &name, &manifest);
             let outcome = self
-                .apply_locked(&mut units, vec![change], Mode::Restore)
+                .transact(&mut units, vec![change], Mode::Restore)
                 .await
                 .remove(0);
             let Outcome::Rejected { errors, .. } = &outcome else {
@@ -86,7 +41,7 @@ impl Engine {
                 unit: name.clone(),
                 errors: errors.clone(),
             });
-            let restored = match kept_current.filter(|_| !pushed) {
+            let restored = match last_good {
                 Some(number) => {
                     tracing::error!(unit = %name, revision = number, "unit files are invalid; serving its last good revision (degraded)");
                     let fallback = Change::Deploy {
@@ -94,7 +49,7 @@ impl Engine {
                         source: Source::Revision(Some(number)),
                     };
                     !self
-                        .apply_locked(&mut units, vec![fallback], Mode::Degraded)
+                        .transact(&mut units, vec![fallback], Mode::Degraded)
                         .await
                         .remove(0)
                         .is_rejected()
@@ -115,11 +70,68 @@ impl Engine {
         }
     }
 
+    /// Fills `name`'s slot from the durable state (origin, numbering, kept revisions) and
+    /// says what start-up deploys for it: its kept current revision for a pushed unit or
+    /// a disk unit whose files did not change since they were last read (a rollback
+    /// survives a restart), its directory otherwise. Also the last good revision a disk
+    /// unit falls back to if its files are invalid.
+    fn restore_slot(
+        &self,
+        units: &mut BTreeMap<String, UnitSlot>,
+        name: &str,
+        manifest: &crate::state::Manifest,
+    ) -> (Change, Option<u64>) {
+        let record = manifest.units.get(name);
+        if let Some(r) = record {
+            let slot = units.entry(name.to_owned()).or_insert_with(UnitSlot::new);
+            slot.origin = r.origin;
+            slot.next_revision = r.next_revision;
+            for h in &r.history {
+                match self.store.read_revision(name, h.number, &h.hash) {
+                    Some(sources) => slot.history.push_back(durable::kept_of(h, sources)),
+                    None => {
+                        tracing::error!(unit = %name, revision = h.number, "kept revision is missing or damaged in the state directory; it is left out of history")
+                    }
+                }
+            }
+        } else if let Some(n) = manifest.retired.get(name) {
+            units
+                .entry(name.to_owned())
+                .or_insert_with(UnitSlot::new)
+                .next_revision = *n;
+        }
+        let kept_current = record.map(|r| r.current).filter(|n| {
+            units
+                .get(name)
+                .is_some_and(|s| s.history.iter().any(|k| k.number == *n))
+        });
+        let pushed = record.is_some_and(|r| r.origin == Origin::Pushed);
+        let disk_unchanged = !pushed
+            && kept_current.is_some()
+            && record
+                .and_then(|r| r.disk_hash.clone())
+                .is_some_and(|h| self.disk_hash(name).as_ref() == Some(&h));
+        let source = if pushed || disk_unchanged {
+            Source::Revision(kept_current)
+        } else {
+            Source::Disk
+        };
+        if disk_unchanged {
+            let slot = units.get_mut(name).expect("slot made above");
+            slot.disk_hash = record.and_then(|r| r.disk_hash.clone());
+        }
+        let change = Change::Deploy {
+            unit: name.to_owned(),
+            source,
+        };
+        (change, kept_current.filter(|_| !pushed))
+    }
+
     /// Every running revision checked against a new root config (a warm restart's
     /// pre-check): transports they name must exist, paths must not collide under the new
     /// transports. Errors name the unit, file:line:col and the element.
     pub async fn check_root(&self, root: &RootConfig) -> Vec<Diagnostic> {
-        let units = self.units.lock().await;
+        let units = self.lock().await;
         let running: Vec<&ParsedUnit> = units
             .values()
             .filter_map(|s| s.current.as_ref().map(|c| &c.parsed))
@@ -154,7 +166,7 @@ impl Engine {
             Vec<String>,
             BTreeMap<String, Option<String>>,
         ) = {
-            let units = self.units.lock().await;
+            let units = self.lock().await;
             (
                 units
                     .iter()
@@ -207,30 +219,42 @@ impl Engine {
         outcomes
     }
 
+    /// `revision` was replaced (or its unit unloaded: `orphan`): it finishes its requests.
+    pub(super) fn start_drain(&self, revision: Arc<Revision>, orphan: bool) {
+        self.draining.lock().expect("drain list").push(Draining {
+            revision,
+            since: Instant::now(),
+            orphan,
+        });
+    }
+
+    /// `unit` is unloaded: its revisions still draining go on as those of an unloaded unit.
+    pub(super) fn orphan_drains(&self, unit: &str) {
+        for d in self.draining.lock().expect("drain list").iter_mut() {
+            if d.revision.info.unit == unit {
+                d.orphan = true;
+            }
+        }
+    }
+
     /// Drops drained revisions: those with no request in flight, and those past the drain
-    /// timeout, whose leftover requests are ended (answered 503 naming the drain).
+    /// timeout, whose leftover requests are ended (answered 503 naming the drain). Never
+    /// waits for a deploy.
     pub async fn reap_drained(&self) {
         let timeout = self.root.server.drain_timeout;
-        let mut units = self.units.lock().await;
-        let mut lists: Vec<&mut Vec<Draining>> =
-            units.values_mut().map(|s| &mut s.draining).collect();
-        let mut orphans = self.orphans.lock().expect("orphans");
-        lists.push(&mut orphans);
-        for list in lists {
-            list.retain(|d| {
-                let left = d.revision.info.in_flight.load(Relaxed);
-                if left == 0 {
-                    self.drained(d, 0, None);
-                    return false;
-                }
-                if d.since.elapsed() >= timeout {
-                    let ended = d.revision.info.end_requests(DrainEnd::Timeout(timeout));
-                    self.drained(d, ended, Some(DrainEnd::Timeout(timeout)));
-                    return false;
-                }
-                true
-            });
-        }
+        self.draining.lock().expect("drain list").retain(|d| {
+            let left = d.revision.info.in_flight.load(Relaxed);
+            if left == 0 {
+                self.drained(d, 0, None);
+                return false;
+            }
+            if d.since.elapsed() >= timeout {
+                let ended = d.revision.info.end_requests(DrainEnd::Timeout(timeout));
+                self.drained(d, ended, Some(DrainEnd::Timeout(timeout)));
+                return false;
+            }
+            true
+        });
     }
 
     /// Ends the drain of `revision` (or of every draining revision) of `unit` now, also of
@@ -240,15 +264,9 @@ impl Engine {
         unit: &str,
         revision: Option<u64>,
     ) -> Result<Vec<(u64, u64)>, String> {
-        let mut units = self.units.lock().await;
-        let mut orphans = self.orphans.lock().expect("orphans");
-        let mut lists: Vec<&mut Vec<Draining>> = vec![&mut orphans];
-        if let Some(slot) = units.get_mut(unit) {
-            lists.push(&mut slot.draining);
-        }
-        let draining: Vec<u64> = lists
+        let mut list = self.draining.lock().expect("drain list");
+        let draining: Vec<u64> = list
             .iter()
-            .flat_map(|l| l.iter())
             .filter(|d| d.revision.info.unit == unit)
             .map(|d| d.revision.info.number)
             .collect();
@@ -270,17 +288,15 @@ impl Engine {
             });
         }
         let mut ended = Vec::new();
-        for list in lists {
-            list.retain(|d| {
-                if !chosen(d) {
-                    return true;
-                }
-                let n = d.revision.info.end_requests(DrainEnd::Cancelled);
-                self.drained(d, n, Some(DrainEnd::Cancelled));
-                ended.push((d.revision.info.number, n));
-                false
-            });
-        }
+        list.retain(|d| {
+            if !chosen(d) {
+                return true;
+            }
+            let n = d.revision.info.end_requests(DrainEnd::Cancelled);
+            self.drained(d, n, Some(DrainEnd::Cancelled));
+            ended.push((d.revision.info.number, n));
+            false
+        });
         ended.sort_unstable();
         Ok(ended)
     }
@@ -296,17 +312,16 @@ impl Engine {
     }
 
     /// Revisions of unloaded units still finishing requests.
-    pub fn orphans_draining(&self) -> Vec<(String, u64, u64)> {
-        self.orphans
+    pub fn orphans_draining(&self) -> Vec<DrainingView> {
+        self.draining
             .lock()
-            .expect("orphans")
+            .expect("drain list")
             .iter()
-            .map(|d| {
-                (
-                    d.revision.info.unit.clone(),
-                    d.revision.info.number,
-                    d.revision.info.in_flight.load(Relaxed),
-                )
+            .filter(|d| d.orphan)
+            .map(|d| DrainingView {
+                unit: d.revision.info.unit.clone(),
+                revision: d.revision.info.number,
+                in_flight: d.revision.info.in_flight.load(Relaxed),
             })
             .collect()
     }
@@ -314,7 +329,7 @@ impl Engine {
     /// Stops every task and consumer (shutdown): consumers finish their in-flight
     /// messages (within the drain timeout) and leave the rest in the queue or inbox.
     pub async fn stop_tasks(&self) {
-        let mut units = self.units.lock().await;
+        let mut units = self.lock().await;
         let mut consumers = Vec::new();
         for slot in units.values_mut() {
             for t in slot.tasks.drain(..) {

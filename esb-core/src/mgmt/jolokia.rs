@@ -4,12 +4,12 @@
 //! `ignoreErrors`, `canonicalNaming`, `includeStackTrace`). The history store of
 //! `jolokia:type=Config` is not kept: requests for it get a not-supported error.
 
-use super::auth::Role;
 use super::beans::{self, Bean};
+use crate::auth::Role;
 use crate::server::Server;
 use deployments::protocol::{
-    list_tree_named, split_path, Attributes, ManagementError, ObjectName, Request, Response,
-    Shaping, VersionInfo,
+    list_tree_named, split_path, Attributes, ManagementError, ObjectName, Operation, Request,
+    Response, Shaping, VersionInfo,
 };
 use serde_json::{Map, Value};
 use std::sync::Arc;
@@ -78,38 +78,7 @@ async fn serve(server: &Arc<Server>, req: &Request, role: Role) -> Result<Value,
             n.original()
         }
     };
-    match req {
-        Request::Read {
-            mbean, attribute, ..
-        } => jolokia_domain(
-            mbean,
-            attribute.as_ref().and_then(|a| a.names().first().copied()),
-        )?,
-        Request::Write {
-            mbean, attribute, ..
-        } => jolokia_domain(mbean, Some(attribute))?,
-        Request::Exec {
-            mbean, operation, ..
-        } => jolokia_domain(mbean, Some(operation))?,
-        _ => {}
-    }
-    if req.is_state_changing() {
-        if role < Role::Control {
-            return Err(ManagementError::Forbidden {
-                reason: format!(
-                    "{} needs the control role; this token has the monitor role",
-                    req.kind()
-                ),
-            });
-        }
-        // Fail closed: no state change that cannot be audited. Reads go on.
-        if beans::changes_state(req) {
-            if let Err(e) = server.audit.writable() {
-                tracing::error!("{e}");
-                return Err(ManagementError::Unavailable(e.to_string()));
-            }
-        }
-    }
+    admit(server, req, role)?;
     match req {
         Request::Version { .. } => {
             Ok(VersionInfo::new("esb", env!("CARGO_PKG_VERSION")).to_value())
@@ -139,39 +108,7 @@ async fn serve(server: &Arc<Server>, req: &Request, role: Role) -> Result<Value,
             ..
         } => {
             if mbean.is_pattern() {
-                let mut out = Map::new();
-                for b in beans::all(server)
-                    .await
-                    .into_iter()
-                    .filter(|b| mbean.matches(&b.object_name()))
-                {
-                    let Ok(all) = beans::read_all(server, &b).await else {
-                        continue;
-                    };
-                    let picked = match attribute {
-                        None => all,
-                        Some(a) => {
-                            let m: Map<String, Value> = a
-                                .names()
-                                .into_iter()
-                                .filter_map(|n| all.get(n).map(|v| (n.to_owned(), v.clone())))
-                                .collect();
-                            if m.is_empty() {
-                                continue;
-                            }
-                            m
-                        }
-                    };
-                    let picked = picked
-                        .into_iter()
-                        .map(|(k, v)| (k, shaping.apply(v)))
-                        .collect();
-                    out.insert(display(&b.object_name()), Value::Object(picked));
-                }
-                if out.is_empty() {
-                    return Err(ManagementError::instance_not_found(mbean));
-                }
-                return Ok(Value::Object(out));
+                return read_pattern(server, mbean, attribute.as_ref(), &shaping, display).await;
             }
             let bean = beans::resolve(server, mbean).await?;
             let all = beans::read_all(server, &bean).await?;
@@ -207,16 +144,97 @@ async fn serve(server: &Arc<Server>, req: &Request, role: Role) -> Result<Value,
             ..
         } => {
             let bean = beans::resolve(server, mbean).await?;
-            // Jolokia clients may name an operation with its signature: `op(java.lang.String)`.
-            let op = operation.split('(').next().unwrap_or(operation);
-            let result = beans::exec(server, &bean, op, arguments).await;
+            let op = Operation::decode(bean.kind(), mbean, operation, arguments)?;
+            let result = beans::exec(server, &bean, &op).await;
             // Operator state (paused, maintenance, addresses…) outlives restarts.
-            if result.is_ok() && beans::changes_operator_state(&bean, op) {
+            if result.is_ok() && op.changes_operator_state() {
                 crate::operator::save(server).await;
             }
             result.map(|v| shaping.apply(v))
         }
     }
+}
+
+/// What a request must pass before it is served: not one of Jolokia's own MBeans, the
+/// control role for a write or exec, and a writable audit log for a state change.
+fn admit(server: &Server, req: &Request, role: Role) -> Result<(), ManagementError> {
+    match req {
+        Request::Read {
+            mbean, attribute, ..
+        } => jolokia_domain(
+            mbean,
+            attribute.as_ref().and_then(|a| a.names().first().copied()),
+        )?,
+        Request::Write {
+            mbean, attribute, ..
+        } => jolokia_domain(mbean, Some(attribute))?,
+        Request::Exec {
+            mbean, operation, ..
+        } => jolokia_domain(mbean, Some(operation))?,
+        Request::Search { .. } | Request::List { .. } | Request::Version { .. } => {}
+    }
+    if req.is_state_changing() {
+        if role < Role::Control {
+            return Err(ManagementError::Forbidden {
+                reason: format!(
+                    "{} needs the control role; this token has the monitor role",
+                    req.kind()
+                ),
+            });
+        }
+        // Fail closed: no state change that cannot be audited. Reads go on.
+        if beans::changes_state(req) {
+            if let Err(e) = server.audit.writable() {
+                tracing::error!("{e}");
+                return Err(ManagementError::Unavailable(e.to_string()));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A read of an MBean pattern: the attributes asked for of every matching bean that has
+/// them, by name.
+async fn read_pattern(
+    server: &Server,
+    mbean: &ObjectName,
+    attribute: Option<&Attributes>,
+    shaping: &Shaping,
+    display: impl Fn(&ObjectName) -> String,
+) -> Result<Value, ManagementError> {
+    let mut out = Map::new();
+    for b in beans::all(server)
+        .await
+        .into_iter()
+        .filter(|b| mbean.matches(&b.object_name()))
+    {
+        let Ok(all) = beans::read_all(server, &b).await else {
+            continue;
+        };
+        let picked = match attribute {
+            None => all,
+            Some(a) => {
+                let m: Map<String, Value> = a
+                    .names()
+                    .into_iter()
+                    .filter_map(|n| all.get(n).map(|v| (n.to_owned(), v.clone())))
+                    .collect();
+                if m.is_empty() {
+                    continue;
+                }
+                m
+            }
+        };
+        let picked = picked
+            .into_iter()
+            .map(|(k, v)| (k, shaping.apply(v)))
+            .collect();
+        out.insert(display(&b.object_name()), Value::Object(picked));
+    }
+    if out.is_empty() {
+        return Err(ManagementError::instance_not_found(mbean));
+    }
+    Ok(Value::Object(out))
 }
 
 /// The attributes a read asks for; with `ignore_errors`, missing ones of a multi-attribute

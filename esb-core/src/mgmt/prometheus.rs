@@ -3,6 +3,7 @@
 //! task runs and connections per transport. Names follow the conventions: `_total` for
 //! counters, `_seconds` for durations, one HELP and TYPE line per family.
 
+use crate::engine::UnitView;
 use crate::metrics::Stats;
 use crate::server::Server;
 use std::fmt::Write;
@@ -103,6 +104,51 @@ fn quartet(kind: &'static str) -> [Family; 4] {
 }
 
 pub async fn render(server: &Server) -> String {
+    let units = UnitFamilies::of(server);
+    let all = server_families(server)
+        .into_iter()
+        .chain(transport_families(server))
+        .chain(units.proxies)
+        .chain(units.endpoints)
+        .chain([units.revision, units.paused, units.addr_up])
+        .chain(units.health)
+        .chain(units.tasks)
+        .chain(deploy_families(&server.events.deploys.snapshot()))
+        .chain(units.consumers);
+    let mut out = String::new();
+    for f in all {
+        let _ = writeln!(
+            out,
+            "# HELP {} {}\n# TYPE {} {}",
+            f.name, f.help, f.name, f.kind
+        );
+        for l in f.lines {
+            let _ = writeln!(out, "{l}");
+        }
+    }
+    out
+}
+
+fn server_families(server: &Server) -> Vec<Family> {
+    let mut server_fams = vec![
+        family("esb_up", "gauge", "1 while the server runs."),
+        family("esb_maintenance", "gauge", "1 in server maintenance."),
+        family("esb_uptime_seconds", "gauge", "Seconds since start."),
+    ];
+    server_fams[0].lines.push("esb_up 1".into());
+    server_fams[1].lines.push(format!(
+        "esb_maintenance {}",
+        server.maintenance.load(Relaxed) as u8
+    ));
+    server_fams[2].lines.push(format!(
+        "esb_uptime_seconds {}",
+        server.started.elapsed().as_secs()
+    ));
+    server_fams
+}
+
+/// Requests and connections of every transport.
+fn transport_families(server: &Server) -> Vec<Family> {
     let mut transports = quartet("transport");
     for t in &server.transports {
         stats(
@@ -139,214 +185,221 @@ pub async fn render(server: &Server) -> String {
             f.lines.push(format!("{}{l} {v}", f.name));
         }
     }
-    let mut proxies = quartet("proxy");
-    let mut endpoints = quartet("endpoint");
-    let mut revision = family(
-        "esb_unit_revision",
-        "gauge",
-        "Active revision of each unit (0: failed).",
-    );
-    let mut paused = family("esb_unit_paused", "gauge", "1 when the unit is paused.");
-    let mut addr_up = family(
-        "esb_address_up",
-        "gauge",
-        "1 when the address is in rotation.",
-    );
-    let mut consumer_fams = [
-        family(
-            "esb_consumer_received_total",
-            "counter",
-            "Messages (files) taken by a consumer.",
-        ),
-        family(
-            "esb_consumer_acked_total",
-            "counter",
-            "Messages acknowledged (files moved to done).",
-        ),
-        family(
-            "esb_consumer_retried_total",
-            "counter",
-            "Failed attempts tried again.",
-        ),
-        family(
-            "esb_consumer_dead_lettered_total",
-            "counter",
-            "Messages dead-lettered (files moved to failed).",
-        ),
-        family(
-            "esb_consumer_redelivered_total",
-            "counter",
-            "Messages received with the redelivered flag (files resumed).",
-        ),
-        family(
-            "esb_consumer_in_flight",
-            "gauge",
-            "Messages being processed.",
-        ),
-        family(
-            "esb_consumer_queue_depth",
-            "gauge",
-            "Messages (files) waiting, when known.",
-        ),
-        family(
-            "esb_consumer_connected",
-            "gauge",
-            "1 while the consumer is consuming.",
-        ),
-    ];
-    let mut health = vec![
-        family(
-            "esb_unit_failed",
-            "gauge",
-            "1 when the unit could not start at all (no valid files, no last-good copy).",
-        ),
-        family(
-            "esb_unit_degraded",
-            "gauge",
-            "1 when the unit runs its last-good copy because its files are invalid.",
-        ),
-        family(
-            "esb_unit_draining_revisions",
-            "gauge",
-            "Replaced revisions of the unit still finishing in-flight requests.",
-        ),
-    ];
-    let mut tasks = vec![
-        family("esb_task_runs_total", "counter", "Task runs finished."),
-        family(
-            "esb_task_failures_total",
-            "counter",
-            "Task runs that failed.",
-        ),
-        family(
-            "esb_task_run_duration_seconds",
-            "summary",
-            "Time spent in task runs.",
-        ),
-    ];
-    {
-        let units = server.engine.units.lock().await;
-        for (name, slot) in units.iter() {
-            for (cname, c) in &slot.consumers {
-                let l = labels(&[("unit", name), ("consumer", cname)]);
-                let k = c.counters();
-                let running = matches!(c.state().0, "Connected" | "Running") as u8;
-                let values = [
-                    k.received as i64,
-                    k.acked as i64,
-                    k.retried as i64,
-                    k.dead_lettered as i64,
-                    k.redelivered as i64,
-                    k.in_flight as i64,
-                    k.queue_depth,
-                    running as i64,
-                ];
-                for (f, v) in consumer_fams.iter_mut().zip(values) {
-                    if v >= 0 {
-                        f.lines.push(format!("{}{l} {v}", f.name));
-                    }
-                }
+    transports.into_iter().chain(conns).collect()
+}
+
+/// The families of what runs in units, read from the engine's published view.
+struct UnitFamilies {
+    proxies: [Family; 4],
+    endpoints: [Family; 4],
+    revision: Family,
+    paused: Family,
+    addr_up: Family,
+    consumers: [Family; 8],
+    health: [Family; 3],
+    tasks: [Family; 3],
+}
+
+impl UnitFamilies {
+    fn of(server: &Server) -> UnitFamilies {
+        let mut f = UnitFamilies::new();
+        for (name, slot) in server.engine.snapshot().iter() {
+            f.consumers(name, slot);
+            f.health(name, slot, server.engine.draining_of(name).len());
+            f.tasks(name, slot);
+            f.unit(name, slot);
+            if let Some(rev) = &slot.current {
+                f.objects(name, rev);
             }
-            let rev = slot.current.as_ref();
-            let l = labels(&[("unit", name)]);
-            for (f, v) in health.iter_mut().zip([
-                slot.failed.is_some() as usize,
-                rev.is_some_and(|r| r.degraded) as usize,
-                slot.draining.len(),
-            ]) {
-                f.lines.push(format!("{}{l} {v}", f.name));
-            }
-            for t in &slot.tasks {
-                let l = labels(&[("unit", name), ("task", &t.name)]);
-                let runs = t.runs.load(Relaxed);
-                tasks[0]
-                    .lines
-                    .push(format!("esb_task_runs_total{l} {runs}"));
-                tasks[1].lines.push(format!(
-                    "esb_task_failures_total{l} {}",
-                    t.failures.load(Relaxed)
-                ));
-                tasks[2].lines.push(format!(
-                    "esb_task_run_duration_seconds_sum{l} {}",
-                    t.run_micros.load(Relaxed) as f64 / 1e6
-                ));
-                tasks[2]
-                    .lines
-                    .push(format!("esb_task_run_duration_seconds_count{l} {runs}"));
-            }
-            revision.lines.push(format!(
-                "esb_unit_revision{} {}",
-                labels(&[("unit", name)]),
-                rev.map(|r| r.info.number).unwrap_or(0)
-            ));
-            paused.lines.push(format!(
-                "esb_unit_paused{} {}",
-                labels(&[("unit", name)]),
-                slot.control.paused.load(Relaxed) as u8
-            ));
-            let Some(rev) = rev else { continue };
-            for p in &rev.proxies {
-                stats(
-                    &mut proxies,
-                    &labels(&[("unit", name), ("proxy", &p.name)]),
-                    &p.stats,
-                );
-            }
-            for (ename, e) in &rev.endpoints {
-                stats(
-                    &mut endpoints,
-                    &labels(&[("unit", name), ("endpoint", ename)]),
-                    &e.stats,
-                );
-                for a in e.addresses().iter() {
-                    let up = a.state() == crate::endpoint::AddressState::Active;
-                    addr_up.lines.push(format!(
-                        "esb_address_up{} {}",
-                        labels(&[("unit", name), ("endpoint", ename), ("address", &a.url)]),
-                        up as u8
-                    ));
+        }
+        f
+    }
+
+    fn new() -> UnitFamilies {
+        UnitFamilies {
+            proxies: quartet("proxy"),
+            endpoints: quartet("endpoint"),
+            revision: family(
+                "esb_unit_revision",
+                "gauge",
+                "Active revision of each unit (0: failed).",
+            ),
+            paused: family("esb_unit_paused", "gauge", "1 when the unit is paused."),
+            addr_up: family(
+                "esb_address_up",
+                "gauge",
+                "1 when the address is in rotation.",
+            ),
+            consumers: [
+                family(
+                    "esb_consumer_received_total",
+                    "counter",
+                    "Messages (files) taken by a consumer.",
+                ),
+                family(
+                    "esb_consumer_acked_total",
+                    "counter",
+                    "Messages acknowledged (files moved to done).",
+                ),
+                family(
+                    "esb_consumer_retried_total",
+                    "counter",
+                    "Failed attempts tried again.",
+                ),
+                family(
+                    "esb_consumer_dead_lettered_total",
+                    "counter",
+                    "Messages dead-lettered (files moved to failed).",
+                ),
+                family(
+                    "esb_consumer_redelivered_total",
+                    "counter",
+                    "Messages received with the redelivered flag (files resumed).",
+                ),
+                family(
+                    "esb_consumer_in_flight",
+                    "gauge",
+                    "Messages being processed.",
+                ),
+                family(
+                    "esb_consumer_queue_depth",
+                    "gauge",
+                    "Messages (files) waiting, when known.",
+                ),
+                family(
+                    "esb_consumer_connected",
+                    "gauge",
+                    "1 while the consumer is consuming.",
+                ),
+            ],
+            health: [
+                family(
+                    "esb_unit_failed",
+                    "gauge",
+                    "1 when the unit could not start at all (no valid files, no last-good copy).",
+                ),
+                family(
+                    "esb_unit_degraded",
+                    "gauge",
+                    "1 when the unit runs its last-good copy because its files are invalid.",
+                ),
+                family(
+                    "esb_unit_draining_revisions",
+                    "gauge",
+                    "Replaced revisions of the unit still finishing in-flight requests.",
+                ),
+            ],
+            tasks: [
+                family("esb_task_runs_total", "counter", "Task runs finished."),
+                family(
+                    "esb_task_failures_total",
+                    "counter",
+                    "Task runs that failed.",
+                ),
+                family(
+                    "esb_task_run_duration_seconds",
+                    "summary",
+                    "Time spent in task runs.",
+                ),
+            ],
+        }
+    }
+
+    fn consumers(&mut self, name: &str, slot: &UnitView) {
+        for (cname, c) in &slot.consumers {
+            let l = labels(&[("unit", name), ("consumer", cname)]);
+            let k = c.counters();
+            let running = matches!(c.state().0, "Connected" | "Running") as u8;
+            let values = [
+                k.received as i64,
+                k.acked as i64,
+                k.retried as i64,
+                k.dead_lettered as i64,
+                k.redelivered as i64,
+                k.in_flight as i64,
+                k.queue_depth,
+                running as i64,
+            ];
+            for (f, v) in self.consumers.iter_mut().zip(values) {
+                if v >= 0 {
+                    f.lines.push(format!("{}{l} {v}", f.name));
                 }
             }
         }
     }
-    let mut server_fams = vec![
-        family("esb_up", "gauge", "1 while the server runs."),
-        family("esb_maintenance", "gauge", "1 in server maintenance."),
-        family("esb_uptime_seconds", "gauge", "Seconds since start."),
-    ];
-    server_fams[0].lines.push("esb_up 1".into());
-    server_fams[1].lines.push(format!(
-        "esb_maintenance {}",
-        server.maintenance.load(Relaxed) as u8
-    ));
-    server_fams[2].lines.push(format!(
-        "esb_uptime_seconds {}",
-        server.started.elapsed().as_secs()
-    ));
-    let deploys = deploy_families(&server.events.deploys.snapshot());
-    let mut out = String::new();
-    let all = server_fams
-        .into_iter()
-        .chain(transports)
-        .chain(conns)
-        .chain(proxies)
-        .chain(endpoints)
-        .chain([revision, paused, addr_up])
-        .chain(health)
-        .chain(tasks)
-        .chain(deploys)
-        .chain(consumer_fams);
-    for f in all {
-        let _ = writeln!(
-            out,
-            "# HELP {} {}\n# TYPE {} {}",
-            f.name, f.help, f.name, f.kind
-        );
-        for l in f.lines {
-            let _ = writeln!(out, "{l}");
+
+    fn health(&mut self, name: &str, slot: &UnitView, draining: usize) {
+        let l = labels(&[("unit", name)]);
+        let rev = slot.current.as_ref();
+        for (f, v) in self.health.iter_mut().zip([
+            slot.failed.is_some() as usize,
+            rev.is_some_and(|r| r.degraded) as usize,
+            draining,
+        ]) {
+            f.lines.push(format!("{}{l} {v}", f.name));
         }
     }
-    out
+
+    fn tasks(&mut self, name: &str, slot: &UnitView) {
+        let tasks = &mut self.tasks;
+        for t in &slot.tasks {
+            let l = labels(&[("unit", name), ("task", &t.name)]);
+            let runs = t.runs.load(Relaxed);
+            tasks[0]
+                .lines
+                .push(format!("esb_task_runs_total{l} {runs}"));
+            tasks[1].lines.push(format!(
+                "esb_task_failures_total{l} {}",
+                t.failures.load(Relaxed)
+            ));
+            tasks[2].lines.push(format!(
+                "esb_task_run_duration_seconds_sum{l} {}",
+                t.run_micros.load(Relaxed) as f64 / 1e6
+            ));
+            tasks[2]
+                .lines
+                .push(format!("esb_task_run_duration_seconds_count{l} {runs}"));
+        }
+    }
+
+    fn unit(&mut self, name: &str, slot: &UnitView) {
+        self.revision.lines.push(format!(
+            "esb_unit_revision{} {}",
+            labels(&[("unit", name)]),
+            slot.revision().unwrap_or(0)
+        ));
+        self.paused.lines.push(format!(
+            "esb_unit_paused{} {}",
+            labels(&[("unit", name)]),
+            slot.control.paused.load(Relaxed) as u8
+        ));
+    }
+
+    /// Proxies, endpoints and addresses of the unit's running revision.
+    fn objects(&mut self, name: &str, rev: &crate::revision::Revision) {
+        for p in &rev.proxies {
+            stats(
+                &mut self.proxies,
+                &labels(&[("unit", name), ("proxy", &p.name)]),
+                &p.stats,
+            );
+        }
+        for (ename, e) in &rev.endpoints {
+            stats(
+                &mut self.endpoints,
+                &labels(&[("unit", name), ("endpoint", ename)]),
+                &e.stats,
+            );
+            for a in e.addresses().iter() {
+                let up = a.state() == crate::endpoint::AddressState::Active;
+                self.addr_up.lines.push(format!(
+                    "esb_address_up{} {}",
+                    labels(&[("unit", name), ("endpoint", ename), ("address", &a.url)]),
+                    up as u8
+                ));
+            }
+        }
+    }
 }
 
 /// Deployment outcomes per unit and the activation duration histogram.

@@ -1,116 +1,62 @@
-//! The managed objects of DESIGN §6. Beans are not registered anywhere: they are derived
-//! on each request from the running server (units, revisions, transports), so they can
-//! never go stale. This module names them; `info` holds list metadata, `read` attribute
-//! values, `ops` writes and operations.
+//! The managed objects of DESIGN §6, as the protocol types them ([`Bean`], [`Operation`]).
+//! Beans are not registered anywhere: they are derived on each request from the running
+//! server (units, revisions, transports), so they can never go stale. `read` holds
+//! attribute values, `ops` writes and operations; list metadata comes from the protocol.
 
-mod info;
 mod ops;
 mod read;
 
-pub use info::info;
 pub use ops::{exec, write};
-pub use read::read_all;
+pub use read::{read, read_all};
 
 use crate::server::Server;
-use deployments::protocol::{ManagementError, ObjectName, OpInfo, Request};
+pub use deployments::protocol::Bean;
+use deployments::protocol::{MBeanInfo, ManagementError, ObjectName, Operation, Request};
 
-/// A bean as the code knows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Bean {
-    Server,
-    Manager,
-    Transport(String),
-    Unit(String),
-    Proxy(String, String),
-    Sequence(String, String),
-    Endpoint(String, String),
-    Task(String, String),
-    Consumer(String, String),
+/// The list metadata of a bean.
+pub fn info(bean: &Bean) -> MBeanInfo {
+    deployments::protocol::meta::mbean_info(bean.kind())
 }
 
-impl Bean {
-    pub fn object_name(&self) -> ObjectName {
-        match self {
-            Bean::Server => ObjectName::new("esb", &[("type", "Server")]),
-            Bean::Manager => ObjectName::new("esb", &[("type", "DeploymentManager")]),
-            Bean::Transport(n) => ObjectName::new("esb", &[("type", "Transport"), ("name", n)]),
-            Bean::Unit(n) => ObjectName::new("esb", &[("type", "Unit"), ("name", n)]),
-            Bean::Proxy(u, n) => {
-                ObjectName::new("esb", &[("type", "Proxy"), ("unit", u), ("name", n)])
-            }
-            Bean::Sequence(u, n) => {
-                ObjectName::new("esb", &[("type", "Sequence"), ("unit", u), ("name", n)])
-            }
-            Bean::Endpoint(u, n) => {
-                ObjectName::new("esb", &[("type", "Endpoint"), ("unit", u), ("name", n)])
-            }
-            Bean::Task(u, n) => {
-                ObjectName::new("esb", &[("type", "Task"), ("unit", u), ("name", n)])
-            }
-            Bean::Consumer(u, n) => {
-                ObjectName::new("esb", &[("type", "Consumer"), ("unit", u), ("name", n)])
-            }
-        }
-    }
-}
-
-impl Bean {
-    /// A bean of the type `name` designates, with its key values (it may not exist): enough
-    /// to look up the type's metadata.
-    pub fn of_type(name: &ObjectName) -> Option<Bean> {
-        let key = |k: &str| name.get(k).unwrap_or_default().to_owned();
-        Some(match name.get("type")? {
-            "Server" => Bean::Server,
-            "DeploymentManager" => Bean::Manager,
-            "Transport" => Bean::Transport(key("name")),
-            "Unit" => Bean::Unit(key("name")),
-            "Proxy" => Bean::Proxy(key("unit"), key("name")),
-            "Sequence" => Bean::Sequence(key("unit"), key("name")),
-            "Endpoint" => Bean::Endpoint(key("unit"), key("name")),
-            "Task" => Bean::Task(key("unit"), key("name")),
-            "Consumer" => Bean::Consumer(key("unit"), key("name")),
-            _ => return None,
-        })
-    }
-}
-
-/// The metadata of the operation an exec names (`op` or `op(signature)`), if it exists.
-pub fn operation(mbean: &ObjectName, operation: &str) -> Option<OpInfo> {
-    let op = operation.split('(').next().unwrap_or(operation);
-    info(&Bean::of_type(mbean)?).op.remove(op)
+/// The bean and operation an exec names, decoded (the bean may not exist).
+pub fn decode_exec(req: &Request) -> Option<(Bean, Result<Operation, ManagementError>)> {
+    let Request::Exec {
+        mbean,
+        operation,
+        arguments,
+        ..
+    } = req
+    else {
+        return None;
+    };
+    let bean = Bean::of_type(mbean)?;
+    let op = Operation::decode(bean.kind(), mbean, operation, arguments);
+    Some((bean, op))
 }
 
 /// Whether a request changes (or tries to change) server state: every write, and every
-/// exec of an operation whose metadata in [`info`] is not marked read-only. The one place
-/// that decides what is audited and what is refused while the audit log is unwritable. An
-/// exec of an unknown operation counts as an attempted change.
-/// True for operations whose effect is operator state that must survive a restart (see
-/// [`crate::operator`]): runtime control of objects, and unloads (which clear it).
-pub fn changes_operator_state(bean: &Bean, op: &str) -> bool {
-    match bean {
-        Bean::Server => op == "maintenance",
-        Bean::Manager => op.starts_with("unload"),
-        Bean::Unit(_) => matches!(op, "pause" | "pauseHold" | "resume" | "unload" | "setFlag"),
-        Bean::Sequence(..) => false,
-        Bean::Transport(_) | Bean::Proxy(..) | Bean::Endpoint(..) => true,
-        Bean::Task(..) => op != "runNow",
-        Bean::Consumer(..) => true,
-    }
-}
-
+/// exec of an operation whose metadata is not marked read-only. The one place that decides
+/// what is audited and what is refused while the audit log is unwritable. An exec of an
+/// unknown operation counts as an attempted change.
 pub fn changes_state(req: &Request) -> bool {
     match req {
         Request::Write { .. } => true,
         Request::Exec {
-            mbean,
-            operation: op,
-            ..
-        } => operation(mbean, op).is_none_or(|o| o.impact.changes_state()),
+            mbean, operation, ..
+        } => exec_spec(mbean, operation).is_none_or(|o| o.impact.changes_state()),
         Request::Read { .. }
         | Request::Search { .. }
         | Request::List { .. }
         | Request::Version { .. } => false,
     }
+}
+
+/// The metadata of the operation an exec names (`op` or `op(signature)`), if it exists.
+pub fn exec_spec(
+    mbean: &ObjectName,
+    operation: &str,
+) -> Option<&'static deployments::protocol::ops::OpSpec> {
+    Operation::spec(Bean::of_type(mbean)?.kind(), operation)
 }
 
 /// Every bean of the running server.
@@ -129,7 +75,7 @@ pub async fn all(server: &Server) -> Vec<Bean> {
             .keys()
             .map(|n| Bean::Transport(n.clone())),
     );
-    let units = server.engine.units.lock().await;
+    let units = server.engine.snapshot();
     for (name, slot) in units.iter() {
         out.push(Bean::Unit(name.clone()));
         if let Some(rev) = &slot.current {
@@ -215,24 +161,5 @@ mod tests {
         let w = Request::write(ObjectName::parse(m).unwrap(), "HotDeploy", json!(false));
         assert!(changes_state(&w));
         assert!(!changes_state(&Request::list(None, None)));
-        // Every read-only operation is one of these, on the two beans that have them.
-        for bean in [Bean::Manager, Bean::Unit("u".into()), Bean::Server] {
-            for (name, op) in info(&bean).op {
-                if !op.impact.changes_state() {
-                    assert!(
-                        [
-                            "diff",
-                            "diffContent",
-                            "history",
-                            "validate",
-                            "validateContent",
-                            "validateChecks"
-                        ]
-                        .contains(&name.as_str()),
-                        "{name}"
-                    );
-                }
-            }
-        }
     }
 }

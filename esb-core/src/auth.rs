@@ -1,4 +1,5 @@
-//! Who may do what on the management endpoint: tokens created on first start in
+//! Who may do what on the management endpoint (the server loads the tokens at start-up,
+//! the endpoint checks them, the audit records the role): tokens created on first start in
 //! `state_dir` (mode 0600; loose ones tightened, others-writable or short ones refused),
 //! Bearer or Basic credentials, roles `monitor` and `control`, and the `Origin`/`Host`
 //! checks against cross-site use from a browser.
@@ -169,15 +170,6 @@ pub enum Foreign {
     Host(String),
     #[error("Origin \"{0}\" is not allowed; add it to [management] allowed_origins to permit it")]
     Origin(String),
-}
-
-impl Foreign {
-    pub fn kind(&self) -> crate::audit::Refusal {
-        match self {
-            Foreign::Host(_) => crate::audit::Refusal::Host,
-            Foreign::Origin(_) => crate::audit::Refusal::Origin,
-        }
-    }
 }
 
 /// Refuses requests that come from a foreign web origin or name a foreign host
