@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 use crate::exec::executor::{envelope_message, manager, server};
 use crate::lang::complete::Names;
 use crate::lang::kind::{Kind, Target};
+use crate::present::output::{block_lines, Line};
 use crate::present::view::Attrs;
 
 /// What a row is: a managed object of a [`Kind`], or an old revision of a unit still
@@ -135,6 +136,11 @@ impl Obj {
             RowKind::Object(Kind::Consumer) => self.num(RECEIVED_RATE),
             _ => self.num("RequestsPerSecond"),
         }
+    }
+
+    /// Every attribute, as the lines of `show` (the popup of Enter on a row).
+    pub fn attr_lines(&self, now_ms: u64) -> Vec<Line> {
+        block_lines(&crate::present::view::sheet(None, &self.attrs, now_ms))
     }
 
     /// Lower-cased text a `/` filter matches against: name, unit, state, path, bind.
