@@ -529,6 +529,16 @@ mod tests {
         );
         let w = redacted(&ep);
         assert_eq!(w["arguments"][0], "http://user:***@10.0.0.1:8080/x");
+        // Content sent as files: each file as its digest.
+        let files = json!({"unit.toml": content, "more.toml": "x = 1"});
+        let w = redacted(&exec(
+            "canaryContent",
+            vec![json!("shop"), files, json!(10), json!(""), json!("")],
+        ));
+        assert_eq!(w["arguments"][1]["unit.toml"]["bytes"], content.len());
+        assert_eq!(w["arguments"][1]["more.toml"]["bytes"], 5);
+        assert!(!w.to_string().contains("secret"), "{w}");
+        assert_eq!(w["arguments"][2], 10);
     }
 
     #[test]

@@ -45,58 +45,9 @@ use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Instant;
 
-/// The closed outcome of one unit's part in a deployment.
-#[derive(Debug, Clone, Serialize)]
-#[serde(tag = "outcome", rename_all = "snake_case")]
-pub enum Outcome {
-    Activated {
-        unit: String,
-        revision: u64,
-        hash: String,
-        label: Option<String>,
-        duration_ms: f64,
-        diff: UnitDiff,
-    },
-    Unchanged {
-        unit: String,
-        revision: u64,
-    },
-    Rejected {
-        unit: String,
-        errors: Vec<Diagnostic>,
-    },
-    Unloaded {
-        unit: String,
-        revision: u64,
-    },
-    /// A canary started beside the `stable` revision.
-    Canary {
-        unit: String,
-        revision: u64,
-        stable: u64,
-        hash: String,
-        label: Option<String>,
-        percent: f64,
-        header: Option<String>,
-        duration_ms: f64,
-        diff: UnitDiff,
-    },
-}
-
-impl Outcome {
-    pub fn is_rejected(&self) -> bool {
-        matches!(self, Outcome::Rejected { .. })
-    }
-    pub fn unit(&self) -> &str {
-        match self {
-            Outcome::Activated { unit, .. }
-            | Outcome::Unchanged { unit, .. }
-            | Outcome::Rejected { unit, .. }
-            | Outcome::Unloaded { unit, .. }
-            | Outcome::Canary { unit, .. } => unit,
-        }
-    }
-}
+/// The closed outcome of one unit's part in a deployment: the protocol's own type, so
+/// what the engine decides is what management answers.
+pub use deployments::protocol::Outcome;
 
 /// Where a unit's new revision comes from.
 #[derive(Debug, Clone)]

@@ -4,17 +4,17 @@
 
 use super::*;
 
+/// The decoded query parameters of a request, in order.
+fn query_pairs(req: &Request<Incoming>) -> Vec<(String, String)> {
+    let query = req.uri().query().unwrap_or("");
+    url::form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect()
+}
+
 impl Mgmt {
     pub(super) fn events(&self, req: &Request<Incoming>) -> Response<Body> {
-        let query: Vec<(String, String)> = req
-            .uri()
-            .query()
-            .map(|q| {
-                url::form_urlencoded::parse(q.as_bytes())
-                    .into_owned()
-                    .collect()
-            })
-            .unwrap_or_default();
+        let query = query_pairs(req);
         let q = |k: &str| query.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
         let recent = q("recent").and_then(|v| v.parse::<usize>().ok());
         let last_id = req
@@ -112,10 +112,7 @@ async fn tap_target(
 
 impl Mgmt {
     pub(super) async fn tap(&self, req: &Request<Incoming>) -> Response<Body> {
-        let query = req.uri().query().unwrap_or("");
-        let pairs: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
-            .into_owned()
-            .collect();
+        let pairs = query_pairs(req);
         let get = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
         let named = match (get("proxy"), get("consumer")) {
             (Some(p), None) if !p.is_empty() => Some((p, false)),
@@ -133,15 +130,7 @@ impl Mgmt {
 }
 
 fn tap(req: &Request<Incoming>) -> Response<Body> {
-    let query: Vec<(String, String)> = req
-        .uri()
-        .query()
-        .map(|q| {
-            url::form_urlencoded::parse(q.as_bytes())
-                .into_owned()
-                .collect()
-        })
-        .unwrap_or_default();
+    let query = query_pairs(req);
     let q = |k: &str| {
         query
             .iter()

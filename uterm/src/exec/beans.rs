@@ -3,7 +3,9 @@
 //! `exec BEAN OPERATION [ARGUMENT...]`. A deployment outcome answered by `exec` is reported
 //! like the command that would have produced it.
 
-use deployments::protocol::{join_path, Attributes, ObjectName, Request, Response};
+use deployments::protocol::outcome::RestartOutcome;
+use deployments::protocol::{join_path, Attributes, ObjectName, Outcome, Request, Response};
+use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::exec::error::CmdError;
@@ -137,13 +139,22 @@ impl Executor {
         let r = self.one(Request::exec(bean.clone(), operation, arguments.to_vec()))?;
         let what = format!("exec {} {operation}", bean.original());
         let v = value_of(&r, &what).map_err(|e| self.bean_missing(e, &r, bean))?;
-        let is_outcome = |x: &Value| x.get("outcome").is_some();
+        // A deployment outcome (or a batch of them) reads as the command that would have
+        // produced it; a warm restart's outcome likewise.
+        let is_outcome = |x: &Value| Outcome::deserialize(x).is_ok();
         if is_outcome(v)
             || v.as_array()
                 .is_some_and(|a| !a.is_empty() && a.iter().all(is_outcome))
         {
             let (out, failed) = report::outcomes(v);
             if failed {
+                return Err(CmdError::with_output(format!("{what}: rejected"), out));
+            }
+            return Ok(out);
+        }
+        if RestartOutcome::deserialize(v).is_ok() {
+            let (out, ok) = report::restart(v);
+            if !ok {
                 return Err(CmdError::with_output(format!("{what}: rejected"), out));
             }
             return Ok(out);

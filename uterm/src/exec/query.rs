@@ -2,7 +2,9 @@
 //! generic reads, and the "did you mean" lookups used when a name is not found. Pattern reads
 //! fall back to search + read for servers that do not read patterns.
 
+use deployments::protocol::attrs::ManagerAttrs;
 use deployments::protocol::{did_you_mean, ObjectName, Request, Response};
+use serde::Deserialize;
 use serde_json::Value;
 
 use crate::exec::error::CmdError;
@@ -179,9 +181,9 @@ impl Executor {
     /// For a failed operation on a unit: a "did you mean" when the name is unknown.
     pub(crate) fn unit_hint(&self, unit: &str) -> Option<String> {
         let rs = self.client().bulk(&[Request::read(manager(), None)]).ok()?;
-        let dm = attrs_of(rs[0].value.as_ref()?);
-        let mut known = words(dm.get("Units").unwrap_or(&Value::Null));
-        for u in words(dm.get("UnitsOnDisk").unwrap_or(&Value::Null)) {
+        let dm = ManagerAttrs::deserialize(rs[0].value.as_ref()?).ok()?;
+        let mut known = dm.units;
+        for u in dm.units_on_disk {
             if !known.contains(&u) {
                 known.push(u);
             }

@@ -224,188 +224,204 @@ pub fn list(kind: Kind, rows: &[Row], unit: Option<&str>, now: u64) -> Output {
     let json = Value::Array(rows.iter().map(row_json).collect());
     let within = unit.map(|u| format!(" in unit {u}")).unwrap_or_default();
     let empty = format!("no {}{within}", kind.plural());
-    let unit_of = |n: &ObjectName| n.get("unit").unwrap_or("").to_string();
-    let name_of = |n: &ObjectName| n.get("name").unwrap_or("").to_string();
     let table = match kind {
         Kind::Unit => units_table(rows, now),
-        Kind::Proxy => {
-            let mut t = Table::new(
-                &[
-                    "UNIT",
-                    "PROXY",
-                    "STATE",
-                    "PATH",
-                    "METHODS",
-                    "TRANSPORTS",
-                    "ENDPOINT",
-                    "REQUESTS>",
-                    "ERRORS>",
-                    "P50>",
-                    "P99>",
-                ],
-                empty,
-            );
-            for (nm, a) in rows {
-                let methods = match cell(a.get("Methods")) {
-                    m if m.is_empty() => "any".to_string(),
-                    m => m,
-                };
-                // No transports listed: every http transport.
-                let transports = match cell(a.get("Transports")) {
-                    t if t.is_empty() => "all".to_string(),
-                    t => t,
-                };
-                t.push(vec![
-                    unit_of(nm).into(),
-                    name_of(nm).into(),
-                    Span::state(s(a, "State")),
-                    s(a, "Path").into(),
-                    methods.into(),
-                    transports.into(),
-                    cell(a.get("Endpoint")).into(),
-                    cell(a.get("Requests")).into(),
-                    cell(a.get("Errors")).into(),
-                    latency(a, "P50Micros").into(),
-                    latency(a, "P99Micros").into(),
-                ]);
-            }
-            t
-        }
-        Kind::Endpoint => {
-            let mut t = Table::new(
-                &[
-                    "UNIT",
-                    "ENDPOINT",
-                    "STATE",
-                    "STRATEGY",
-                    "ADDRESSES",
-                    "REQUESTS>",
-                    "ERRORS>",
-                    "P50>",
-                    "P99>",
-                ],
-                empty,
-            );
-            for (nm, a) in rows {
-                t.push(vec![
-                    unit_of(nm).into(),
-                    name_of(nm).into(),
-                    Span::state(s(a, "State")),
-                    s(a, "Strategy").into(),
-                    address_summary(a.get("Addresses")),
-                    cell(a.get("Requests")).into(),
-                    cell(a.get("Errors")).into(),
-                    latency(a, "P50Micros").into(),
-                    latency(a, "P99Micros").into(),
-                ]);
-            }
-            t
-        }
-        Kind::Transport => {
-            let mut t = Table::new(
-                &[
-                    "TRANSPORT",
-                    "STATE",
-                    "KIND",
-                    "BIND",
-                    "REQUESTS>",
-                    "ERRORS>",
-                    "IN-FLIGHT>",
-                ],
-                empty,
-            );
-            for (nm, a) in rows {
-                t.push(vec![
-                    name_of(nm).into(),
-                    Span::state(s(a, "State")),
-                    s(a, "Kind").into(),
-                    // An amqp transport connects to a URL instead of listening.
-                    if a.contains_key("Bind") {
-                        s(a, "Bind")
-                    } else {
-                        s(a, "Url")
-                    }
-                    .into(),
-                    cell(a.get("Requests")).into(),
-                    cell(a.get("Errors")).into(),
-                    cell(a.get("InFlight")).into(),
-                ]);
-            }
-            t
-        }
-        Kind::Consumer => {
-            let mut t = Table::new(
-                &[
-                    "UNIT",
-                    "CONSUMER",
-                    "STATE",
-                    "KIND",
-                    "SOURCE",
-                    "RECEIVED>",
-                    "ACKED>",
-                    "RETRIED>",
-                    "DEAD>",
-                    "IN-FLIGHT>",
-                    "DEPTH>",
-                    "REASON",
-                ],
-                empty,
-            );
-            for (nm, a) in rows {
-                t.push(vec![
-                    unit_of(nm).into(),
-                    name_of(nm).into(),
-                    Span::state(s(a, "State")),
-                    s(a, "Kind").into(),
-                    s(a, "Source").into(),
-                    cell(a.get("Received")).into(),
-                    cell(a.get("Acked")).into(),
-                    cell(a.get("Retried")).into(),
-                    cell(a.get("DeadLettered")).into(),
-                    cell(a.get("InFlight")).into(),
-                    cell(a.get("QueueDepth")).into(),
-                    Span::new(cell(a.get("Reason")), Tone::Warn),
-                ]);
-            }
-            t
-        }
-        Kind::Task | Kind::Sequence => {
-            let mut t = Table::new(
-                &[
-                    "UNIT",
-                    "TASK",
-                    "STATE",
-                    "EVERY",
-                    "SEQUENCE",
-                    "RUNS>",
-                    "FAILURES>",
-                    "LAST RUN",
-                    "LAST ERROR",
-                ],
-                empty,
-            );
-            for (nm, a) in rows {
-                let every = n(a, "EveryMillis").map(every).unwrap_or_default();
-                let last = match a.get("LastRun").and_then(Value::as_u64) {
-                    Some(t) if t > 0 => ago(t, now),
-                    _ => "never".into(),
-                };
-                t.push(vec![
-                    unit_of(nm).into(),
-                    name_of(nm).into(),
-                    Span::state(s(a, "State")),
-                    every.into(),
-                    s(a, "Sequence").into(),
-                    cell(a.get("Runs")).into(),
-                    cell(a.get("Failures")).into(),
-                    last.into(),
-                    Span::new(cell(a.get("LastError")), Tone::Bad),
-                ]);
-            }
-            t
-        }
+        Kind::Proxy => proxies_table(rows, empty),
+        Kind::Endpoint => endpoints_table(rows, empty),
+        Kind::Transport => transports_table(rows, empty),
+        Kind::Consumer => consumers_table(rows, empty),
+        Kind::Task | Kind::Sequence => tasks_table(rows, empty, now),
     };
     Output::new(json).with(Block::Table(table))
+}
+
+fn unit_of(n: &ObjectName) -> String {
+    n.get("unit").unwrap_or("").to_string()
+}
+
+fn name_of(n: &ObjectName) -> String {
+    n.get("name").unwrap_or("").to_string()
+}
+
+fn proxies_table(rows: &[Row], empty: String) -> Table {
+    let mut t = Table::new(
+        &[
+            "UNIT",
+            "PROXY",
+            "STATE",
+            "PATH",
+            "METHODS",
+            "TRANSPORTS",
+            "ENDPOINT",
+            "REQUESTS>",
+            "ERRORS>",
+            "P50>",
+            "P99>",
+        ],
+        empty,
+    );
+    for (nm, a) in rows {
+        let methods = match cell(a.get("Methods")) {
+            m if m.is_empty() => "any".to_string(),
+            m => m,
+        };
+        // No transports listed: every http transport.
+        let transports = match cell(a.get("Transports")) {
+            t if t.is_empty() => "all".to_string(),
+            t => t,
+        };
+        t.push(vec![
+            unit_of(nm).into(),
+            name_of(nm).into(),
+            Span::state(s(a, "State")),
+            s(a, "Path").into(),
+            methods.into(),
+            transports.into(),
+            cell(a.get("Endpoint")).into(),
+            cell(a.get("Requests")).into(),
+            cell(a.get("Errors")).into(),
+            latency(a, "P50Micros").into(),
+            latency(a, "P99Micros").into(),
+        ]);
+    }
+    t
+}
+
+fn endpoints_table(rows: &[Row], empty: String) -> Table {
+    let mut t = Table::new(
+        &[
+            "UNIT",
+            "ENDPOINT",
+            "STATE",
+            "STRATEGY",
+            "ADDRESSES",
+            "REQUESTS>",
+            "ERRORS>",
+            "P50>",
+            "P99>",
+        ],
+        empty,
+    );
+    for (nm, a) in rows {
+        t.push(vec![
+            unit_of(nm).into(),
+            name_of(nm).into(),
+            Span::state(s(a, "State")),
+            s(a, "Strategy").into(),
+            address_summary(a.get("Addresses")),
+            cell(a.get("Requests")).into(),
+            cell(a.get("Errors")).into(),
+            latency(a, "P50Micros").into(),
+            latency(a, "P99Micros").into(),
+        ]);
+    }
+    t
+}
+
+fn transports_table(rows: &[Row], empty: String) -> Table {
+    let mut t = Table::new(
+        &[
+            "TRANSPORT",
+            "STATE",
+            "KIND",
+            "BIND",
+            "REQUESTS>",
+            "ERRORS>",
+            "IN-FLIGHT>",
+        ],
+        empty,
+    );
+    for (nm, a) in rows {
+        t.push(vec![
+            name_of(nm).into(),
+            Span::state(s(a, "State")),
+            s(a, "Kind").into(),
+            // An amqp transport connects to a URL instead of listening.
+            if a.contains_key("Bind") {
+                s(a, "Bind")
+            } else {
+                s(a, "Url")
+            }
+            .into(),
+            cell(a.get("Requests")).into(),
+            cell(a.get("Errors")).into(),
+            cell(a.get("InFlight")).into(),
+        ]);
+    }
+    t
+}
+
+fn consumers_table(rows: &[Row], empty: String) -> Table {
+    let mut t = Table::new(
+        &[
+            "UNIT",
+            "CONSUMER",
+            "STATE",
+            "KIND",
+            "SOURCE",
+            "RECEIVED>",
+            "ACKED>",
+            "RETRIED>",
+            "DEAD>",
+            "IN-FLIGHT>",
+            "DEPTH>",
+            "REASON",
+        ],
+        empty,
+    );
+    for (nm, a) in rows {
+        t.push(vec![
+            unit_of(nm).into(),
+            name_of(nm).into(),
+            Span::state(s(a, "State")),
+            s(a, "Kind").into(),
+            s(a, "Source").into(),
+            cell(a.get("Received")).into(),
+            cell(a.get("Acked")).into(),
+            cell(a.get("Retried")).into(),
+            cell(a.get("DeadLettered")).into(),
+            cell(a.get("InFlight")).into(),
+            cell(a.get("QueueDepth")).into(),
+            Span::new(cell(a.get("Reason")), Tone::Warn),
+        ]);
+    }
+    t
+}
+
+fn tasks_table(rows: &[Row], empty: String, now: u64) -> Table {
+    let mut t = Table::new(
+        &[
+            "UNIT",
+            "TASK",
+            "STATE",
+            "EVERY",
+            "SEQUENCE",
+            "RUNS>",
+            "FAILURES>",
+            "LAST RUN",
+            "LAST ERROR",
+        ],
+        empty,
+    );
+    for (nm, a) in rows {
+        let every = n(a, "EveryMillis").map(every).unwrap_or_default();
+        let last = match a.get("LastRun").and_then(Value::as_u64) {
+            Some(t) if t > 0 => ago(t, now),
+            _ => "never".into(),
+        };
+        t.push(vec![
+            unit_of(nm).into(),
+            name_of(nm).into(),
+            Span::state(s(a, "State")),
+            every.into(),
+            s(a, "Sequence").into(),
+            cell(a.get("Runs")).into(),
+            cell(a.get("Failures")).into(),
+            last.into(),
+            Span::new(cell(a.get("LastError")), Tone::Bad),
+        ]);
+    }
+    t
 }
 
 fn address_summary(v: Option<&Value>) -> Span {

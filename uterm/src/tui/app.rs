@@ -458,7 +458,7 @@ impl App {
                         .and_then(|u| s.unit_items(u).into_iter().find(|o| o.key() == *key))
                 });
                 match found {
-                    Some(o) => p.lines = crate::tui::ops::attr_lines(o, self.now_ms),
+                    Some(o) => p.lines = o.attr_lines(self.now_ms),
                     None => {
                         p.lines.insert(
                             0,

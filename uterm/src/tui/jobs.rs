@@ -2,6 +2,9 @@
 //! its result) and what its result does: the status line, a popup waiting for it (a diff,
 //! a history to roll back from), the last output kept for `o`. Part of the reducer: pure.
 
+use deployments::protocol::outcome::HistoryEntry;
+use serde::Deserialize;
+
 use crate::lang::command::Command;
 use crate::present::output::plain;
 use crate::present::output::{Span, Tone};
@@ -110,16 +113,7 @@ impl App {
 
 /// `(revision, active)` of a `history` result.
 fn revisions(v: &serde_json::Value) -> Vec<(u64, bool)> {
-    v.as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|r| {
-                    Some((
-                        r.get("revision")?.as_u64()?,
-                        r.get("active").and_then(|x| x.as_bool()).unwrap_or(false),
-                    ))
-                })
-                .collect()
-        })
+    Vec::<HistoryEntry>::deserialize(v)
+        .map(|h| h.into_iter().map(|r| (r.revision, r.active)).collect())
         .unwrap_or_default()
 }

@@ -3,12 +3,15 @@
 //! completes ([`Names`]). Pure: no sockets, no terminal. Units on disk that are not loaded
 //! and revisions still draining become rows too, so every view is a plain list of objects.
 
+use deployments::protocol::attrs::ManagerAttrs;
 use deployments::protocol::{ObjectName, Request, Response};
+use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::exec::executor::{envelope_message, manager, server};
 use crate::lang::complete::Names;
 use crate::lang::kind::{Kind, Target};
+use crate::present::output::{block_lines, Line};
 use crate::present::view::Attrs;
 
 /// What a row is: a managed object of a [`Kind`], or an old revision of a unit still
@@ -135,6 +138,11 @@ impl Obj {
         }
     }
 
+    /// Every attribute, as the lines of `show` (the popup of Enter on a row).
+    pub fn attr_lines(&self, now_ms: u64) -> Vec<Line> {
+        block_lines(&crate::present::view::sheet(None, &self.attrs, now_ms))
+    }
+
     /// Lower-cased text a `/` filter matches against: name, unit, state, path, bind.
     pub fn haystack(&self) -> String {
         let mut s = format!(
@@ -233,10 +241,12 @@ pub fn snapshot(responses: &[Response], taken_ms: u64) -> Result<Snapshot, Strin
     }
     // Units on disk that are not loaded: rows too, so `l` can load them.
     let loaded: Vec<String> = s.units.iter().map(|u| u.name.clone()).collect();
-    if let Some(Value::Array(on_disk)) = s.manager.get("UnitsOnDisk") {
-        let mut extra: Vec<&str> = on_disk
+    let manager = ManagerAttrs::deserialize(&Value::Object(s.manager.clone())).unwrap_or_default();
+    {
+        let mut extra: Vec<&str> = manager
+            .units_on_disk
             .iter()
-            .filter_map(Value::as_str)
+            .map(String::as_str)
             .filter(|u| !loaded.iter().any(|l| l == u))
             .collect();
         extra.sort_unstable();

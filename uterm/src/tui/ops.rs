@@ -6,7 +6,6 @@
 
 use crate::lang::command::Command;
 use crate::lang::kind::{Kind, Target};
-use crate::present::output::block_lines;
 use crate::present::output::{Span, Tone};
 use crate::tui::action::{Effect, Op, View};
 use crate::tui::app::{App, Confirm, Mode, Popup, Purpose};
@@ -341,16 +340,11 @@ impl App {
                 o.name
             ),
         };
-        let mut p = Popup::new(title, attr_lines(&o, self.now_ms));
+        let mut p = Popup::new(title, o.attr_lines(self.now_ms));
         p.live = Some((o.key(), o.unit.clone()));
         self.mode = Mode::Popup(p);
         vec![]
     }
-}
-
-/// The lines of an object's attribute popup.
-pub(crate) fn attr_lines(o: &Obj, now_ms: u64) -> Vec<crate::present::output::Line> {
-    block_lines(&crate::present::view::sheet(None, &o.attrs, now_ms))
 }
 
 fn capital(s: &str) -> String {

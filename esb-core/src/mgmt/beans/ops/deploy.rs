@@ -1,56 +1,11 @@
 //! Deployment operations of the server and the manager: deploys, canaries, validation,
-//! diffs, history, sources and drains, each answered with the protocol's outcome types;
-//! the engine's outcomes become the protocol's here.
+//! diffs, history, sources and drains, each answered with the protocol's outcome types
+//! (the engine decides in those types too).
 
 use super::*;
 
-/// The protocol's outcome of the engine's.
-pub(super) fn outcome(o: engine::Outcome) -> Outcome {
-    match o {
-        engine::Outcome::Activated {
-            unit,
-            revision,
-            hash,
-            label,
-            duration_ms,
-            diff,
-        } => Outcome::Activated {
-            unit,
-            revision,
-            hash,
-            label,
-            duration_ms,
-            diff,
-        },
-        engine::Outcome::Unchanged { unit, revision } => Outcome::Unchanged { unit, revision },
-        engine::Outcome::Rejected { unit, errors } => Outcome::Rejected { unit, errors },
-        engine::Outcome::Unloaded { unit, revision } => Outcome::Unloaded { unit, revision },
-        engine::Outcome::Canary {
-            unit,
-            revision,
-            stable,
-            hash,
-            label,
-            percent,
-            header,
-            duration_ms,
-            diff,
-        } => Outcome::Canary {
-            unit,
-            revision,
-            stable,
-            hash,
-            label,
-            percent,
-            header,
-            duration_ms,
-            diff,
-        },
-    }
-}
-
 pub(super) fn outcomes(o: Vec<engine::Outcome>) -> Value {
-    json(o.into_iter().map(outcome).collect::<Vec<_>>())
+    json(o)
 }
 
 pub(super) fn source(content: &Content) -> Source {
@@ -92,7 +47,7 @@ pub(super) fn canary_split(
 }
 
 pub(super) fn outcomes_one(mut o: Vec<engine::Outcome>) -> Value {
-    json(outcome(o.remove(0)))
+    json(o.remove(0))
 }
 
 pub(super) async fn server_op(cx: &Ctx<'_>, op: &ServerOp) -> Result<Value, ManagementError> {
@@ -166,9 +121,7 @@ pub(super) async fn manager_op(cx: &Ctx<'_>, op: &ManagerOp) -> Result<Value, Ma
             sticky,
         } => {
             let split = canary_split(*percent, header, sticky)?;
-            json(outcome(
-                engine.deploy_canary(unit, Source::Disk, split).await,
-            ))
+            json(engine.deploy_canary(unit, Source::Disk, split).await)
         }
         ManagerOp::CanaryContent {
             unit,
@@ -178,11 +131,9 @@ pub(super) async fn manager_op(cx: &Ctx<'_>, op: &ManagerOp) -> Result<Value, Ma
             sticky,
         } => {
             let split = canary_split(*percent, header, sticky)?;
-            json(outcome(
-                engine.deploy_canary(unit, source(content), split).await,
-            ))
+            json(engine.deploy_canary(unit, source(content), split).await)
         }
-        ManagerOp::Promote { unit } => json(outcome(engine.promote(unit).await)),
+        ManagerOp::Promote { unit } => json(engine.promote(unit).await),
         ManagerOp::AbortCanary { unit } => engine
             .abort_canary(unit, "by an operator")
             .await

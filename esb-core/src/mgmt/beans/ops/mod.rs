@@ -18,7 +18,7 @@ use deployments::protocol::ops::{
     ConsumerOp, EndpointOp, ManagerOp, ProxyOp, ServerOp, TaskOp, TransportOp, UnitOp,
 };
 use deployments::protocol::outcome::{
-    CanaryAborted, CanaryWeight, ChecksRun, DiffResult, DrainCancelled, HistoryEntry, Outcome,
+    CanaryAborted, CanaryWeight, ChecksRun, DiffResult, DrainCancelled, HistoryEntry,
     RevisionSource, Validation,
 };
 use deployments::protocol::{ManagementError, ObjectName, Operation};
