@@ -44,6 +44,7 @@ P_BACKEND_STATUS=19009
 P_SLOW=19010         # slow backend (python) for the in-flight test
 P_NGINX=19001        # nginx proxy_pass
 P_HAPROXY=19002      # haproxy
+P_PINGORA=19003      # pingora pass-through peer (bench/pingora-peer)
 P_ESB=19080          # esb transport
 P_MGMT=19900         # esb management
 CORE_LOAD=0
@@ -63,6 +64,8 @@ bench_init() {
   mkdir -p "$OUT"
   trap bench_cleanup EXIT
   trap 'exit 130' INT TERM
+  # The memory section holds 5,000 client connections (and as many towards a backend).
+  ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
   [ "$(nproc)" -ge 2 ] || log "warning: fewer than 2 cores; load generator and proxy share one"
   if [ "$(nproc)" -lt 2 ]; then CORE_SUT=0; fi
 }
@@ -96,6 +99,8 @@ ensure_tools() {
   command -v taskset >/dev/null || need+=(util-linux)
   command -v pgrep >/dev/null || need+=(procps)
   command -v python3 >/dev/null || need+=(python3)
+  # The pingora peer's zlib-ng is built with cmake.
+  [ -n "${BENCH_NO_PINGORA:-}" ] || command -v cmake >/dev/null || need+=(cmake)
   if [ ${#need[@]} -gt 0 ]; then
     [ "$(id -u)" -ne 0 ] && SUDO="sudo"
     log "installing ${need[*]}"
@@ -132,6 +137,36 @@ build_esb() {
   export ESB_REV
   cp "$ESB" "$WORK/esb-bin"
   ESB="$WORK/esb-bin"
+}
+
+# Builds the pingora peer (bench/pingora-peer, its own workspace: never built by CI or
+# scripts/test). BENCH_NO_PINGORA=1 skips it (and its rows).
+PINGORA=""
+build_pingora() {
+  [ -z "${BENCH_NO_PINGORA:-}" ] || return 0
+  local dir="$ROOT/bench/pingora-peer"
+  log "cargo build --release (bench/pingora-peer)"
+  (cd "$dir" && CARGO_TARGET_DIR="$ROOT/target/pingora-peer" cargo build --release --quiet) ||
+    die "bench/pingora-peer does not build (BENCH_NO_PINGORA=1 to leave pingora out)"
+  cp "$ROOT/target/pingora-peer/release/pingora-peer" "$WORK/pingora-peer"
+  PINGORA="$WORK/pingora-peer"
+}
+
+start_pingora() {
+  [ -n "$PINGORA" ] || return 0
+  start_bg pingora "$CORE_SUT" "$PINGORA" "127.0.0.1:$P_PINGORA" "127.0.0.1:$P_BACKEND"
+  PINGORA_PID=$BG_PID
+  wait_port "$P_PINGORA" pingora
+}
+
+# Resident memory (kB) of a process tree (nginx and haproxy: master and workers).
+rss_kb() {
+  local t=0 p v
+  for p in $(tree_pids "$1"); do
+    v=$(awk '/^VmRSS:/ { print $2 }' "/proc/$p/status" 2>/dev/null) || v=0
+    t=$((t + ${v:-0}))
+  done
+  echo "$t"
 }
 
 port_free() { ! ss -Htln "( sport = :$1 )" | grep -q .; }
@@ -275,6 +310,53 @@ end
 LUA
 }
 
+# $WORK/idle.py PORT PATH N: opens N keep-alive connections, sends one GET on each and
+# reads its answer, prints "ready N-ok", then holds them idle until stdin closes.
+write_idle_py() {
+  cat >"$WORK/idle.py" <<'PY'
+import asyncio, sys
+port, path, n = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+req = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode()
+async def one(sem):
+    async with sem:
+        r, w = await asyncio.open_connection("127.0.0.1", port)
+        w.write(req); await w.drain()
+        head = await r.readuntil(b"\r\n\r\n")
+        length = 0
+        for line in head.split(b"\r\n"):
+            if line.lower().startswith(b"content-length:"):
+                length = int(line.split(b":")[1])
+        await r.readexactly(length)
+        return (r, w, head.startswith(b"HTTP/1.1 200"))
+async def main():
+    sem = asyncio.Semaphore(200)
+    conns = await asyncio.gather(*(one(sem) for _ in range(n)), return_exceptions=True)
+    ok = sum(1 for c in conns if not isinstance(c, Exception) and c[2])
+    print(f"ready {ok}", flush=True)
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+asyncio.run(main())
+PY
+}
+
+# hold_idle PORT PATH N PID -> "RSS_before RSS_with ok": RSS (kB) of process tree PID
+# before and with N idle keep-alive client connections (each served one request).
+hold_idle() {
+  local port=$1 path=$2 n=$3 pid=$4 before with ok fifo="$WORK/idle.fifo"
+  before=$(rss_kb "$pid")
+  rm -f "$fifo"; mkfifo "$fifo"
+  taskset -c "$CORE_LOAD" python3 "$WORK/idle.py" "$port" "$path" "$n" <"$fifo" >"$WORK/idle.out" 2>&1 &
+  local hp=$!
+  exec 9>"$fifo"
+  for _ in $(seq 1 600); do grep -q '^ready' "$WORK/idle.out" 2>/dev/null && break; sleep 0.1; done
+  ok=$(awk '/^ready/ { print $2 }' "$WORK/idle.out")
+  sleep 1
+  with=$(rss_kb "$pid")
+  exec 9>&-
+  wait "$hp" 2>/dev/null || true
+  sleep 1
+  echo "$before $with ${ok:-0}"
+}
+
 # A 1 KB JSON order (exactly 1024 bytes).
 write_body() {
   local head='{"order":{"id":"ord-4711","region":"eu","customer":{"id":"c-17","tier":"gold"},"items":[{"sku":"A1","qty":3},{"sku":"B2","qty":1}]},"pad":"'
@@ -372,7 +454,7 @@ write_haproxy_conf() {
     cat <<EOF
 global
   nbthread 1
-  maxconn 4096
+  maxconn 20000
   stats socket $d/admin.sock mode 600 level admin expose-fd listeners
 defaults
   mode http
