@@ -7,11 +7,12 @@ use crate::body::{empty, read_ahead, Body, Payload, ReadAhead};
 use crate::client::HttpClient;
 use crate::message::Message;
 use crate::metrics::Stats;
+use crate::outbound::BackendBody;
 use deployments::model::{Endpoint as EndpointDef, Strategy, Suspend};
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 use http::uri::PathAndQuery;
 use http::{Request, Response, Uri};
-use hyper::body::{Body as _, Incoming};
+use hyper::body::Body as _;
 use std::net::SocketAddr;
 use std::sync::atomic::{
     AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering::Relaxed,
@@ -334,7 +335,7 @@ impl EndpointRuntime {
         client_addr: Option<SocketAddr>,
         scheme: &str,
         keep_headers: bool,
-    ) -> Result<Response<Incoming>, SendError> {
+    ) -> Result<Response<BackendBody>, SendError> {
         if self.maintenance.load(Relaxed) {
             return Err(SendError::Unavailable(format!(
                 "endpoint \"{}\" is in maintenance",

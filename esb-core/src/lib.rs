@@ -19,6 +19,7 @@ pub mod message;
 pub mod metrics;
 pub mod mgmt;
 pub mod operator;
+pub mod outbound;
 pub mod proxy;
 pub mod revision;
 pub mod router;

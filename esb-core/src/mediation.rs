@@ -299,7 +299,7 @@ type CallResponse = (StatusCode, Option<HeaderValue>, bytes::Bytes);
 
 /// Reads a called endpoint's response into memory (bounded).
 fn read_response(
-    resp: Response<hyper::body::Incoming>,
+    resp: Response<crate::outbound::BackendBody>,
     limit: u64,
     name: String,
 ) -> Pin<Box<dyn Future<Output = Result<CallResponse, StepError>> + Send>> {

@@ -1325,3 +1325,55 @@ addresses = ["{BE}"]
     );
     assert_eq!(be.hits(), hits);
 }
+
+#[test]
+fn backend_connections_are_kept_alive_and_reused() {
+    let be = Backend::fixed(200, "ok").start();
+    let (conf, esb) = serve(&proxy_to("p", "/p", &be.url()));
+    let c = Client::new();
+    for i in 0..20 {
+        let r = c.get(&conf.url("web", "/p"));
+        assert_status(&r, 200, &esb);
+        assert_eq!(r.text(), "ok", "request {i}");
+    }
+    let r = c.post(&conf.url("web", "/p"), "a body");
+    assert_status(&r, 200, &esb);
+    assert_eq!(
+        be.connections(),
+        1,
+        "21 requests one after another share one backend connection"
+    );
+}
+
+#[test]
+fn backend_closing_its_idle_connection_costs_no_request() {
+    let mut be = Backend::fixed(200, "ok").start();
+    let (conf, esb) = serve(&proxy_to("p", "/p", &be.url()));
+    let c = Client::new();
+    assert_status(&c.get(&conf.url("web", "/p")), 200, &esb);
+    // The backend goes away and comes back: the connection esb kept idle is closed.
+    be.stop();
+    be.restart();
+    for i in 0..3 {
+        let r = c.get(&conf.url("web", "/p"));
+        assert_status(&r, 200, &esb);
+        assert_eq!(r.text(), "ok", "request {i} after the backend closed");
+    }
+    assert_eq!(be.connections(), 2, "one new connection after the close");
+}
+
+#[test]
+fn backend_answering_connection_close_gets_a_new_connection_each_time() {
+    let be = Backend::fixed(200, "ok")
+        .header("connection", "close")
+        .start();
+    let (conf, esb) = serve(&proxy_to("p", "/p", &be.url()));
+    let c = Client::new();
+    for i in 0..5 {
+        let r = c.get(&conf.url("web", "/p"));
+        assert_status(&r, 200, &esb);
+        assert_eq!(r.text(), "ok", "request {i}");
+        assert_eq!(r.header("connection"), None, "hop-by-hop: not forwarded");
+    }
+    assert_eq!(be.connections(), 5);
+}
