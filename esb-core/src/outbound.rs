@@ -63,6 +63,10 @@ struct Inner {
     pools: Mutex<HashMap<(bool, Authority), Arc<Pool>>>,
 }
 
+/// A backend address of one client: the handle of its connection pool.
+#[derive(Clone)]
+pub struct Target(Arc<Pool>);
+
 /// The idle connections to one backend address.
 struct Pool {
     https: bool,
@@ -102,26 +106,43 @@ impl HttpClient {
         &self,
         mut req: Request<Body>,
     ) -> Result<Response<BackendBody>, RequestError> {
-        let pool = self.pool(req.uri())?;
+        let target = self.target(req.uri())?;
         let pq = req
             .uri()
             .path_and_query()
             .cloned()
             .unwrap_or_else(|| PathAndQuery::from_static("/"));
         *req.uri_mut() = Uri::from(pq);
+        self.send(&target, req).await
+    }
+
+    /// The pool of a backend address (`scheme://host:port`), for [`HttpClient::send`]:
+    /// looked up once, kept by whoever sends to that address often.
+    pub fn target(&self, uri: &Uri) -> Result<Target, RequestError> {
+        self.pool(uri).map(Target)
+    }
+
+    /// Sends a request (URI in origin form: path and query) to a target of this client,
+    /// with `Host` set to the target's address when the request has none.
+    pub async fn send(
+        &self,
+        target: &Target,
+        mut req: Request<Body>,
+    ) -> Result<Response<BackendBody>, RequestError> {
+        let pool = &target.0;
         req.headers_mut()
             .entry(HOST)
             .or_insert_with(|| pool.host.clone());
         loop {
             let (mut tx, reused) = match pool.checkout().await {
                 Some(tx) => (tx, true),
-                None => (self.connect(&pool).await?, false),
+                None => (self.connect(pool).await?, false),
             };
             match tx.try_send_request(req).await {
                 Ok(resp) => {
                     return Ok(resp.map(|body| BackendBody {
                         inner: body,
-                        conn: Some((tx, pool)),
+                        conn: Some((tx, pool.clone())),
                     }))
                 }
                 Err(mut e) => match e.take_message() {
