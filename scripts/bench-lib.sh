@@ -454,7 +454,7 @@ write_haproxy_conf() {
     cat <<EOF
 global
   nbthread 1
-  maxconn 20000
+  maxconn 8000
   stats socket $d/admin.sock mode 600 level admin expose-fd listeners
 defaults
   mode http

@@ -13,6 +13,7 @@ pub mod endpoint;
 pub mod engine;
 pub mod events;
 pub mod fsx;
+pub mod json;
 pub mod listeners;
 pub mod mediation;
 pub mod message;

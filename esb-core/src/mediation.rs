@@ -432,11 +432,9 @@ fn run_steps<'a>(
                     if let Some(tr) = ctx.trace.as_deref_mut() {
                         tr.step(seq, "transform", None);
                     }
-                    let v = body.render(msg, ctx.unit);
-                    msg.set_body(
-                        serde_json::to_vec(&v).expect("json").into(),
-                        Some(content_type.clone()),
-                    );
+                    let mut out = Vec::with_capacity(256);
+                    body.render_to(&mut out, msg, ctx.unit);
+                    msg.set_body(out.into(), Some(content_type.clone()));
                 }
                 CStep::Respond {
                     status,
