@@ -18,6 +18,10 @@
 #   BENCH_QUIET_WAIT=10 BENCH_QUIET_MAX=30  before each run, wait up to 10 s for the machine
 #                       to be less than 30 % busy (others' builds), then measure anyway
 #   BENCH_ONLY="esb-pass nginx"  only these data-plane targets (keys as in the table)
+#   BENCH_NO_PINGORA=1  leave the pingora peer out (it is built from bench/pingora-peer)
+#   BENCH_IDLE_CONNS=5000  idle keep-alive connections of the memory section (0 = skip)
+#   BENCH_MEM_PROXIES=10000  proxies loaded for esb's RSS per proxy (0 = skip)
+#   BENCH_WORKERS=1 BENCH_ESB_CORES=1  esb's --workers and the cores it may run on
 #   BENCH_NO_BUILD=1    use target/release/esb as it is   ESB_BIN=path  another esb binary
 #   BENCH_KEEP_WORK=1   keep the temporary directory (configs, logs) for inspection
 #   BENCH_OUT=dir       raw results and sections (default target/bench)
@@ -514,7 +518,9 @@ name = "bench"
 kind = "http"
 bind = "127.0.0.1:$P_ESB"
 EOF
-  ESB_LOG="${ESB_LOG:-warn}" start_bg esb "$CORE_SUT" "$ESB" --conf "$ESB_DIR" --no-watch --workers 1
+  # BENCH_WORKERS / BENCH_ESB_CORES: for the --workers scaling check (default: one worker
+  # on the proxy's core, as every other proxy here).
+  ESB_LOG="${ESB_LOG:-warn}" start_bg esb "${BENCH_ESB_CORES:-$CORE_SUT}" "$ESB" --conf "$ESB_DIR" --no-watch --workers "${BENCH_WORKERS:-1}"
   ESB_PID=$BG_PID
   wait_port "$P_ESB" esb
   wait_port "$P_MGMT" esb

@@ -138,7 +138,14 @@ impl HttpClient {
                 Some(tx) => (tx, true),
                 None => (self.connect(pool).await?, false),
             };
-            match tx.try_send_request(req).await {
+            let mut exchange = Exchange {
+                response: Some(Box::pin(tx.try_send_request(req))),
+                conn: Some((tx, pool.clone())),
+            };
+            let answered = exchange.response.as_mut().expect("just set").as_mut().await;
+            exchange.response = None;
+            let (tx, _) = exchange.conn.take().expect("just set");
+            match answered {
                 Ok(resp) => {
                     return Ok(resp.map(|body| BackendBody {
                         inner: body,
@@ -311,6 +318,64 @@ pub fn coarse_now_ms() -> u64 {
     // SAFETY: `ts` is a valid, writable timespec; CLOCK_MONOTONIC_COARSE exists on Linux.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
     ts.tv_sec as u64 * 1000 + ts.tv_nsec as u64 / 1_000_000
+}
+
+type ResponseFuture = Pin<
+    Box<
+        dyn std::future::Future<
+                Output = Result<
+                    Response<Incoming>,
+                    hyper::client::conn::TrySendError<Request<Body>>,
+                >,
+            > + Send,
+    >,
+>;
+
+/// A request on its way. Dropped before the response arrived (the client went away), it
+/// lets a task wait for the response and read its body, so that the connection goes back
+/// into the pool instead of being closed (hyper closes a connection whose response nobody
+/// waits for).
+struct Exchange {
+    response: Option<ResponseFuture>,
+    conn: Option<(SendRequest<Body>, Arc<Pool>)>,
+}
+
+/// How much of an abandoned response is read to save its connection, and for how long.
+const DRAIN_BYTES: usize = 256 * 1024;
+const DRAIN_TIME: Duration = Duration::from_secs(5);
+
+impl Drop for Exchange {
+    fn drop(&mut self) {
+        let (Some(response), Some(conn)) = (self.response.take(), self.conn.take()) else {
+            return;
+        };
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        rt.spawn(async move {
+            let drained = tokio::time::timeout(DRAIN_TIME, async move {
+                let resp = response.await.ok()?;
+                let mut body = BackendBody {
+                    inner: resp.into_body(),
+                    conn: Some(conn),
+                };
+                let mut read = 0;
+                while let Some(frame) = http_body_util::BodyExt::frame(&mut body)
+                    .await
+                    .transpose()
+                    .ok()?
+                {
+                    read += frame.data_ref().map_or(0, |d| d.len());
+                    if read > DRAIN_BYTES {
+                        return None;
+                    }
+                }
+                Some(())
+            });
+            // Read to its end, the body has put the connection back; otherwise it closes.
+            let _ = drained.await;
+        });
+    }
 }
 
 /// A backend's response body; its connection goes back into the pool once the body has
