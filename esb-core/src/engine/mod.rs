@@ -109,17 +109,8 @@ impl Change {
     }
 }
 
-/// The files of one revision, as `show source` returns them.
-#[derive(Debug, Clone, Serialize)]
-pub struct RevisionSource {
-    pub unit: String,
-    pub revision: u64,
-    pub hash: String,
-    pub label: Option<String>,
-    pub origin: Origin,
-    pub active: bool,
-    pub files: BTreeMap<String, String>,
-}
+/// The files of one revision, as `show source` returns them (the protocol's type).
+pub use deployments::protocol::outcome::RevisionSource;
 
 /// A replaced revision finishing its requests.
 struct Draining {

@@ -144,21 +144,12 @@ pub(super) async fn manager_op(cx: &Ctx<'_>, op: &ManagerOp) -> Result<Value, Ma
             .await
             .map(|()| json(CanaryWeight { percent: percent.0 }))
             .map_err(|e| cx.failed(e))?,
-        ManagerOp::Source { unit, revision } => {
-            let s = engine
+        ManagerOp::Source { unit, revision } => json(
+            engine
                 .source_of(unit, revision.0)
                 .await
-                .map_err(|e| cx.failed(e))?;
-            json(RevisionSource {
-                unit: s.unit,
-                revision: s.revision,
-                hash: s.hash,
-                label: s.label,
-                origin: s.origin,
-                active: s.active,
-                files: s.files,
-            })
-        }
+                .map_err(|e| cx.failed(e))?,
+        ),
         ManagerOp::CancelDrain { unit, revision } => cancel_drain(cx.server, unit, *revision)
             .await
             .map_err(|e| cx.failed(e))?,

@@ -18,8 +18,7 @@ use deployments::protocol::ops::{
     ConsumerOp, EndpointOp, ManagerOp, ProxyOp, ServerOp, TaskOp, TransportOp, UnitOp,
 };
 use deployments::protocol::outcome::{
-    CanaryAborted, CanaryWeight, ChecksRun, DiffResult, DrainCancelled, HistoryEntry,
-    RevisionSource, Validation,
+    CanaryAborted, CanaryWeight, ChecksRun, DiffResult, DrainCancelled, HistoryEntry, Validation,
 };
 use deployments::protocol::{ManagementError, ObjectName, Operation};
 use serde::Serialize;
