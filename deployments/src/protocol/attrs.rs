@@ -60,7 +60,7 @@ macro_rules! attributes {
     (
         $(#[$meta:meta])*
         pub struct $name:ident {
-            $( $field:ident : $ty:ty = $attr:literal $access:ident $desc:literal, )*
+            $( $(#[$fmeta:meta])* $field:ident : $ty:ty = $attr:literal $access:ident $desc:literal, )*
         }
         $( with $group:ident : $gty:ty ),*
     ) => {
@@ -68,7 +68,7 @@ macro_rules! attributes {
         #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
         #[serde(default)]
         pub struct $name {
-            $( #[doc = $desc] #[serde(rename = $attr)] pub $field: $ty, )*
+            $( #[doc = $desc] #[serde(rename = $attr)] $(#[$fmeta])* pub $field: $ty, )*
             $( #[serde(flatten)] pub $group: $gty, )*
         }
 
@@ -89,21 +89,34 @@ macro_rules! attributes {
     };
 }
 
+/// Reads a count that may come as a JSON float (`3100.0`), rounded; null or absent is `None`.
+fn whole<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    let v: Option<f64> = Option::deserialize(d)?;
+    Ok(v.map(|f| f.max(0.0).round() as u64))
+}
+
 attributes! {
-    /// Request counters of a transport, unit, proxy or endpoint.
+    /// Request counters of a transport, unit, proxy or endpoint (the server sends each one;
+    /// `None` is an attribute it did not send).
     pub struct Counters {
-        requests: u64 = "Requests" ro "requests served",
-        requests_per_second: u64 = "RequestsPerSecond" ro "requests in the last second",
-        errors: u64 = "Errors" ro "requests answered with a 5xx status",
-        in_flight: u64 = "InFlight" ro "requests in progress",
+        #[serde(deserialize_with = "whole")]
+        requests: Option<u64> = "Requests" ro "requests served",
+        #[serde(deserialize_with = "whole")]
+        requests_per_second: Option<u64> = "RequestsPerSecond" ro "requests in the last second",
+        #[serde(deserialize_with = "whole")]
+        errors: Option<u64> = "Errors" ro "requests answered with a 5xx status",
+        #[serde(deserialize_with = "whole")]
+        in_flight: Option<u64> = "InFlight" ro "requests in progress",
     }
 }
 
 attributes! {
-    /// Latency quantiles of a proxy or endpoint.
+    /// Latency quantiles of a proxy or endpoint (`None`: not sent).
     pub struct Latency {
-        p50_micros: u64 = "P50Micros" ro "median latency (µs)",
-        p99_micros: u64 = "P99Micros" ro "99th percentile latency (µs)",
+        #[serde(deserialize_with = "whole")]
+        p50_micros: Option<u64> = "P50Micros" ro "median latency (µs)",
+        #[serde(deserialize_with = "whole")]
+        p99_micros: Option<u64> = "P99Micros" ro "99th percentile latency (µs)",
     }
 }
 
@@ -370,7 +383,7 @@ mod tests {
             }],
             last_errors: vec![Diagnostic::new("u.toml", 1, 2, "bad")],
             counters: Counters {
-                requests: 9,
+                requests: Some(9),
                 ..Default::default()
             },
             ..Default::default()
