@@ -7,9 +7,11 @@ use deployments::protocol::attrs::{
     AddressInfo, AmqpLinkAttrs, ConsumerAttrs, Counters, EndpointAttrs, Latency, ManagerAttrs,
     ProxyAttrs, ServerAttrs, TaskAttrs, TransportAttrs, UnitAttrs,
 };
-use deployments::protocol::{Bean, ObjectName};
+use deployments::protocol::{AttrInfo, Bean, ObjectName, OpInfo};
 use serde::de::DeserializeOwned;
+use serde::Deserialize;
 use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
 
 use crate::lang::kind::Kind;
 use crate::present::output::{
@@ -612,62 +614,69 @@ fn short(t: &str) -> String {
     t.rsplit('.').next().unwrap_or(t).to_string()
 }
 
+/// Operations of one name: one signature, or (Jolokia's overloads) several.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Signatures {
+    One(OpInfo),
+    Many(Vec<OpInfo>),
+}
+
+/// A bean's `list` metadata as read: the protocol's attribute and operation metadata, with
+/// overloaded operations allowed.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Listed {
+    desc: String,
+    attr: BTreeMap<String, AttrInfo>,
+    op: BTreeMap<String, Signatures>,
+}
+
 /// `info BEAN`: the bean's `list` metadata (`{desc, attr: {..}, op: {..}}`) as two tables.
 pub fn info(bean: &str, v: &Value) -> Output {
+    let listed = Listed::deserialize(v).unwrap_or_default();
     let mut out = Output::new(v.clone()).with(Block::Lines(vec![
         vec![Span::new(bean, Tone::Bold)],
-        vec![Span::plain(cell(v.get("desc")))],
+        vec![Span::plain(listed.desc)],
     ]));
     let mut attrs = Table::new(
         &["ATTRIBUTE", "TYPE", "ACCESS", "DESCRIPTION"],
         "no attributes",
     );
-    if let Some(Value::Object(m)) = v.get("attr") {
-        for (name, a) in m {
-            let rw = a.get("rw").and_then(Value::as_bool) == Some(true);
-            attrs.push(vec![
-                Span::new(name.clone(), Tone::Bold),
-                short(&cell(a.get("type"))).into(),
-                if rw {
-                    Span::new("rw", Tone::Warn)
-                } else {
-                    "r".into()
-                },
-                cell(a.get("desc")).into(),
-            ]);
-        }
+    for (name, a) in listed.attr {
+        attrs.push(vec![
+            Span::new(name, Tone::Bold),
+            short(&a.type_).into(),
+            if a.rw {
+                Span::new("rw", Tone::Warn)
+            } else {
+                "r".into()
+            },
+            a.desc.into(),
+        ]);
     }
     let mut ops = Table::new(
         &["OPERATION", "ARGUMENTS", "RETURNS", "DESCRIPTION"],
         "no operations",
     );
-    if let Some(Value::Object(m)) = v.get("op") {
-        for (name, o) in m {
-            // Overloaded operations come as an array of signatures.
-            let sigs: Vec<&Value> = match o {
-                Value::Array(a) => a.iter().collect(),
-                other => vec![other],
-            };
-            for sig in sigs {
-                let args = sig
-                    .get("args")
-                    .and_then(Value::as_array)
-                    .map(|a| {
-                        a.iter()
-                            .map(|x| {
-                                format!("{}: {}", cell(x.get("name")), short(&cell(x.get("type"))))
-                            })
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    })
-                    .unwrap_or_default();
-                ops.push(vec![
-                    Span::new(name.clone(), Tone::Bold),
-                    args.into(),
-                    short(&cell(sig.get("ret"))).into(),
-                    cell(sig.get("desc")).into(),
-                ]);
-            }
+    for (name, o) in listed.op {
+        let sigs = match o {
+            Signatures::One(s) => vec![s],
+            Signatures::Many(v) => v,
+        };
+        for sig in sigs {
+            let args = sig
+                .args
+                .iter()
+                .map(|x| format!("{}: {}", x.name, short(&x.type_)))
+                .collect::<Vec<_>>()
+                .join(", ");
+            ops.push(vec![
+                Span::new(name.clone(), Tone::Bold),
+                args.into(),
+                short(&sig.ret).into(),
+                sig.desc.into(),
+            ]);
         }
     }
     out.push(Block::Table(attrs));
