@@ -15,6 +15,7 @@ pub mod meta;
 pub mod object_name;
 pub mod ops;
 pub mod outcome;
+pub mod tap;
 
 /// The project's one "did you mean" ([`crate::diag::suggest`]), under the name clients use.
 pub use crate::diag::suggest as did_you_mean;
