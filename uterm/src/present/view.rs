@@ -27,7 +27,7 @@ pub type Attrs = Map<String, Value>;
 pub type Row = (ObjectName, Attrs);
 
 /// The unit a bean of a unit belongs to (none for a unit itself and the server's beans).
-fn unit_of(n: &ObjectName) -> Option<String> {
+pub(crate) fn unit_of(n: &ObjectName) -> Option<String> {
     let bean = Bean::of_type(n)?;
     bean.kind()
         .in_unit()
@@ -36,7 +36,7 @@ fn unit_of(n: &ObjectName) -> Option<String> {
 }
 
 /// A bean's own name (empty for the singletons).
-fn name_of(n: &ObjectName) -> String {
+pub(crate) fn name_of(n: &ObjectName) -> String {
     Bean::of_type(n)
         .and_then(|b| b.name().map(str::to_owned))
         .unwrap_or_default()
@@ -58,7 +58,7 @@ pub fn row_json((name, attrs): &Row) -> Value {
 
 /// `a` as the protocol's attributes of one bean kind (what the server did not send takes its
 /// default).
-fn typed<T: DeserializeOwned + Default>(a: &Attrs) -> T {
+pub(crate) fn typed<T: DeserializeOwned + Default>(a: &Attrs) -> T {
     T::deserialize(&Value::Object(a.clone())).unwrap_or_default()
 }
 

@@ -3,17 +3,16 @@
 //! recent request rate. Tall beside the table, a wrapped paragraph beside the sparkline when
 //! it sits below it.
 
+use deployments::protocol::attrs::{EndpointAttrs, ProxyAttrs, SequenceAttrs, UnitAttrs};
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Style};
 use ratatui::text::{Line as TLine, Span as TSpan};
 use ratatui::widgets::{Block, Borders, Paragraph, Sparkline, Wrap};
 use ratatui::Frame;
-use serde_json::Value;
 
 use super::style;
 use crate::lang::kind::Kind;
-use crate::present::output::{ago, cell, micros, millis, short_hash, Tone};
-use crate::present::report::diag_text;
+use crate::present::output::{ago, micros, millis, short_hash, Tone};
 use crate::tui::app::App;
 use crate::tui::model::{Obj, RowKind};
 use crate::tui::text::{count, rate};
@@ -87,60 +86,50 @@ fn fields(o: &Obj, app: &App) -> (Vec<Field>, Vec<TLine<'static>>) {
                     ),
                 ));
             }
-            if let Some(Value::Array(d)) = o.attrs.get("Draining") {
-                for r in d {
-                    v.push((
-                        "draining",
-                        TSpan::styled(
-                            format!(
-                                "r{} ({} in flight)",
-                                cell(r.get("revision")),
-                                cell(r.get("in_flight"))
-                            ),
-                            style::tone(Tone::Warn),
-                        ),
-                    ));
-                }
+            let u: UnitAttrs = o.typed();
+            for r in u.draining {
+                v.push((
+                    "draining",
+                    TSpan::styled(
+                        format!("r{} ({} in flight)", r.revision, r.in_flight),
+                        style::tone(Tone::Warn),
+                    ),
+                ));
             }
-            if let Some(Value::Array(errs)) = o.attrs.get("LastErrors") {
-                for e in errs {
-                    extra.push(TLine::styled(diag_text(e), style::tone(Tone::Bad)));
-                }
+            for e in u.last_errors {
+                extra.push(TLine::styled(e.to_string(), style::tone(Tone::Bad)));
             }
             v
         }
-        RowKind::Object(Kind::Proxy) => vec![
-            state,
-            plain("path", o.str("Path")),
-            plain("methods", or(cell(o.attrs.get("Methods")), "any")),
-            plain("transports", or(cell(o.attrs.get("Transports")), "all")),
-            plain("endpoint", or(cell(o.attrs.get("Endpoint")), "-")),
-            plain("revision", format!("r{}", n("Revision"))),
-            plain("requests", n("Requests")),
-            plain("errors", n("Errors")),
-            plain("in flight", n("InFlight")),
-            plain(
-                "p50 / p99",
-                format!("{} / {}", lat("P50Micros"), lat("P99Micros")),
-            ),
-        ],
+        RowKind::Object(Kind::Proxy) => {
+            let p: ProxyAttrs = o.typed();
+            vec![
+                state,
+                plain("path", o.str("Path")),
+                plain("methods", or(p.methods.join(","), "any")),
+                plain("transports", or(p.transports.join(","), "all")),
+                plain("endpoint", or(p.endpoint.unwrap_or_default(), "-")),
+                plain("revision", format!("r{}", n("Revision"))),
+                plain("requests", n("Requests")),
+                plain("errors", n("Errors")),
+                plain("in flight", n("InFlight")),
+                plain(
+                    "p50 / p99",
+                    format!("{} / {}", lat("P50Micros"), lat("P99Micros")),
+                ),
+            ]
+        }
         RowKind::Object(Kind::Endpoint) => {
-            if let Some(Value::Array(addrs)) = o.attrs.get("Addresses") {
-                for a in addrs {
-                    let st = cell(a.get("state"));
-                    extra.push(TLine::from(vec![
-                        TSpan::styled(format!("{st:<11} "), style::state(&st)),
-                        TSpan::raw(cell(a.get("url"))),
-                        TSpan::styled(
-                            format!(
-                                "  req {} err {}",
-                                cell(a.get("requests")),
-                                cell(a.get("errors"))
-                            ),
-                            style::tone(Tone::Dim),
-                        ),
-                    ]));
-                }
+            for a in o.typed::<EndpointAttrs>().addresses {
+                let st = a.state;
+                extra.push(TLine::from(vec![
+                    TSpan::styled(format!("{st:<11} "), style::state(&st)),
+                    TSpan::raw(a.url),
+                    TSpan::styled(
+                        format!("  req {} err {}", a.requests, a.errors),
+                        style::tone(Tone::Dim),
+                    ),
+                ]));
             }
             vec![
                 state,
@@ -192,7 +181,7 @@ fn fields(o: &Obj, app: &App) -> (Vec<Field>, Vec<TLine<'static>>) {
         }
         RowKind::Object(Kind::Sequence) => vec![
             plain("steps", n("Steps")),
-            plain("kinds", cell(o.attrs.get("StepKinds"))),
+            plain("kinds", o.typed::<SequenceAttrs>().step_kinds.join(",")),
         ],
         RowKind::Object(Kind::Consumer) => {
             let mut v = vec![
