@@ -89,6 +89,32 @@ macro_rules! attributes {
     };
 }
 
+/// A per-second rate. This server sends whole numbers (written as JSON integers); other
+/// servers and tests may send fractions.
+#[derive(Debug, Clone, Copy, Default, PartialEq, PartialOrd)]
+pub struct Rate(pub f64);
+
+impl Serialize for Rate {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let f = self.0;
+        if f.fract() == 0.0 && (0.0..9.0e15).contains(&f) {
+            s.serialize_u64(f as u64)
+        } else {
+            s.serialize_f64(f)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Rate {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        f64::deserialize(d).map(Rate)
+    }
+}
+
+impl AttrType for Option<Rate> {
+    const TYPE: &'static str = "long";
+}
+
 /// Reads a count that may come as a JSON float (`3100.0`), rounded; null or absent is `None`.
 fn whole<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
     let v: Option<f64> = Option::deserialize(d)?;
@@ -101,8 +127,7 @@ attributes! {
     pub struct Counters {
         #[serde(deserialize_with = "whole")]
         requests: Option<u64> = "Requests" ro "requests served",
-        #[serde(deserialize_with = "whole")]
-        requests_per_second: Option<u64> = "RequestsPerSecond" ro "requests in the last second",
+        requests_per_second: Option<Rate> = "RequestsPerSecond" ro "requests in the last second",
         #[serde(deserialize_with = "whole")]
         errors: Option<u64> = "Errors" ro "requests answered with a 5xx status",
         #[serde(deserialize_with = "whole")]
@@ -436,5 +461,28 @@ mod tests {
             .map(|s| s.name)
             .collect();
         assert_eq!(writable, ["HotDeploy", "HotDeploy"]);
+    }
+
+    #[test]
+    fn numbers_read_leniently_and_write_as_this_server_sends_them() {
+        assert_eq!(
+            serde_json::to_value(Rate(42.0)).unwrap(),
+            serde_json::json!(42)
+        );
+        assert_eq!(
+            serde_json::to_value(Rate(2.5)).unwrap(),
+            serde_json::json!(2.5)
+        );
+        let c: Counters = serde_json::from_value(serde_json::json!({
+            "Requests": 5, "RequestsPerSecond": 2.5, "Errors": 3.0
+        }))
+        .unwrap();
+        assert_eq!(c.requests, Some(5));
+        assert_eq!(c.requests_per_second, Some(Rate(2.5)));
+        assert_eq!(c.errors, Some(3));
+        assert_eq!(c.in_flight, None, "an attribute not sent is none, not 0");
+        let l: Latency = serde_json::from_value(serde_json::json!({"P99Micros": 3100.0})).unwrap();
+        assert_eq!(l.p99_micros, Some(3100));
+        assert_eq!(Counters::specs()[1].type_, "long");
     }
 }

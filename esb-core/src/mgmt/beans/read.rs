@@ -6,7 +6,7 @@ use crate::metrics::StatsSnapshot;
 use crate::server::Server;
 use deployments::protocol::attrs::{
     AddressInfo, AmqpLinkAttrs, Attrs, CanaryInfo, ConsumerAttrs, Counters, Draining,
-    EndpointAttrs, Latency, ManagerAttrs, ProxyAttrs, SequenceAttrs, ServerAttrs, TaskAttrs,
+    EndpointAttrs, Latency, ManagerAttrs, ProxyAttrs, Rate, SequenceAttrs, ServerAttrs, TaskAttrs,
     TransportAttrs, UnitAttrs,
 };
 use deployments::protocol::ManagementError;
@@ -16,7 +16,7 @@ use std::sync::atomic::Ordering::Relaxed;
 fn counters(s: &StatsSnapshot) -> Counters {
     Counters {
         requests: Some(s.requests),
-        requests_per_second: Some(s.rate),
+        requests_per_second: Some(Rate(s.rate as f64)),
         errors: Some(s.errors),
         in_flight: Some(s.in_flight),
     }
