@@ -29,6 +29,18 @@ fn fields(o: &Obj, app: &App) -> (Vec<Field>, Vec<TLine<'static>>) {
         Some(us) if us > 0.0 => micros(us),
         _ => "-".into(),
     };
+    // Requests, errors, in flight and latency of a proxy or endpoint.
+    let traffic = || {
+        [
+            plain("requests", n("Requests")),
+            plain("errors", n("Errors")),
+            plain("in flight", n("InFlight")),
+            plain(
+                "p50 / p99",
+                format!("{} / {}", lat("P50Micros"), lat("P99Micros")),
+            ),
+        ]
+    };
     let state = (
         "state",
         TSpan::styled(o.state().to_string(), style::state(o.state())),
@@ -103,21 +115,16 @@ fn fields(o: &Obj, app: &App) -> (Vec<Field>, Vec<TLine<'static>>) {
         }
         RowKind::Object(Kind::Proxy) => {
             let p: ProxyAttrs = o.typed();
-            vec![
+            let mut v = vec![
                 state,
                 plain("path", o.str("Path")),
                 plain("methods", or(p.methods.join(","), "any")),
                 plain("transports", or(p.transports.join(","), "all")),
                 plain("endpoint", or(p.endpoint.unwrap_or_default(), "-")),
                 plain("revision", format!("r{}", n("Revision"))),
-                plain("requests", n("Requests")),
-                plain("errors", n("Errors")),
-                plain("in flight", n("InFlight")),
-                plain(
-                    "p50 / p99",
-                    format!("{} / {}", lat("P50Micros"), lat("P99Micros")),
-                ),
-            ]
+            ];
+            v.extend(traffic());
+            v
         }
         RowKind::Object(Kind::Endpoint) => {
             for a in o.typed::<EndpointAttrs>().addresses {
@@ -131,21 +138,16 @@ fn fields(o: &Obj, app: &App) -> (Vec<Field>, Vec<TLine<'static>>) {
                     ),
                 ]));
             }
-            vec![
+            let mut v = vec![
                 state,
                 plain("strategy", o.str("Strategy")),
                 plain(
                     "timeout",
                     o.num("TimeoutMillis").map(millis).unwrap_or_default(),
                 ),
-                plain("requests", n("Requests")),
-                plain("errors", n("Errors")),
-                plain("in flight", n("InFlight")),
-                plain(
-                    "p50 / p99",
-                    format!("{} / {}", lat("P50Micros"), lat("P99Micros")),
-                ),
-            ]
+            ];
+            v.extend(traffic());
+            v
         }
         RowKind::Object(Kind::Transport) => vec![
             state,
