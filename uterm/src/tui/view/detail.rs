@@ -54,65 +54,7 @@ fn fields(o: &Obj, app: &App) -> (Vec<Field>, Vec<TLine<'static>>) {
             ));
             vec![state]
         }
-        RowKind::Object(Kind::Unit) => {
-            let mut v = vec![
-                state,
-                plain("revision", format!("r{} {}", n("Revision"), o.str("Label"))),
-                plain("hash", short_hash(o.str("Hash")).to_string()),
-            ];
-            if let Some(t) = o.num("DeployedAt").filter(|t| *t > 0.0) {
-                let took = o.num("DeployMillis").map(millis).unwrap_or_default();
-                v.push(plain(
-                    "deployed",
-                    format!("{} in {took}", ago(t as u64, app.now_ms)),
-                ));
-            }
-            for (k, attr) in [
-                ("proxies", "Proxies"),
-                ("endpoints", "Endpoints"),
-                ("tasks", "Tasks"),
-            ] {
-                v.push(plain(k, o.names(attr).len().to_string()));
-            }
-            v.push(plain("requests", n("Requests")));
-            v.push(plain("errors", n("Errors")));
-            v.push(plain("in flight", n("InFlight")));
-            if !o.str("Origin").is_empty() {
-                v.push(plain("origin", o.str("Origin").to_owned()));
-            }
-            if o.flag("Degraded") {
-                v.push((
-                    "note",
-                    TSpan::styled(
-                        "degraded: serving its last-good copy",
-                        style::tone(Tone::Warn),
-                    ),
-                ));
-            }
-            if o.flag("ModifiedOnDisk") {
-                v.push((
-                    "note",
-                    TSpan::styled(
-                        "modified on disk (d: diff, r: reload)",
-                        style::tone(Tone::Warn),
-                    ),
-                ));
-            }
-            let u: UnitAttrs = o.typed();
-            for r in u.draining {
-                v.push((
-                    "draining",
-                    TSpan::styled(
-                        format!("r{} ({} in flight)", r.revision, r.in_flight),
-                        style::tone(Tone::Warn),
-                    ),
-                ));
-            }
-            for e in u.last_errors {
-                extra.push(TLine::styled(e.to_string(), style::tone(Tone::Bad)));
-            }
-            v
-        }
+        RowKind::Object(Kind::Unit) => unit_fields(o, app, state, &mut extra),
         RowKind::Object(Kind::Proxy) => {
             let p: ProxyAttrs = o.typed();
             let mut v = vec![
@@ -216,6 +158,58 @@ fn fields(o: &Obj, app: &App) -> (Vec<Field>, Vec<TLine<'static>>) {
         RowKind::Draining => vec![state, plain("in flight", n("InFlight"))],
     };
     (f, extra)
+}
+
+/// A loaded unit's fields; its last errors go to `extra`.
+fn unit_fields(o: &Obj, app: &App, state: Field, extra: &mut Vec<TLine<'static>>) -> Vec<Field> {
+    let n = |k: &str| count(o.num(k));
+    let mut v = vec![
+        state,
+        plain("revision", format!("r{} {}", n("Revision"), o.str("Label"))),
+        plain("hash", short_hash(o.str("Hash")).to_string()),
+    ];
+    if let Some(t) = o.num("DeployedAt").filter(|t| *t > 0.0) {
+        let took = o.num("DeployMillis").map(millis).unwrap_or_default();
+        v.push(plain(
+            "deployed",
+            format!("{} in {took}", ago(t as u64, app.now_ms)),
+        ));
+    }
+    for (k, attr) in [
+        ("proxies", "Proxies"),
+        ("endpoints", "Endpoints"),
+        ("tasks", "Tasks"),
+    ] {
+        v.push(plain(k, o.names(attr).len().to_string()));
+    }
+    v.push(plain("requests", n("Requests")));
+    v.push(plain("errors", n("Errors")));
+    v.push(plain("in flight", n("InFlight")));
+    if !o.str("Origin").is_empty() {
+        v.push(plain("origin", o.str("Origin").to_owned()));
+    }
+    let u: UnitAttrs = o.typed();
+    for (on, note) in [
+        (u.degraded, "degraded: serving its last-good copy"),
+        (u.modified_on_disk, "modified on disk (d: diff, r: reload)"),
+    ] {
+        if on {
+            v.push(("note", TSpan::styled(note, style::tone(Tone::Warn))));
+        }
+    }
+    for r in u.draining {
+        v.push((
+            "draining",
+            TSpan::styled(
+                format!("r{} ({} in flight)", r.revision, r.in_flight),
+                style::tone(Tone::Warn),
+            ),
+        ));
+    }
+    for e in u.last_errors {
+        extra.push(TLine::styled(e.to_string(), style::tone(Tone::Bad)));
+    }
+    v
 }
 
 /// Fields in as many columns as the height needs (at least [`GRID_MIN`] wide, values cut to
