@@ -18,6 +18,10 @@
 #   BENCH_QUIET_WAIT=10 BENCH_QUIET_MAX=30  before each run, wait up to 10 s for the machine
 #                       to be less than 30 % busy (others' builds), then measure anyway
 #   BENCH_ONLY="esb-pass nginx"  only these data-plane targets (keys as in the table)
+#   BENCH_NO_PINGORA=1  leave the pingora peer out (it is built from bench/pingora-peer)
+#   BENCH_IDLE_CONNS=5000  idle keep-alive connections of the memory section (0 = skip)
+#   BENCH_MEM_PROXIES=10000  proxies loaded for esb's RSS per proxy (0 = skip)
+#   BENCH_WORKERS=1 BENCH_ESB_CORES=1  esb's --workers and the cores it may run on
 #   BENCH_NO_BUILD=1    use target/release/esb as it is   ESB_BIN=path  another esb binary
 #   BENCH_KEEP_WORK=1   keep the temporary directory (configs, logs) for inspection
 #   BENCH_OUT=dir       raw results and sections (default target/bench)
@@ -44,6 +48,7 @@ P_BACKEND_STATUS=19009
 P_SLOW=19010         # slow backend (python) for the in-flight test
 P_NGINX=19001        # nginx proxy_pass
 P_HAPROXY=19002      # haproxy
+P_PINGORA=19003      # pingora pass-through peer (bench/pingora-peer)
 P_ESB=19080          # esb transport
 P_MGMT=19900         # esb management
 CORE_LOAD=0
@@ -63,6 +68,8 @@ bench_init() {
   mkdir -p "$OUT"
   trap bench_cleanup EXIT
   trap 'exit 130' INT TERM
+  # The memory section holds 5,000 client connections (and as many towards a backend).
+  ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
   [ "$(nproc)" -ge 2 ] || log "warning: fewer than 2 cores; load generator and proxy share one"
   if [ "$(nproc)" -lt 2 ]; then CORE_SUT=0; fi
 }
@@ -96,6 +103,8 @@ ensure_tools() {
   command -v taskset >/dev/null || need+=(util-linux)
   command -v pgrep >/dev/null || need+=(procps)
   command -v python3 >/dev/null || need+=(python3)
+  # The pingora peer's zlib-ng is built with cmake.
+  [ -n "${BENCH_NO_PINGORA:-}" ] || command -v cmake >/dev/null || need+=(cmake)
   if [ ${#need[@]} -gt 0 ]; then
     [ "$(id -u)" -ne 0 ] && SUDO="sudo"
     log "installing ${need[*]}"
@@ -132,6 +141,36 @@ build_esb() {
   export ESB_REV
   cp "$ESB" "$WORK/esb-bin"
   ESB="$WORK/esb-bin"
+}
+
+# Builds the pingora peer (bench/pingora-peer, its own workspace: never built by CI or
+# scripts/test). BENCH_NO_PINGORA=1 skips it (and its rows).
+PINGORA=""
+build_pingora() {
+  [ -z "${BENCH_NO_PINGORA:-}" ] || return 0
+  local dir="$ROOT/bench/pingora-peer"
+  log "cargo build --release (bench/pingora-peer)"
+  (cd "$dir" && CARGO_TARGET_DIR="$ROOT/target/pingora-peer" cargo build --release --quiet) ||
+    die "bench/pingora-peer does not build (BENCH_NO_PINGORA=1 to leave pingora out)"
+  cp "$ROOT/target/pingora-peer/release/pingora-peer" "$WORK/pingora-peer"
+  PINGORA="$WORK/pingora-peer"
+}
+
+start_pingora() {
+  [ -n "$PINGORA" ] || return 0
+  start_bg pingora "$CORE_SUT" "$PINGORA" "127.0.0.1:$P_PINGORA" "127.0.0.1:$P_BACKEND"
+  PINGORA_PID=$BG_PID
+  wait_port "$P_PINGORA" pingora
+}
+
+# Resident memory (kB) of a process tree (nginx and haproxy: master and workers).
+rss_kb() {
+  local t=0 p v
+  for p in $(tree_pids "$1"); do
+    v=$(awk '/^VmRSS:/ { print $2 }' "/proc/$p/status" 2>/dev/null) || v=0
+    t=$((t + ${v:-0}))
+  done
+  echo "$t"
 }
 
 port_free() { ! ss -Htln "( sport = :$1 )" | grep -q .; }
@@ -275,6 +314,53 @@ end
 LUA
 }
 
+# $WORK/idle.py PORT PATH N: opens N keep-alive connections, sends one GET on each and
+# reads its answer, prints "ready N-ok", then holds them idle until stdin closes.
+write_idle_py() {
+  cat >"$WORK/idle.py" <<'PY'
+import asyncio, sys
+port, path, n = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+req = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode()
+async def one(sem):
+    async with sem:
+        r, w = await asyncio.open_connection("127.0.0.1", port)
+        w.write(req); await w.drain()
+        head = await r.readuntil(b"\r\n\r\n")
+        length = 0
+        for line in head.split(b"\r\n"):
+            if line.lower().startswith(b"content-length:"):
+                length = int(line.split(b":")[1])
+        await r.readexactly(length)
+        return (r, w, head.startswith(b"HTTP/1.1 200"))
+async def main():
+    sem = asyncio.Semaphore(200)
+    conns = await asyncio.gather(*(one(sem) for _ in range(n)), return_exceptions=True)
+    ok = sum(1 for c in conns if not isinstance(c, Exception) and c[2])
+    print(f"ready {ok}", flush=True)
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+asyncio.run(main())
+PY
+}
+
+# hold_idle PORT PATH N PID -> "RSS_before RSS_with ok": RSS (kB) of process tree PID
+# before and with N idle keep-alive client connections (each served one request).
+hold_idle() {
+  local port=$1 path=$2 n=$3 pid=$4 before with ok fifo="$WORK/idle.fifo"
+  before=$(rss_kb "$pid")
+  rm -f "$fifo"; mkfifo "$fifo"
+  taskset -c "$CORE_LOAD" python3 "$WORK/idle.py" "$port" "$path" "$n" <"$fifo" >"$WORK/idle.out" 2>&1 &
+  local hp=$!
+  exec 9>"$fifo"
+  for _ in $(seq 1 600); do grep -q '^ready' "$WORK/idle.out" 2>/dev/null && break; sleep 0.1; done
+  ok=$(awk '/^ready/ { print $2 }' "$WORK/idle.out")
+  sleep 1
+  with=$(rss_kb "$pid")
+  exec 9>&-
+  wait "$hp" 2>/dev/null || true
+  sleep 1
+  echo "$before $with ${ok:-0}"
+}
+
 # A 1 KB JSON order (exactly 1024 bytes).
 write_body() {
   local head='{"order":{"id":"ord-4711","region":"eu","customer":{"id":"c-17","tier":"gold"},"items":[{"sku":"A1","qty":3},{"sku":"B2","qty":1}]},"pad":"'
@@ -372,7 +458,7 @@ write_haproxy_conf() {
     cat <<EOF
 global
   nbthread 1
-  maxconn 4096
+  maxconn 8000
   stats socket $d/admin.sock mode 600 level admin expose-fd listeners
 defaults
   mode http
@@ -432,7 +518,9 @@ name = "bench"
 kind = "http"
 bind = "127.0.0.1:$P_ESB"
 EOF
-  ESB_LOG="${ESB_LOG:-warn}" start_bg esb "$CORE_SUT" "$ESB" --conf "$ESB_DIR" --no-watch --workers 1
+  # BENCH_WORKERS / BENCH_ESB_CORES: for the --workers scaling check (default: one worker
+  # on the proxy's core, as every other proxy here).
+  ESB_LOG="${ESB_LOG:-warn}" start_bg esb "${BENCH_ESB_CORES:-$CORE_SUT}" "$ESB" --conf "$ESB_DIR" --no-watch --workers "${BENCH_WORKERS:-1}"
   ESB_PID=$BG_PID
   wait_port "$P_ESB" esb
   wait_port "$P_MGMT" esb

@@ -23,6 +23,9 @@ pub struct RootConfig {
     pub hot_deploy: HotDeployConfig,
     #[serde(default, rename = "transport")]
     pub transports: Vec<TransportDef>,
+    /// Cluster mode (docs/cluster.md): absent, esb is a single node.
+    #[serde(default)]
+    pub cluster: Option<ClusterConfig>,
     /// Directory the root config was read from; relative paths resolve against it.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -96,6 +99,35 @@ pub struct HotDeployConfig {
     /// Directory of the deployment units, relative to the root config.
     #[serde(default = "default_deployments")]
     pub dir: String,
+}
+
+/// `[cluster]`: the nodes of one cluster share unit revisions through an etcd store.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// The cluster's name: every key lives under `/esb/<name>/` in the store.
+    pub name: Spanned<String>,
+    /// etcd client endpoints, e.g. `["http://127.0.0.1:2379"]`.
+    pub store: Spanned<Vec<String>>,
+    /// This node's name in the cluster (default: `[server] name`); unique per cluster.
+    #[serde(default)]
+    pub node: Option<Spanned<String>>,
+    /// Time-to-live of this node's report in the store: a node silent for longer is DOWN.
+    #[serde(default = "ten_s_spanned", with = "spanned_duration")]
+    pub lease: Spanned<Duration>,
+    /// How long a cluster operation waits for the store before it is refused.
+    #[serde(default = "three_s", with = "duration")]
+    pub timeout: Duration,
+}
+
+impl ClusterConfig {
+    /// This node's name: `node`, or the server's name.
+    pub fn node_name<'a>(&'a self, server: &'a ServerConfig) -> &'a str {
+        self.node
+            .as_ref()
+            .map(|n| n.get_ref().as_str())
+            .unwrap_or(&server.name)
+    }
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
@@ -194,6 +226,12 @@ fn fifth_s() -> Duration {
 }
 fn five_s() -> Duration {
     Duration::from_secs(5)
+}
+fn three_s() -> Duration {
+    Duration::from_secs(3)
+}
+fn ten_s_spanned() -> Spanned<Duration> {
+    Spanned::new(0..0, Duration::from_secs(10))
 }
 
 fn default_name() -> String {
@@ -321,6 +359,74 @@ mod opt_socket_addr {
             None => s.serialize_none(),
         }
     }
+}
+
+/// Names usable as etcd key segments and node names: `[a-z0-9][a-z0-9_.-]*`.
+fn is_cluster_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_lowercase() || c.is_ascii_digit())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "_.-".contains(c))
+        && name.len() <= 64
+}
+
+fn cluster_problems(
+    c: &ClusterConfig,
+    at: &impl Fn(std::ops::Range<usize>, String) -> Diagnostic,
+) -> Vec<Diagnostic> {
+    let mut errors = Vec::new();
+    let names = [("name", Some(&c.name)), ("node", c.node.as_ref())];
+    for (key, v) in names {
+        let Some(v) = v else { continue };
+        if !is_cluster_name(v.get_ref()) {
+            errors.push(
+                at(v.span(), format!("invalid cluster {key} \"{}\"", v.get_ref()))
+                    .element("cluster")
+                    .hint(Some(
+                        "use lower-case letters, digits, '-', '_' and '.', starting with a letter or digit (at most 64)".into(),
+                    )),
+            );
+        }
+    }
+    if c.store.get_ref().is_empty() {
+        errors.push(
+            at(c.store.span(), "no store endpoints".into())
+                .element("cluster")
+                .hint(Some(
+                    "list the etcd client URLs, e.g. `store = [\"http://127.0.0.1:2379\"]`".into(),
+                )),
+        );
+    }
+    for e in c.store.get_ref() {
+        let ok = url::Url::parse(e)
+            .ok()
+            .is_some_and(|u| u.scheme() == "http" && u.host().is_some() && u.port().is_some());
+        if !ok {
+            errors.push(
+                at(c.store.span(), format!("invalid store endpoint \"{e}\""))
+                    .element("cluster")
+                    .hint(Some(
+                        "write an etcd client URL with scheme and port, e.g. \"http://127.0.0.1:2379\"".into(),
+                    )),
+            );
+        }
+    }
+    let lease = c.lease.get_ref();
+    if *lease < Duration::from_secs(1) || lease.subsec_nanos() != 0 {
+        errors.push(
+            at(
+                c.lease.span(),
+                format!(
+                    "lease {} is not a whole number of seconds of at least 1s",
+                    duration::format(lease)
+                ),
+            )
+            .element("cluster")
+            .hint(Some(
+                "etcd leases count whole seconds; write e.g. `lease = \"10s\"`".into(),
+            )),
+        );
+    }
+    errors
 }
 
 impl RootConfig {
@@ -491,6 +597,9 @@ impl RootConfig {
                     "set `allow_remote = true` in [management] to expose it deliberately".into(),
                 )),
             );
+        }
+        if let Some(c) = &root.cluster {
+            errors.extend(cluster_problems(c, &at));
         }
         let get_changes = &root.management.allow_get_changes;
         if root.management.enabled && *get_changes.get_ref() && !mbind.get_ref().ip().is_loopback()
@@ -685,6 +794,27 @@ mod tests {
         assert_eq!(r.management.bind.get_ref().port(), 9900);
         assert_eq!(r.hot_deploy.debounce, Duration::from_millis(500));
         assert_eq!(r.transports[0].kind, TransportKind::Http);
+    }
+
+    #[test]
+    fn cluster_table_defaults_and_located_errors() {
+        let r = parse("[server]\nname = \"n1\"\n[cluster]\nname = \"prod\"\nstore = [\"http://127.0.0.1:2379\"]\n").unwrap();
+        let c = r.cluster.as_ref().unwrap();
+        assert_eq!(c.node_name(&r.server), "n1");
+        assert_eq!(*c.lease.get_ref(), Duration::from_secs(10));
+        assert!(parse("").unwrap().cluster.is_none());
+        let e = parse(
+            "[cluster]\nname = \"Prod/x\"\nstore = [\"127.0.0.1:2379\"]\nlease = \"500ms\"\n",
+        )
+        .unwrap_err();
+        let text: Vec<String> = e.iter().map(|d| d.to_string()).collect();
+        assert_eq!(e.len(), 3, "{text:?}");
+        assert_eq!((e[0].line, e[0].col), (2, 8), "{text:?}");
+        assert!(text[0].contains("invalid cluster name"), "{text:?}");
+        assert!(text[1].contains("invalid store endpoint"), "{text:?}");
+        assert!(text[2].contains("whole number of seconds"), "{text:?}");
+        let e = parse("[cluster]\nname = \"a\"\n").unwrap_err();
+        assert!(e[0].message.contains("missing field `store`"), "{}", e[0]);
     }
 
     #[test]

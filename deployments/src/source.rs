@@ -11,12 +11,14 @@ use std::path::{Path, PathBuf};
 pub const UNIT_FILE: &str = "unit.toml";
 
 /// Where a unit's files come from (DESIGN §9): its directory under the deployments
-/// directory, or content pushed over the management endpoint and kept in state_dir.
+/// directory, content pushed over the management endpoint and kept in state_dir, or the
+/// cluster store (applied from etcd and kept in state_dir as last-good).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Origin {
     Disk,
     Pushed,
+    Cluster,
 }
 
 impl Origin {
@@ -24,7 +26,14 @@ impl Origin {
         match self {
             Origin::Disk => "disk",
             Origin::Pushed => "pushed",
+            Origin::Cluster => "cluster",
         }
+    }
+
+    /// Whether the unit's files are kept in state_dir rather than read from its directory
+    /// (pushed and cluster units): reloads from disk and the hot deployer leave it alone.
+    pub fn is_stored(self) -> bool {
+        matches!(self, Origin::Pushed | Origin::Cluster)
     }
 }
 

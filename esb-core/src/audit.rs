@@ -33,6 +33,8 @@ pub enum By {
     Signal,
     /// A unit's guard, rolling back a revision by itself.
     Guard,
+    /// This node applying a change from the cluster store.
+    Cluster,
 }
 
 impl By {
@@ -42,6 +44,7 @@ impl By {
             By::HotDeployer => "hot-deployer",
             By::Signal => "signal",
             By::Guard => "guard",
+            By::Cluster => "cluster",
         }
     }
 }
@@ -446,6 +449,18 @@ pub fn redacted(req: &Request) -> Value {
         .enumerate()
         .map(|(i, a)| match (op.args.get(i).map(|x| x.kind), a) {
             (Some(ArgKind::Content), Value::String(s)) => content_digest(s),
+            // A cluster deploy: its files, each recorded as its digest; the rest as sent.
+            (Some(ArgKind::Content), Value::Object(o))
+                if o.get("files").is_some_and(Value::is_object) =>
+            {
+                let mut o = o.clone();
+                if let Some(Value::Object(files)) = o.get_mut("files") {
+                    for text in files.values_mut() {
+                        *text = content_digest(text.as_str().unwrap_or_default());
+                    }
+                }
+                Value::Object(o)
+            }
             // Files: each recorded as its digest.
             (Some(ArgKind::Content), Value::Object(files)) => Value::Object(
                 files

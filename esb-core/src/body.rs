@@ -109,7 +109,7 @@ pub type ClientBodyFailure = Arc<OnceLock<ClientBodyError>>;
 /// are already complete never arm a timer.
 pub struct ClientBody {
     inner: Incoming,
-    deadline: Instant,
+    deadline: Option<Instant>,
     timeout: Duration,
     timer: Option<Pin<Box<tokio::time::Sleep>>>,
     failure: ClientBodyFailure,
@@ -119,9 +119,12 @@ pub struct ClientBody {
 impl ClientBody {
     pub fn new(inner: Incoming, timeout: Duration) -> (ClientBody, ClientBodyFailure) {
         let failure = ClientBodyFailure::default();
+        // A complete body (no body) needs no deadline: no clock read.
+        let deadline =
+            (!hyper::body::Body::is_end_stream(&inner)).then(|| Instant::now() + timeout);
         let body = ClientBody {
             inner,
-            deadline: Instant::now() + timeout,
+            deadline,
             timeout,
             timer: None,
             failure: failure.clone(),
@@ -162,7 +165,10 @@ impl hyper::body::Body for ClientBody {
                 Poll::Ready(None)
             }
             Poll::Pending => {
-                let deadline = tokio::time::Instant::from_std(self.deadline);
+                let deadline = self
+                    .deadline
+                    .map(tokio::time::Instant::from_std)
+                    .unwrap_or_else(tokio::time::Instant::now);
                 let timer = self
                     .timer
                     .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));

@@ -1,17 +1,13 @@
-//! Outbound HTTP clients: hyper-util's pooled client (keep-alive, so load does not leave a
-//! TIME_WAIT storm towards backends) over rustls for `https://` addresses. One client per
-//! (connect timeout, extra CA file), shared by every endpoint that asks for the same.
+//! Outbound HTTP clients ([`crate::outbound`]: pooled keep-alive connections, so load does
+//! not leave a TIME_WAIT storm towards backends) with rustls for `https://` addresses. One
+//! client per (connect timeout, extra CA file), shared by every endpoint that asks for the
+//! same — and, through [`Clients`], by the next generation of a warm restart.
 
-use crate::body::Body;
-use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
-use hyper_util::client::legacy::{connect::HttpConnector, Client};
-use hyper_util::rt::{TokioExecutor, TokioTimer};
+pub use crate::outbound::HttpClient;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-pub type HttpClient = Client<HttpsConnector<HttpConnector>, Body>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -91,20 +87,5 @@ fn build(
     .map_err(|e| ClientError::Tls(e.to_string()))?
     .with_root_certificates(roots)
     .with_no_client_auth();
-    let mut http = HttpConnector::new();
-    http.enforce_http(false);
-    http.set_nodelay(true);
-    http.set_connect_timeout(Some(connect_timeout));
-    http.set_keepalive(Some(Duration::from_secs(60)));
-    let https = HttpsConnectorBuilder::new()
-        .with_tls_config(tls)
-        .https_or_http()
-        .enable_http1()
-        .wrap_connector(http);
-    Ok(Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(Duration::from_secs(90))
-        .pool_max_idle_per_host(1024)
-        .pool_timer(TokioTimer::new())
-        .timer(TokioTimer::new())
-        .build(https))
+    Ok(HttpClient::new(connect_timeout, Arc::new(tls)))
 }

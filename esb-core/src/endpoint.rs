@@ -7,11 +7,12 @@ use crate::body::{empty, read_ahead, Body, Payload, ReadAhead};
 use crate::client::HttpClient;
 use crate::message::Message;
 use crate::metrics::Stats;
+use crate::outbound::{BackendBody, Target};
 use deployments::model::{Endpoint as EndpointDef, Strategy, Suspend};
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 use http::uri::PathAndQuery;
 use http::{Request, Response, Uri};
-use hyper::body::{Body as _, Incoming};
+use hyper::body::Body as _;
 use std::net::SocketAddr;
 use std::sync::atomic::{
     AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering::Relaxed,
@@ -42,6 +43,8 @@ const MAINTENANCE: u8 = 2;
 pub struct Address {
     pub url: String,
     base: Uri,
+    /// The address's connection pool in the endpoint's client, looked up on first use.
+    target: OnceLock<Target>,
     pub weight: u32,
     state: AtomicU8,
     failures: AtomicU32,
@@ -59,6 +62,7 @@ impl Address {
         Ok(Address {
             url: url.to_owned(),
             base,
+            target: OnceLock::new(),
             weight,
             state: AtomicU8::new(ACTIVE),
             failures: AtomicU32::new(0),
@@ -183,38 +187,53 @@ fn unknown_address(endpoint: &str, list: &[Arc<Address>], url: &str) -> String {
     )
 }
 
-/// Connection-level headers that are never forwarded (RFC 9110 §7.6.1).
-const HOP_BY_HOP: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
+/// Connection-level headers that are never forwarded (RFC 9110 §7.6.1). `Connection`
+/// comes first: it may name further ones.
+static HOP_BY_HOP: [HeaderName; 9] = [
+    http::header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    http::header::PROXY_AUTHENTICATE,
+    http::header::PROXY_AUTHORIZATION,
+    http::header::TE,
+    http::header::TRAILER,
+    http::header::TRANSFER_ENCODING,
+    http::header::UPGRADE,
 ];
 
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    // One pass to see whether there is anything to strip: usually there is not, and
-    // removing absent names one by one would hash each of them on every request.
-    let present = headers.keys().any(|k| HOP_BY_HOP.contains(&k.as_str()));
-    if !present {
+    // One pass over the names present, comparing typed names (no parsing, no hashing):
+    // usually at most `Connection` is there.
+    let mut found = [false; 9];
+    let mut any = false;
+    for k in headers.keys() {
+        if let Some(i) = HOP_BY_HOP.iter().position(|h| h == k) {
+            found[i] = true;
+            any = true;
+        }
+    }
+    if !any {
         return;
     }
-    let listed: Vec<HeaderName> = headers
-        .get_all(http::header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
-        .collect();
-    for n in listed {
-        headers.remove(n);
+    if found[0] {
+        // Names listed in `Connection` go too; `keep-alive` and `close` name no header.
+        let listed: Vec<HeaderName> = headers
+            .get_all(http::header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .filter(|n| !n.eq_ignore_ascii_case("keep-alive") && !n.eq_ignore_ascii_case("close"))
+            .filter_map(|n| HeaderName::from_bytes(n.as_bytes()).ok())
+            .collect();
+        for n in listed {
+            headers.remove(n);
+        }
     }
-    for h in HOP_BY_HOP {
-        headers.remove(*h);
+    for (h, present) in HOP_BY_HOP.iter().zip(found) {
+        if present {
+            headers.remove(h);
+        }
     }
 }
 
@@ -287,8 +306,13 @@ impl EndpointRuntime {
 
     /// Picks the next address by strategy, skipping `tried` and ineligible ones.
     fn pick(&self, list: &[Arc<Address>], tried: &[usize]) -> Option<usize> {
-        let now = now_ms();
-        let ok = |i: &usize| !tried.contains(i) && list[*i].eligible(now);
+        // The clock is read only when an address is not simply active.
+        let now = std::cell::OnceCell::new();
+        let ok = |i: &usize| {
+            !tried.contains(i)
+                && (list[*i].state.load(Relaxed) == ACTIVE
+                    || list[*i].eligible(*now.get_or_init(now_ms)))
+        };
         match self.strategy {
             Strategy::Failover => (0..list.len()).find(ok),
             Strategy::RoundRobin => {
@@ -334,7 +358,7 @@ impl EndpointRuntime {
         client_addr: Option<SocketAddr>,
         scheme: &str,
         keep_headers: bool,
-    ) -> Result<Response<Incoming>, SendError> {
+    ) -> Result<Response<BackendBody>, SendError> {
         if self.maintenance.load(Relaxed) {
             return Err(SendError::Unavailable(format!(
                 "endpoint \"{}\" is in maintenance",
@@ -398,6 +422,13 @@ impl EndpointRuntime {
             };
             tried.push(i);
             let addr = &list[i];
+            let target = match addr.target.get() {
+                Some(t) => Ok(t),
+                None => self
+                    .client
+                    .target(&addr.base)
+                    .map(|t| addr.target.get_or_init(|| t)),
+            };
             let uri = join(&addr.base, path_and_query.as_ref());
             let body: Body = match &msg.payload {
                 Payload::Full(b) if b.is_empty() => empty(),
@@ -413,12 +444,19 @@ impl EndpointRuntime {
             } else {
                 std::mem::take(&mut headers)
             };
-            let in_addr = addr.stats.begin();
-            match tokio::time::timeout(self.timeout, self.client.request(req)).await {
+            let in_addr = addr.stats.begin_at(_guard.started());
+            let sent = async {
+                match target {
+                    Ok(t) => self.client.send(t, req).await,
+                    Err(e) => Err(e),
+                }
+            };
+            match tokio::time::timeout(self.timeout, sent).await {
                 Ok(Ok(mut resp)) => {
                     addr.success();
-                    in_addr.finish(false);
-                    _guard.finish(false);
+                    let now = Instant::now();
+                    in_addr.finish_at(false, now);
+                    _guard.finish_at(false, now);
                     if crate::tap::tapping() {
                         resp.extensions_mut()
                             .insert(crate::tap::AnsweredBy(addr.url.clone()));
@@ -490,20 +528,20 @@ fn ip_header(ip: std::net::IpAddr) -> HeaderValue {
     }
 }
 
+/// The path and query a backend gets: the address's own path (if any) before the request's.
 fn join(base: &Uri, pq: Option<&PathAndQuery>) -> Uri {
     let prefix = base.path().trim_end_matches('/');
-    let mut parts = base.clone().into_parts();
-    let pq_str = pq.map(|p| p.as_str()).unwrap_or("/");
-    parts.path_and_query = if prefix.is_empty() {
+    if prefix.is_empty() {
         // The request's own path and query, shared rather than copied.
-        Some(
+        return Uri::from(
             pq.cloned()
                 .unwrap_or_else(|| PathAndQuery::from_static("/")),
-        )
-    } else {
-        format!("{prefix}{pq_str}").parse().ok()
-    };
-    Uri::from_parts(parts).unwrap_or_else(|_| base.clone())
+        );
+    }
+    let pq_str = pq.map(|p| p.as_str()).unwrap_or("/");
+    format!("{prefix}{pq_str}")
+        .parse()
+        .unwrap_or_else(|_| Uri::from_static("/"))
 }
 
 /// Whether a client error was caused by the client's own request body (see
@@ -577,7 +615,7 @@ mod tests {
         let base: Uri = "http://h:1/api".parse().unwrap();
         assert_eq!(
             join(&base, Some(&PathAndQuery::from_static("/orders?x=1"))).to_string(),
-            "http://h:1/api/orders?x=1"
+            "/api/orders?x=1"
         );
     }
 }

@@ -164,6 +164,15 @@ fn log(kind: &EventKind) {
             rolled_back_to,
             "guard tripped: {reason}; rolled back"
         ),
+        EventKind::ClusterChange {
+            action,
+            unit,
+            revision,
+            accepted_by,
+        } => tracing::info!(event, action, unit, revision, accepted_by, "cluster change"),
+        EventKind::ClusterStore { state, detail } => {
+            tracing::info!(event, state, detail, "cluster store")
+        }
     }
 }
 

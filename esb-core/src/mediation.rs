@@ -299,7 +299,7 @@ type CallResponse = (StatusCode, Option<HeaderValue>, bytes::Bytes);
 
 /// Reads a called endpoint's response into memory (bounded).
 fn read_response(
-    resp: Response<hyper::body::Incoming>,
+    resp: Response<crate::outbound::BackendBody>,
     limit: u64,
     name: String,
 ) -> Pin<Box<dyn Future<Output = Result<CallResponse, StepError>> + Send>> {
@@ -432,11 +432,9 @@ fn run_steps<'a>(
                     if let Some(tr) = ctx.trace.as_deref_mut() {
                         tr.step(seq, "transform", None);
                     }
-                    let v = body.render(msg, ctx.unit);
-                    msg.set_body(
-                        serde_json::to_vec(&v).expect("json").into(),
-                        Some(content_type.clone()),
-                    );
+                    let mut out = Vec::with_capacity(256);
+                    body.render_to(&mut out, msg, ctx.unit);
+                    msg.set_body(out.into(), Some(content_type.clone()));
                 }
                 CStep::Respond {
                     status,

@@ -1,6 +1,6 @@
 //! The message a sequence works on: method, path, query, headers, a payload that streams
 //! until a step needs it, properties set by steps, and (for out-sequences) a status.
-//! The JSON view of the body is parsed at most once.
+//! JSON pointers into the body are resolved on its bytes ([`crate::json`]).
 
 use crate::body::{Payload, ReadError};
 use http::{HeaderMap, Method, StatusCode, Uri};
@@ -15,7 +15,8 @@ pub struct Message {
     /// Set on responses (out-sequence) and by `call`.
     pub status: Option<StatusCode>,
     props: Vec<(String, String)>,
-    json: OnceLock<Option<serde_json::Value>>,
+    /// The body's JSON top level, indexed on first use (`None`: not JSON).
+    json: OnceLock<Option<crate::json::Index>>,
 }
 
 impl Message {
@@ -55,15 +56,14 @@ impl Message {
         self.props.push((name.to_owned(), value));
     }
 
-    /// The body as JSON, if it was read and parses.
-    pub fn json(&self) -> Option<&serde_json::Value> {
-        self.json
-            .get_or_init(|| {
-                self.payload
-                    .bytes()
-                    .and_then(|b| serde_json::from_slice(b).ok())
-            })
-            .as_ref()
+    /// The value a JSON pointer names in the body, if the body was read and is JSON.
+    pub fn json_pointer(&self, pointer: &str) -> Option<&serde_json::value::RawValue> {
+        let body = self.payload.bytes()?;
+        let index = self
+            .json
+            .get_or_init(|| crate::json::Index::build(body))
+            .as_ref()?;
+        crate::json::pointer_in(body, index, pointer)
     }
 
     pub async fn read_body(&mut self, limit: u64) -> Result<(), ReadError> {
@@ -71,7 +71,7 @@ impl Message {
         Ok(())
     }
 
-    /// Replaces the body (the JSON view is recomputed on next use).
+    /// Replaces the body.
     pub fn set_body(&mut self, bytes: bytes::Bytes, content_type: Option<http::HeaderValue>) {
         self.payload = Payload::Full(bytes);
         self.json = OnceLock::new();

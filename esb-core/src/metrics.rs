@@ -118,11 +118,17 @@ pub struct InFlight<'a> {
 
 impl Stats {
     pub fn begin(&self) -> InFlight<'_> {
+        self.begin_at(std::time::Instant::now())
+    }
+
+    /// [`Stats::begin`] with a start read from the clock already (one read for nested
+    /// counters of one request).
+    pub fn begin_at(&self, start: std::time::Instant) -> InFlight<'_> {
         self.requests.fetch_add(1, Relaxed);
         self.in_flight.fetch_add(1, Relaxed);
         InFlight {
             stats: self,
-            start: std::time::Instant::now(),
+            start,
             done: false,
         }
     }
@@ -148,15 +154,24 @@ impl Stats {
 
 impl InFlight<'_> {
     pub fn finish(mut self, error: bool) {
-        self.complete(error);
+        self.complete(error, std::time::Instant::now());
     }
 
-    fn complete(&mut self, error: bool) {
+    /// [`InFlight::finish`] at a time read from the clock already.
+    pub fn finish_at(mut self, error: bool, now: std::time::Instant) {
+        self.complete(error, now);
+    }
+
+    pub fn started(&self) -> std::time::Instant {
+        self.start
+    }
+
+    fn complete(&mut self, error: bool, now: std::time::Instant) {
         if self.done {
             return;
         }
         self.done = true;
-        let elapsed = self.start.elapsed();
+        let elapsed = now.saturating_duration_since(self.start);
         self.stats.in_flight.fetch_sub(1, Relaxed);
         if error {
             self.stats.errors.fetch_add(1, Relaxed);
@@ -171,7 +186,7 @@ impl InFlight<'_> {
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
         // Dropped without an outcome: the client went away mid-request.
-        self.complete(true);
+        self.complete(true, std::time::Instant::now());
     }
 }
 

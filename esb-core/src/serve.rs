@@ -60,6 +60,10 @@ impl Server {
                 }
             }
         });
+        let _cluster = self
+            .cluster
+            .clone()
+            .map(|n| n.spawn(self.shutdown.subscribe()));
         let _watcher = crate::watch::spawn(self.engine.clone(), self.audit.clone())
             .map_err(|e| tracing::error!("hot deployer: {e}"))
             .ok();

@@ -75,6 +75,8 @@ pub struct Server {
     pub audit: Arc<Audit>,
     /// The management tokens, checked at start-up (`None` when management is off).
     pub tokens: Option<Tokens>,
+    /// This node of a cluster (`[cluster]` in the root config), synced while serving.
+    pub cluster: Option<Arc<crate::cluster::Node>>,
     pub(crate) shutdown: watch::Sender<bool>,
     /// The management listener, bound at start-up (so a taken port fails the start) and
     /// served by `serve`; and its bind as the root config names it.
@@ -205,10 +207,17 @@ impl Server {
                 .collect();
             return Err(StartError::Strict(failed.len(), text.join("\n")));
         }
+        let cluster = crate::cluster::Node::new(engine.clone(), events.clone(), audit.clone())
+            .await
+            .map_err(StartError::Management)?;
+        if let Some(node) = &cluster {
+            node.restore_local().await;
+        }
         events.emit(EventKind::ServerStarted {
             name: root.server.name.clone(),
         });
         let server = Arc::new(Server {
+            cluster,
             engine,
             transports,
             events,

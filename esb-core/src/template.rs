@@ -80,10 +80,9 @@ fn var<'m>(v: &'m Var, msg: &'m Message, unit: &'m UnitVars) -> Cow<'m, str> {
                 .and_then(|h| h.to_str().ok())
                 .unwrap_or(""),
         ),
-        Var::Json(pointer) => match msg.json().and_then(|j| j.pointer(pointer)) {
-            Some(serde_json::Value::String(s)) => Cow::Borrowed(s),
-            Some(serde_json::Value::Null) | None => Cow::Borrowed(""),
-            Some(other) => Cow::Owned(other.to_string()),
+        Var::Json(pointer) => match msg.json_pointer(pointer) {
+            Some(v) => crate::json::as_text(v),
+            None => Cow::Borrowed(""),
         },
         Var::Prop(name) => Cow::Borrowed(msg.prop(name).unwrap_or("")),
         Var::Flag(name) => Cow::Borrowed(match unit.flags.get(name) {
@@ -120,11 +119,20 @@ impl JsonTemplate {
             toml::Value::Array(a) => {
                 JsonTemplate::Array(a.iter().map(JsonTemplate::compile).collect())
             }
-            toml::Value::Table(t) => JsonTemplate::Object(
-                t.iter()
-                    .map(|(k, v)| (k.clone(), JsonTemplate::compile(v)))
-                    .collect(),
-            ),
+            // Members in the order serde_json's map keeps them, so that writing them out
+            // directly gives the same text as serializing a rendered `Value`.
+            toml::Value::Table(t) => {
+                let order: serde_json::Map<String, serde_json::Value> = t
+                    .keys()
+                    .map(|k| (k.clone(), serde_json::Value::Null))
+                    .collect();
+                JsonTemplate::Object(
+                    order
+                        .keys()
+                        .map(|k| (k.clone(), JsonTemplate::compile(&t[k])))
+                        .collect(),
+                )
+            }
             other => JsonTemplate::Literal(
                 serde_json::to_value(other).unwrap_or(serde_json::Value::Null),
             ),
@@ -146,9 +154,8 @@ impl JsonTemplate {
             JsonTemplate::Text(t) => {
                 if let Some(Var::Json(p)) = t.single_var() {
                     return msg
-                        .json()
-                        .and_then(|j| j.pointer(p))
-                        .cloned()
+                        .json_pointer(p)
+                        .and_then(|v| serde_json::from_str(v.get()).ok())
                         .unwrap_or(serde_json::Value::Null);
                 }
                 serde_json::Value::String(eval(t, msg, unit).into_owned())
@@ -161,6 +168,48 @@ impl JsonTemplate {
                     .map(|(k, x)| (k.clone(), x.render(msg, unit)))
                     .collect(),
             ),
+        }
+    }
+
+    /// Writes the JSON [`JsonTemplate::render`] would build, without building it.
+    pub fn render_to(&self, out: &mut Vec<u8>, msg: &Message, unit: &UnitVars) {
+        match self {
+            JsonTemplate::Literal(v) => {
+                serde_json::to_writer(&mut *out, v).expect("a Vec takes any JSON")
+            }
+            JsonTemplate::Text(t) => {
+                if let Some(Var::Json(p)) = t.single_var() {
+                    match msg.json_pointer(p) {
+                        Some(v) => crate::json::write_canonical(v, out),
+                        None => out.extend_from_slice(b"null"),
+                    }
+                    return;
+                }
+                serde_json::to_writer(&mut *out, &*eval(t, msg, unit))
+                    .expect("a Vec takes any JSON");
+            }
+            JsonTemplate::Array(a) => {
+                out.push(b'[');
+                for (i, x) in a.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    x.render_to(out, msg, unit);
+                }
+                out.push(b']');
+            }
+            JsonTemplate::Object(o) => {
+                out.push(b'{');
+                for (i, (k, x)) in o.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    serde_json::to_writer(&mut *out, k).expect("a Vec takes any JSON");
+                    out.push(b':');
+                    x.render_to(out, msg, unit);
+                }
+                out.push(b'}');
+            }
         }
     }
 }

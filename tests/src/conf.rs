@@ -127,6 +127,13 @@ impl TempConf {
         self
     }
 
+    /// Appends a whole table to esb.toml, e.g. a `[cluster]` table.
+    pub fn table(mut self, text: &str) -> Self {
+        self.extra.push(text.into());
+        self.write_root();
+        self
+    }
+
     /// Sets `[server] drain_timeout` (default "5s").
     pub fn drain_timeout(mut self, d: &str) -> Self {
         self.drain_timeout = d.into();

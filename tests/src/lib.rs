@@ -7,6 +7,7 @@ pub mod backend;
 pub mod client;
 pub mod conf;
 pub mod esb;
+pub mod etcd;
 pub mod http1;
 pub mod load;
 pub mod mgmt_client;

@@ -1324,3 +1324,89 @@ addresses = ["{BE}"]
     );
     assert_eq!(be.hits(), hits);
 }
+
+#[test]
+fn backend_connections_are_kept_alive_and_reused() {
+    let be = Backend::fixed(200, "ok").start();
+    let (conf, esb) = serve(&proxy_to("p", "/p", &be.url()));
+    let c = Client::new();
+    for i in 0..20 {
+        let r = c.get(&conf.url("web", "/p"));
+        assert_status(&r, 200, &esb);
+        assert_eq!(r.text(), "ok", "request {i}");
+    }
+    let r = c.post(&conf.url("web", "/p"), "a body");
+    assert_status(&r, 200, &esb);
+    assert_eq!(
+        be.connections(),
+        1,
+        "21 requests one after another share one backend connection"
+    );
+}
+
+#[test]
+fn backend_closing_its_idle_connection_costs_no_request() {
+    let mut be = Backend::fixed(200, "ok").start();
+    let (conf, esb) = serve(&proxy_to("p", "/p", &be.url()));
+    let c = Client::new();
+    assert_status(&c.get(&conf.url("web", "/p")), 200, &esb);
+    // The backend goes away and comes back: the connection esb kept idle is closed.
+    be.stop();
+    be.restart();
+    for i in 0..3 {
+        let r = c.get(&conf.url("web", "/p"));
+        assert_status(&r, 200, &esb);
+        assert_eq!(r.text(), "ok", "request {i} after the backend closed");
+    }
+    assert_eq!(be.connections(), 2, "one new connection after the close");
+}
+
+#[test]
+fn backend_answering_connection_close_gets_a_new_connection_each_time() {
+    let be = Backend::fixed(200, "ok")
+        .header("connection", "close")
+        .start();
+    let (conf, esb) = serve(&proxy_to("p", "/p", &be.url()));
+    let c = Client::new();
+    for i in 0..5 {
+        let r = c.get(&conf.url("web", "/p"));
+        assert_status(&r, 200, &esb);
+        assert_eq!(r.text(), "ok", "request {i}");
+        assert_eq!(r.header("connection"), None, "hop-by-hop: not forwarded");
+    }
+    assert_eq!(be.connections(), 5);
+}
+
+#[test]
+fn client_going_away_mid_request_keeps_the_backend_connection() {
+    use std::io::Write;
+    let be = Backend::fixed(200, "ok").start();
+    let (conf, esb) = serve(&proxy_to("p", "/p", &be.url()));
+    let c = Client::new();
+    assert_status(&c.get(&conf.url("web", "/p")), 200, &esb);
+    be.set_delay(Duration::from_millis(300));
+    // A client that sends a request and leaves before the answer.
+    let mut s =
+        std::net::TcpStream::connect(("127.0.0.1", conf.port("web"))).expect("connect to esb");
+    s.write_all(b"GET /p HTTP/1.1\r\nhost: x\r\n\r\n").unwrap();
+    wait_until(
+        "the request to reach the backend",
+        Duration::from_secs(10),
+        || be.in_flight() == 1,
+    );
+    drop(s);
+    wait_until("the backend to answer", Duration::from_secs(10), || {
+        be.in_flight() == 0
+    });
+    be.set_delay(Duration::ZERO);
+    for i in 0..3 {
+        let r = c.get(&conf.url("web", "/p"));
+        assert_status(&r, 200, &esb);
+        assert_eq!(r.text(), "ok", "request {i}");
+    }
+    assert_eq!(
+        be.connections(),
+        1,
+        "the abandoned response was read and its connection reused"
+    );
+}

@@ -36,6 +36,7 @@ attr_type! {
     String => "java.lang.String",
     Option<String> => "java.lang.String",
     u64 => "long",
+    i64 => "long",
     Option<u64> => "long",
     usize => "int",
     bool => "boolean",
@@ -310,6 +311,18 @@ attributes! {
 }
 
 attributes! {
+    /// `esb:type=Cluster`: this node's view of the cluster store.
+    pub struct ClusterAttrs {
+        cluster: String = "Cluster" ro "cluster name",
+        node: String = "Node" ro "this node's name",
+        store: String = "Store" ro "store state: up, down or alarm",
+        store_endpoints: Vec<String> = "StoreEndpoints" ro "etcd endpoints",
+        store_detail: Option<String> = "StoreDetail" ro "why the store is down or alarmed",
+        applied_revision: i64 = "AppliedRevision" ro "the last store revision this node applied",
+    }
+}
+
+attributes! {
     /// `esb:type=Consumer`.
     pub struct ConsumerAttrs {
         state: String = "State" ro "Connecting, Connected, Disconnected (amqp), Running (file), Paused or Stopped",
@@ -342,6 +355,7 @@ pub enum Attrs {
     Endpoint(EndpointAttrs),
     Task(TaskAttrs),
     Consumer(ConsumerAttrs),
+    Cluster(ClusterAttrs),
 }
 
 impl Attrs {
@@ -358,6 +372,7 @@ impl Attrs {
             Attrs::Endpoint(a) => serde_json::to_value(a),
             Attrs::Task(a) => serde_json::to_value(a),
             Attrs::Consumer(a) => serde_json::to_value(a),
+            Attrs::Cluster(a) => serde_json::to_value(a),
         };
         match v.expect("attributes serialize") {
             serde_json::Value::Object(m) => m,

@@ -22,11 +22,13 @@ pub enum BeanKind {
     Endpoint,
     Task,
     Consumer,
+    /// `esb:type=Cluster`, present in cluster mode.
+    Cluster,
 }
 
 impl BeanKind {
     /// Every kind, in the order the server lists beans.
-    pub const ALL: [BeanKind; 9] = [
+    pub const ALL: [BeanKind; 10] = [
         BeanKind::Server,
         BeanKind::Manager,
         BeanKind::Transport,
@@ -36,6 +38,7 @@ impl BeanKind {
         BeanKind::Endpoint,
         BeanKind::Task,
         BeanKind::Consumer,
+        BeanKind::Cluster,
     ];
 
     /// The `type` key value.
@@ -50,6 +53,7 @@ impl BeanKind {
             BeanKind::Endpoint => "Endpoint",
             BeanKind::Task => "Task",
             BeanKind::Consumer => "Consumer",
+            BeanKind::Cluster => "Cluster",
         }
     }
 
@@ -61,7 +65,11 @@ impl BeanKind {
     /// Whether beans of this kind belong to a unit (their object name has a `unit` key).
     pub fn in_unit(self) -> bool {
         match self {
-            BeanKind::Server | BeanKind::Manager | BeanKind::Transport | BeanKind::Unit => false,
+            BeanKind::Server
+            | BeanKind::Manager
+            | BeanKind::Transport
+            | BeanKind::Unit
+            | BeanKind::Cluster => false,
             BeanKind::Proxy
             | BeanKind::Sequence
             | BeanKind::Endpoint
@@ -89,6 +97,7 @@ pub enum Bean {
     Endpoint(String, String),
     Task(String, String),
     Consumer(String, String),
+    Cluster,
 }
 
 impl Bean {
@@ -103,6 +112,7 @@ impl Bean {
             Bean::Endpoint(..) => BeanKind::Endpoint,
             Bean::Task(..) => BeanKind::Task,
             Bean::Consumer(..) => BeanKind::Consumer,
+            Bean::Cluster => BeanKind::Cluster,
         }
     }
 
@@ -120,13 +130,14 @@ impl Bean {
             BeanKind::Endpoint => Bean::Endpoint(u, n),
             BeanKind::Task => Bean::Task(u, n),
             BeanKind::Consumer => Bean::Consumer(u, n),
+            BeanKind::Cluster => Bean::Cluster,
         }
     }
 
     /// The unit the bean belongs to (a unit bean: its own name).
     pub fn unit(&self) -> Option<&str> {
         match self {
-            Bean::Server | Bean::Manager | Bean::Transport(_) => None,
+            Bean::Server | Bean::Manager | Bean::Cluster | Bean::Transport(_) => None,
             Bean::Unit(u)
             | Bean::Proxy(u, _)
             | Bean::Sequence(u, _)
@@ -139,7 +150,7 @@ impl Bean {
     /// The bean's own name (none for the two singletons).
     pub fn name(&self) -> Option<&str> {
         match self {
-            Bean::Server | Bean::Manager => None,
+            Bean::Server | Bean::Manager | Bean::Cluster => None,
             Bean::Transport(n) | Bean::Unit(n) => Some(n),
             Bean::Proxy(_, n)
             | Bean::Sequence(_, n)

@@ -76,6 +76,19 @@ pub enum EventKind {
     HotDeploy {
         enabled: bool,
     },
+    /// A cluster operation this node accepted and wrote to the store.
+    ClusterChange {
+        action: String,
+        unit: String,
+        revision: u64,
+        accepted_by: String,
+    },
+    /// The cluster store became reachable (`up`), unreachable (`down`), or its keys
+    /// vanished (`alarm`).
+    ClusterStore {
+        state: String,
+        detail: Option<String>,
+    },
 }
 
 impl EventKind {
@@ -93,6 +106,8 @@ impl EventKind {
             EventKind::StateChanged { .. } => "state_changed",
             EventKind::HotDeploy { .. } => "hot_deploy",
             EventKind::GuardTripped { .. } => "guard_tripped",
+            EventKind::ClusterChange { .. } => "cluster_change",
+            EventKind::ClusterStore { .. } => "cluster_store",
         }
     }
 
@@ -105,8 +120,10 @@ impl EventKind {
             | EventKind::UnitFailed { unit, .. }
             | EventKind::UnitUnloaded { unit, .. }
             | EventKind::RevisionDrained { unit, .. }
-            | EventKind::GuardTripped { unit, .. } => Some(unit),
-            EventKind::ServerStarted { .. }
+            | EventKind::GuardTripped { unit, .. }
+            | EventKind::ClusterChange { unit, .. } => Some(unit),
+            EventKind::ClusterStore { .. }
+            | EventKind::ServerStarted { .. }
             | EventKind::ServerStopping
             | EventKind::StateChanged { .. }
             | EventKind::HotDeploy { .. } => None,

@@ -3,8 +3,8 @@
 //! one-line description of each kind.
 
 use super::attrs::{
-    AttrSpec, ConsumerAttrs, EndpointAttrs, ManagerAttrs, ProxyAttrs, SequenceAttrs, ServerAttrs,
-    TaskAttrs, TransportAttrs, UnitAttrs,
+    AttrSpec, ClusterAttrs, ConsumerAttrs, EndpointAttrs, ManagerAttrs, ProxyAttrs, SequenceAttrs,
+    ServerAttrs, TaskAttrs, TransportAttrs, UnitAttrs,
 };
 use super::beans::BeanKind;
 use super::ops::Operation;
@@ -22,6 +22,7 @@ pub fn description(kind: BeanKind) -> &'static str {
         BeanKind::Endpoint => "A backend endpoint",
         BeanKind::Task => "A scheduled task",
         BeanKind::Consumer => "A message (amqp) or file consumer",
+        BeanKind::Cluster => "This node of a cluster: cluster-wide operations through the store",
     }
 }
 
@@ -37,6 +38,7 @@ pub fn attributes(kind: BeanKind) -> Vec<AttrSpec> {
         BeanKind::Endpoint => EndpointAttrs::specs(),
         BeanKind::Task => TaskAttrs::specs(),
         BeanKind::Consumer => ConsumerAttrs::specs(),
+        BeanKind::Cluster => ClusterAttrs::specs(),
     }
 }
 

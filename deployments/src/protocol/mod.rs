@@ -1,7 +1,8 @@
 //! Management protocol vocabulary shared by the server's management endpoint and its clients.
 //! The typed contract: beans ([`beans`]), operations with typed arguments ([`ops`],
 //! [`args`]), attributes ([`attrs`]), what operations answer ([`outcome`]), events
-//! ([`event`]), tap records ([`tap`]) and the list metadata generated from them ([`meta`]). The transport: JMX-style
+//! ([`event`]), tap records ([`tap`]), cluster operations and status ([`cluster`]) and the
+//! list metadata generated from them ([`meta`]). The transport: JMX-style
 //! object names ([`object_name`]) and the Jolokia v2 request/response subset ([`jolokia`]).
 //! Pure: parsing, formatting and matching only — no sockets, no global state (the one clock
 //! read is [`jolokia::Response::ok`]; use [`jolokia::Response::ok_at`] to avoid it).
@@ -9,6 +10,7 @@
 pub mod args;
 pub mod attrs;
 pub mod beans;
+pub mod cluster;
 pub mod event;
 pub mod jolokia;
 pub mod meta;

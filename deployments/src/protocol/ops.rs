@@ -6,6 +6,7 @@
 
 use super::args::{AddressUrl, ArgKind, ArgValue, Content, Names, Percent, RevisionOrActive};
 use super::beans::{Bean, BeanKind};
+use super::cluster::{DeployArgs, RollbackArgs, UnitArgs};
 use super::{Impact, ManagementError, ObjectName};
 use serde_json::Value;
 
@@ -265,6 +266,25 @@ operations! {
     }
 }
 
+operations! {
+    /// Operations of `esb:type=Cluster` (cluster mode; see [`super::cluster`]).
+    pub enum ClusterOp {
+        Deploy "deploy" (args: DeployArgs = "args" "{\"unit\": U, \"files\": {path: text}, \"wait_ms\": N}")
+            -> OBJECT, Action, "validate here, then write the content as the unit's next cluster revision (compare-and-swap)";
+        Publish "publish" (args: UnitArgs = "args" "{\"unit\": U, \"wait_ms\": N}")
+            -> OBJECT, Action, "this node's disk files of the unit become its cluster revision";
+        Unload "unload" (args: UnitArgs = "args" "{\"unit\": U, \"wait_ms\": N}")
+            -> OBJECT, Action, "unload the unit on every node";
+        Rollback "rollback" (args: RollbackArgs = "args" "{\"unit\": U, \"to\": N, \"wait_ms\": N}")
+            -> OBJECT, Action, "the content of a kept cluster revision (default: the previous) becomes a new revision";
+        Pause "pause" (args: UnitArgs = "args" "{\"unit\": U, \"wait_ms\": N}")
+            -> OBJECT, Action, "pause the unit on every node (kept in the store)";
+        Resume "resume" (args: UnitArgs = "args" "{\"unit\": U, \"wait_ms\": N}")
+            -> OBJECT, Action, "resume the unit on every node";
+        Status "status" () -> OBJECT, Info, "nodes × units with each node's sync state, and the store's health";
+    }
+}
+
 /// One operation on a bean, with its arguments. Sequences have no operations.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Operation {
@@ -276,6 +296,7 @@ pub enum Operation {
     Endpoint(EndpointOp),
     Task(TaskOp),
     Consumer(ConsumerOp),
+    Cluster(ClusterOp),
 }
 
 /// The operation name without a signature: Jolokia clients may send `op(java.lang.String)`.
@@ -296,6 +317,7 @@ impl Operation {
             BeanKind::Endpoint => EndpointOp::SPECS,
             BeanKind::Task => TaskOp::SPECS,
             BeanKind::Consumer => ConsumerOp::SPECS,
+            BeanKind::Cluster => ClusterOp::SPECS,
         }
     }
 
@@ -348,6 +370,9 @@ impl Operation {
             BeanKind::Consumer => {
                 ConsumerOp::decode_args(name, args).map(|r| r.map(Operation::Consumer))
             }
+            BeanKind::Cluster => {
+                ClusterOp::decode_args(name, args).map(|r| r.map(Operation::Cluster))
+            }
         };
         decoded?.ok_or_else(|| ManagementError::no_such_operation(mbean, name, std::iter::empty()))
     }
@@ -363,6 +388,7 @@ impl Operation {
             Operation::Endpoint(_) => BeanKind::Endpoint,
             Operation::Task(_) => BeanKind::Task,
             Operation::Consumer(_) => BeanKind::Consumer,
+            Operation::Cluster(_) => BeanKind::Cluster,
         }
     }
 
@@ -377,6 +403,7 @@ impl Operation {
             Operation::Endpoint(o) => o.name(),
             Operation::Task(o) => o.name(),
             Operation::Consumer(o) => o.name(),
+            Operation::Cluster(o) => o.name(),
         }
     }
 
@@ -391,6 +418,7 @@ impl Operation {
             Operation::Endpoint(o) => o.arguments(),
             Operation::Task(o) => o.arguments(),
             Operation::Consumer(o) => o.arguments(),
+            Operation::Cluster(o) => o.arguments(),
         }
     }
 
@@ -459,6 +487,8 @@ impl Operation {
             | Operation::Proxy(_)
             | Operation::Endpoint(_)
             | Operation::Consumer(_) => true,
+            // Desired state lives in the cluster store, not in this node's operator state.
+            Operation::Cluster(_) => false,
         }
     }
 
@@ -503,6 +533,10 @@ mod tests {
     /// A value of every argument type that decodes.
     fn sample(kind: ArgKind, type_: &str) -> Value {
         match (kind, type_) {
+            (ArgKind::Content, "java.util.Map") => {
+                json!({"unit": "u", "files": {"unit.toml": "[unit]\n"}, "wait_ms": 5})
+            }
+            (_, "java.util.Map") => json!({"unit": "u"}),
             (ArgKind::Bool, _) => json!(true),
             (ArgKind::Number, "double") => json!(12.5),
             (ArgKind::Number, _) => json!(3),
@@ -597,7 +631,8 @@ mod tests {
                             "history",
                             "validate",
                             "validateContent",
-                            "validateChecks"
+                            "validateChecks",
+                            "status"
                         ]
                         .contains(&spec.name),
                         "{kind} {}",

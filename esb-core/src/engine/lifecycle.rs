@@ -19,7 +19,7 @@ impl Engine {
             manifest
                 .units
                 .iter()
-                .filter(|(n, r)| r.origin == Origin::Pushed && !on_disk.contains(n))
+                .filter(|(n, r)| r.origin.is_stored() && !on_disk.contains(n))
                 .map(|(n, _)| n.clone()),
         );
         names.sort();
@@ -105,7 +105,7 @@ impl Engine {
                 .get(name)
                 .is_some_and(|s| s.history.iter().any(|k| k.number == *n))
         });
-        let pushed = record.is_some_and(|r| r.origin == Origin::Pushed);
+        let pushed = record.is_some_and(|r| r.origin.is_stored());
         let disk_unchanged = !pushed
             && kept_current.is_some()
             && record
@@ -170,7 +170,7 @@ impl Engine {
             (
                 units
                     .iter()
-                    .filter(|(_, s)| s.origin == Origin::Pushed)
+                    .filter(|(_, s)| s.origin.is_stored())
                     .map(|(n, _)| n.clone())
                     .collect(),
                 units

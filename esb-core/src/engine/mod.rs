@@ -9,6 +9,7 @@
 //! live in `lifecycle`; what the durable state records lives in `durable`.
 
 mod canary;
+pub mod cluster;
 mod command;
 mod durable;
 mod guard;
@@ -61,6 +62,12 @@ pub enum Source {
     Content(BTreeMap<String, String>),
     /// A revision kept in history (rollback); `None` = the previous one.
     Revision(Option<u64>),
+    /// A cluster revision from the store (see `cluster`): its files and its cluster
+    /// revision number, which becomes the local one. The unit becomes a cluster unit.
+    Cluster {
+        files: BTreeMap<String, String>,
+        revision: u64,
+    },
 }
 
 impl Source {
@@ -309,7 +316,7 @@ impl Engine {
     ) -> Result<(UnitSources, Option<u64>), Vec<Diagnostic>> {
         let dir = self.unit_dir(unit).map_err(|d| vec![d])?;
         match source {
-            Source::Disk if slot.is_some_and(|s| s.origin == Origin::Pushed) => {
+            Source::Disk if slot.is_some_and(|s| s.origin.is_stored()) => {
                 let current = slot.and_then(|s| s.current.as_ref());
                 let number = current.map(|c| c.info.number);
                 self.read_sources(unit, &Source::Revision(number), slot)
@@ -327,6 +334,9 @@ impl Engine {
             }
             Source::Content(files) => UnitSources::from_files(unit, files.clone())
                 .map(|s| (s, None))
+                .map_err(|e| vec![diag(unit, e.to_string())]),
+            Source::Cluster { files, revision } => UnitSources::from_files(unit, files.clone())
+                .map(|s| (s, Some(*revision)))
                 .map_err(|e| vec![diag(unit, e.to_string())]),
             Source::Revision(which) => {
                 let slot =
@@ -460,6 +470,10 @@ impl Engine {
     /// Applies changes as one transaction: all succeed with one swap, or nothing changes.
     pub async fn apply(&self, changes: Vec<Change>) -> Vec<Outcome> {
         let mut units = self.lock().await;
+        // Cluster units change only through the store (`cluster::apply_cluster`).
+        if let Some(refused) = cluster::refuse_local(&units, &changes) {
+            return refused;
+        }
         self.transact(&mut units, changes, Mode::Normal).await
     }
 

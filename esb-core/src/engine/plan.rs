@@ -163,6 +163,7 @@ impl Engine {
         }
         let origin = match source {
             Source::Content(_) => Origin::Pushed,
+            Source::Cluster { .. } => Origin::Cluster,
             Source::FromDisk => Origin::Disk,
             Source::Disk | Source::Revision(_) => slot.map(|s| s.origin).unwrap_or(Origin::Disk),
         };

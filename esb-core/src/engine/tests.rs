@@ -147,6 +147,7 @@ fn revision_of(engine: &Engine, unit: &str) -> (Option<u64>, &'static str) {
         match u.origin {
             Origin::Disk => "Disk",
             Origin::Pushed => "Pushed",
+            Origin::Cluster => "Cluster",
         },
     )
 }

@@ -126,6 +126,9 @@ pub async fn render(server: &Server) -> String {
             let _ = writeln!(out, "{l}");
         }
     }
+    if let Some(node) = &server.cluster {
+        out.push_str(&node.metrics());
+    }
     out
 }
 

@@ -6,6 +6,7 @@
 //! [`script`] (script mode and its exit codes) and [`error`] (why a command failed).
 
 pub mod beans;
+pub mod cluster;
 pub mod control;
 pub mod deploy;
 pub mod error;

@@ -29,6 +29,7 @@ impl Executor {
             Command::Unload(units) => self.deploy_op(units, "unload", "unloadBatch"),
             Command::ReloadAll => self.manager_outcome("reload --all", "reloadAll", vec![], None),
             Command::Deploy { unit, from } => self.deploy(unit, from),
+            Command::Cluster(c) => self.cluster(c),
             Command::Canary {
                 unit,
                 from,

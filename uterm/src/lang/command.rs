@@ -75,6 +75,8 @@ pub enum Command {
     Unload(Vec<String>),
     Reload(Vec<String>),
     ReloadAll,
+    /// A cluster-wide operation (`--cluster`, `publish`, `cluster status`).
+    Cluster(crate::lang::cluster::ClusterCmd),
     Deploy {
         unit: String,
         from: DeployFrom,
@@ -218,6 +220,7 @@ impl Command {
             Command::Exec { .. } => "exec",
             Command::Info(_) => "info",
             Command::Help(_) => "help",
+            Command::Cluster(c) => c.verb(),
         }
     }
 
@@ -240,6 +243,7 @@ impl Command {
                 | Command::Get { .. }
                 | Command::Info(_)
                 | Command::Help(_)
+                | Command::Cluster(crate::lang::cluster::ClusterCmd::Status)
         )
     }
 
@@ -253,7 +257,7 @@ impl Command {
 }
 
 /// Every verb of the language, for help and "did you mean".
-pub const VERBS: [&str; 37] = [
+pub const VERBS: [&str; 39] = [
     "status",
     "list",
     "show",
@@ -291,4 +295,6 @@ pub const VERBS: [&str; 37] = [
     "exec",
     "info",
     "help",
+    "publish",
+    "cluster",
 ];

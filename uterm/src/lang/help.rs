@@ -73,15 +73,18 @@ pub const ENTRIES: &[Entry] = &[
     },
     Entry {
         verb: "deploy",
-        usage: "deploy UNIT --file FILE\ndeploy UNIT --dir DIR\ndeploy UNIT --from-disk\ndeploy UNIT --canary P% | --canary-header NAME=VALUE [--sticky HEADER] [--file FILE | --dir DIR]",
+        usage: "deploy UNIT --file FILE\ndeploy UNIT --dir DIR\ndeploy UNIT --from-disk\ndeploy UNIT --file FILE | --dir DIR --cluster [--wait DURATION]\ndeploy UNIT --canary P% | --canary-header NAME=VALUE [--sticky HEADER] [--file FILE | --dir DIR]",
         summary: "deploy a unit from local files (sent to the server), or from the server's disk",
         details: "--file sends FILE as the unit's unit.toml together with every file it \
                   includes (read beside FILE); --dir sends every file of a unit directory. The \
                   unit becomes a pushed unit: the server keeps it in its state directory, \
                   restores it at start-up, and reloads from disk (reload --all, SIGHUP, the hot \
                   deployer) leave it alone. --from-disk deploys the server's own directory of \
-                  the unit, and a pushed unit becomes a disk unit again.",
+                  the unit, and a pushed unit becomes a disk unit again. With --cluster the \
+                  content becomes the unit's next revision on every node of the cluster \
+                  (validated first; see `cluster`).",
         examples: &[
+            "deploy orders --file build/orders/unit.toml --cluster --wait 30s",
             "deploy orders --file build/orders/unit.toml",
             "deploy orders --dir build/orders",
             "deploy orders --from-disk",
@@ -123,7 +126,7 @@ pub const ENTRIES: &[Entry] = &[
         usage: "rollback UNIT [--to REV]",
         summary: "re-activate the previous (or a named) revision",
         details: "Instant: the kept revision is activated without reading the disk.",
-        examples: &["rollback orders", "rollback orders --to 3"],
+        examples: &["rollback orders", "rollback orders --to 3", "rollback orders --cluster --to 3"],
     },
     Entry {
         verb: "drain",
@@ -357,6 +360,29 @@ pub const ENTRIES: &[Entry] = &[
         summary: "the commands, or the details of one",
         details: "",
         examples: &["help", "help reload"],
+    },
+    Entry {
+        verb: "publish",
+        usage: "publish UNIT [--wait DURATION]",
+        summary: "this node's disk files of a unit become its cluster revision",
+        details: "Moves a disk unit to cluster mode: the files under the node's \
+                  conf/deployments/UNIT are validated and written to the cluster store as the \
+                  unit's next revision, which every node applies. Waits up to --wait (10s) for \
+                  every live node; exit 1 naming the nodes that failed or timed out.",
+        examples: &["publish orders"],
+    },
+    Entry {
+        verb: "cluster",
+        usage: "cluster status\n(deploy|unload|rollback|pause|resume) UNIT ... --cluster [--wait DURATION]",
+        summary: "nodes × units of the cluster, and cluster-wide operations",
+        details: "`cluster status` shows each cluster unit's revision and, per node, SYNCED, \
+                  PENDING, FAILED (with the error) or DOWN, and the store's health. With \
+                  --cluster, deploy/unload/rollback/pause/resume act on every node through the \
+                  cluster store (compare-and-swap: a concurrent change is refused with \
+                  \"concurrent deploy of UNIT, retry\"), waiting up to --wait (default 10s, 0 = \
+                  no wait) for every live node; exit 1 names the nodes that failed or timed \
+                  out. A rollback rolls forward: the old content becomes a new revision.",
+        examples: &["cluster status"],
     },
 ];
 

@@ -5,6 +5,7 @@
 //! Pure: nothing here talks to the server or draws anything.
 
 pub mod args;
+pub mod cluster;
 pub mod command;
 pub mod complete;
 pub mod error;

@@ -96,6 +96,9 @@ fn parse_tokens(tokens: &[Token]) -> Result<Command, UsageError> {
         return exec(verb, tokens);
     }
     let a = split_flags(verb, tokens, flags_of(verb))?;
+    if let Some(cluster) = crate::lang::cluster::parse(verb, &a) {
+        return cluster;
+    }
     match verb {
         "status" => no_arguments(a, Command::Status),
         "restart" => no_arguments(a, Command::Restart),
@@ -175,12 +178,16 @@ fn flags_of(verb: &str) -> &'static [(&'static str, bool)] {
             ("--canary", true),
             ("--canary-header", true),
             ("--sticky", true),
+            ("--cluster", false),
+            ("--wait", true),
         ],
+        "unload" | "resume" => &crate::lang::cluster::FLAGS,
+        "publish" => &[("--wait", true)],
         "validate" => &[("--dir", true), ("--file", true), ("--checks", false)],
         "diff" => &[("--file", true)],
-        "rollback" => &[("--to", true)],
+        "rollback" => &[("--to", true), ("--cluster", false), ("--wait", true)],
         "drain" => &[("--rev", true)],
-        "pause" => &[("--hold", true)],
+        "pause" => &[("--hold", true), ("--cluster", false), ("--wait", true)],
         "events" => &[("--follow", false), ("--recent", true)],
         "tap" => &[("--unit", true), ("--limit", true)],
         _ => &[],

@@ -23,6 +23,8 @@ pub fn event_title(ev: &Event) -> String {
         Some(EventKind::RevisionDrained { .. }) => "Revision drained".to_string(),
         Some(EventKind::StateChanged { .. }) => "State changed".to_string(),
         Some(EventKind::HotDeploy { .. }) => "Hot deploy switched".to_string(),
+        Some(EventKind::ClusterChange { .. }) => "Cluster change".to_string(),
+        Some(EventKind::ClusterStore { .. }) => "Cluster store".to_string(),
         Some(EventKind::GuardTripped { .. }) | None => {
             let words = ev.name().replace('_', " ");
             let mut c = words.chars();
@@ -121,6 +123,22 @@ fn event_text(kind: &EventKind) -> Option<(String, Tone)> {
         EventKind::HotDeploy { enabled } => (
             format!("hot deploy {}", if *enabled { "on" } else { "off" }),
             Tone::Plain,
+        ),
+        EventKind::ClusterChange {
+            action,
+            unit,
+            revision,
+            accepted_by,
+        } => (
+            format!("cluster {action} {unit} revision {revision}, accepted by {accepted_by}"),
+            Tone::Good,
+        ),
+        EventKind::ClusterStore { state, detail } => (
+            match detail {
+                Some(d) => format!("cluster store {state}: {d}"),
+                None => format!("cluster store {state}"),
+            },
+            if state == "up" { Tone::Good } else { Tone::Bad },
         ),
         EventKind::GuardTripped { .. } => return None,
     })

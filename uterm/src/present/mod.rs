@@ -3,6 +3,7 @@
 //! (deploy outcomes, validations, diffs, history), [`event`] and [`tap`] (one line per event
 //! or request). Pure functions of the JSON the server answers.
 
+pub mod cluster;
 pub mod event;
 pub mod help;
 pub mod output;

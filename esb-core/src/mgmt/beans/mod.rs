@@ -3,6 +3,7 @@
 //! server (units, revisions, transports), so they can never go stale. `read` holds
 //! attribute values, `ops` writes and operations; list metadata comes from the protocol.
 
+mod cluster;
 mod ops;
 mod read;
 
@@ -62,6 +63,9 @@ pub fn exec_spec(
 /// Every bean of the running server.
 pub async fn all(server: &Server) -> Vec<Bean> {
     let mut out = vec![Bean::Server, Bean::Manager];
+    if server.cluster.is_some() {
+        out.push(Bean::Cluster);
+    }
     out.extend(
         server
             .transports

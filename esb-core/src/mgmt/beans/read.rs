@@ -74,6 +74,7 @@ pub async fn read(server: &Server, bean: &Bean) -> Result<Attrs, ManagementError
         Bean::Endpoint(unit, name) => endpoint(server, unit, name),
         Bean::Task(unit, name) => task(server, unit, name),
         Bean::Consumer(unit, name) => consumer(server, unit, name),
+        Bean::Cluster => super::cluster::attrs(server),
     };
     attrs.ok_or_else(|| ManagementError::instance_not_found(&bean.object_name()))
 }

@@ -178,6 +178,7 @@ pub async fn exec(
             };
             consumer_op(&cx, u, c, o).await
         }
+        Operation::Cluster(o) => super::cluster::exec(server, o).await,
     }
 }
 
