@@ -8,7 +8,7 @@
 //! load ([`tapping`]) to learn that. Records go into a bounded ring (a broadcast channel of
 //! [`CAPACITY`]); a tapper that falls behind loses the oldest, never slows the traffic.
 
-use serde::Serialize;
+pub use deployments::protocol::tap::{Answered, ConsumerTap, Lost, Outcome, StepTrace, TapRecord};
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -32,23 +32,6 @@ pub fn tapping() -> bool {
     TAPPERS.load(Relaxed) > 0
 }
 
-/// A step that ran, and what it decided (a filter's branch, a switch's case).
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct StepTrace {
-    pub sequence: String,
-    pub step: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub decision: Option<String>,
-}
-
-/// The address that answered and how long it took.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct Answered {
-    pub endpoint: String,
-    pub address: String,
-    pub latency_us: u64,
-}
-
 /// Which address answered: put on an endpoint's response only while someone taps.
 #[derive(Debug, Clone)]
 pub struct AnsweredBy(pub String);
@@ -69,60 +52,6 @@ impl Trace {
             decision,
         });
     }
-}
-
-/// One finished request of a tapped proxy, or one attempt of a tapped consumer at a
-/// message (`consumer` set; no proxy, method, path or status then).
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct TapRecord {
-    /// Milliseconds since the epoch, when the request (the attempt) ended.
-    pub time: u64,
-    pub unit: String,
-    #[serde(skip_serializing_if = "String::is_empty")]
-    pub proxy: String,
-    #[serde(flatten)]
-    pub consumer: Option<ConsumerTap>,
-    pub revision: u64,
-    #[serde(skip_serializing_if = "String::is_empty")]
-    pub method: String,
-    #[serde(skip_serializing_if = "String::is_empty")]
-    pub path: String,
-    #[serde(skip_serializing_if = "is_zero")]
-    pub status: u16,
-    pub latency_us: u64,
-    pub steps: Vec<StepTrace>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub answered: Option<Answered>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub fault: Option<String>,
-}
-
-fn is_zero(n: &u16) -> bool {
-    *n == 0
-}
-
-/// What a consumer's record has instead of a request: `consumer`, `source` (the
-/// `transport/queue` or the inbox directory), `message` (the AMQP message id, the file's
-/// name; empty when the message has none), `outcome` and `attempt` (from 1).
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct ConsumerTap {
-    pub consumer: String,
-    pub source: String,
-    pub message: String,
-    pub outcome: Outcome,
-    pub attempt: u32,
-}
-
-/// How an attempt at a message ended.
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "kebab-case")]
-pub enum Outcome {
-    /// It went through: acknowledged (the file moved to done/).
-    Ack,
-    /// It failed and is tried again after a back-off.
-    Retry,
-    /// Its last attempt failed: dead-lettered (the file moved to failed/).
-    DeadLetter,
 }
 
 /// Publishes one attempt of a consumer at a message to the tappers.

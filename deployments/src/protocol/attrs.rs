@@ -61,7 +61,7 @@ macro_rules! attributes {
     (
         $(#[$meta:meta])*
         pub struct $name:ident {
-            $( $field:ident : $ty:ty = $attr:literal $access:ident $desc:literal, )*
+            $( $(#[$fmeta:meta])* $field:ident : $ty:ty = $attr:literal $access:ident $desc:literal, )*
         }
         $( with $group:ident : $gty:ty ),*
     ) => {
@@ -69,7 +69,7 @@ macro_rules! attributes {
         #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
         #[serde(default)]
         pub struct $name {
-            $( #[doc = $desc] #[serde(rename = $attr)] pub $field: $ty, )*
+            $( #[doc = $desc] #[serde(rename = $attr)] $(#[$fmeta])* pub $field: $ty, )*
             $( #[serde(flatten)] pub $group: $gty, )*
         }
 
@@ -90,21 +90,59 @@ macro_rules! attributes {
     };
 }
 
+/// A per-second rate. This server sends whole numbers (written as JSON integers); other
+/// servers and tests may send fractions.
+#[derive(Debug, Clone, Copy, Default, PartialEq, PartialOrd)]
+pub struct Rate(pub f64);
+
+impl Serialize for Rate {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let f = self.0;
+        if f.fract() == 0.0 && (0.0..9.0e15).contains(&f) {
+            s.serialize_u64(f as u64)
+        } else {
+            s.serialize_f64(f)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Rate {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        f64::deserialize(d).map(Rate)
+    }
+}
+
+impl AttrType for Option<Rate> {
+    const TYPE: &'static str = "long";
+}
+
+/// Reads a count that may come as a JSON float (`3100.0`), rounded; null or absent is `None`.
+fn whole<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    let v: Option<f64> = Option::deserialize(d)?;
+    Ok(v.map(|f| f.max(0.0).round() as u64))
+}
+
 attributes! {
-    /// Request counters of a transport, unit, proxy or endpoint.
+    /// Request counters of a transport, unit, proxy or endpoint (the server sends each one;
+    /// `None` is an attribute it did not send).
     pub struct Counters {
-        requests: u64 = "Requests" ro "requests served",
-        requests_per_second: u64 = "RequestsPerSecond" ro "requests in the last second",
-        errors: u64 = "Errors" ro "requests answered with a 5xx status",
-        in_flight: u64 = "InFlight" ro "requests in progress",
+        #[serde(deserialize_with = "whole")]
+        requests: Option<u64> = "Requests" ro "requests served",
+        requests_per_second: Option<Rate> = "RequestsPerSecond" ro "requests in the last second",
+        #[serde(deserialize_with = "whole")]
+        errors: Option<u64> = "Errors" ro "requests answered with a 5xx status",
+        #[serde(deserialize_with = "whole")]
+        in_flight: Option<u64> = "InFlight" ro "requests in progress",
     }
 }
 
 attributes! {
-    /// Latency quantiles of a proxy or endpoint.
+    /// Latency quantiles of a proxy or endpoint (`None`: not sent).
     pub struct Latency {
-        p50_micros: u64 = "P50Micros" ro "median latency (µs)",
-        p99_micros: u64 = "P99Micros" ro "99th percentile latency (µs)",
+        #[serde(deserialize_with = "whole")]
+        p50_micros: Option<u64> = "P50Micros" ro "median latency (µs)",
+        #[serde(deserialize_with = "whole")]
+        p99_micros: Option<u64> = "P99Micros" ro "99th percentile latency (µs)",
     }
 }
 
@@ -385,7 +423,7 @@ mod tests {
             }],
             last_errors: vec![Diagnostic::new("u.toml", 1, 2, "bad")],
             counters: Counters {
-                requests: 9,
+                requests: Some(9),
                 ..Default::default()
             },
             ..Default::default()
@@ -438,5 +476,28 @@ mod tests {
             .map(|s| s.name)
             .collect();
         assert_eq!(writable, ["HotDeploy", "HotDeploy"]);
+    }
+
+    #[test]
+    fn numbers_read_leniently_and_write_as_this_server_sends_them() {
+        assert_eq!(
+            serde_json::to_value(Rate(42.0)).unwrap(),
+            serde_json::json!(42)
+        );
+        assert_eq!(
+            serde_json::to_value(Rate(2.5)).unwrap(),
+            serde_json::json!(2.5)
+        );
+        let c: Counters = serde_json::from_value(serde_json::json!({
+            "Requests": 5, "RequestsPerSecond": 2.5, "Errors": 3.0
+        }))
+        .unwrap();
+        assert_eq!(c.requests, Some(5));
+        assert_eq!(c.requests_per_second, Some(Rate(2.5)));
+        assert_eq!(c.errors, Some(3));
+        assert_eq!(c.in_flight, None, "an attribute not sent is none, not 0");
+        let l: Latency = serde_json::from_value(serde_json::json!({"P99Micros": 3100.0})).unwrap();
+        assert_eq!(l.p99_micros, Some(3100));
+        assert_eq!(Counters::specs()[1].type_, "long");
     }
 }

@@ -1,8 +1,8 @@
 //! Management protocol vocabulary shared by the server's management endpoint and its clients.
 //! The typed contract: beans ([`beans`]), operations with typed arguments ([`ops`],
 //! [`args`]), attributes ([`attrs`]), what operations answer ([`outcome`]), events
-//! ([`event`]), cluster operations and status ([`cluster`]) and the list metadata generated
-//! from them ([`meta`]). The transport: JMX-style
+//! ([`event`]), tap records ([`tap`]), cluster operations and status ([`cluster`]) and the
+//! list metadata generated from them ([`meta`]). The transport: JMX-style
 //! object names ([`object_name`]) and the Jolokia v2 request/response subset ([`jolokia`]).
 //! Pure: parsing, formatting and matching only — no sockets, no global state (the one clock
 //! read is [`jolokia::Response::ok`]; use [`jolokia::Response::ok_at`] to avoid it).
@@ -17,6 +17,7 @@ pub mod meta;
 pub mod object_name;
 pub mod ops;
 pub mod outcome;
+pub mod tap;
 
 /// The project's one "did you mean" ([`crate::diag::suggest`]), under the name clients use.
 pub use crate::diag::suggest as did_you_mean;

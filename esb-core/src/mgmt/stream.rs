@@ -180,7 +180,13 @@ fn tap(req: &Request<Incoming>) -> Response<Body> {
                     ),
                     left - 1,
                 ),
-                Ok(Some(Err(n))) => (format!("event: lost\ndata: {{\"lost\":{n}}}\n\n"), left),
+                Ok(Some(Err(n))) => (
+                    format!(
+                        "event: lost\ndata: {}\n\n",
+                        serde_json::to_string(&crate::tap::Lost { lost: n }).unwrap_or_default()
+                    ),
+                    left,
+                ),
                 Ok(None) => return None,
             };
             Some((

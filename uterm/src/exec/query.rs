@@ -11,7 +11,7 @@ use crate::exec::error::CmdError;
 use crate::exec::executor::{attrs_of, manager, server, value_of, words, Executor};
 use crate::lang::kind::{Kind, Target};
 use crate::present::output::Output;
-use crate::present::view::{self, Row};
+use crate::present::view::{self, name_of, unit_of, Row};
 
 /// Rows of a pattern read (`{name: {attrs}}`), sorted by unit and name; `None` when the value
 /// is not of that shape.
@@ -22,10 +22,13 @@ pub(crate) fn pattern_rows(v: &Value) -> Option<Vec<Row>> {
         let name = ObjectName::parse(k).ok()?;
         rows.push((name, attrs_of(attrs)));
     }
-    rows.sort_by(|a, b| {
-        (a.0.get("unit"), a.0.get("name")).cmp(&(b.0.get("unit"), b.0.get("name")))
-    });
+    sort_rows(&mut rows);
     Some(rows)
+}
+
+/// Sorts rows by unit, then name.
+fn sort_rows(rows: &mut [Row]) {
+    rows.sort_by_cached_key(|(n, _)| (unit_of(n), name_of(n)));
 }
 
 impl Executor {
@@ -76,9 +79,7 @@ impl Executor {
             .filter(|(_, r)| r.is_ok())
             .map(|(n, r)| (n, r.value.as_ref().map(attrs_of).unwrap_or_default()))
             .collect();
-        rows.sort_by(|a, b| {
-            (a.0.get("unit"), a.0.get("name")).cmp(&(b.0.get("unit"), b.0.get("name")))
-        });
+        sort_rows(&mut rows);
         Ok(rows)
     }
 
@@ -130,10 +131,7 @@ impl Executor {
                 words(&v)
                     .iter()
                     .filter_map(|n| ObjectName::parse(n).ok())
-                    .map(|n| {
-                        let unit = n.get("unit").map(str::to_string);
-                        (unit, n.get("name").unwrap_or("").to_string())
-                    })
+                    .map(|n| (unit_of(&n), name_of(&n)))
                     .collect()
             })
             .unwrap_or_default();

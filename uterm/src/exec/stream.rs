@@ -2,7 +2,8 @@
 //! a consumer) and `events --follow` (every event, reconnecting and resuming after the last
 //! one seen when the stream breaks).
 
-use serde_json::{json, Value};
+use deployments::protocol::tap::Lost;
+use serde_json::Value;
 
 use crate::conn::error::ClientError;
 use crate::conn::sse::Event;
@@ -35,7 +36,10 @@ impl Executor {
             let sse = sse?;
             let v: Value = serde_json::from_str(&sse.data).unwrap_or(Value::Null);
             let v = if sse.event == "lost" {
-                json!({"lost": v.get("lost").cloned().unwrap_or(Value::Null)})
+                serde_json::from_value::<Lost>(v.clone())
+                    .ok()
+                    .and_then(|l| serde_json::to_value(l).ok())
+                    .unwrap_or(v)
             } else {
                 v
             };

@@ -20,12 +20,17 @@ fn cannot_read(path: &Path, e: impl std::fmt::Display) -> CmdError {
 /// The `include` list of a unit file's text (empty when there is none or it does not parse:
 /// the server reports syntax errors with their location).
 fn includes(text: &str) -> Vec<String> {
-    text.parse::<toml::Table>()
+    /// The one key of a unit file read here.
+    #[derive(serde::Deserialize)]
+    struct Includes {
+        #[serde(default)]
+        include: Vec<toml::Value>,
+    }
+    toml::from_str::<Includes>(text)
         .ok()
-        .and_then(|t| t.get("include").cloned())
-        .and_then(|v| v.as_array().cloned())
-        .map(|a| {
-            a.iter()
+        .map(|t| {
+            t.include
+                .iter()
                 .filter_map(|v| v.as_str().map(str::to_owned))
                 .collect()
         })

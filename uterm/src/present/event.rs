@@ -2,7 +2,7 @@
 //! rejected deploy on the lines below), a title for one event, the list `events` prints.
 
 use deployments::protocol::event::EventKind;
-use deployments::protocol::ObjectName;
+use deployments::protocol::{Bean, ObjectName};
 use serde_json::Value;
 
 use crate::conn::sse::Event;
@@ -189,10 +189,17 @@ pub fn object_label(object: &str) -> String {
     let Ok(name) = ObjectName::parse(bean) else {
         return object.to_string();
     };
-    let label = match (name.get("type"), name.get("unit"), name.get("name")) {
-        (Some("Server"), _, _) => "server".to_string(),
-        (Some(t), Some(u), Some(n)) => format!("{} {u}/{n}", t.to_lowercase()),
-        (Some(t), None, Some(n)) => format!("{} {n}", t.to_lowercase()),
+    let Some(bean) = Bean::of_type(&name) else {
+        return object.to_string();
+    };
+    let kind = bean.kind().type_name().to_lowercase();
+    let unit = bean
+        .unit()
+        .filter(|u| bean.kind().in_unit() && !u.is_empty());
+    let label = match (&bean, unit, bean.name().filter(|n| !n.is_empty())) {
+        (Bean::Server, _, _) => "server".to_string(),
+        (_, Some(u), Some(n)) => format!("{kind} {u}/{n}"),
+        (_, None, Some(n)) => format!("{kind} {n}"),
         _ => return object.to_string(),
     };
     format!("{label}{rest}")

@@ -28,7 +28,7 @@ pub(crate) fn diagnostic(v: &Value) -> Option<Diagnostic> {
 }
 
 /// A diagnostic as `file:line:col: element: message; hint`, or the value on one line.
-pub fn diag_text(d: &Value) -> String {
+fn diag_text(d: &Value) -> String {
     match diagnostic(d) {
         Some(diag) => diag.to_string(),
         None => compact(d, 200),

@@ -4,97 +4,82 @@
 //! at a message — its source, message id or file name, outcome and attempt in place of
 //! method, path and status.
 
+use deployments::protocol::tap::{Outcome, TapEvent, TapRecord};
+use serde::Deserialize;
 use serde_json::Value;
 
 use crate::present::output::{micros, time_of_day, Line, Span, Tone};
 
 /// One record (`/tap`'s JSON) as a line; a `{"lost": n}` note says what was skipped.
 pub fn tap_line(r: &Value) -> Line {
-    if let Some(n) = r.get("lost").and_then(Value::as_u64) {
-        return vec![Span::new(
-            format!("… {n} request(s) not shown: the tap fell behind"),
-            Tone::Warn,
-        )];
-    }
-    let s = |k: &str| r.get(k).and_then(Value::as_str).unwrap_or("");
-    let n = |k: &str| r.get(k).and_then(Value::as_u64);
-    let mut line = vec![Span::new(
-        n("time").map(time_of_day).unwrap_or_default(),
-        Tone::Dim,
-    )];
-    if r.get("consumer").is_some() {
+    let r = match TapEvent::deserialize(r) {
+        Ok(TapEvent::Lost(l)) => {
+            return vec![Span::new(
+                format!("… {} request(s) not shown: the tap fell behind", l.lost),
+                Tone::Warn,
+            )]
+        }
+        Ok(TapEvent::Record(r)) => *r,
+        Err(_) => TapRecord::default(),
+    };
+    let time = match r.time {
+        0 => String::new(),
+        t => time_of_day(t),
+    };
+    let mut line = vec![Span::new(time, Tone::Dim)];
+    if let Some(c) = &r.consumer {
         // A consumer's attempt at a message.
-        let outcome = s("outcome");
-        let tone = match outcome {
-            "ack" => Tone::Good,
-            "retry" => Tone::Warn,
-            _ => Tone::Bad,
+        let (outcome, tone) = match c.outcome {
+            Outcome::Ack => ("ack", Tone::Good),
+            Outcome::Retry => ("retry", Tone::Warn),
+            Outcome::DeadLetter => ("dead-letter", Tone::Bad),
         };
-        let message = match s("message") {
+        let message = match c.message.as_str() {
             "" => "(no message id)",
             m => m,
         };
         line.push(Span::plain(format!(
             "  {}/{}  r{}  {} {message} ",
-            s("unit"),
-            s("consumer"),
-            n("revision").unwrap_or(0),
-            s("source"),
+            r.unit, c.consumer, r.revision, c.source,
         )));
-        line.push(Span::new(outcome.to_string(), tone));
-        if let Some(a) = n("attempt").filter(|a| *a > 1) {
-            line.push(Span::plain(format!(" (attempt {a})")));
+        line.push(Span::new(outcome, tone));
+        if c.attempt > 1 {
+            line.push(Span::plain(format!(" (attempt {})", c.attempt)));
         }
     } else {
-        let status = n("status").unwrap_or(0);
-        let tone = match status {
+        let tone = match r.status {
             500.. => Tone::Bad,
             400..=499 => Tone::Warn,
             _ => Tone::Good,
         };
         line.push(Span::plain(format!(
             "  {}/{}  r{}  ",
-            s("unit"),
-            s("proxy"),
-            n("revision").unwrap_or(0)
+            r.unit, r.proxy, r.revision
         )));
-        line.push(Span::plain(format!("{} {} ", s("method"), s("path"))));
-        line.push(Span::new(status.to_string(), tone));
+        line.push(Span::plain(format!("{} {} ", r.method, r.path)));
+        line.push(Span::new(r.status.to_string(), tone));
     }
-    line.push(Span::plain(format!(
-        "  {}",
-        micros(n("latency_us").unwrap_or(0) as f64)
-    )));
+    line.push(Span::plain(format!("  {}", micros(r.latency_us as f64))));
     let steps: Vec<String> = r
-        .get("steps")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .map(|st| {
-                    let step = st.get("step").and_then(Value::as_str).unwrap_or("?");
-                    let seq = st.get("sequence").and_then(Value::as_str).unwrap_or("?");
-                    match st.get("decision").and_then(Value::as_str) {
-                        Some(d) => format!("{seq}: {step} {d}"),
-                        None => format!("{seq}: {step}"),
-                    }
-                })
-                .collect()
+        .steps
+        .iter()
+        .map(|st| match &st.decision {
+            Some(d) => format!("{}: {} {d}", st.sequence, st.step),
+            None => format!("{}: {}", st.sequence, st.step),
         })
-        .unwrap_or_default();
+        .collect();
     if !steps.is_empty() {
         line.push(Span::new(format!("  [{}]", steps.join("; ")), Tone::Dim));
     }
-    if let Some(a) = r.get("answered") {
-        let f = |k: &str| a.get(k).and_then(Value::as_str).unwrap_or("");
-        let us = a.get("latency_us").and_then(Value::as_u64).unwrap_or(0);
+    if let Some(a) = &r.answered {
         line.push(Span::plain(format!(
             "  → {} {} ({})",
-            f("endpoint"),
-            f("address"),
-            micros(us as f64)
+            a.endpoint,
+            a.address,
+            micros(a.latency_us as f64)
         )));
     }
-    if let Some(fault) = r.get("fault").and_then(Value::as_str) {
+    if let Some(fault) = &r.fault {
         line.push(Span::new(format!("  fault: {fault}"), Tone::Bad));
     }
     line

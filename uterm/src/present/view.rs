@@ -3,10 +3,15 @@
 //! Pure functions of JSON, so the TUI can reuse them and tests need no server. Deployment
 //! results are in [`crate::present::report`], events in [`crate::present::event`].
 
-use deployments::protocol::attrs::{ManagerAttrs, ServerAttrs, UnitAttrs};
-use deployments::protocol::ObjectName;
+use deployments::protocol::attrs::{
+    AddressInfo, AmqpLinkAttrs, ConsumerAttrs, Counters, EndpointAttrs, Latency, ManagerAttrs,
+    ProxyAttrs, ServerAttrs, TaskAttrs, TransportAttrs, UnitAttrs,
+};
+use deployments::protocol::{AttrInfo, Bean, ObjectName, OpInfo};
 use serde::de::DeserializeOwned;
+use serde::Deserialize;
 use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
 
 use crate::lang::kind::Kind;
 use crate::present::output::{
@@ -21,22 +26,30 @@ pub type Attrs = Map<String, Value>;
 /// A bean read through a pattern: its name and attributes.
 pub type Row = (ObjectName, Attrs);
 
-fn s<'a>(a: &'a Attrs, k: &str) -> &'a str {
-    a.get(k).and_then(Value::as_str).unwrap_or("")
+/// The unit a bean of a unit belongs to (none for a unit itself and the server's beans).
+pub(crate) fn unit_of(n: &ObjectName) -> Option<String> {
+    let bean = Bean::of_type(n)?;
+    bean.kind()
+        .in_unit()
+        .then(|| bean.unit().map(str::to_owned))
+        .flatten()
 }
 
-fn n(a: &Attrs, k: &str) -> Option<f64> {
-    a.get(k).and_then(Value::as_f64)
+/// A bean's own name (empty for the singletons).
+pub(crate) fn name_of(n: &ObjectName) -> String {
+    Bean::of_type(n)
+        .and_then(|b| b.name().map(str::to_owned))
+        .unwrap_or_default()
 }
 
 /// The JSON of a row: `mbean`, `unit` (if any), `name`, then the attributes.
 pub fn row_json((name, attrs): &Row) -> Value {
     let mut m = Map::new();
     m.insert("mbean".into(), json!(name.original()));
-    if let Some(u) = name.get("unit") {
+    if let Some(u) = unit_of(name) {
         m.insert("unit".into(), json!(u));
     }
-    m.insert("name".into(), json!(name.get("name").unwrap_or("")));
+    m.insert("name".into(), json!(name_of(name)));
     for (k, v) in attrs {
         m.insert(k.clone(), v.clone());
     }
@@ -45,7 +58,7 @@ pub fn row_json((name, attrs): &Row) -> Value {
 
 /// `a` as the protocol's attributes of one bean kind (what the server did not send takes its
 /// default).
-fn typed<T: DeserializeOwned + Default>(a: &Attrs) -> T {
+pub(crate) fn typed<T: DeserializeOwned + Default>(a: &Attrs) -> T {
     T::deserialize(&Value::Object(a.clone())).unwrap_or_default()
 }
 
@@ -113,18 +126,22 @@ pub fn status(server: &Attrs, manager: &Attrs, units: &[Row], now: u64) -> Outpu
     let c = &srv.counters;
     let totals: Line = vec![Span::plain(format!(
         "units {}  proxies {}  requests {}  errors {}  in flight {}",
-        srv.units, srv.proxies, c.requests, c.errors, c.in_flight
+        srv.units,
+        srv.proxies,
+        c.requests.unwrap_or_default(),
+        c.errors.unwrap_or_default(),
+        c.in_flight.unwrap_or_default()
     ))];
     let mut out = Output::new(json).with(Block::Lines(vec![head, totals]));
     out.push(Block::Table(units_table(units, now)));
 
     let mut extra: Vec<Line> = Vec::new();
-    let loaded: Vec<&str> = units.iter().filter_map(|(n, _)| n.get("name")).collect();
+    let loaded: Vec<String> = units.iter().map(|(n, _)| name_of(n)).collect();
     let missing: Vec<&str> = dm
         .units_on_disk
         .iter()
         .map(String::as_str)
-        .filter(|u| !loaded.contains(u))
+        .filter(|u| !loaded.iter().any(|l| l == u))
         .collect();
     if !missing.is_empty() {
         extra.push(vec![
@@ -176,7 +193,7 @@ fn units_table(rows: &[Row], now: u64) -> Table {
             _ => String::new(),
         };
         t.push(vec![
-            name.get("name").unwrap_or("").into(),
+            name_of(name).into(),
             Span::state(u.state.clone()),
             u.revision
                 .filter(|r| *r > 0)
@@ -189,21 +206,41 @@ fn units_table(rows: &[Row], now: u64) -> Table {
             u.proxies.len().to_string().into(),
             u.endpoints.len().to_string().into(),
             u.tasks.len().to_string().into(),
-            u.counters.requests.to_string().into(),
-            u.counters.errors.to_string().into(),
-            u.counters.in_flight.to_string().into(),
+            u.counters.requests.unwrap_or_default().to_string().into(),
+            u.counters.errors.unwrap_or_default().to_string().into(),
+            u.counters.in_flight.unwrap_or_default().to_string().into(),
             unit_notes(&u),
         ]);
     }
     t
 }
 
-/// A latency cell; empty while the object has served nothing.
-fn latency(a: &Attrs, k: &str) -> String {
-    if n(a, "Requests") == Some(0.0) {
-        return String::new();
+/// A count cell; empty when the server did not send it.
+fn count(v: Option<u64>) -> Span {
+    v.map(|v| v.to_string()).unwrap_or_default().into()
+}
+
+/// The requests and errors cells.
+fn requests_errors(c: &Counters) -> [Span; 2] {
+    [count(c.requests), count(c.errors)]
+}
+
+/// The two latency cells (median, p99); empty while the object has served nothing.
+fn latencies(c: &Counters, l: &Latency) -> [Span; 2] {
+    let cell = |q: Option<u64>| match c.requests {
+        Some(0) => Span::plain(""),
+        _ => q.map(|us| micros(us as f64)).unwrap_or_default().into(),
+    };
+    [cell(l.p50_micros), cell(l.p99_micros)]
+}
+
+/// A list attribute as one cell, `none` when empty.
+fn joined(items: &[String], none: &str) -> String {
+    if items.is_empty() {
+        none.to_owned()
+    } else {
+        items.join(",")
     }
-    n(a, k).map(micros).unwrap_or_default()
 }
 
 /// A period such as `10s`, `1m`, `1h`, `500ms`, `1.5s`.
@@ -235,14 +272,6 @@ pub fn list(kind: Kind, rows: &[Row], unit: Option<&str>, now: u64) -> Output {
     Output::new(json).with(Block::Table(table))
 }
 
-fn unit_of(n: &ObjectName) -> String {
-    n.get("unit").unwrap_or("").to_string()
-}
-
-fn name_of(n: &ObjectName) -> String {
-    n.get("name").unwrap_or("").to_string()
-}
-
 fn proxies_table(rows: &[Row], empty: String) -> Table {
     let mut t = Table::new(
         &[
@@ -261,28 +290,20 @@ fn proxies_table(rows: &[Row], empty: String) -> Table {
         empty,
     );
     for (nm, a) in rows {
-        let methods = match cell(a.get("Methods")) {
-            m if m.is_empty() => "any".to_string(),
-            m => m,
-        };
-        // No transports listed: every http transport.
-        let transports = match cell(a.get("Transports")) {
-            t if t.is_empty() => "all".to_string(),
-            t => t,
-        };
-        t.push(vec![
-            unit_of(nm).into(),
+        let p: ProxyAttrs = typed(a);
+        let mut row = vec![
+            unit_of(nm).unwrap_or_default().into(),
             name_of(nm).into(),
-            Span::state(s(a, "State")),
-            s(a, "Path").into(),
-            methods.into(),
-            transports.into(),
-            cell(a.get("Endpoint")).into(),
-            cell(a.get("Requests")).into(),
-            cell(a.get("Errors")).into(),
-            latency(a, "P50Micros").into(),
-            latency(a, "P99Micros").into(),
-        ]);
+            Span::state(p.state),
+            p.path.into(),
+            joined(&p.methods, "any").into(),
+            // No transports listed: every http transport.
+            joined(&p.transports, "all").into(),
+            p.endpoint.unwrap_or_default().into(),
+        ];
+        row.extend(requests_errors(&p.counters));
+        row.extend(latencies(&p.counters, &p.latency));
+        t.push(row);
     }
     t
 }
@@ -303,17 +324,17 @@ fn endpoints_table(rows: &[Row], empty: String) -> Table {
         empty,
     );
     for (nm, a) in rows {
-        t.push(vec![
-            unit_of(nm).into(),
+        let e: EndpointAttrs = typed(a);
+        let mut row = vec![
+            unit_of(nm).unwrap_or_default().into(),
             name_of(nm).into(),
-            Span::state(s(a, "State")),
-            s(a, "Strategy").into(),
-            address_summary(a.get("Addresses")),
-            cell(a.get("Requests")).into(),
-            cell(a.get("Errors")).into(),
-            latency(a, "P50Micros").into(),
-            latency(a, "P99Micros").into(),
-        ]);
+            Span::state(e.state),
+            cell(serde_json::to_value(e.strategy).ok().as_ref()).into(),
+            address_summary(&e.addresses),
+        ];
+        row.extend(requests_errors(&e.counters));
+        row.extend(latencies(&e.counters, &e.latency));
+        t.push(row);
     }
     t
 }
@@ -332,21 +353,22 @@ fn transports_table(rows: &[Row], empty: String) -> Table {
         empty,
     );
     for (nm, a) in rows {
-        t.push(vec![
+        let tr: TransportAttrs = typed(a);
+        // An amqp transport connects to a URL instead of listening.
+        let at = if tr.bind.is_empty() {
+            typed::<AmqpLinkAttrs>(a).url
+        } else {
+            tr.bind
+        };
+        let mut row = vec![
             name_of(nm).into(),
-            Span::state(s(a, "State")),
-            s(a, "Kind").into(),
-            // An amqp transport connects to a URL instead of listening.
-            if a.contains_key("Bind") {
-                s(a, "Bind")
-            } else {
-                s(a, "Url")
-            }
-            .into(),
-            cell(a.get("Requests")).into(),
-            cell(a.get("Errors")).into(),
-            cell(a.get("InFlight")).into(),
-        ]);
+            Span::state(tr.state),
+            tr.kind.into(),
+            at.into(),
+        ];
+        row.extend(requests_errors(&tr.counters));
+        row.push(count(tr.counters.in_flight));
+        t.push(row);
     }
     t
 }
@@ -370,19 +392,20 @@ fn consumers_table(rows: &[Row], empty: String) -> Table {
         empty,
     );
     for (nm, a) in rows {
+        let c: ConsumerAttrs = typed(a);
         t.push(vec![
-            unit_of(nm).into(),
+            unit_of(nm).unwrap_or_default().into(),
             name_of(nm).into(),
-            Span::state(s(a, "State")),
-            s(a, "Kind").into(),
-            s(a, "Source").into(),
-            cell(a.get("Received")).into(),
-            cell(a.get("Acked")).into(),
-            cell(a.get("Retried")).into(),
-            cell(a.get("DeadLettered")).into(),
-            cell(a.get("InFlight")).into(),
-            cell(a.get("QueueDepth")).into(),
-            Span::new(cell(a.get("Reason")), Tone::Warn),
+            Span::state(c.state),
+            c.kind.into(),
+            c.source.into(),
+            c.received.to_string().into(),
+            c.acked.to_string().into(),
+            c.retried.to_string().into(),
+            c.dead_lettered.to_string().into(),
+            c.in_flight.to_string().into(),
+            count(c.queue_depth),
+            Span::new(c.reason.unwrap_or_default(), Tone::Warn),
         ]);
     }
     t
@@ -404,34 +427,28 @@ fn tasks_table(rows: &[Row], empty: String, now: u64) -> Table {
         empty,
     );
     for (nm, a) in rows {
-        let every = n(a, "EveryMillis").map(every).unwrap_or_default();
-        let last = match a.get("LastRun").and_then(Value::as_u64) {
+        let k: TaskAttrs = typed(a);
+        let last = match k.last_run {
             Some(t) if t > 0 => ago(t, now),
             _ => "never".into(),
         };
         t.push(vec![
-            unit_of(nm).into(),
+            unit_of(nm).unwrap_or_default().into(),
             name_of(nm).into(),
-            Span::state(s(a, "State")),
-            every.into(),
-            s(a, "Sequence").into(),
-            cell(a.get("Runs")).into(),
-            cell(a.get("Failures")).into(),
+            Span::state(k.state),
+            every(k.every_millis as f64).into(),
+            k.sequence.into(),
+            k.runs.to_string().into(),
+            k.failures.to_string().into(),
             last.into(),
-            Span::new(cell(a.get("LastError")), Tone::Bad),
+            Span::new(k.last_error.unwrap_or_default(), Tone::Bad),
         ]);
     }
     t
 }
 
-fn address_summary(v: Option<&Value>) -> Span {
-    let Some(Value::Array(addrs)) = v else {
-        return Span::plain(cell(v));
-    };
-    let active = addrs
-        .iter()
-        .filter(|a| a.get("state").and_then(Value::as_str) == Some("Active"))
-        .count();
+fn address_summary(addrs: &[AddressInfo]) -> Span {
+    let active = addrs.iter().filter(|a| a.state == "Active").count();
     let tone = if active == 0 {
         Tone::Bad
     } else if active < addrs.len() {
@@ -597,62 +614,69 @@ fn short(t: &str) -> String {
     t.rsplit('.').next().unwrap_or(t).to_string()
 }
 
+/// Operations of one name: one signature, or (Jolokia's overloads) several.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Signatures {
+    One(OpInfo),
+    Many(Vec<OpInfo>),
+}
+
+/// A bean's `list` metadata as read: the protocol's attribute and operation metadata, with
+/// overloaded operations allowed.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Listed {
+    desc: String,
+    attr: BTreeMap<String, AttrInfo>,
+    op: BTreeMap<String, Signatures>,
+}
+
 /// `info BEAN`: the bean's `list` metadata (`{desc, attr: {..}, op: {..}}`) as two tables.
 pub fn info(bean: &str, v: &Value) -> Output {
+    let listed = Listed::deserialize(v).unwrap_or_default();
     let mut out = Output::new(v.clone()).with(Block::Lines(vec![
         vec![Span::new(bean, Tone::Bold)],
-        vec![Span::plain(cell(v.get("desc")))],
+        vec![Span::plain(listed.desc)],
     ]));
     let mut attrs = Table::new(
         &["ATTRIBUTE", "TYPE", "ACCESS", "DESCRIPTION"],
         "no attributes",
     );
-    if let Some(Value::Object(m)) = v.get("attr") {
-        for (name, a) in m {
-            let rw = a.get("rw").and_then(Value::as_bool) == Some(true);
-            attrs.push(vec![
-                Span::new(name.clone(), Tone::Bold),
-                short(&cell(a.get("type"))).into(),
-                if rw {
-                    Span::new("rw", Tone::Warn)
-                } else {
-                    "r".into()
-                },
-                cell(a.get("desc")).into(),
-            ]);
-        }
+    for (name, a) in listed.attr {
+        attrs.push(vec![
+            Span::new(name, Tone::Bold),
+            short(&a.type_).into(),
+            if a.rw {
+                Span::new("rw", Tone::Warn)
+            } else {
+                "r".into()
+            },
+            a.desc.into(),
+        ]);
     }
     let mut ops = Table::new(
         &["OPERATION", "ARGUMENTS", "RETURNS", "DESCRIPTION"],
         "no operations",
     );
-    if let Some(Value::Object(m)) = v.get("op") {
-        for (name, o) in m {
-            // Overloaded operations come as an array of signatures.
-            let sigs: Vec<&Value> = match o {
-                Value::Array(a) => a.iter().collect(),
-                other => vec![other],
-            };
-            for sig in sigs {
-                let args = sig
-                    .get("args")
-                    .and_then(Value::as_array)
-                    .map(|a| {
-                        a.iter()
-                            .map(|x| {
-                                format!("{}: {}", cell(x.get("name")), short(&cell(x.get("type"))))
-                            })
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    })
-                    .unwrap_or_default();
-                ops.push(vec![
-                    Span::new(name.clone(), Tone::Bold),
-                    args.into(),
-                    short(&cell(sig.get("ret"))).into(),
-                    cell(sig.get("desc")).into(),
-                ]);
-            }
+    for (name, o) in listed.op {
+        let sigs = match o {
+            Signatures::One(s) => vec![s],
+            Signatures::Many(v) => v,
+        };
+        for sig in sigs {
+            let args = sig
+                .args
+                .iter()
+                .map(|x| format!("{}: {}", x.name, short(&x.type_)))
+                .collect::<Vec<_>>()
+                .join(", ");
+            ops.push(vec![
+                Span::new(name.clone(), Tone::Bold),
+                args.into(),
+                short(&sig.ret).into(),
+                sig.desc.into(),
+            ]);
         }
     }
     out.push(Block::Table(attrs));

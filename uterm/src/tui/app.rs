@@ -5,6 +5,7 @@
 //! mode in [`crate::tui::modes`], operations on the selection in [`crate::tui::ops`],
 //! commands and their results in [`crate::tui::jobs`].
 
+use deployments::protocol::attrs::{Rate, ServerAttrs};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::Duration;
 
@@ -445,7 +446,8 @@ impl App {
             }
         }
         self.rates.retain(|k, _| seen.contains(k));
-        if let Some(r) = s.server.get("RequestsPerSecond").and_then(|v| v.as_f64()) {
+        let server: ServerAttrs = crate::present::view::typed(&s.server);
+        if let Some(Rate(r)) = server.counters.requests_per_second {
             self.server_rates.push_back(r);
             while self.server_rates.len() > RATE_SAMPLES {
                 self.server_rates.pop_front();

@@ -3,7 +3,7 @@
 //! completes ([`Names`]). Pure: no sockets, no terminal. Units on disk that are not loaded
 //! and revisions still draining become rows too, so every view is a plain list of objects.
 
-use deployments::protocol::attrs::ManagerAttrs;
+use deployments::protocol::attrs::{EndpointAttrs, ManagerAttrs, UnitAttrs};
 use deployments::protocol::{ObjectName, Request, Response};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -12,7 +12,7 @@ use crate::exec::executor::{envelope_message, manager, server};
 use crate::lang::complete::Names;
 use crate::lang::kind::{Kind, Target};
 use crate::present::output::{block_lines, Line};
-use crate::present::view::Attrs;
+use crate::present::view::{name_of, unit_of, Attrs};
 
 /// What a row is: a managed object of a [`Kind`], or an old revision of a unit still
 /// finishing its in-flight requests (shown, not actionable).
@@ -71,6 +71,12 @@ impl Obj {
             (Some(u), k) if k != RowKind::Object(Kind::Unit) => format!("{u}/{}", self.name),
             _ => self.name.clone(),
         }
+    }
+
+    /// The attributes as the protocol's struct of the object's kind (what the server did not
+    /// send takes its default).
+    pub fn typed<T: serde::de::DeserializeOwned + Default>(&self) -> T {
+        crate::present::view::typed(&self.attrs)
     }
 
     pub fn state(&self) -> &str {
@@ -262,25 +268,17 @@ pub fn snapshot(responses: &[Response], taken_ms: u64) -> Result<Snapshot, Strin
         }
     }
     for u in &s.units {
-        if let Some(Value::Array(d)) = u.attrs.get("Draining") {
-            for r in d {
-                let mut attrs = Attrs::new();
-                attrs.insert("State".into(), json!("Draining"));
-                attrs.insert(
-                    "InFlight".into(),
-                    r.get("in_flight").cloned().unwrap_or(Value::Null),
-                );
-                attrs.insert(
-                    "Revision".into(),
-                    r.get("revision").cloned().unwrap_or(Value::Null),
-                );
-                s.draining.push(Obj {
-                    kind: RowKind::Draining,
-                    unit: Some(u.name.clone()),
-                    name: format!("r{}", crate::present::output::cell(r.get("revision"))),
-                    attrs,
-                });
-            }
+        for r in u.typed::<UnitAttrs>().draining {
+            let mut attrs = Attrs::new();
+            attrs.insert("State".into(), json!("Draining"));
+            attrs.insert("InFlight".into(), json!(r.in_flight));
+            attrs.insert("Revision".into(), json!(r.revision));
+            s.draining.push(Obj {
+                kind: RowKind::Draining,
+                unit: Some(u.name.clone()),
+                name: format!("r{}", r.revision),
+                attrs,
+            });
         }
     }
     Ok(s)
@@ -296,10 +294,11 @@ fn rows(r: &Response, kind: Kind) -> Vec<Obj> {
         .iter()
         .filter_map(|(bean, attrs)| {
             let n = ObjectName::parse(bean).ok()?;
+            let name = name_of(&n);
             Some(Obj {
                 kind: RowKind::Object(kind),
-                unit: n.get("unit").map(str::to_string),
-                name: n.get("name")?.to_string(),
+                unit: unit_of(&n),
+                name: Some(name).filter(|n| !n.is_empty())?,
                 attrs: match attrs {
                     Value::Object(a) => a.clone(),
                     _ => Attrs::new(),
@@ -410,10 +409,8 @@ impl Names {
             ..Names::default()
         };
         for e in &s.endpoints {
-            if let Some(Value::Array(a)) = e.attrs.get("Addresses") {
-                for url in a.iter().filter_map(|x| x.get("url")?.as_str()) {
-                    n.addresses.push((e.label(), url.to_string()));
-                }
+            for a in e.typed::<EndpointAttrs>().addresses {
+                n.addresses.push((e.label(), a.url));
             }
         }
         let keys = |a: &Attrs| a.keys().cloned().collect::<Vec<_>>();

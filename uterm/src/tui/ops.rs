@@ -4,6 +4,8 @@
 //! maintenance, unload, rollback), and what `--read-only` refuses (everything that changes
 //! state). Part of the reducer: pure.
 
+use deployments::protocol::attrs::ServerAttrs;
+
 use crate::lang::command::Command;
 use crate::lang::kind::{Kind, Target};
 use crate::present::output::{Span, Tone};
@@ -102,8 +104,8 @@ impl App {
                 let on = self
                     .snapshot
                     .as_ref()
-                    .and_then(|s| s.server.get("State"))
-                    .and_then(|v| v.as_str())
+                    .map(|s| crate::present::view::typed::<ServerAttrs>(&s.server).state)
+                    .as_deref()
                     != Some("Maintenance");
                 if !on {
                     return self.run(

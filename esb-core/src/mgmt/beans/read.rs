@@ -6,7 +6,7 @@ use crate::metrics::StatsSnapshot;
 use crate::server::Server;
 use deployments::protocol::attrs::{
     AddressInfo, AmqpLinkAttrs, Attrs, CanaryInfo, ConsumerAttrs, Counters, Draining,
-    EndpointAttrs, Latency, ManagerAttrs, ProxyAttrs, SequenceAttrs, ServerAttrs, TaskAttrs,
+    EndpointAttrs, Latency, ManagerAttrs, ProxyAttrs, Rate, SequenceAttrs, ServerAttrs, TaskAttrs,
     TransportAttrs, UnitAttrs,
 };
 use deployments::protocol::ManagementError;
@@ -15,17 +15,17 @@ use std::sync::atomic::Ordering::Relaxed;
 
 fn counters(s: &StatsSnapshot) -> Counters {
     Counters {
-        requests: s.requests,
-        requests_per_second: s.rate,
-        errors: s.errors,
-        in_flight: s.in_flight,
+        requests: Some(s.requests),
+        requests_per_second: Some(Rate(s.rate as f64)),
+        errors: Some(s.errors),
+        in_flight: Some(s.in_flight),
     }
 }
 
 fn latency(s: &StatsSnapshot) -> Latency {
     Latency {
-        p50_micros: s.p50_us,
-        p99_micros: s.p99_us,
+        p50_micros: Some(s.p50_us),
+        p99_micros: Some(s.p99_us),
     }
 }
 

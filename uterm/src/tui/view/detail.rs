@@ -3,17 +3,16 @@
 //! recent request rate. Tall beside the table, a wrapped paragraph beside the sparkline when
 //! it sits below it.
 
+use deployments::protocol::attrs::{EndpointAttrs, ProxyAttrs, SequenceAttrs, UnitAttrs};
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Style};
 use ratatui::text::{Line as TLine, Span as TSpan};
 use ratatui::widgets::{Block, Borders, Paragraph, Sparkline, Wrap};
 use ratatui::Frame;
-use serde_json::Value;
 
 use super::style;
 use crate::lang::kind::Kind;
-use crate::present::output::{ago, cell, micros, millis, short_hash, Tone};
-use crate::present::report::diag_text;
+use crate::present::output::{ago, micros, millis, short_hash, Tone};
 use crate::tui::app::App;
 use crate::tui::model::{Obj, RowKind};
 use crate::tui::text::{count, rate};
@@ -30,6 +29,18 @@ fn fields(o: &Obj, app: &App) -> (Vec<Field>, Vec<TLine<'static>>) {
         Some(us) if us > 0.0 => micros(us),
         _ => "-".into(),
     };
+    // Requests, errors, in flight and latency of a proxy or endpoint.
+    let traffic = || {
+        [
+            plain("requests", n("Requests")),
+            plain("errors", n("Errors")),
+            plain("in flight", n("InFlight")),
+            plain(
+                "p50 / p99",
+                format!("{} / {}", lat("P50Micros"), lat("P99Micros")),
+            ),
+        ]
+    };
     let state = (
         "state",
         TSpan::styled(o.state().to_string(), style::state(o.state())),
@@ -43,120 +54,42 @@ fn fields(o: &Obj, app: &App) -> (Vec<Field>, Vec<TLine<'static>>) {
             ));
             vec![state]
         }
-        RowKind::Object(Kind::Unit) => {
+        RowKind::Object(Kind::Unit) => unit_fields(o, app, state, &mut extra),
+        RowKind::Object(Kind::Proxy) => {
+            let p: ProxyAttrs = o.typed();
             let mut v = vec![
                 state,
-                plain("revision", format!("r{} {}", n("Revision"), o.str("Label"))),
-                plain("hash", short_hash(o.str("Hash")).to_string()),
+                plain("path", o.str("Path")),
+                plain("methods", or(p.methods.join(","), "any")),
+                plain("transports", or(p.transports.join(","), "all")),
+                plain("endpoint", or(p.endpoint.unwrap_or_default(), "-")),
+                plain("revision", format!("r{}", n("Revision"))),
             ];
-            if let Some(t) = o.num("DeployedAt").filter(|t| *t > 0.0) {
-                let took = o.num("DeployMillis").map(millis).unwrap_or_default();
-                v.push(plain(
-                    "deployed",
-                    format!("{} in {took}", ago(t as u64, app.now_ms)),
-                ));
-            }
-            for (k, attr) in [
-                ("proxies", "Proxies"),
-                ("endpoints", "Endpoints"),
-                ("tasks", "Tasks"),
-            ] {
-                v.push(plain(k, o.names(attr).len().to_string()));
-            }
-            v.push(plain("requests", n("Requests")));
-            v.push(plain("errors", n("Errors")));
-            v.push(plain("in flight", n("InFlight")));
-            if !o.str("Origin").is_empty() {
-                v.push(plain("origin", o.str("Origin").to_owned()));
-            }
-            if o.flag("Degraded") {
-                v.push((
-                    "note",
-                    TSpan::styled(
-                        "degraded: serving its last-good copy",
-                        style::tone(Tone::Warn),
-                    ),
-                ));
-            }
-            if o.flag("ModifiedOnDisk") {
-                v.push((
-                    "note",
-                    TSpan::styled(
-                        "modified on disk (d: diff, r: reload)",
-                        style::tone(Tone::Warn),
-                    ),
-                ));
-            }
-            if let Some(Value::Array(d)) = o.attrs.get("Draining") {
-                for r in d {
-                    v.push((
-                        "draining",
-                        TSpan::styled(
-                            format!(
-                                "r{} ({} in flight)",
-                                cell(r.get("revision")),
-                                cell(r.get("in_flight"))
-                            ),
-                            style::tone(Tone::Warn),
-                        ),
-                    ));
-                }
-            }
-            if let Some(Value::Array(errs)) = o.attrs.get("LastErrors") {
-                for e in errs {
-                    extra.push(TLine::styled(diag_text(e), style::tone(Tone::Bad)));
-                }
-            }
+            v.extend(traffic());
             v
         }
-        RowKind::Object(Kind::Proxy) => vec![
-            state,
-            plain("path", o.str("Path")),
-            plain("methods", or(cell(o.attrs.get("Methods")), "any")),
-            plain("transports", or(cell(o.attrs.get("Transports")), "all")),
-            plain("endpoint", or(cell(o.attrs.get("Endpoint")), "-")),
-            plain("revision", format!("r{}", n("Revision"))),
-            plain("requests", n("Requests")),
-            plain("errors", n("Errors")),
-            plain("in flight", n("InFlight")),
-            plain(
-                "p50 / p99",
-                format!("{} / {}", lat("P50Micros"), lat("P99Micros")),
-            ),
-        ],
         RowKind::Object(Kind::Endpoint) => {
-            if let Some(Value::Array(addrs)) = o.attrs.get("Addresses") {
-                for a in addrs {
-                    let st = cell(a.get("state"));
-                    extra.push(TLine::from(vec![
-                        TSpan::styled(format!("{st:<11} "), style::state(&st)),
-                        TSpan::raw(cell(a.get("url"))),
-                        TSpan::styled(
-                            format!(
-                                "  req {} err {}",
-                                cell(a.get("requests")),
-                                cell(a.get("errors"))
-                            ),
-                            style::tone(Tone::Dim),
-                        ),
-                    ]));
-                }
+            for a in o.typed::<EndpointAttrs>().addresses {
+                let st = a.state;
+                extra.push(TLine::from(vec![
+                    TSpan::styled(format!("{st:<11} "), style::state(&st)),
+                    TSpan::raw(a.url),
+                    TSpan::styled(
+                        format!("  req {} err {}", a.requests, a.errors),
+                        style::tone(Tone::Dim),
+                    ),
+                ]));
             }
-            vec![
+            let mut v = vec![
                 state,
                 plain("strategy", o.str("Strategy")),
                 plain(
                     "timeout",
                     o.num("TimeoutMillis").map(millis).unwrap_or_default(),
                 ),
-                plain("requests", n("Requests")),
-                plain("errors", n("Errors")),
-                plain("in flight", n("InFlight")),
-                plain(
-                    "p50 / p99",
-                    format!("{} / {}", lat("P50Micros"), lat("P99Micros")),
-                ),
-            ]
+            ];
+            v.extend(traffic());
+            v
         }
         RowKind::Object(Kind::Transport) => vec![
             state,
@@ -192,7 +125,7 @@ fn fields(o: &Obj, app: &App) -> (Vec<Field>, Vec<TLine<'static>>) {
         }
         RowKind::Object(Kind::Sequence) => vec![
             plain("steps", n("Steps")),
-            plain("kinds", cell(o.attrs.get("StepKinds"))),
+            plain("kinds", o.typed::<SequenceAttrs>().step_kinds.join(",")),
         ],
         RowKind::Object(Kind::Consumer) => {
             let mut v = vec![
@@ -225,6 +158,58 @@ fn fields(o: &Obj, app: &App) -> (Vec<Field>, Vec<TLine<'static>>) {
         RowKind::Draining => vec![state, plain("in flight", n("InFlight"))],
     };
     (f, extra)
+}
+
+/// A loaded unit's fields; its last errors go to `extra`.
+fn unit_fields(o: &Obj, app: &App, state: Field, extra: &mut Vec<TLine<'static>>) -> Vec<Field> {
+    let n = |k: &str| count(o.num(k));
+    let mut v = vec![
+        state,
+        plain("revision", format!("r{} {}", n("Revision"), o.str("Label"))),
+        plain("hash", short_hash(o.str("Hash")).to_string()),
+    ];
+    if let Some(t) = o.num("DeployedAt").filter(|t| *t > 0.0) {
+        let took = o.num("DeployMillis").map(millis).unwrap_or_default();
+        v.push(plain(
+            "deployed",
+            format!("{} in {took}", ago(t as u64, app.now_ms)),
+        ));
+    }
+    for (k, attr) in [
+        ("proxies", "Proxies"),
+        ("endpoints", "Endpoints"),
+        ("tasks", "Tasks"),
+    ] {
+        v.push(plain(k, o.names(attr).len().to_string()));
+    }
+    v.push(plain("requests", n("Requests")));
+    v.push(plain("errors", n("Errors")));
+    v.push(plain("in flight", n("InFlight")));
+    if !o.str("Origin").is_empty() {
+        v.push(plain("origin", o.str("Origin").to_owned()));
+    }
+    let u: UnitAttrs = o.typed();
+    for (on, note) in [
+        (u.degraded, "degraded: serving its last-good copy"),
+        (u.modified_on_disk, "modified on disk (d: diff, r: reload)"),
+    ] {
+        if on {
+            v.push(("note", TSpan::styled(note, style::tone(Tone::Warn))));
+        }
+    }
+    for r in u.draining {
+        v.push((
+            "draining",
+            TSpan::styled(
+                format!("r{} ({} in flight)", r.revision, r.in_flight),
+                style::tone(Tone::Warn),
+            ),
+        ));
+    }
+    for e in u.last_errors {
+        extra.push(TLine::styled(e.to_string(), style::tone(Tone::Bad)));
+    }
+    v
 }
 
 /// Fields in as many columns as the height needs (at least [`GRID_MIN`] wide, values cut to

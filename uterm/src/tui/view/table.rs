@@ -4,12 +4,12 @@
 //! Columns have a priority: on a narrow terminal the least important go first, and what
 //! room is left widens names and sparklines.
 
+use deployments::protocol::attrs::{EndpointAttrs, UnitAttrs};
 use ratatui::layout::{Constraint, Rect};
 use ratatui::style::{Color, Style};
 use ratatui::text::{Line as TLine, Span as TSpan};
 use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, TableState};
 use ratatui::Frame;
-use serde_json::Value;
 
 use super::style;
 use crate::lang::kind::Kind;
@@ -177,25 +177,12 @@ fn unit_notes(o: &Obj) -> String {
     if o.flag("ModifiedOnDisk") {
         n.push("modified on disk".to_string());
     }
-    if let Some(Value::Array(d)) = o.attrs.get("Draining") {
-        if !d.is_empty() {
-            n.push(format!("draining {}", d.len()));
-        }
+    let u: UnitAttrs = o.typed();
+    if !u.draining.is_empty() {
+        n.push(format!("draining {}", u.draining.len()));
     }
-    if matches!(o.attrs.get("LastErrors"), Some(Value::Array(e)) if !e.is_empty())
-        && o.state() != "Failed"
-    {
-        let first = match o.attrs.get("LastErrors") {
-            Some(Value::Array(e)) => e.first().map(|e| match e {
-                Value::String(s) => s.clone(),
-                e => e
-                    .get("message")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_string(),
-            }),
-            _ => None,
-        };
+    if !u.last_errors.is_empty() && o.state() != "Failed" {
+        let first = u.last_errors.first().map(|e| e.message.clone());
         n.push(match first.filter(|m| !m.is_empty()) {
             Some(m) => format!("last deploy rejected: {m}"),
             None => "last deploy rejected".into(),
@@ -206,15 +193,9 @@ fn unit_notes(o: &Obj) -> String {
 
 /// `active/all` addresses of an endpoint.
 pub fn addresses_up(o: &Obj) -> String {
-    let addrs = o.attrs.get("Addresses").and_then(Value::as_array);
-    let up = addrs
-        .map(|a| {
-            a.iter()
-                .filter(|x| x.get("state").and_then(Value::as_str) == Some("Active"))
-                .count()
-        })
-        .unwrap_or(0);
-    format!("{up}/{}", addrs.map(Vec::len).unwrap_or(0))
+    let addrs = o.typed::<EndpointAttrs>().addresses;
+    let up = addrs.iter().filter(|a| a.state == "Active").count();
+    format!("{up}/{}", addrs.len())
 }
 
 /// The INFO cell of a drill-down row.
