@@ -172,6 +172,8 @@ pub struct App {
     pub drill: Option<(String, View)>,
     pub mode: Mode,
     pub snapshot: Option<Snapshot>,
+    /// The last read of the cluster status (the Cluster view).
+    pub cluster: Option<crate::tui::cluster::ClusterFeed>,
     pub conn: Conn,
     pub events_conn: Conn,
     /// Recent `RequestsPerSecond` samples per row key, oldest first.
@@ -208,6 +210,7 @@ impl App {
             drill: None,
             mode: Mode::Normal,
             snapshot: None,
+            cluster: None,
             conn: Conn::Connecting,
             events_conn: Conn::Connecting,
             rates: HashMap::new(),
@@ -260,7 +263,7 @@ impl App {
             (None, View::Endpoints) => s.endpoints.iter().collect(),
             (None, View::Transports) => s.transports.iter().collect(),
             (None, View::Consumers) => s.consumers.iter().collect(),
-            (None, View::Events) => Vec::new(),
+            (None, View::Events | View::Cluster) => Vec::new(),
         };
         let f = self.filter().to_lowercase();
         let mut rows: Vec<&Obj> = all
@@ -399,6 +402,10 @@ impl App {
                     message,
                     retry_at_ms: None,
                 };
+                vec![]
+            }
+            Action::Cluster(c) => {
+                self.cluster = Some(*c);
                 vec![]
             }
             Action::Event(e) => {
