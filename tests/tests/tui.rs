@@ -385,6 +385,13 @@ fn console_switches_views_filters_reloads_a_unit_and_pauses_a_proxy() {
         env.get("/orders") == 200
     });
 
+    // 7: the Cluster view; this server has no [cluster], which is no error.
+    t.keys(&["7"]);
+    t.wait_for(
+        &["this server is not in a cluster; see docs/cluster.md"],
+        &["cannot read the cluster status"],
+    );
+
     // q quits with status 0.
     t.keys(&["q"]);
     assert_eq!(t.wait_exit(), 0);
