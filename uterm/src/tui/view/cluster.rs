@@ -113,7 +113,7 @@ fn node_lines(s: &ClusterStatus, now_ms: u64) -> Vec<TLine<'static>> {
 fn status(f: &mut Frame, area: Rect, s: &ClusterStatus, now_ms: u64) {
     let block = Block::default().borders(Borders::ALL).title(TSpan::styled(
         format!(
-            " Cluster {} · {} nodes · {} units ",
+            " Cluster {} · nodes {} · units {} ",
             s.cluster,
             s.nodes.len(),
             s.units.len()
