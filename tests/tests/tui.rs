@@ -385,6 +385,13 @@ fn console_switches_views_filters_reloads_a_unit_and_pauses_a_proxy() {
         env.get("/orders") == 200
     });
 
+    // 7: the Cluster view; this server has no [cluster], which is no error.
+    t.keys(&["7"]);
+    t.wait_for(
+        &["this server is not in a cluster; see docs/cluster.md"],
+        &["cannot read the cluster status"],
+    );
+
     // q quits with status 0.
     t.keys(&["q"]);
     assert_eq!(t.wait_exit(), 0);
@@ -490,6 +497,67 @@ fn console_taps_the_selected_proxy_live() {
     // Esc closes it; q quits.
     t.keys(&["Escape"]);
     t.wait_for(&["Proxies (1)"], &["tap proxy"]);
+    t.keys(&["q"]);
+    assert_eq!(t.wait_exit(), 0);
+}
+
+#[test]
+fn console_cluster_view_shows_each_node_synced_then_a_killed_one_down() {
+    if !Tmux::available("console_cluster_view_shows_each_node_synced_then_a_killed_one_down") {
+        return;
+    }
+    let etcd = e2e::etcd::Etcd::start();
+    // A short lease, so that a killed node shows DOWN within a few seconds.
+    let confs: Vec<TempConf> = ["a", "b"]
+        .iter()
+        .map(|n| {
+            TempConf::new()
+                .http("web")
+                .table(&etcd.cluster_table("ui", n, 2))
+        })
+        .collect();
+    let mut esbs: Vec<Esb> = confs.iter().map(Esb::start).collect();
+    let m = Mgmt::of(&confs[0]);
+    let text = e2e::scenario::answering("/shop", "v1");
+    let env = m.exec(
+        deployments::protocol::cluster::BEAN,
+        "deploy",
+        serde_json::json!([{"unit": "shop", "files": {"unit.toml": text}, "wait_ms": 10_000}]),
+    );
+    assert_eq!(env["status"], 200, "{env}");
+    let argv: Vec<String> = [
+        uterm_bin().display().to_string(),
+        "--url".into(),
+        confs[0].mgmt_url(""),
+        "--token".into(),
+        m.control.clone(),
+        "--refresh".into(),
+        "500ms".into(),
+    ]
+    .into();
+    let t = Tmux::start(&argv, confs[0].root());
+    t.wait_for(&["● connected"], &[]);
+
+    // 7: the Cluster view: the store up, the unit SYNCED on both nodes.
+    t.keys(&["7"]);
+    let s = t.wait_for(
+        &[
+            "Cluster ui · nodes 2 · units 1",
+            "store UP",
+            "answered by a",
+            "shop",
+            "a up",
+            "b up",
+        ],
+        &["DOWN", "PENDING"],
+    );
+    assert_eq!(s.matches("SYNCED").count(), 2, "{s}");
+
+    // Node b dies: its lease expires and the view shows it DOWN; a still serves.
+    esbs[1].signal(libc::SIGKILL);
+    esbs[1].wait(Duration::from_secs(10));
+    t.wait_for(&["b DOWN (lease expired)", "SYNCED"], &["b up"]);
+
     t.keys(&["q"]);
     assert_eq!(t.wait_exit(), 0);
 }

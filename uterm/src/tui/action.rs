@@ -18,16 +18,18 @@ pub enum View {
     Transports,
     Events,
     Consumers,
+    Cluster,
 }
 
 impl View {
-    pub const ALL: [View; 6] = [
+    pub const ALL: [View; 7] = [
         View::Units,
         View::Proxies,
         View::Endpoints,
         View::Transports,
         View::Events,
         View::Consumers,
+        View::Cluster,
     ];
 
     pub fn title(self) -> &'static str {
@@ -38,6 +40,7 @@ impl View {
             View::Transports => "Transports",
             View::Events => "Events",
             View::Consumers => "Consumers",
+            View::Cluster => "Cluster",
         }
     }
 
@@ -184,6 +187,8 @@ pub enum Action {
         now_ms: u64,
     },
     Snapshot(Box<Snapshot>),
+    /// A read of the cluster status.
+    Cluster(Box<crate::tui::cluster::ClusterFeed>),
     /// The refresh failed; the next attempt is in `retry_in`.
     PollFailed {
         message: String,

@@ -173,6 +173,8 @@ pub struct App {
     pub drill: Option<(String, View)>,
     pub mode: Mode,
     pub snapshot: Option<Snapshot>,
+    /// The last read of the cluster status (the Cluster view).
+    pub cluster: Option<crate::tui::cluster::ClusterFeed>,
     pub conn: Conn,
     pub events_conn: Conn,
     /// Recent `RequestsPerSecond` samples per row key, oldest first.
@@ -209,6 +211,7 @@ impl App {
             drill: None,
             mode: Mode::Normal,
             snapshot: None,
+            cluster: None,
             conn: Conn::Connecting,
             events_conn: Conn::Connecting,
             rates: HashMap::new(),
@@ -261,7 +264,7 @@ impl App {
             (None, View::Endpoints) => s.endpoints.iter().collect(),
             (None, View::Transports) => s.transports.iter().collect(),
             (None, View::Consumers) => s.consumers.iter().collect(),
-            (None, View::Events) => Vec::new(),
+            (None, View::Events | View::Cluster) => Vec::new(),
         };
         let f = self.filter().to_lowercase();
         let mut rows: Vec<&Obj> = all
@@ -400,6 +403,10 @@ impl App {
                     message,
                     retry_at_ms: None,
                 };
+                vec![]
+            }
+            Action::Cluster(c) => {
+                self.cluster = Some(*c);
                 vec![]
             }
             Action::Event(e) => {

@@ -72,12 +72,16 @@ fn number_keys_and_tab_switch_views() {
     key(&mut a, KeyCode::Tab);
     assert_eq!(a.view, View::Consumers, "Consumers come after Events (6)");
     key(&mut a, KeyCode::Tab);
+    assert_eq!(a.view, View::Cluster, "Cluster comes after Consumers (7)");
+    key(&mut a, KeyCode::Tab);
     assert_eq!(a.view, View::Units, "Tab wraps around");
     key(&mut a, KeyCode::BackTab);
-    assert_eq!(a.view, View::Consumers);
+    assert_eq!(a.view, View::Cluster);
     typed(&mut a, "1");
     typed(&mut a, "6");
     assert_eq!(a.view, View::Consumers);
+    typed(&mut a, "7");
+    assert_eq!(a.view, View::Cluster);
 }
 
 #[test]

@@ -176,3 +176,64 @@ pub fn app(width: u16, height: u16) -> App {
     a.update(Action::Tick { now_ms: NOW });
     a
 }
+
+/// A cluster of three nodes and two cluster units as `status` answers it: `esb-a` synced,
+/// `esb-b` failed to apply `orders` revision 3 (it serves revision 2) and still applies
+/// `quotes`, `esb-c` down (its lease expired).
+pub fn cluster_status() -> deployments::protocol::cluster::ClusterStatus {
+    use deployments::protocol::cluster::{ClusterStatus, UnitReport, UnitStatus};
+    use deployments::protocol::cluster::{StoreHealth, StoreState};
+    use std::collections::BTreeMap;
+    let unit = |name: &str, revision: u64, hash: &str, label: Option<&str>| UnitStatus {
+        unit: name.into(),
+        revision,
+        hash: hash.into(),
+        label: label.map(str::to_owned),
+        by: "esb-a".into(),
+        at_ms: NOW - 60_000,
+        paused: false,
+    };
+    let units = vec![
+        unit("orders", 3, "5f2c9a71be04d3e8", Some("1.3.0")),
+        unit("quotes", 7, "0b9e44d1c2a7f613", None),
+    ];
+    let report = |revision: u64, hash: &str, error: Option<&str>| UnitReport {
+        revision,
+        hash: hash.into(),
+        error: error.map(str::to_owned),
+        paused: false,
+        applied_at_ms: NOW - 59_000,
+    };
+    let both = BTreeMap::from([
+        ("orders".to_string(), report(3, "5f2c9a71be04d3e8", None)),
+        ("quotes".to_string(), report(7, "0b9e44d1c2a7f613", None)),
+    ]);
+    let failed = BTreeMap::from([
+        (
+            "orders".to_string(),
+            report(
+                3,
+                "5f2c9a71be04d3e8",
+                Some("proxy \"orders\": transport \"jms\" is not configured on this node"),
+            ),
+        ),
+        ("quotes".to_string(), report(6, "77aa01c3d9e2b450", None)),
+    ]);
+    let reports = BTreeMap::from([
+        ("esb-a".to_string(), (true, 118, both.clone())),
+        ("esb-b".to_string(), (true, 117, failed)),
+        ("esb-c".to_string(), (false, 112, both)),
+    ]);
+    ClusterStatus {
+        cluster: "shop".into(),
+        node: "esb-a".into(),
+        store: StoreHealth {
+            state: StoreState::Up,
+            endpoints: vec!["127.0.0.1:2379".into()],
+            detail: None,
+            applied_revision: 118,
+        },
+        nodes: ClusterStatus::matrix(&units, &reports),
+        units,
+    }
+}

@@ -23,7 +23,7 @@ pub fn action_for(mode: &Mode, key: KeyEvent) -> Option<Action> {
         Mode::Popup(_) => Some(match key.code {
             KeyCode::Esc => Action::Back,
             KeyCode::Char('q') => Action::Quit,
-            KeyCode::Char(c @ '1'..='6') => {
+            KeyCode::Char(c @ '1'..='7') => {
                 Action::SwitchView(View::ALL[(c as u8 - b'1') as usize])
             }
             KeyCode::Tab => Action::NextView,
@@ -72,7 +72,7 @@ fn normal(code: KeyCode, ctrl: bool) -> Option<Action> {
     }
     Some(match code {
         KeyCode::Char('q') => Action::Quit,
-        KeyCode::Char(c @ '1'..='6') => Action::SwitchView(View::ALL[(c as u8 - b'1') as usize]),
+        KeyCode::Char(c @ '1'..='7') => Action::SwitchView(View::ALL[(c as u8 - b'1') as usize]),
         KeyCode::Tab => Action::NextView,
         KeyCode::BackTab => Action::PrevView,
         KeyCode::Up | KeyCode::Char('k') => Action::Up,

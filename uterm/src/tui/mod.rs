@@ -9,6 +9,7 @@
 
 pub mod action;
 pub mod app;
+pub mod cluster;
 pub mod edit;
 #[cfg(test)]
 mod fixture;

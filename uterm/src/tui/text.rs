@@ -60,7 +60,7 @@ pub const KEYS: &[(&str, &[(&str, &str)])] = &[
         "Views",
         &[
             ("1 2 3 4", "Units, Proxies, Endpoints, Transports"),
-            ("5 6", "Events, Consumers"),
+            ("5 6 7", "Events, Consumers, Cluster"),
             ("Tab / Shift-Tab", "next / previous view"),
             ("↑ ↓  j k", "move the selection"),
             ("PgUp PgDn  g G", "page up / down, first / last row"),

@@ -4,6 +4,7 @@
 //! replaces the layout. The detail pane sits beside the table from [`WIDE`] columns, below it
 //! otherwise (taller on tall terminals).
 
+mod cluster;
 mod detail;
 mod events;
 mod header;
@@ -62,6 +63,10 @@ pub fn draw(f: &mut Frame, app: &App) {
 }
 
 fn draw_body(f: &mut Frame, body: Rect, app: &App) {
+    if app.drill.is_none() && app.view == View::Cluster {
+        cluster::draw(f, body, app);
+        return;
+    }
     let events = app.drill.is_none() && app.view == View::Events;
     if app.snapshot.is_none() && !events {
         not_connected(f, body, app);

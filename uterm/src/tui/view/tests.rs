@@ -306,3 +306,50 @@ fn consumers_120x40() {
     keys(&mut a, "6j");
     insta::assert_snapshot!(screen(&a));
 }
+
+fn clustered(mut a: App, feed: crate::tui::cluster::ClusterFeed) -> App {
+    a.update(Action::Cluster(Box::new(feed)));
+    keys(&mut a, "7");
+    a
+}
+
+#[test]
+fn cluster_120x40() {
+    let s = fixture::cluster_status();
+    let a = clustered(
+        large(),
+        crate::tui::cluster::ClusterFeed::Status(Box::new(s)),
+    );
+    insta::assert_snapshot!(screen(&a));
+}
+
+#[test]
+fn cluster_narrow_60x20() {
+    let s = fixture::cluster_status();
+    let a = clustered(
+        fixture::app(60, 20),
+        crate::tui::cluster::ClusterFeed::Status(Box::new(s)),
+    );
+    insta::assert_snapshot!(screen(&a));
+}
+
+#[test]
+fn cluster_store_down_80x24() {
+    use deployments::protocol::cluster::StoreState;
+    let mut s = fixture::cluster_status();
+    s.store.state = StoreState::Down;
+    s.store.detail = Some("cluster store unreachable at 127.0.0.1:2379: connection refused".into());
+    let a = clustered(
+        small(),
+        crate::tui::cluster::ClusterFeed::Status(Box::new(s)),
+    );
+    insta::assert_snapshot!(screen(&a));
+}
+
+#[test]
+fn cluster_on_a_single_node_80x24() {
+    let a = clustered(small(), crate::tui::cluster::ClusterFeed::NotInCluster);
+    let text = screen(&a);
+    assert!(text.contains(super::cluster::NOT_IN_CLUSTER), "{text}");
+    insta::assert_snapshot!(text);
+}
