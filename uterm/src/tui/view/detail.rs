@@ -14,11 +14,10 @@ use ratatui::widgets::{Block, Borders, Paragraph, Sparkline, Wrap};
 use ratatui::Frame;
 
 use super::style;
-use super::table::strategy_word;
 use crate::lang::kind::Kind;
 use crate::present::output::{ago, micros, millis, short_hash, Tone};
 use crate::tui::app::App;
-use crate::tui::model::{Obj, RowKind};
+use crate::tui::model::{strategy_word, Obj, RowKind};
 use crate::tui::text::{count, rate};
 
 type Field = (&'static str, TSpan<'static>);

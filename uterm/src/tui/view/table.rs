@@ -4,10 +4,9 @@
 //! Columns have a priority: on a narrow terminal the least important go first, and what
 //! room is left widens names and sparklines.
 
-use deployments::model::Strategy;
 use deployments::protocol::attrs::{
-    ConsumerAttrs, Counters, EndpointAttrs, Latency, ProxyAttrs, SequenceAttrs, TaskAttrs,
-    TransportAttrs, UnitAttrs,
+    ConsumerAttrs, Counters, EndpointAttrs, ProxyAttrs, SequenceAttrs, TaskAttrs, TransportAttrs,
+    UnitAttrs,
 };
 use ratatui::layout::{Constraint, Rect};
 use ratatui::style::{Color, Style};
@@ -20,7 +19,7 @@ use crate::lang::kind::Kind;
 use crate::present::output::{ago, micros, Tone};
 use crate::tui::action::{SortBy, View};
 use crate::tui::app::App;
-use crate::tui::model::{Obj, RowKind, ACKED_RATE};
+use crate::tui::model::{strategy_word, Obj, RowKind, ACKED_RATE};
 use crate::tui::text::{count, rate, spark};
 
 /// A column: title, width range, right-aligned, priority (0 is kept longest).
@@ -202,27 +201,9 @@ pub fn addresses_up(o: &Obj) -> String {
     format!("{up}/{}", addrs.len())
 }
 
-/// A strategy as the server names it (`round-robin`).
-pub fn strategy_word(s: Strategy) -> &'static str {
-    match s {
-        Strategy::Failover => "failover",
-        Strategy::RoundRobin => "round-robin",
-        Strategy::Weighted => "weighted",
-    }
-}
-
 /// A count as the cells show it.
 fn n(v: u64) -> Option<f64> {
     Some(v as f64)
-}
-
-/// Requests in progress: messages for a consumer, requests for the others (a draining
-/// revision's row carries its own).
-fn in_flight(o: &Obj) -> Option<f64> {
-    match o.kind {
-        RowKind::Object(Kind::Consumer) => n(o.typed::<ConsumerAttrs>().in_flight),
-        _ => o.typed::<Counters>().in_flight.map(|v| v as f64),
-    }
 }
 
 /// The INFO cell of a drill-down row.
@@ -256,7 +237,7 @@ fn info(o: &Obj) -> String {
                 count(c.queue_depth.map(|d| d as f64))
             )
         }
-        RowKind::Draining => format!("{} in flight", count(in_flight(o))),
+        RowKind::Draining => format!("{} in flight", count(o.in_flight())),
         _ => String::new(),
     }
 }
@@ -364,7 +345,7 @@ fn cell(c: &Col, o: &Obj, app: &App, width: u16) -> Cell<'static> {
             Some(e) => num_cell(Some(e), true),
             None => na(),
         },
-        "INFL" => match in_flight(o) {
+        "INFL" => match o.in_flight() {
             Some(v) => num_cell(Some(v), false),
             None => na(),
         },
@@ -373,7 +354,7 @@ fn cell(c: &Col, o: &Obj, app: &App, width: u16) -> Cell<'static> {
                 RowKind::Object(Kind::Unit) => {
                     app.snapshot.as_ref().and_then(|s| s.unit_p99(&o.name))
                 }
-                _ => o.typed::<Latency>().p99_micros.map(|p| p as f64),
+                _ => o.p99(),
             };
             match p {
                 Some(us) if us > 0.0 => Cell::from(TLine::from(micros(us)).right_aligned()),
