@@ -383,9 +383,14 @@ impl Snapshot {
                 .consumers
                 .iter()
                 .find(|p| p.unit == c.unit && p.name == c.name);
-            for (counter, rate) in [("Received", RECEIVED_RATE), ("Acked", ACKED_RATE)] {
-                let r = match (before.and_then(|p| p.num(counter)), c.num(counter)) {
-                    (Some(a), Some(b)) if b >= a => (b - a) / secs,
+            let counts = |o: &Obj| {
+                let a: ConsumerAttrs = o.typed();
+                [a.received, a.acked]
+            };
+            let (was, now) = (before.map(counts), counts(c));
+            for (i, rate) in [RECEIVED_RATE, ACKED_RATE].into_iter().enumerate() {
+                let r = match was {
+                    Some(w) if now[i] >= w[i] => (now[i] - w[i]) as f64 / secs,
                     _ => 0.0,
                 };
                 c.attrs.insert(rate.into(), json!(r));
