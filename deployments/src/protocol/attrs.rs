@@ -122,6 +122,11 @@ fn whole<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error
     Ok(v.map(|f| f.max(0.0).round() as u64))
 }
 
+/// Reads a count that may come as a JSON float (`40.0`), rounded; null or absent is 0.
+fn whole_or_zero<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    whole(d).map(Option::unwrap_or_default)
+}
+
 attributes! {
     /// Request counters of a transport, unit, proxy or endpoint (the server sends each one;
     /// `None` is an attribute it did not send).
@@ -331,13 +336,21 @@ attributes! {
         source: String = "Source" ro "transport/queue, or the inbox directory",
         sequence: Option<String> = "Sequence" ro "sequence each message runs through",
         endpoint: Option<String> = "Endpoint" ro "endpoint each message is sent to",
+        #[serde(deserialize_with = "whole_or_zero")]
         received: u64 = "Received" ro "messages (files) taken",
+        #[serde(deserialize_with = "whole_or_zero")]
         acked: u64 = "Acked" ro "messages acknowledged (files moved to done)",
+        #[serde(deserialize_with = "whole_or_zero")]
         retried: u64 = "Retried" ro "failed attempts that were tried again",
+        #[serde(deserialize_with = "whole_or_zero")]
         dead_lettered: u64 = "DeadLettered" ro "messages dead-lettered (files moved to failed)",
+        #[serde(deserialize_with = "whole_or_zero")]
         redelivered: u64 = "Redelivered" ro "messages received with the redelivered flag (files resumed after a restart)",
+        #[serde(deserialize_with = "whole_or_zero")]
         in_flight: u64 = "InFlight" ro "messages being processed",
+        #[serde(deserialize_with = "whole_or_zero")]
         reconnects: u64 = "Reconnects" ro "failed connection attempts and lost connections",
+        #[serde(deserialize_with = "whole")]
         queue_depth: Option<u64> = "QueueDepth" ro "messages (files) waiting, refreshed every 2s (null: unknown)",
     }
 }
@@ -498,6 +511,12 @@ mod tests {
         assert_eq!(c.in_flight, None, "an attribute not sent is none, not 0");
         let l: Latency = serde_json::from_value(serde_json::json!({"P99Micros": 3100.0})).unwrap();
         assert_eq!(l.p99_micros, Some(3100));
+        let c: ConsumerAttrs = serde_json::from_value(serde_json::json!({
+            "Received": 2000.0, "Acked": 1900, "QueueDepth": null, "InFlight": 4.0
+        }))
+        .unwrap();
+        assert_eq!((c.received, c.acked, c.in_flight), (2000, 1900, 4));
+        assert_eq!(c.queue_depth, None);
         assert_eq!(Counters::specs()[1].type_, "long");
     }
 }

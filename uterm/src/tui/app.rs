@@ -5,7 +5,7 @@
 //! mode in [`crate::tui::modes`], operations on the selection in [`crate::tui::ops`],
 //! commands and their results in [`crate::tui::jobs`].
 
-use deployments::protocol::attrs::{Rate, ServerAttrs};
+use deployments::protocol::attrs::{ConsumerAttrs, Counters, Rate, ServerAttrs};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::Duration;
 
@@ -535,11 +535,16 @@ fn sort_rows(rows: &mut [&Obj], by: SortBy, reversed: bool, s: &Snapshot) {
     let num = |o: &Obj| -> Option<f64> {
         match by {
             SortBy::Rate => o.rate(),
-            SortBy::Errors => o.num("Errors").or_else(|| o.num("DeadLettered")),
-            SortBy::InFlight => o.num("InFlight"),
+            SortBy::Errors => match o.kind {
+                RowKind::Object(Kind::Consumer) => {
+                    Some(o.typed::<ConsumerAttrs>().dead_lettered as f64)
+                }
+                _ => o.typed::<Counters>().errors.map(|e| e as f64),
+            },
+            SortBy::InFlight => o.in_flight(),
             SortBy::P99 => match o.kind {
                 RowKind::Object(Kind::Unit) => s.unit_p99(&o.name),
-                _ => o.num("P99Micros"),
+                _ => o.p99(),
             },
             SortBy::Name | SortBy::State => None,
         }

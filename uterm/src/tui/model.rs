@@ -3,7 +3,11 @@
 //! completes ([`Names`]). Pure: no sockets, no terminal. Units on disk that are not loaded
 //! and revisions still draining become rows too, so every view is a plain list of objects.
 
-use deployments::protocol::attrs::{EndpointAttrs, ManagerAttrs, UnitAttrs};
+use deployments::model::Strategy;
+use deployments::protocol::attrs::{
+    ConsumerAttrs, Counters, EndpointAttrs, Latency, ManagerAttrs, ProxyAttrs, TransportAttrs,
+    UnitAttrs,
+};
 use deployments::protocol::{ObjectName, Request, Response};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -140,8 +144,22 @@ impl Obj {
     pub fn rate(&self) -> Option<f64> {
         match self.kind {
             RowKind::Object(Kind::Consumer) => self.num(RECEIVED_RATE),
-            _ => self.num("RequestsPerSecond"),
+            _ => self.typed::<Counters>().requests_per_second.map(|r| r.0),
         }
+    }
+
+    /// What is in progress: messages for a consumer, requests for the others (a draining
+    /// revision's row carries its own count as the counters do).
+    pub fn in_flight(&self) -> Option<f64> {
+        match self.kind {
+            RowKind::Object(Kind::Consumer) => Some(self.typed::<ConsumerAttrs>().in_flight as f64),
+            _ => self.typed::<Counters>().in_flight.map(|v| v as f64),
+        }
+    }
+
+    /// The 99th percentile latency (µs) of a proxy or endpoint.
+    pub fn p99(&self) -> Option<f64> {
+        self.typed::<Latency>().p99_micros.map(|p| p as f64)
     }
 
     /// Every attribute, as the lines of `show` (the popup of Enter on a row).
@@ -151,18 +169,57 @@ impl Obj {
 
     /// Lower-cased text a `/` filter matches against: name, unit, state, path, bind.
     pub fn haystack(&self) -> String {
+        let label = match self.kind {
+            RowKind::Object(Kind::Unit) => self.typed::<UnitAttrs>().label,
+            _ => None,
+        };
         let mut s = format!(
             "{} {} {} {}",
             self.kind.word(),
             self.label(),
             self.state(),
-            self.str("Label")
+            label.unwrap_or_default()
         );
-        for k in ["Path", "Bind", "Strategy", "Endpoint", "Source"] {
+        // Path, bind, strategy, endpoint and source, as far as the kind has them.
+        let none = String::new;
+        let words: [String; 5] = match self.kind {
+            RowKind::Object(Kind::Proxy) => {
+                let p: ProxyAttrs = self.typed();
+                let e = p.endpoint.unwrap_or_default();
+                [p.path, none(), none(), e, none()]
+            }
+            RowKind::Object(Kind::Transport) => [
+                none(),
+                self.typed::<TransportAttrs>().bind,
+                none(),
+                none(),
+                none(),
+            ],
+            RowKind::Object(Kind::Endpoint) => {
+                let st = strategy_word(self.typed::<EndpointAttrs>().strategy);
+                [none(), none(), st.to_string(), none(), none()]
+            }
+            RowKind::Object(Kind::Consumer) => {
+                let c: ConsumerAttrs = self.typed();
+                let e = c.endpoint.unwrap_or_default();
+                [none(), none(), none(), e, c.source]
+            }
+            _ => [none(), none(), none(), none(), none()],
+        };
+        for w in words {
             s.push(' ');
-            s.push_str(self.str(k));
+            s.push_str(&w);
         }
         s.to_lowercase()
+    }
+}
+
+/// A strategy as the server names it (`round-robin`).
+pub fn strategy_word(s: Strategy) -> &'static str {
+    match s {
+        Strategy::Failover => "failover",
+        Strategy::RoundRobin => "round-robin",
+        Strategy::Weighted => "weighted",
     }
 }
 
@@ -326,9 +383,14 @@ impl Snapshot {
                 .consumers
                 .iter()
                 .find(|p| p.unit == c.unit && p.name == c.name);
-            for (counter, rate) in [("Received", RECEIVED_RATE), ("Acked", ACKED_RATE)] {
-                let r = match (before.and_then(|p| p.num(counter)), c.num(counter)) {
-                    (Some(a), Some(b)) if b >= a => (b - a) / secs,
+            let counts = |o: &Obj| {
+                let a: ConsumerAttrs = o.typed();
+                [a.received, a.acked]
+            };
+            let (was, now) = (before.map(counts), counts(c));
+            for (i, rate) in [RECEIVED_RATE, ACKED_RATE].into_iter().enumerate() {
+                let r = match was {
+                    Some(w) if now[i] >= w[i] => (now[i] - w[i]) as f64 / secs,
                     _ => 0.0,
                 };
                 c.attrs.insert(rate.into(), json!(r));
@@ -367,7 +429,7 @@ impl Snapshot {
         self.proxies
             .iter()
             .filter(|p| p.unit.as_deref() == Some(unit))
-            .filter_map(|p| p.num("P99Micros"))
+            .filter_map(Obj::p99)
             .reduce(f64::max)
     }
 

@@ -3,7 +3,10 @@
 //! recent request rate. Tall beside the table, a wrapped paragraph beside the sparkline when
 //! it sits below it.
 
-use deployments::protocol::attrs::{EndpointAttrs, ProxyAttrs, SequenceAttrs, UnitAttrs};
+use deployments::protocol::attrs::{
+    ConsumerAttrs, Counters, EndpointAttrs, Latency, ProxyAttrs, SequenceAttrs, TaskAttrs,
+    TransportAttrs, UnitAttrs,
+};
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Style};
 use ratatui::text::{Line as TLine, Span as TSpan};
@@ -14,7 +17,7 @@ use super::style;
 use crate::lang::kind::Kind;
 use crate::present::output::{ago, micros, millis, short_hash, Tone};
 use crate::tui::app::App;
-use crate::tui::model::{Obj, RowKind};
+use crate::tui::model::{strategy_word, Obj, RowKind};
 use crate::tui::text::{count, rate};
 
 type Field = (&'static str, TSpan<'static>);
@@ -23,24 +26,44 @@ fn plain(k: &'static str, v: impl Into<String>) -> Field {
     (k, TSpan::raw(v.into()))
 }
 
-fn fields(o: &Obj, app: &App) -> (Vec<Field>, Vec<TLine<'static>>) {
-    let n = |k: &str| count(o.num(k));
-    let lat = |k: &str| match o.num(k) {
-        Some(us) if us > 0.0 => micros(us),
+/// A counter the server may not have sent (`-`).
+fn num(v: Option<u64>) -> String {
+    count(v.map(|v| v as f64))
+}
+
+/// A counter the server sends.
+fn whole(v: u64) -> String {
+    num(Some(v))
+}
+
+/// A latency, `-` when none was measured.
+fn lat(v: Option<u64>) -> String {
+    match v {
+        Some(us) if us > 0 => micros(us as f64),
         _ => "-".into(),
-    };
-    // Requests, errors, in flight and latency of a proxy or endpoint.
-    let traffic = || {
-        [
-            plain("requests", n("Requests")),
-            plain("errors", n("Errors")),
-            plain("in flight", n("InFlight")),
-            plain(
-                "p50 / p99",
-                format!("{} / {}", lat("P50Micros"), lat("P99Micros")),
-            ),
-        ]
-    };
+    }
+}
+
+/// Requests, errors and in flight of a unit, transport, proxy or endpoint.
+fn counters(c: &Counters) -> [Field; 3] {
+    [
+        plain("requests", num(c.requests)),
+        plain("errors", num(c.errors)),
+        plain("in flight", num(c.in_flight)),
+    ]
+}
+
+/// Counters and latency of a proxy or endpoint.
+fn traffic(c: &Counters, l: &Latency) -> Vec<Field> {
+    let mut v = Vec::from(counters(c));
+    v.push(plain(
+        "p50 / p99",
+        format!("{} / {}", lat(l.p50_micros), lat(l.p99_micros)),
+    ));
+    v
+}
+
+fn fields(o: &Obj, app: &App) -> (Vec<Field>, Vec<TLine<'static>>) {
     let state = (
         "state",
         TSpan::styled(o.state().to_string(), style::state(o.state())),
@@ -59,17 +82,18 @@ fn fields(o: &Obj, app: &App) -> (Vec<Field>, Vec<TLine<'static>>) {
             let p: ProxyAttrs = o.typed();
             let mut v = vec![
                 state,
-                plain("path", o.str("Path")),
+                plain("path", p.path),
                 plain("methods", or(p.methods.join(","), "any")),
                 plain("transports", or(p.transports.join(","), "all")),
                 plain("endpoint", or(p.endpoint.unwrap_or_default(), "-")),
-                plain("revision", format!("r{}", n("Revision"))),
+                plain("revision", format!("r{}", whole(p.revision))),
             ];
-            v.extend(traffic());
+            v.extend(traffic(&p.counters, &p.latency));
             v
         }
         RowKind::Object(Kind::Endpoint) => {
-            for a in o.typed::<EndpointAttrs>().addresses {
+            let e: EndpointAttrs = o.typed();
+            for a in e.addresses {
                 let st = a.state;
                 extra.push(TLine::from(vec![
                     TSpan::styled(format!("{st:<11} "), style::state(&st)),
@@ -82,57 +106,51 @@ fn fields(o: &Obj, app: &App) -> (Vec<Field>, Vec<TLine<'static>>) {
             }
             let mut v = vec![
                 state,
-                plain("strategy", o.str("Strategy")),
-                plain(
-                    "timeout",
-                    o.num("TimeoutMillis").map(millis).unwrap_or_default(),
-                ),
+                plain("strategy", strategy_word(e.strategy)),
+                plain("timeout", millis(e.timeout_millis as f64)),
             ];
-            v.extend(traffic());
+            v.extend(traffic(&e.counters, &e.latency));
             v
         }
-        RowKind::Object(Kind::Transport) => vec![
-            state,
-            plain("kind", o.str("Kind")),
-            plain("bind", o.str("Bind")),
-            plain("requests", n("Requests")),
-            plain("errors", n("Errors")),
-            plain("in flight", n("InFlight")),
-        ],
+        RowKind::Object(Kind::Transport) => {
+            let t: TransportAttrs = o.typed();
+            let mut v = vec![state, plain("kind", t.kind), plain("bind", t.bind)];
+            v.extend(counters(&t.counters));
+            v
+        }
         RowKind::Object(Kind::Task) => {
-            let last = match o.num("LastRun") {
-                Some(t) if t > 0.0 => ago(t as u64, app.now_ms),
+            let t: TaskAttrs = o.typed();
+            let last = match t.last_run {
+                Some(at) if at > 0 => ago(at, app.now_ms),
                 _ => "never".into(),
             };
             let mut v = vec![
                 state,
-                plain(
-                    "every",
-                    o.num("EveryMillis").map(millis).unwrap_or_default(),
-                ),
-                plain("sequence", o.str("Sequence")),
-                plain("runs", n("Runs")),
-                plain("failures", n("Failures")),
+                plain("every", millis(t.every_millis as f64)),
+                plain("sequence", t.sequence),
+                plain("runs", whole(t.runs)),
+                plain("failures", whole(t.failures)),
                 plain("last run", last),
             ];
-            if !o.str("LastError").is_empty() {
-                v.push((
-                    "last error",
-                    TSpan::styled(o.str("LastError").to_string(), style::tone(Tone::Bad)),
-                ));
+            if let Some(e) = t.last_error.filter(|e| !e.is_empty()) {
+                v.push(("last error", TSpan::styled(e, style::tone(Tone::Bad))));
             }
             v
         }
-        RowKind::Object(Kind::Sequence) => vec![
-            plain("steps", n("Steps")),
-            plain("kinds", o.typed::<SequenceAttrs>().step_kinds.join(",")),
-        ],
+        RowKind::Object(Kind::Sequence) => {
+            let q: SequenceAttrs = o.typed();
+            vec![
+                plain("steps", whole(q.steps as u64)),
+                plain("kinds", q.step_kinds.join(",")),
+            ]
+        }
         RowKind::Object(Kind::Consumer) => {
+            let c: ConsumerAttrs = o.typed();
             let mut v = vec![
                 state,
-                plain("source", format!("{} {}", o.str("Kind"), o.str("Source"))),
-                plain("received", n("Received")),
-                plain("acked", n("Acked")),
+                plain("source", format!("{} {}", c.kind, c.source)),
+                plain("received", whole(c.received)),
+                plain("acked", whole(c.acked)),
                 plain(
                     "recv/ack/s",
                     format!(
@@ -141,54 +159,56 @@ fn fields(o: &Obj, app: &App) -> (Vec<Field>, Vec<TLine<'static>>) {
                         rate(o.num(crate::tui::model::ACKED_RATE))
                     ),
                 ),
-                plain("retried", n("Retried")),
-                plain("dead-lettered", n("DeadLettered")),
-                plain("redelivered", n("Redelivered")),
-                plain("in flight", n("InFlight")),
-                plain("queue depth", n("QueueDepth")),
+                plain("retried", whole(c.retried)),
+                plain("dead-lettered", whole(c.dead_lettered)),
+                plain("redelivered", whole(c.redelivered)),
+                plain("in flight", whole(c.in_flight)),
+                plain("queue depth", num(c.queue_depth)),
             ];
-            if !o.str("Reason").is_empty() {
-                v.push((
-                    "reason",
-                    TSpan::styled(o.str("Reason").to_string(), style::tone(Tone::Warn)),
-                ));
+            if let Some(why) = c.reason.filter(|r| !r.is_empty()) {
+                v.push(("reason", TSpan::styled(why, style::tone(Tone::Warn))));
             }
             v
         }
-        RowKind::Draining => vec![state, plain("in flight", n("InFlight"))],
+        // A draining revision's row carries its in-flight count as the counters do.
+        RowKind::Draining => vec![
+            state,
+            plain("in flight", num(o.typed::<Counters>().in_flight)),
+        ],
     };
     (f, extra)
 }
 
 /// A loaded unit's fields; its last errors go to `extra`.
 fn unit_fields(o: &Obj, app: &App, state: Field, extra: &mut Vec<TLine<'static>>) -> Vec<Field> {
-    let n = |k: &str| count(o.num(k));
+    let u: UnitAttrs = o.typed();
+    let label = u.label.as_deref().unwrap_or("");
     let mut v = vec![
         state,
-        plain("revision", format!("r{} {}", n("Revision"), o.str("Label"))),
-        plain("hash", short_hash(o.str("Hash")).to_string()),
+        plain("revision", format!("r{} {label}", num(u.revision))),
+        plain(
+            "hash",
+            short_hash(u.hash.as_deref().unwrap_or("")).to_string(),
+        ),
     ];
-    if let Some(t) = o.num("DeployedAt").filter(|t| *t > 0.0) {
-        let took = o.num("DeployMillis").map(millis).unwrap_or_default();
+    if let Some(t) = u.deployed_at.filter(|t| *t > 0) {
+        let took = u.deploy_millis.map(millis).unwrap_or_default();
         v.push(plain(
             "deployed",
-            format!("{} in {took}", ago(t as u64, app.now_ms)),
+            format!("{} in {took}", ago(t, app.now_ms)),
         ));
     }
-    for (k, attr) in [
-        ("proxies", "Proxies"),
-        ("endpoints", "Endpoints"),
-        ("tasks", "Tasks"),
+    for (k, names) in [
+        ("proxies", &u.proxies),
+        ("endpoints", &u.endpoints),
+        ("tasks", &u.tasks),
     ] {
-        v.push(plain(k, o.names(attr).len().to_string()));
+        v.push(plain(k, names.len().to_string()));
     }
-    v.push(plain("requests", n("Requests")));
-    v.push(plain("errors", n("Errors")));
-    v.push(plain("in flight", n("InFlight")));
-    if !o.str("Origin").is_empty() {
-        v.push(plain("origin", o.str("Origin").to_owned()));
+    v.extend(counters(&u.counters));
+    if !u.origin.is_empty() {
+        v.push(plain("origin", u.origin.clone()));
     }
-    let u: UnitAttrs = o.typed();
     for (on, note) in [
         (u.degraded, "degraded: serving its last-good copy"),
         (u.modified_on_disk, "modified on disk (d: diff, r: reload)"),

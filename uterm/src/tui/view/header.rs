@@ -1,12 +1,12 @@
 //! The header (server name, state, uptime, version, connection state; totals and the server's
 //! request rate, or why the connection is down) and the tabs of the views.
 
+use deployments::protocol::attrs::ServerAttrs;
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line as TLine, Span as TSpan};
 use ratatui::widgets::Paragraph;
 use ratatui::Frame;
-use serde_json::Value;
 
 use super::style;
 use crate::present::output::{uptime, Tone};
@@ -20,9 +20,10 @@ fn secs(ms: u64) -> String {
 
 pub fn draw(f: &mut Frame, area: Rect, app: &App) {
     let s = app.snapshot.as_ref();
-    let attr = |k: &str| s.and_then(|s| s.server.get(k));
-    let text = |k: &str| attr(k).and_then(Value::as_str).unwrap_or("").to_string();
-    let num = |k: &str| attr(k).and_then(Value::as_f64);
+    let srv: ServerAttrs = s
+        .map(|s| crate::present::view::typed(&s.server))
+        .unwrap_or_default();
+    let num = |v: Option<u64>| count(v.map(|v| v as f64));
     let dim = style::tone(Tone::Dim);
 
     let mut l1: Vec<TSpan> = vec![TSpan::raw(" ")];
@@ -38,14 +39,12 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
     }
     match s {
         Some(_) => {
-            l1.push(TSpan::styled(text("Name"), style::title()));
+            l1.push(TSpan::styled(srv.name.clone(), style::title()));
             l1.push(TSpan::raw("  "));
-            l1.push(TSpan::styled(text("State"), style::state(&text("State"))));
-            if let Some(up) = num("UptimeSeconds") {
-                l1.push(TSpan::raw(format!("  up {}", uptime(up as u64))));
-            }
-            if !text("Version").is_empty() {
-                l1.push(TSpan::styled(format!("  v{}", text("Version")), dim));
+            l1.push(TSpan::styled(srv.state.clone(), style::state(&srv.state)));
+            l1.push(TSpan::raw(format!("  up {}", uptime(srv.uptime_seconds))));
+            if !srv.version.is_empty() {
+                l1.push(TSpan::styled(format!("  v{}", srv.version), dim));
             }
         }
         None => l1.push(TSpan::styled("uterm", style::title())),
@@ -80,11 +79,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
         (_, None) => vec![],
         (_, Some(_)) => {
             let samples: Vec<f64> = app.server_rates.iter().copied().collect();
-            let hot = match attr("HotDeploy").and_then(Value::as_bool) {
-                Some(true) => "on",
-                Some(false) => "off",
-                None => "?",
-            };
+            let hot = if srv.hot_deploy { "on" } else { "off" };
             let kv = |k: &str, v: String| {
                 vec![
                     TSpan::styled(format!("{k} "), dim),
@@ -93,27 +88,27 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
                 ]
             };
             let mut v = vec![TSpan::raw(" ")];
-            v.extend(kv("units", count(num("Units"))));
-            v.extend(kv("proxies", count(num("Proxies"))));
-            v.extend(kv("req/s", rate(num("RequestsPerSecond"))));
+            let k = &srv.counters;
+            v.extend(kv("units", num(Some(srv.units as u64))));
+            v.extend(kv("proxies", num(Some(srv.proxies as u64))));
+            v.extend(kv("req/s", rate(k.requests_per_second.map(|r| r.0))));
             v.push(TSpan::styled(
                 spark(&samples, 10),
                 Style::default().fg(Color::Cyan),
             ));
             v.push(TSpan::raw("  "));
-            v.extend(kv("requests", count(num("Requests"))));
-            let errors = num("Errors");
+            v.extend(kv("requests", num(k.requests)));
             v.push(TSpan::styled("errors ", dim));
             v.push(TSpan::styled(
-                count(errors),
-                style::tone(if errors.unwrap_or(0.0) > 0.0 {
+                num(k.errors),
+                style::tone(if k.errors.unwrap_or(0) > 0 {
                     Tone::Bad
                 } else {
                     Tone::Plain
                 }),
             ));
             v.push(TSpan::raw("  "));
-            v.extend(kv("in flight", count(num("InFlight"))));
+            v.extend(kv("in flight", num(k.in_flight)));
             v.extend(kv("hot deploy", hot.to_string()));
             v
         }

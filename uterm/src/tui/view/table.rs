@@ -4,7 +4,10 @@
 //! Columns have a priority: on a narrow terminal the least important go first, and what
 //! room is left widens names and sparklines.
 
-use deployments::protocol::attrs::{EndpointAttrs, UnitAttrs};
+use deployments::protocol::attrs::{
+    ConsumerAttrs, Counters, EndpointAttrs, ProxyAttrs, SequenceAttrs, TaskAttrs, TransportAttrs,
+    UnitAttrs,
+};
 use ratatui::layout::{Constraint, Rect};
 use ratatui::style::{Color, Style};
 use ratatui::text::{Line as TLine, Span as TSpan};
@@ -16,7 +19,7 @@ use crate::lang::kind::Kind;
 use crate::present::output::{ago, micros, Tone};
 use crate::tui::action::{SortBy, View};
 use crate::tui::app::App;
-use crate::tui::model::{Obj, RowKind, ACKED_RATE};
+use crate::tui::model::{strategy_word, Obj, RowKind, ACKED_RATE};
 use crate::tui::text::{count, rate, spark};
 
 /// A column: title, width range, right-aligned, priority (0 is kept longest).
@@ -168,16 +171,16 @@ fn num_cell(v: Option<f64>, bad_if_positive: bool) -> Cell<'static> {
 
 fn unit_notes(o: &Obj) -> String {
     let mut n = Vec::new();
-    if o.flag("Degraded") {
+    let u: UnitAttrs = o.typed();
+    if u.degraded {
         n.push("degraded".to_string());
     }
-    if o.str("Origin") == "pushed" {
+    if u.origin == "pushed" {
         n.push("pushed".to_string());
     }
-    if o.flag("ModifiedOnDisk") {
+    if u.modified_on_disk {
         n.push("modified on disk".to_string());
     }
-    let u: UnitAttrs = o.typed();
     if !u.draining.is_empty() {
         n.push(format!("draining {}", u.draining.len()));
     }
@@ -198,30 +201,43 @@ pub fn addresses_up(o: &Obj) -> String {
     format!("{up}/{}", addrs.len())
 }
 
+/// A count as the cells show it.
+fn n(v: u64) -> Option<f64> {
+    Some(v as f64)
+}
+
 /// The INFO cell of a drill-down row.
 fn info(o: &Obj) -> String {
     match o.kind {
-        RowKind::Object(Kind::Proxy) => o.str("Path").to_string(),
-        RowKind::Object(Kind::Endpoint) => format!("{} {} up", o.str("Strategy"), addresses_up(o)),
-        RowKind::Object(Kind::Task) => {
-            let every = o
-                .num("EveryMillis")
-                .map(|m| format!("every {}", crate::present::output::millis(m)))
-                .unwrap_or_default();
-            format!("{every}  runs {}", count(o.num("Runs")))
-        }
-        RowKind::Object(Kind::Sequence) => match o.num("Steps") {
-            Some(1.0) => "1 step".to_string(),
-            n => format!("{} steps", count(n)),
-        },
-        RowKind::Object(Kind::Consumer) => format!(
-            "{} {} acked, {} dead, {} waiting",
-            o.str("Source"),
-            count(o.num("Acked")),
-            count(o.num("DeadLettered")),
-            count(o.num("QueueDepth"))
+        RowKind::Object(Kind::Proxy) => o.typed::<ProxyAttrs>().path,
+        RowKind::Object(Kind::Endpoint) => format!(
+            "{} {} up",
+            strategy_word(o.typed::<EndpointAttrs>().strategy),
+            addresses_up(o)
         ),
-        RowKind::Draining => format!("{} in flight", count(o.num("InFlight"))),
+        RowKind::Object(Kind::Task) => {
+            let t: TaskAttrs = o.typed();
+            let every = format!(
+                "every {}",
+                crate::present::output::millis(t.every_millis as f64)
+            );
+            format!("{every}  runs {}", count(n(t.runs)))
+        }
+        RowKind::Object(Kind::Sequence) => match o.typed::<SequenceAttrs>().steps {
+            1 => "1 step".to_string(),
+            s => format!("{} steps", count(n(s as u64))),
+        },
+        RowKind::Object(Kind::Consumer) => {
+            let c: ConsumerAttrs = o.typed();
+            format!(
+                "{} {} acked, {} dead, {} waiting",
+                c.source,
+                count(n(c.acked)),
+                count(n(c.dead_lettered)),
+                count(c.queue_depth.map(|d| d as f64))
+            )
+        }
+        RowKind::Draining => format!("{} in flight", count(o.in_flight())),
         _ => String::new(),
     }
 }
@@ -244,17 +260,20 @@ fn cell_text(title: &str, o: &Obj) -> Option<String> {
         "PROXY" | "ENDPOINT" | "CONSUMER" => o.label(),
         "KIND" => o.kind.word().to_string(),
         "REV" => {
-            let rev = match o.num("Revision") {
-                Some(r) if r > 0.0 => format!("r{r}"),
+            let u: UnitAttrs = o.typed();
+            let rev = match u.revision {
+                Some(r) if r > 0 => format!("r{r}"),
                 _ => String::new(),
             };
-            format!("{rev} {}", o.str("Label")).trim().to_string()
+            format!("{rev} {}", u.label.unwrap_or_default())
+                .trim()
+                .to_string()
         }
-        "PATH" => o.str("Path").to_string(),
-        "SOURCE" => o.str("Source").to_string(),
-        "REASON" => o.str("Reason").to_string(),
-        "BIND" => o.str("Bind").to_string(),
-        "STRATEGY" => o.str("Strategy").to_string(),
+        "PATH" => o.typed::<ProxyAttrs>().path,
+        "SOURCE" => o.typed::<ConsumerAttrs>().source,
+        "REASON" => o.typed::<ConsumerAttrs>().reason.unwrap_or_default(),
+        "BIND" => o.typed::<TransportAttrs>().bind,
+        "STRATEGY" => strategy_word(o.typed::<EndpointAttrs>().strategy).to_string(),
         "ADDRS" => format!("{} up", addresses_up(o)),
         "INFO" => info(o),
         "NOTES" => unit_notes(o),
@@ -288,7 +307,10 @@ fn cell(c: &Col, o: &Obj, app: &App, width: u16) -> Cell<'static> {
             style::tone(Tone::Warn),
         )),
         "REASON" => Cell::from(TSpan::styled(
-            fit_text(o.str("Reason"), width),
+            fit_text(
+                &o.typed::<ConsumerAttrs>().reason.unwrap_or_default(),
+                width,
+            ),
             style::tone(Tone::Warn),
         )),
         "RECV/S" | "ACK/S" => {
@@ -303,13 +325,14 @@ fn cell(c: &Col, o: &Obj, app: &App, width: u16) -> Cell<'static> {
             }
         }
         "ACKED" | "RETRY" | "DEAD" | "DEPTH" => {
-            let (k, bad) = match c.title {
-                "ACKED" => ("Acked", false),
-                "RETRY" => ("Retried", false),
-                "DEAD" => ("DeadLettered", true),
-                _ => ("QueueDepth", false),
+            let a: ConsumerAttrs = o.typed();
+            let (v, bad) = match c.title {
+                "ACKED" => (Some(a.acked), false),
+                "RETRY" => (Some(a.retried), false),
+                "DEAD" => (Some(a.dead_lettered), true),
+                _ => (a.queue_depth, false),
             };
-            match o.num(k) {
+            match v.map(|v| v as f64) {
                 Some(v) => num_cell(Some(v), bad),
                 None => na(),
             }
@@ -318,11 +341,11 @@ fn cell(c: &Col, o: &Obj, app: &App, width: u16) -> Cell<'static> {
             Some(r) => Cell::from(TLine::from(rate(Some(r))).right_aligned()),
             None => na(),
         },
-        "ERR" => match o.num("Errors") {
+        "ERR" => match o.typed::<Counters>().errors.map(|e| e as f64) {
             Some(e) => num_cell(Some(e), true),
             None => na(),
         },
-        "INFL" => match o.num("InFlight") {
+        "INFL" => match o.in_flight() {
             Some(v) => num_cell(Some(v), false),
             None => na(),
         },
@@ -331,7 +354,7 @@ fn cell(c: &Col, o: &Obj, app: &App, width: u16) -> Cell<'static> {
                 RowKind::Object(Kind::Unit) => {
                     app.snapshot.as_ref().and_then(|s| s.unit_p99(&o.name))
                 }
-                _ => o.num("P99Micros"),
+                _ => o.p99(),
             };
             match p {
                 Some(us) if us > 0.0 => Cell::from(TLine::from(micros(us)).right_aligned()),
@@ -376,12 +399,14 @@ fn title(app: &App, shown: usize) -> TLine<'static> {
                     o.state().to_string(),
                     style::state(o.state()),
                 ));
-                if let Some(r) = o.num("Revision") {
-                    spans.push(TSpan::raw(format!("  r{r} {}", o.str("Label"))));
+                let u: UnitAttrs = o.typed();
+                if let Some(r) = u.revision {
+                    let label = u.label.as_deref().unwrap_or("");
+                    spans.push(TSpan::raw(format!("  r{r} {label}")));
                 }
-                if let Some(t) = o.num("DeployedAt").filter(|t| *t > 0.0) {
+                if let Some(t) = u.deployed_at.filter(|t| *t > 0) {
                     spans.push(TSpan::styled(
-                        format!("  deployed {}", ago(t as u64, app.now_ms)),
+                        format!("  deployed {}", ago(t, app.now_ms)),
                         style::tone(Tone::Dim),
                     ));
                 }
