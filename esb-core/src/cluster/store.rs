@@ -72,9 +72,9 @@ pub struct Snapshot {
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("cluster store unreachable ({endpoints}): {why}")]
+    #[error("cluster store unreachable ({endpoints}): {why}; check that etcd answers there (`etcdctl --endpoints {endpoints} endpoint health`), then retry")]
     Unreachable { endpoints: String, why: String },
-    #[error("cluster store holds a damaged document at {key}: {why}")]
+    #[error("cluster store holds a damaged document at {key}: {why}; repair or delete that key with etcdctl (docs/cluster.md, key layout)")]
     Damaged { key: String, why: String },
 }
 
