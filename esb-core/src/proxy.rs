@@ -100,9 +100,10 @@ impl Split {
 
 /// Marks a response with the revision that answered it (while a canary runs).
 fn tag_revision(r: &mut Response<Body>, revision: u64) {
-    if let Ok(v) = HeaderValue::from_str(&revision.to_string()) {
-        r.headers_mut().insert("x-esb-revision", v);
-    }
+    r.headers_mut().insert(
+        http::HeaderName::from_static("x-esb-revision"),
+        HeaderValue::from(revision),
+    );
 }
 
 /// Why a request failed, before the fault sequence or the default fault response.
