@@ -7,14 +7,11 @@
 
 use crate::accept::{Backoff, Gate};
 use crate::body::{json_response, Body};
+use crate::inbound::RequestBody;
 use crate::metrics::Stats;
 use crate::router::Lookup;
 use deployments::root::{TransportDef, TransportKind};
 use http::{Request, Response, StatusCode};
-use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
 use serde_json::json;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering::Relaxed;
@@ -259,7 +256,7 @@ impl TransportRuntime {
     pub async fn run(
         self: Arc<Self>,
         engine: Arc<crate::engine::Engine>,
-        graceful: Arc<GracefulShutdown>,
+        drain: Arc<crate::inbound::Drain>,
         mut shutdown: watch::Receiver<bool>,
     ) {
         let mut state_rx = self.state.subscribe();
@@ -318,26 +315,18 @@ impl TransportRuntime {
             let _ = stream.set_nodelay(true);
             let me = self.clone();
             let engine = engine.clone();
-            let watcher = graceful.watcher();
+            let watcher = drain.watcher();
             tokio::spawn(async move {
                 let _permit = permit;
-                let svc_me = me.clone();
-                let service = service_fn(move |req| {
-                    let me = svc_me.clone();
+                let handler = |req| {
+                    let me = me.clone();
                     let engine = engine.clone();
-                    async move {
-                        Ok::<_, std::convert::Infallible>(me.serve(req, engine, peer, scheme).await)
-                    }
-                });
-                let mut builder = hyper::server::conn::http1::Builder::new();
-                builder
-                    .keep_alive(true)
-                    .timer(TokioTimer::new())
-                    .header_read_timeout(me.header_timeout);
+                    async move { me.serve(req, engine, peer, scheme).await }
+                };
                 match &me.tls {
                     None => {
-                        let conn = builder.serve_connection(TokioIo::new(stream), service);
-                        let _ = watcher.watch(conn).await;
+                        crate::inbound::serve(Box::new(stream), me.header_timeout, watcher, handler)
+                            .await
                     }
                     // The handshake is part of the head: bounded by `header_timeout`, so a
                     // silent client cannot hold a connection slot.
@@ -345,8 +334,13 @@ impl TransportRuntime {
                         match tokio::time::timeout(me.header_timeout, acceptor.accept(stream)).await
                         {
                             Ok(Ok(tls)) => {
-                                let conn = builder.serve_connection(TokioIo::new(tls), service);
-                                let _ = watcher.watch(conn).await;
+                                crate::inbound::serve(
+                                    Box::new(tls),
+                                    me.header_timeout,
+                                    watcher,
+                                    handler,
+                                )
+                                .await
                             }
                             Ok(Err(e)) => {
                                 me.conns.refused.fetch_add(1, Relaxed);
@@ -366,7 +360,7 @@ impl TransportRuntime {
 
     async fn serve(
         self: Arc<Self>,
-        req: Request<Incoming>,
+        req: Request<RequestBody>,
         engine: Arc<crate::engine::Engine>,
         peer: SocketAddr,
         scheme: &'static str,
