@@ -20,6 +20,11 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+/// A TLS handshake under way: the client connection once it is done.
+type Handshake<'a> = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Option<Box<dyn crate::inbound::Io>>> + Send + 'a>,
+>;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TransportState {
     Started,
@@ -316,46 +321,54 @@ impl TransportRuntime {
             let me = self.clone();
             let engine = engine.clone();
             let watcher = drain.watcher();
-            tokio::spawn(async move {
+            let fut = async move {
                 let _permit = permit;
                 let handler = |req| {
                     let me = me.clone();
                     let engine = engine.clone();
                     async move { me.serve(req, engine, peer, scheme).await }
                 };
-                match &me.tls {
-                    None => {
-                        crate::inbound::serve(Box::new(stream), me.header_timeout, watcher, handler)
-                            .await
-                    }
-                    // The handshake is part of the head: bounded by `header_timeout`, so a
-                    // silent client cannot hold a connection slot.
-                    Some(acceptor) => {
-                        match tokio::time::timeout(me.header_timeout, acceptor.accept(stream)).await
-                        {
-                            Ok(Ok(tls)) => {
-                                crate::inbound::serve(
-                                    Box::new(tls),
-                                    me.header_timeout,
-                                    watcher,
-                                    handler,
-                                )
-                                .await
-                            }
-                            Ok(Err(e)) => {
-                                me.conns.refused.fetch_add(1, Relaxed);
-                                tracing::debug!(transport = %me.name, "TLS handshake failed: {e}")
-                            }
-                            Err(_) => {
-                                me.conns.refused.fetch_add(1, Relaxed);
-                                tracing::debug!(transport = %me.name, "TLS handshake timed out")
-                            }
+                let io: Box<dyn crate::inbound::Io> = match &me.tls {
+                    None => Box::new(stream),
+                    Some(acceptor) => match me.handshake(acceptor, stream).await {
+                        Some(tls) => tls,
+                        None => {
+                            me.conns.closed.fetch_add(1, Relaxed);
+                            return;
                         }
-                    }
-                }
+                    },
+                };
+                crate::inbound::serve(io, me.header_timeout, watcher, handler).await;
                 me.conns.closed.fetch_add(1, Relaxed);
-            });
+            };
+            tokio::spawn(fut);
         }
+    }
+
+    /// The TLS handshake, which is part of the head: bounded by `header_timeout`, so a
+    /// silent client cannot hold a connection slot. Boxed, so that a connection's task
+    /// does not keep the handshake's room once it is done.
+    fn handshake(
+        &self,
+        acceptor: &tokio_rustls::TlsAcceptor,
+        stream: tokio::net::TcpStream,
+    ) -> Handshake<'_> {
+        let accept = acceptor.accept(stream);
+        Box::pin(async move {
+            match tokio::time::timeout(self.header_timeout, accept).await {
+                Ok(Ok(tls)) => Some(Box::new(tls) as Box<dyn crate::inbound::Io>),
+                Ok(Err(e)) => {
+                    self.conns.refused.fetch_add(1, Relaxed);
+                    tracing::debug!(transport = %self.name, "TLS handshake failed: {e}");
+                    None
+                }
+                Err(_) => {
+                    self.conns.refused.fetch_add(1, Relaxed);
+                    tracing::debug!(transport = %self.name, "TLS handshake timed out");
+                    None
+                }
+            }
+        })
     }
 
     async fn serve(

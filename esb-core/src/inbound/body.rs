@@ -27,7 +27,11 @@ const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 pub struct Shared {
     pub io: Box<dyn Io>,
     /// Bytes read and not consumed yet (the rest of a head, body bytes, a pipelined request).
+    /// Kept from one request to the next while the client keeps the connection busy, and
+    /// released when it goes idle ([`Shared::release_buffers`]).
     pub buf: BytesMut,
+    /// The response head being written (kept like `buf`).
+    pub out: Vec<u8>,
     /// What remains of the current request's body.
     pub framing: Framing,
     /// Counts the requests served: a body of an earlier request reads nothing more.
@@ -53,6 +57,7 @@ impl Shared {
         Shared {
             io,
             buf: BytesMut::new(),
+            out: Vec::new(),
             framing: Framing::Done,
             request: 0,
             continue_owed: None,
@@ -60,6 +65,14 @@ impl Shared {
             broken: false,
             body_waiter: None,
         }
+    }
+
+    /// The connection waits for its client: it keeps no buffer.
+    pub fn release_buffers(&mut self) {
+        if self.buf.is_empty() {
+            self.buf = BytesMut::new();
+        }
+        self.out = Vec::new();
     }
 
     /// Reads what the socket has into the buffer; `Ok(0)` at the client's end of stream.

@@ -9,9 +9,12 @@ use super::chunked::Framing;
 use bytes::BytesMut;
 use http::header::{CONNECTION, CONTENT_LENGTH, EXPECT, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, Version};
+use std::mem::MaybeUninit;
 
 /// Most header fields in a request head (as hyper's default).
 pub const MAX_HEADERS: usize = 100;
+/// Header slots left free in a request's map for what the proxy adds.
+const ROOM: usize = 6;
 /// Longest request head, request line included.
 pub const MAX_HEAD: usize = 64 * 1024;
 
@@ -51,47 +54,49 @@ pub struct Head {
 
 /// Takes one complete request head off the front of `buf`; `None` while it is incomplete.
 pub fn parse(buf: &mut BytesMut) -> Result<Option<Head>, HeadError> {
-    let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut req = httparse::Request::new(&mut fields);
-    let len = match req.parse(buf) {
-        Ok(httparse::Status::Complete(len)) => len,
-        Ok(httparse::Status::Partial) if buf.len() > MAX_HEAD => return Err(HeadError::TooLarge),
-        Ok(httparse::Status::Partial) => return Ok(None),
-        Err(httparse::Error::TooManyHeaders) => return Err(HeadError::TooManyHeaders),
-        Err(httparse::Error::Version) => return Err(HeadError::Version),
-        Err(e) => return Err(HeadError::Invalid(format!("malformed request head: {e}"))),
-    };
-    if len > MAX_HEAD {
-        return Err(HeadError::TooLarge);
+    if !has_blank_line(buf) {
+        return if buf.len() > MAX_HEAD {
+            Err(HeadError::TooLarge)
+        } else {
+            Ok(None)
+        };
     }
+    // Parsed over frozen bytes, so header values are slices of them; what follows the
+    // head (a body, a pipelined request) goes back into `buf`.
+    let bytes = buf.split().freeze();
+    let mut fields = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut []);
+    let len = match req.parse_with_uninit_headers(&bytes, &mut fields) {
+        Ok(httparse::Status::Complete(len)) if len > MAX_HEAD => Err(HeadError::TooLarge),
+        Ok(httparse::Status::Complete(len)) => Ok(len),
+        Ok(httparse::Status::Partial) if bytes.len() > MAX_HEAD => Err(HeadError::TooLarge),
+        Ok(httparse::Status::Partial) => {
+            *buf = BytesMut::from(bytes);
+            return Ok(None);
+        }
+        Err(httparse::Error::TooManyHeaders) => Err(HeadError::TooManyHeaders),
+        Err(httparse::Error::Version) => Err(HeadError::Version),
+        Err(e) => Err(HeadError::Invalid(format!("malformed request head: {e}"))),
+    }?;
     let version = match req.version {
         Some(0) => Version::HTTP_10,
         _ => Version::HTTP_11,
     };
     let method = Method::from_bytes(req.method.unwrap_or_default().as_bytes())
         .map_err(|_| HeadError::Invalid("invalid method".into()))?;
-    // Where each part lies in the head, so that the values can be slices of it.
-    let base = buf.as_ptr() as usize;
-    let at = |s: &[u8]| {
-        let start = s.as_ptr() as usize - base;
-        (start, start + s.len())
-    };
-    let target = at(req.path.unwrap_or_default().as_bytes());
-    let mut ranges = [((0, 0), (0, 0)); MAX_HEADERS];
-    let n = req.headers.len();
-    for (slot, h) in ranges.iter_mut().zip(req.headers.iter()) {
-        *slot = (at(h.name.as_bytes()), at(h.value));
-    }
-    let head = buf.split_to(len).freeze();
-    let uri = Uri::from_maybe_shared(head.slice(target.0..target.1))
+    let uri = Uri::from_maybe_shared(bytes.slice_ref(req.path.unwrap_or_default().as_bytes()))
         .map_err(|e| HeadError::Invalid(format!("invalid request target: {e}")))?;
-    let mut headers = HeaderMap::with_capacity(n);
-    for &(name, value) in &ranges[..n] {
-        let name = HeaderName::from_bytes(&head[name.0..name.1])
+    // Room for the headers a proxy adds (`X-Forwarded-*`, `Via`…) without growing.
+    let mut headers = HeaderMap::with_capacity(req.headers.len() + ROOM);
+    for h in req.headers.iter() {
+        let name = HeaderName::from_bytes(h.name.as_bytes())
             .map_err(|_| HeadError::Invalid("invalid header name".into()))?;
-        let value = HeaderValue::from_maybe_shared(head.slice(value.0..value.1))
+        let value = HeaderValue::from_maybe_shared(bytes.slice_ref(h.value))
             .map_err(|_| HeadError::Invalid(format!("invalid value of header {name}")))?;
         headers.append(name, value);
+    }
+    if len < bytes.len() {
+        buf.extend_from_slice(&bytes[len..]);
     }
     let framing = framing(&headers, version)?;
     let keep_alive = match version {
@@ -114,6 +119,20 @@ pub fn parse(buf: &mut BytesMut) -> Result<Option<Head>, HeadError> {
         keep_alive,
         expect_continue,
     }))
+}
+
+/// Whether `buf` holds the blank line that ends a head (CRLF or bare LF line endings).
+fn has_blank_line(buf: &[u8]) -> bool {
+    let mut from = 0;
+    while let Some(i) = buf[from..].iter().position(|&b| b == b'\n') {
+        let at = from + i;
+        match buf.get(at + 1) {
+            Some(b'\n') => return true,
+            Some(b'\r') if buf.get(at + 2) == Some(&b'\n') => return true,
+            _ => from = at + 1,
+        }
+    }
+    false
 }
 
 /// The body's framing, from `Transfer-Encoding` and `Content-Length`.

@@ -105,6 +105,7 @@ pub async fn serve<F, Fut>(
         let version = head.parts.version;
         let head_method = head.parts.method == http::Method::HEAD;
         let body = RequestBody::new(&conn, head.framing, request);
+        // Boxed: the connection's own future stays small while it waits for a request.
         let answer = Box::pin(handler(Request::from_parts(head.parts, body)));
         let Some(resp) = (WhileConnected {
             conn: &conn,
@@ -126,13 +127,7 @@ pub async fn serve<F, Fut>(
         if !finish_body(&conn, header_timeout).await {
             break;
         }
-        let mut s = lock(&conn);
-        s.request += 1;
-        if s.buf.is_empty() {
-            // Idle connections keep no buffer.
-            s.buf = BytesMut::new();
-        }
-        drop(s);
+        lock(&conn).request += 1;
     }
     close(&conn).await;
 }
@@ -145,11 +140,13 @@ enum Next {
 }
 
 /// Waits for the next complete request head, within the head deadline, unless drained.
+/// A connection that has to wait releases its buffers.
 async fn next_head(conn: &Conn, timer: &mut HeadTimer, drain: &mut watch::Receiver<bool>) -> Next {
     // Most heads are there already (or arrive with the first read): no clock, no timer.
     if let Poll::Ready(next) = poll_head(conn, &mut Context::from_waker(Waker::noop())) {
         return next;
     }
+    lock(conn).release_buffers();
     timer.start();
     loop {
         if *drain.borrow() && lock(conn).buf.is_empty() {

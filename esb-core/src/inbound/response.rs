@@ -61,7 +61,9 @@ pub async fn write(conn: &Conn, resp: Response<Body>, req: Answering) -> io::Res
             }
         },
     };
-    let mut out = Vec::with_capacity(160 + headers.len() * 40);
+    let mut out = std::mem::take(&mut lock(conn).out);
+    out.clear();
+    out.reserve(160 + headers.len() * 40);
     out.extend_from_slice(b"HTTP/1.1 ");
     out.extend_from_slice(status.as_str().as_bytes());
     out.push(b' ');
@@ -96,6 +98,8 @@ pub async fn write(conn: &Conn, resp: Response<Body>, req: Answering) -> io::Res
     let mut sent: u64 = 0;
     if matches!(framing, Framing::None) {
         write_all(conn, &out).await?;
+        out.clear();
+        lock(conn).out = out;
         return Ok(close);
     }
     // A body that is already there goes out with the head.
@@ -129,6 +133,8 @@ pub async fn write(conn: &Conn, resp: Response<Body>, req: Answering) -> io::Res
         write_all(conn, &out).await?;
     }
     flush(conn).await?;
+    out.clear();
+    lock(conn).out = out;
     match framing {
         Framing::Length(n) if n != sent => Err(io::Error::other(format!(
             "response body of {sent} bytes, {n} declared"
