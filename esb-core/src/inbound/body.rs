@@ -67,12 +67,13 @@ impl Shared {
         }
     }
 
-    /// The connection waits for its client: it keeps no buffer.
+    /// The connection waits for its client: it keeps no buffer. They go to this thread's
+    /// spares, for the next connection that has bytes to read or a response to write.
     pub fn release_buffers(&mut self) {
         if self.buf.is_empty() {
-            self.buf = BytesMut::new();
+            spare::put_read(std::mem::take(&mut self.buf));
         }
-        self.out = Vec::new();
+        spare::put_out(std::mem::take(&mut self.out));
     }
 
     /// Reads what the socket has into the buffer; `Ok(0)` at the client's end of stream.
@@ -84,6 +85,9 @@ impl Shared {
         if n == 0 {
             self.eof = true;
         } else {
+            if self.buf.is_empty() && self.buf.capacity() == 0 {
+                self.buf = spare::take_read();
+            }
             self.buf.extend_from_slice(rb.filled());
         }
         Poll::Ready(Ok(n))
@@ -235,5 +239,53 @@ impl hyper::body::Body for RequestBody {
             Some(n) => SizeHint::with_exact(n),
             None => SizeHint::new(),
         }
+    }
+}
+
+/// Buffers of connections that wait for their clients, per thread (a few dozen at most):
+/// a busy connection takes them back instead of allocating.
+pub mod spare {
+    use bytes::BytesMut;
+    use std::cell::RefCell;
+
+    const MAX: usize = 64;
+    /// Larger buffers (a big head, a big response head) are not kept.
+    const LARGEST: usize = 16 * 1024;
+
+    thread_local! {
+        static READ: RefCell<Vec<BytesMut>> = const { RefCell::new(Vec::new()) };
+        static OUT: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
+    }
+
+    pub fn put_read(mut b: BytesMut) {
+        // A buffer still shared with a request's bytes could not be reused in place.
+        if b.is_empty() && b.try_reclaim(1) && b.capacity() <= LARGEST {
+            READ.with(|r| {
+                let mut r = r.borrow_mut();
+                if r.len() < MAX {
+                    r.push(b);
+                }
+            });
+        }
+    }
+
+    pub fn take_read() -> BytesMut {
+        READ.with(|r| r.borrow_mut().pop()).unwrap_or_default()
+    }
+
+    pub fn put_out(mut b: Vec<u8>) {
+        if b.capacity() > 0 && b.capacity() <= LARGEST {
+            b.clear();
+            OUT.with(|o| {
+                let mut o = o.borrow_mut();
+                if o.len() < MAX {
+                    o.push(b);
+                }
+            });
+        }
+    }
+
+    pub fn take_out() -> Vec<u8> {
+        OUT.with(|o| o.borrow_mut().pop()).unwrap_or_default()
     }
 }

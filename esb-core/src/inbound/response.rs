@@ -62,6 +62,9 @@ pub async fn write(conn: &Conn, resp: Response<Body>, req: Answering) -> io::Res
         },
     };
     let mut out = std::mem::take(&mut lock(conn).out);
+    if out.capacity() == 0 {
+        out = super::body::spare::take_out();
+    }
     out.clear();
     out.reserve(160 + headers.len() * 40);
     out.extend_from_slice(b"HTTP/1.1 ");
