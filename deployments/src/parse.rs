@@ -125,7 +125,8 @@ impl Parser<'_> {
     fn visit(&mut self, rel: &str, _from: Option<(&str, usize)>) {
         self.stack.push(rel.to_owned());
         self.visited.push(rel.to_owned());
-        let text = &self.sources.files[rel];
+        let sources = self.sources;
+        let text = &sources.files[rel];
         if rel == UNIT_FILE && text.trim().is_empty() {
             self.errors.push(
                 Diagnostic::new(self.sources.display_path(rel), 1, 1, "unit.toml is empty").hint(
@@ -138,7 +139,7 @@ impl Parser<'_> {
             self.stack.pop();
             return;
         }
-        let doc: toml_edit::ImDocument<String> = match text.clone().parse() {
+        let doc = match toml_edit::ImDocument::parse(text.as_str()) {
             Ok(doc) => doc,
             Err(e) => {
                 let offset = e.span().map(|s| s.start).unwrap_or(0);
@@ -345,20 +346,27 @@ impl Parser<'_> {
         item: &toml_edit::Item,
         offset: usize,
     ) {
-        let tables: Vec<toml_edit::Value> = if let Some(aot) = item.as_array_of_tables() {
-            aot.iter()
-                .map(|t| toml_edit::Item::Table(t.clone()).into_value().unwrap())
-                .collect()
-        } else if let Some(arr) = item.as_array() {
-            arr.iter().cloned().collect()
-        } else {
-            self.errors.push(
-                self.locator
-                    .at(rel, offset, format!("`{kind}` must be an array of tables"))
-                    .hint(Some(format!("write each one as [[{kind}]]"))),
-            );
-            return;
-        };
+        // One element's table is copied at a time (the deserializer takes values), and the
+        // copies are fresh allocations: what the model keeps of them is not spread over the
+        // document's memory, which is given back whole once parsing ends.
+        let tables: Box<dyn Iterator<Item = toml_edit::Value> + '_> =
+            if let Some(aot) = item.as_array_of_tables() {
+                T::reserve(&mut self.unit, aot.len());
+                Box::new(
+                    aot.iter()
+                        .filter_map(|t| toml_edit::Item::Table(t.clone()).into_value().ok()),
+                )
+            } else if let Some(arr) = item.as_array() {
+                T::reserve(&mut self.unit, arr.len());
+                Box::new(arr.iter().cloned())
+            } else {
+                self.errors.push(
+                    self.locator
+                        .at(rel, offset, format!("`{kind}` must be an array of tables"))
+                        .hint(Some(format!("write each one as [[{kind}]]"))),
+                );
+                return;
+            };
         for value in tables {
             let start = value.span().map(|s| s.start).unwrap_or(offset);
             let name = value
@@ -430,6 +438,8 @@ fn friendlier(msg: &str) -> String {
 trait Element {
     fn set_origin(&mut self, origin: Origin);
     fn push_into(self, unit: &mut Unit);
+    /// Room for `n` more elements of this kind (their count is known before parsing).
+    fn reserve(unit: &mut Unit, n: usize);
 }
 
 macro_rules! element {
@@ -440,6 +450,9 @@ macro_rules! element {
             }
             fn push_into(self, unit: &mut Unit) {
                 unit.$field.push(self);
+            }
+            fn reserve(unit: &mut Unit, n: usize) {
+                unit.$field.reserve_exact(n);
             }
         }
     };
