@@ -29,23 +29,56 @@ const TOP_LEVEL_KEYS: &[&str] = &[
 /// Turns spans of one unit's files into diagnostics.
 #[derive(Debug, Default)]
 pub struct Locator {
-    files: BTreeMap<String, (String, LineIndex)>,
+    files: BTreeMap<String, LocatedFile>,
+}
+
+#[derive(Debug)]
+struct LocatedFile {
+    /// The file's names, shared by the origins of its elements.
+    rel: Arc<str>,
+    display: Arc<str>,
+    index: LineIndex,
 }
 
 impl Locator {
     fn add(&mut self, rel: &str, display: String, text: &str) {
-        self.files
-            .insert(rel.to_owned(), (display, LineIndex::new(text)));
+        let file = LocatedFile {
+            rel: rel.into(),
+            display: display.into(),
+            index: LineIndex::new(text),
+        };
+        self.files.insert(rel.to_owned(), file);
     }
 
     /// A diagnostic at byte `offset` of unit file `rel`.
     pub fn at(&self, rel: &str, offset: usize, message: impl Into<String>) -> Diagnostic {
         match self.files.get(rel) {
-            Some((display, index)) => {
-                let (line, col) = index.position(offset);
-                Diagnostic::new(display.clone(), line, col, message)
+            Some(f) => {
+                let (line, col) = f.index.position(offset);
+                Diagnostic::new(&*f.display, line, col, message)
             }
             None => Diagnostic::new(rel, 1, 1, message),
+        }
+    }
+
+    /// Where an element that starts at byte `offset` of unit file `rel` was defined.
+    fn origin(&self, rel: &str, offset: usize) -> Origin {
+        match self.files.get(rel) {
+            Some(f) => {
+                let (line, col) = f.index.position(offset);
+                Origin {
+                    rel: f.rel.clone(),
+                    file: f.display.clone(),
+                    line,
+                    col,
+                }
+            }
+            None => Origin {
+                rel: rel.into(),
+                file: rel.into(),
+                line: 1,
+                col: 1,
+            },
         }
     }
 }
@@ -318,13 +351,7 @@ impl Parser<'_> {
         }
         match Guard::deserialize(value.into_deserializer()) {
             Ok(mut g) => {
-                let d = self.locator.at(rel, offset, "");
-                g.origin = Origin {
-                    rel: rel.to_owned(),
-                    file: d.file,
-                    line: d.line,
-                    col: d.col,
-                };
+                g.origin = self.locator.origin(rel, offset);
                 g.offset = offset;
                 self.unit.guard = Some(g);
             }
@@ -376,13 +403,7 @@ impl Parser<'_> {
                 .map(str::to_owned);
             match T::deserialize(value.into_deserializer()) {
                 Ok(mut element) => {
-                    let d = self.locator.at(rel, start, "");
-                    element.set_origin(Origin {
-                        rel: rel.to_owned(),
-                        file: d.file,
-                        line: d.line,
-                        col: d.col,
-                    });
+                    element.set_origin(self.locator.origin(rel, start));
                     element.push_into(&mut self.unit);
                 }
                 Err(e) => {
@@ -551,7 +572,7 @@ sequence = "in"
             ),
         ]))
         .unwrap();
-        assert_eq!(ok.unit.endpoints[0].origin.file, "orders/more/e.toml");
+        assert_eq!(&*ok.unit.endpoints[0].origin.file, "orders/more/e.toml");
 
         let missing =
             parse_unit(&unit(&[("unit.toml", "include = [\"nope.toml\"]\n")])).unwrap_err();
