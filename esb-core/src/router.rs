@@ -156,10 +156,14 @@ mod tests {
         })
     }
 
-    fn found(l: Lookup) -> Option<String> {
-        match l {
-            Lookup::Found(p) => Some(p.name.clone()),
-            _ => None,
+    /// Checks `(transport, method, path, proxy found)` cases against a table.
+    fn expect(t: &RoutingTable, cases: &[(&str, Method, &str, Option<&str>)]) {
+        for (transport, method, path, want) in cases {
+            let got = match t.lookup(transport, method, path) {
+                Lookup::Found(p) => Some(p.name.clone()),
+                _ => None,
+            };
+            assert_eq!(got.as_deref(), *want, "{transport} {method} {path}");
         }
     }
 
@@ -174,23 +178,16 @@ mod tests {
         ];
         let t = RoutingTable::build(proxies.iter(), &all);
         assert_eq!(t.proxies(), 7);
-        assert_eq!(
-            found(t.lookup("a", &Method::GET, "/orders/1")).as_deref(),
-            Some("orders")
+        expect(
+            &t,
+            &[
+                ("a", Method::GET, "/orders/1", Some("orders")),
+                ("b", Method::GET, "/orders/1", Some("root")),
+                ("a", Method::GET, "/orders/list/x", Some("orders-get")),
+                ("b", Method::POST, "/orders/list", Some("orders-post")),
+                ("c", Method::GET, "/", None),
+            ],
         );
-        assert_eq!(
-            found(t.lookup("b", &Method::GET, "/orders/1")).as_deref(),
-            Some("root")
-        );
-        assert_eq!(
-            found(t.lookup("a", &Method::GET, "/orders/list/x")).as_deref(),
-            Some("orders-get")
-        );
-        assert_eq!(
-            found(t.lookup("b", &Method::POST, "/orders/list")).as_deref(),
-            Some("orders-post")
-        );
-        assert!(found(t.lookup("c", &Method::GET, "/")).is_none());
 
         // Only the two method-bound proxies on a path: the others' methods are named.
         let t = RoutingTable::build(proxies[2..].iter(), &all);
@@ -209,13 +206,12 @@ mod tests {
             std::sync::atomic::Ordering::Relaxed,
         );
         let t = RoutingTable::build(proxies.iter(), &all);
-        assert_eq!(
-            found(t.lookup("a", &Method::GET, "/orders/list")).as_deref(),
-            Some("orders")
-        );
-        assert_eq!(
-            found(t.lookup("a", &Method::POST, "/orders/list")).as_deref(),
-            Some("orders-post")
+        expect(
+            &t,
+            &[
+                ("a", Method::GET, "/orders/list", Some("orders")),
+                ("a", Method::POST, "/orders/list", Some("orders-post")),
+            ],
         );
     }
 }
