@@ -29,11 +29,23 @@ pub(super) fn trim_soon() {
         trim();
         return;
     };
-    rt.spawn(async {
+    // Cleared however the task ends (also when its runtime shuts down first), so a later
+    // deploy can schedule the next trim.
+    let pending = Pending;
+    rt.spawn(async move {
         tokio::time::sleep(SETTLE).await;
-        PENDING.store(false, Ordering::Release);
+        // Deploys that end from here on schedule their own trim.
+        drop(pending);
         let _ = tokio::task::spawn_blocking(trim).await;
     });
+}
+
+struct Pending;
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        PENDING.store(false, Ordering::Release);
+    }
 }
 
 /// Returns every whole free page of the allocator's arenas to the system.
@@ -48,6 +60,25 @@ fn trim() {
             took_us = t.elapsed().as_micros() as u64,
             released,
             "heap trimmed after a big deploy"
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn deploys_close_together_share_one_trim_and_later_ones_get_their_own() {
+        trim_soon();
+        assert!(PENDING.load(Ordering::Acquire), "a trim is scheduled");
+        trim_soon(); // shares the one scheduled
+        tokio::time::sleep(SETTLE * 3).await;
+        assert!(!PENDING.load(Ordering::Acquire), "the trim ran");
+        trim_soon();
+        assert!(
+            PENDING.load(Ordering::Acquire),
+            "a later deploy schedules another"
         );
     }
 }
