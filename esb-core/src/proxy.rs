@@ -24,10 +24,10 @@ use std::time::Duration;
 pub struct ProxyRuntime {
     pub name: String,
     pub path: String,
-    /// Allowed methods; empty means any.
-    pub methods: Vec<Method>,
-    /// Explicit transports; empty means every transport.
-    pub transports: Vec<String>,
+    /// Allowed methods; empty means any. Proxies of a revision with the same list share it.
+    pub methods: Arc<[Method]>,
+    /// Explicit transports; empty means every transport. Shared like `methods`.
+    pub transports: Arc<[String]>,
     pub info: Arc<RevisionInfo>,
     pub in_seq: Option<Arc<CompiledSequence>>,
     pub out_seq: Option<Arc<CompiledSequence>>,
