@@ -249,7 +249,9 @@ async fn finish_body(conn: &Conn, timeout: Duration) -> bool {
 /// Ends the connection: our side first, then, if the client may still be sending, what it
 /// sends is read and dropped for a moment, so that the answer is not lost to a reset.
 async fn close(conn: &Conn) {
-    let _ = poll_fn(|cx| Pin::new(&mut *lock(conn).io).poll_shutdown(cx)).await;
+    // A TLS close_notify may wait for a client that reads nothing: bounded too.
+    let shutdown = poll_fn(|cx| Pin::new(&mut *lock(conn).io).poll_shutdown(cx));
+    let _ = tokio::time::timeout(LINGER, shutdown).await;
     let clean = {
         let mut s = lock(conn);
         let clean = s.eof || (s.buf.is_empty() && s.framing.is_done() && !s.broken);
