@@ -178,16 +178,6 @@ impl RequestBody {
             done: framing.is_done(),
         }
     }
-
-    /// A body with nothing in it (requests made inside esb).
-    pub fn empty() -> RequestBody {
-        RequestBody {
-            conn: None,
-            request: 0,
-            length: Some(0),
-            done: true,
-        }
-    }
 }
 
 impl hyper::body::Body for RequestBody {
