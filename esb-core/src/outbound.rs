@@ -74,7 +74,9 @@ struct Pool {
     connect_to: String,
     host: HeaderValue,
     server_name: rustls::pki_types::ServerName<'static>,
-    idle: Mutex<Vec<Idle>>,
+    /// Idle connections by worker thread ([`crate::workers`]), and a last list for every
+    /// other thread: a request takes a connection its own thread drives.
+    idle: Box<[Mutex<Vec<Idle>>]>,
     opened: AtomicU64,
 }
 
@@ -191,7 +193,9 @@ impl HttpClient {
             host: HeaderValue::from_str(authority.as_str())
                 .map_err(|_| RequestError::Address(uri.clone()))?,
             server_name,
-            idle: Mutex::default(),
+            idle: (0..=crate::workers::count())
+                .map(|_| Mutex::default())
+                .collect(),
             opened: AtomicU64::new(0),
         });
         pools.insert((https, authority.clone()), pool.clone());
@@ -246,7 +250,7 @@ impl Pool {
     /// The most recently used idle connection that is still open and ready.
     async fn checkout(&self) -> Option<SendRequest<Body>> {
         loop {
-            let idle = self.idle.lock().expect("pool").pop()?;
+            let idle = self.local().lock().expect("pool").pop()?;
             let mut tx = idle.tx;
             if tx.is_closed() || coarse_now_ms().saturating_sub(idle.since_ms) > idle_ms() {
                 continue;
@@ -262,7 +266,7 @@ impl Pool {
         if tx.is_closed() {
             return;
         }
-        let mut idle = self.idle.lock().expect("pool");
+        let mut idle = self.local().lock().expect("pool");
         // The oldest entry is the least likely to be used again: drop it when the backend
         // closed it, so closed connections do not pile up under steady traffic.
         if idle.first().is_some_and(|i| i.tx.is_closed()) {
@@ -279,10 +283,17 @@ impl Pool {
     /// Closes idle connections past their time and forgets closed ones.
     fn reap(&self) {
         let now = coarse_now_ms();
-        self.idle
-            .lock()
-            .expect("pool")
-            .retain(|i| !i.tx.is_closed() && now.saturating_sub(i.since_ms) <= idle_ms());
+        for idle in &self.idle {
+            idle.lock()
+                .expect("pool")
+                .retain(|i| !i.tx.is_closed() && now.saturating_sub(i.since_ms) <= idle_ms());
+        }
+    }
+
+    /// The idle connections of the calling thread.
+    fn local(&self) -> &Mutex<Vec<Idle>> {
+        let last = self.idle.len() - 1;
+        &self.idle[crate::workers::current().map_or(last, |w| w.min(last))]
     }
 }
 

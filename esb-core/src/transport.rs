@@ -319,7 +319,7 @@ impl TransportRuntime {
             let me = self.clone();
             let engine = engine.clone();
             let watcher = graceful.watcher();
-            tokio::spawn(async move {
+            crate::workers::spawn(stream, move |stream| async move {
                 let _permit = permit;
                 let svc_me = me.clone();
                 let service = service_fn(move |req| {

@@ -1410,3 +1410,59 @@ fn client_going_away_mid_request_keeps_the_backend_connection() {
         "the abandoned response was read and its connection reused"
     );
 }
+
+// ---------------------------------------------------------------- worker threads
+
+/// `esb_worker_connections_open` of each worker, from `/metrics`.
+fn worker_connections(mgmt: &e2e::mgmt_client::Mgmt) -> Vec<(String, f64)> {
+    let text = mgmt.monitor("GET", "/metrics").send().text();
+    text.lines()
+        .filter_map(|l| l.strip_prefix("esb_worker_connections_open{worker=\""))
+        .filter_map(|l| l.split_once("\"} "))
+        .map(|(w, v)| (w.to_owned(), v.parse().expect("a number")))
+        .collect()
+}
+
+#[test]
+fn two_workers_each_serve_client_connections() {
+    use std::io::{BufReader, Write};
+    let be = Backend::fixed(200, "ok").start();
+    let conf = TempConf::new()
+        .http("web")
+        .unit("t", &proxy_to("p", "/p", &be.url()));
+    let esb = Esb::start_with(
+        &conf,
+        e2e::EsbOptions {
+            args: vec!["--workers".into(), "2".into()],
+            ..Default::default()
+        },
+    );
+    let mgmt = e2e::mgmt_client::Mgmt::of(&conf);
+    // The start-up probes' connections have closed.
+    wait_until("no open client connection", WAIT, || {
+        worker_connections(&mgmt).iter().all(|(_, v)| *v == 0.0)
+    });
+    // Two keep-alive connections, each answered once and held open: a new connection goes
+    // to the worker serving the fewest.
+    let mut held = Vec::new();
+    for i in 0..2 {
+        let mut s =
+            std::net::TcpStream::connect(("127.0.0.1", conf.port("web"))).expect("connect to esb");
+        s.write_all(b"GET /p HTTP/1.1\r\nhost: x\r\n\r\n").unwrap();
+        let mut r = BufReader::new(s);
+        let (resp, _) = e2e::http1::read_response(&mut r, false).expect("an answer");
+        assert_eq!(resp.status, 200, "connection {i}\n{}", esb.log());
+        assert_eq!(resp.text(), "ok");
+        held.push(r);
+    }
+    let per_worker = worker_connections(&mgmt);
+    assert_eq!(
+        per_worker,
+        vec![("0".to_owned(), 1.0), ("1".to_owned(), 1.0)],
+        "one connection on each worker thread"
+    );
+    drop(held);
+    wait_until("both connections to close", WAIT, || {
+        worker_connections(&mgmt).iter().all(|(_, v)| *v == 0.0)
+    });
+}
