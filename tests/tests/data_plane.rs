@@ -40,6 +40,20 @@ addresses = ["{BE}"]
     )
 }
 
+/// As [`serve`] on one data-plane worker thread: idle backend connections are kept per
+/// worker, so connection counts are exact only with one.
+fn serve_one_worker(unit: &str) -> (TempConf, Esb) {
+    let conf = TempConf::new().http("web").unit("t", unit);
+    let esb = Esb::start_with(
+        &conf,
+        e2e::EsbOptions {
+            args: vec!["--workers".into(), "1".into()],
+            ..Default::default()
+        },
+    );
+    (conf, esb)
+}
+
 fn serve_conf(conf: TempConf, unit: &str) -> (TempConf, Esb) {
     let conf = conf.unit("t", unit);
     let esb = Esb::start(&conf);
@@ -1328,7 +1342,7 @@ addresses = ["{BE}"]
 #[test]
 fn backend_connections_are_kept_alive_and_reused() {
     let be = Backend::fixed(200, "ok").start();
-    let (conf, esb) = serve(&proxy_to("p", "/p", &be.url()));
+    let (conf, esb) = serve_one_worker(&proxy_to("p", "/p", &be.url()));
     let c = Client::new();
     for i in 0..20 {
         let r = c.get(&conf.url("web", "/p"));
@@ -1347,7 +1361,7 @@ fn backend_connections_are_kept_alive_and_reused() {
 #[test]
 fn backend_closing_its_idle_connection_costs_no_request() {
     let mut be = Backend::fixed(200, "ok").start();
-    let (conf, esb) = serve(&proxy_to("p", "/p", &be.url()));
+    let (conf, esb) = serve_one_worker(&proxy_to("p", "/p", &be.url()));
     let c = Client::new();
     assert_status(&c.get(&conf.url("web", "/p")), 200, &esb);
     // The backend goes away and comes back: the connection esb kept idle is closed.
@@ -1381,7 +1395,7 @@ fn backend_answering_connection_close_gets_a_new_connection_each_time() {
 fn client_going_away_mid_request_keeps_the_backend_connection() {
     use std::io::Write;
     let be = Backend::fixed(200, "ok").start();
-    let (conf, esb) = serve(&proxy_to("p", "/p", &be.url()));
+    let (conf, esb) = serve_one_worker(&proxy_to("p", "/p", &be.url()));
     let c = Client::new();
     assert_status(&c.get(&conf.url("web", "/p")), 200, &esb);
     be.set_delay(Duration::from_millis(300));
