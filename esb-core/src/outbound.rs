@@ -1,10 +1,11 @@
 //! The outbound HTTP/1.1 client: connections made with `hyper::client::conn::http1` and
-//! kept in a pool of idle connections per backend address (last in, first out, so the
-//! warmest one is reused). The request's own task checks a connection out, sends on it and
-//! gets it back into the pool when the response body has been read to its end: no pool
-//! dispatcher, no task per request. A connection the backend closed is dropped at
-//! checkout; a request a pooled connection could not send (closed meanwhile) goes out on
-//! another one. Idle connections are closed after [`IDLE_TIMEOUT`].
+//! kept in a pool of idle connections per backend address and per data-plane worker thread
+//! (last in, first out, so the warmest one is reused; a request only takes a connection
+//! its own thread drives, see [`crate::workers`]). The request's own task checks a
+//! connection out, sends on it and gets it back into the pool when the response body has
+//! been read to its end: no pool dispatcher, no task per request. A connection the backend
+//! closed is dropped at checkout; a request a pooled connection could not send (closed
+//! meanwhile) goes out on another one. Idle connections are closed after [`IDLE_TIMEOUT`].
 
 use crate::body::Body;
 use bytes::Bytes;
@@ -24,7 +25,8 @@ use tokio::net::TcpStream;
 
 /// Idle connections older than this are closed.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
-/// Idle connections kept per backend address; more are closed when they come back.
+/// Idle connections kept per backend address and thread; more are closed when they come
+/// back.
 const MAX_IDLE: usize = 1024;
 
 /// Why a backend request failed.

@@ -3,7 +3,9 @@
 //! way (backend connections, their drivers) staying on that thread. Management, the
 //! engine and the accept loops run on the main runtime; [`spawn`] hands an accepted
 //! connection to the worker with the fewest open ones. Without workers (library tests),
-//! [`spawn`] falls back to the current runtime.
+//! [`spawn`] falls back to the current runtime. Nothing that runs on a worker may call
+//! `block_in_place` (a current-thread runtime panics on it): the engine's blocking steps
+//! run on the main runtime.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
