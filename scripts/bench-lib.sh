@@ -496,6 +496,60 @@ start_haproxy() {
 # ---------------------------------------------------------------- esb
 
 ESB_DIR=""
+# The esb unit under test: one endpoint-only proxy, a header switch, a JSON-pointer switch
+# with a transform. All endpoints point at the same backend.
+write_bench_unit() { # file
+  mkdir -p "$(dirname "$1")"
+  cat >"$1" <<EOF
+version = "bench"
+
+[[proxy]]
+name = "pass"
+transports = ["bench"]
+path = "/pass"
+endpoint = "backend"
+
+[[proxy]]
+name = "hswitch"
+transports = ["bench"]
+path = "/hswitch"
+sequence = "route-by-header"
+endpoint = "backend"
+
+[[proxy]]
+name = "jswitch"
+transports = ["bench"]
+path = "/jswitch"
+methods = ["POST"]
+sequence = "route-by-json"
+endpoint = "backend"
+
+[[sequence]]
+name = "route-by-header"
+steps = [
+  { switch = { on = "\${header.x-region}", cases = { eu = "backend-eu", us = "backend-us" }, default = "backend" } },
+]
+
+[[sequence]]
+name = "route-by-json"
+steps = [
+  { switch = { on = "\${json./order/region}", cases = { eu = "backend-eu", us = "backend-us" }, default = "backend" } },
+  { transform = { body = { id = "\${json./order/id}", region = "\${json./order/region}", customer = "\${json./order/customer/id}", items = "\${json./order/items}", channel = "esb" } } },
+]
+
+[[endpoint]]
+name = "backend"
+addresses = ["http://127.0.0.1:$P_BACKEND"]
+
+[[endpoint]]
+name = "backend-eu"
+addresses = ["http://127.0.0.1:$P_BACKEND"]
+
+[[endpoint]]
+name = "backend-us"
+addresses = ["http://127.0.0.1:$P_BACKEND"]
+EOF
+}
 start_esb() {
   ESB_DIR="$WORK/esb"
   mkdir -p "$ESB_DIR/deployments"

@@ -65,28 +65,49 @@ impl fmt::Display for Diagnostic {
 }
 
 /// Maps byte offsets of one source text to 1-based line and column (in characters).
+/// Keeps the start of each line and where multi-byte characters are, not the text: a
+/// running unit keeps the index of its files for messages about it (a warm restart's
+/// pre-check), so it stays a small fraction of the text.
 #[derive(Debug, Clone)]
 pub struct LineIndex {
-    starts: Vec<usize>,
-    text: String,
+    /// Byte offset of each line's start.
+    starts: Vec<u32>,
+    /// Byte offset of each character longer than one byte, and its extra bytes.
+    wide: Vec<(u32, u8)>,
+    len: u32,
+}
+
+/// Offsets past 4 GiB (no configuration file is that big) land on the last position.
+fn offset32(i: usize) -> u32 {
+    u32::try_from(i).unwrap_or(u32::MAX)
 }
 
 impl LineIndex {
     pub fn new(text: &str) -> Self {
         let mut starts = vec![0];
-        starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
+        starts.extend(text.match_indices('\n').map(|(i, _)| offset32(i + 1)));
+        starts.shrink_to_fit();
+        let mut wide: Vec<(u32, u8)> = text
+            .char_indices()
+            .filter(|(_, c)| c.len_utf8() > 1)
+            .map(|(i, c)| (offset32(i), c.len_utf8() as u8 - 1))
+            .collect();
+        wide.shrink_to_fit();
         LineIndex {
             starts,
-            text: text.to_owned(),
+            wide,
+            len: offset32(text.len()),
         }
     }
 
     pub fn position(&self, offset: usize) -> (u32, u32) {
-        let offset = offset.min(self.text.len());
+        let offset = offset32(offset).min(self.len);
         let line = self.starts.partition_point(|&s| s <= offset) - 1;
         let start = self.starts[line];
-        let col = self.text[start..offset].chars().count() + 1;
-        (line as u32 + 1, col as u32)
+        let from = self.wide.partition_point(|&(i, _)| i < start);
+        let to = self.wide.partition_point(|&(i, _)| i < offset);
+        let extra: u32 = self.wide[from..to].iter().map(|&(_, e)| e as u32).sum();
+        (line as u32 + 1, offset - start - extra + 1)
     }
 }
 
@@ -153,6 +174,15 @@ mod tests {
         assert_eq!(idx.position(3), (2, 1));
         assert_eq!(idx.position(6), (2, 3));
         assert_eq!(idx.position(12), (4, 1));
+        assert_eq!(idx.position(99), (4, 2));
+        let idx = LineIndex::new("a = \"é€𝄞\" # ü\nb");
+        let text = "a = \"é€𝄞\" # ü\nb";
+        for (i, _) in text.char_indices() {
+            let line_start = text[..i].rfind('\n').map_or(0, |n| n + 1);
+            let line = text[..i].matches('\n').count() as u32 + 1;
+            let col = text[line_start..i].chars().count() as u32 + 1;
+            assert_eq!(idx.position(i), (line, col), "offset {i}");
+        }
     }
 
     #[test]

@@ -31,10 +31,11 @@ pub struct Unit {
 /// Where an element was defined: which file of the unit and the byte span of its table.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Origin {
-    /// Path inside the unit directory (`unit.toml`, `routes/eu.toml`).
-    pub rel: String,
-    /// Path as operators see it (`conf/deployments/orders/unit.toml`).
-    pub file: String,
+    /// Path inside the unit directory (`unit.toml`, `routes/eu.toml`); the elements of one
+    /// file share it.
+    pub rel: std::sync::Arc<str>,
+    /// Path as operators see it (`conf/deployments/orders/unit.toml`); shared like `rel`.
+    pub file: std::sync::Arc<str>,
     pub line: u32,
     pub col: u32,
 }

@@ -29,23 +29,56 @@ const TOP_LEVEL_KEYS: &[&str] = &[
 /// Turns spans of one unit's files into diagnostics.
 #[derive(Debug, Default)]
 pub struct Locator {
-    files: BTreeMap<String, (String, LineIndex)>,
+    files: BTreeMap<String, LocatedFile>,
+}
+
+#[derive(Debug)]
+struct LocatedFile {
+    /// The file's names, shared by the origins of its elements.
+    rel: Arc<str>,
+    display: Arc<str>,
+    index: LineIndex,
 }
 
 impl Locator {
     fn add(&mut self, rel: &str, display: String, text: &str) {
-        self.files
-            .insert(rel.to_owned(), (display, LineIndex::new(text)));
+        let file = LocatedFile {
+            rel: rel.into(),
+            display: display.into(),
+            index: LineIndex::new(text),
+        };
+        self.files.insert(rel.to_owned(), file);
     }
 
     /// A diagnostic at byte `offset` of unit file `rel`.
     pub fn at(&self, rel: &str, offset: usize, message: impl Into<String>) -> Diagnostic {
         match self.files.get(rel) {
-            Some((display, index)) => {
-                let (line, col) = index.position(offset);
-                Diagnostic::new(display.clone(), line, col, message)
+            Some(f) => {
+                let (line, col) = f.index.position(offset);
+                Diagnostic::new(&*f.display, line, col, message)
             }
             None => Diagnostic::new(rel, 1, 1, message),
+        }
+    }
+
+    /// Where an element that starts at byte `offset` of unit file `rel` was defined.
+    fn origin(&self, rel: &str, offset: usize) -> Origin {
+        match self.files.get(rel) {
+            Some(f) => {
+                let (line, col) = f.index.position(offset);
+                Origin {
+                    rel: f.rel.clone(),
+                    file: f.display.clone(),
+                    line,
+                    col,
+                }
+            }
+            None => Origin {
+                rel: rel.into(),
+                file: rel.into(),
+                line: 1,
+                col: 1,
+            },
         }
     }
 }
@@ -125,7 +158,8 @@ impl Parser<'_> {
     fn visit(&mut self, rel: &str, _from: Option<(&str, usize)>) {
         self.stack.push(rel.to_owned());
         self.visited.push(rel.to_owned());
-        let text = &self.sources.files[rel];
+        let sources = self.sources;
+        let text = &sources.files[rel];
         if rel == UNIT_FILE && text.trim().is_empty() {
             self.errors.push(
                 Diagnostic::new(self.sources.display_path(rel), 1, 1, "unit.toml is empty").hint(
@@ -138,7 +172,7 @@ impl Parser<'_> {
             self.stack.pop();
             return;
         }
-        let doc: toml_edit::ImDocument<String> = match text.clone().parse() {
+        let doc = match toml_edit::ImDocument::parse(text.as_str()) {
             Ok(doc) => doc,
             Err(e) => {
                 let offset = e.span().map(|s| s.start).unwrap_or(0);
@@ -317,13 +351,7 @@ impl Parser<'_> {
         }
         match Guard::deserialize(value.into_deserializer()) {
             Ok(mut g) => {
-                let d = self.locator.at(rel, offset, "");
-                g.origin = Origin {
-                    rel: rel.to_owned(),
-                    file: d.file,
-                    line: d.line,
-                    col: d.col,
-                };
+                g.origin = self.locator.origin(rel, offset);
                 g.offset = offset;
                 self.unit.guard = Some(g);
             }
@@ -345,20 +373,27 @@ impl Parser<'_> {
         item: &toml_edit::Item,
         offset: usize,
     ) {
-        let tables: Vec<toml_edit::Value> = if let Some(aot) = item.as_array_of_tables() {
-            aot.iter()
-                .map(|t| toml_edit::Item::Table(t.clone()).into_value().unwrap())
-                .collect()
-        } else if let Some(arr) = item.as_array() {
-            arr.iter().cloned().collect()
-        } else {
-            self.errors.push(
-                self.locator
-                    .at(rel, offset, format!("`{kind}` must be an array of tables"))
-                    .hint(Some(format!("write each one as [[{kind}]]"))),
-            );
-            return;
-        };
+        // One element's table is copied at a time (the deserializer takes values), and the
+        // copies are fresh allocations: what the model keeps of them is not spread over the
+        // document's memory, which is given back whole once parsing ends.
+        let tables: Box<dyn Iterator<Item = toml_edit::Value> + '_> =
+            if let Some(aot) = item.as_array_of_tables() {
+                T::reserve(&mut self.unit, aot.len());
+                Box::new(
+                    aot.iter()
+                        .filter_map(|t| toml_edit::Item::Table(t.clone()).into_value().ok()),
+                )
+            } else if let Some(arr) = item.as_array() {
+                T::reserve(&mut self.unit, arr.len());
+                Box::new(arr.iter().cloned())
+            } else {
+                self.errors.push(
+                    self.locator
+                        .at(rel, offset, format!("`{kind}` must be an array of tables"))
+                        .hint(Some(format!("write each one as [[{kind}]]"))),
+                );
+                return;
+            };
         for value in tables {
             let start = value.span().map(|s| s.start).unwrap_or(offset);
             let name = value
@@ -368,13 +403,7 @@ impl Parser<'_> {
                 .map(str::to_owned);
             match T::deserialize(value.into_deserializer()) {
                 Ok(mut element) => {
-                    let d = self.locator.at(rel, start, "");
-                    element.set_origin(Origin {
-                        rel: rel.to_owned(),
-                        file: d.file,
-                        line: d.line,
-                        col: d.col,
-                    });
+                    element.set_origin(self.locator.origin(rel, start));
                     element.push_into(&mut self.unit);
                 }
                 Err(e) => {
@@ -430,6 +459,8 @@ fn friendlier(msg: &str) -> String {
 trait Element {
     fn set_origin(&mut self, origin: Origin);
     fn push_into(self, unit: &mut Unit);
+    /// Room for `n` more elements of this kind (their count is known before parsing).
+    fn reserve(unit: &mut Unit, n: usize);
 }
 
 macro_rules! element {
@@ -440,6 +471,9 @@ macro_rules! element {
             }
             fn push_into(self, unit: &mut Unit) {
                 unit.$field.push(self);
+            }
+            fn reserve(unit: &mut Unit, n: usize) {
+                unit.$field.reserve_exact(n);
             }
         }
     };
@@ -538,7 +572,7 @@ sequence = "in"
             ),
         ]))
         .unwrap();
-        assert_eq!(ok.unit.endpoints[0].origin.file, "orders/more/e.toml");
+        assert_eq!(&*ok.unit.endpoints[0].origin.file, "orders/more/e.toml");
 
         let missing =
             parse_unit(&unit(&[("unit.toml", "include = [\"nope.toml\"]\n")])).unwrap_err();

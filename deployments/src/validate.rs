@@ -9,6 +9,7 @@ use crate::root::RootConfig;
 use crate::template::Template;
 use serde_spanned::Spanned;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 pub const METHODS: &[&str] = &[
     "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT",
@@ -397,7 +398,7 @@ impl Validator<'_> {
         eps: &Names,
     ) {
         let f = c.origin.rel.clone();
-        let f = f.as_str();
+        let f = &*f;
         let el = element_label("consumer", c.name.get_ref());
         let at = c.name.span().start;
         match (&c.transport, &c.dir) {
@@ -546,7 +547,7 @@ impl Validator<'_> {
     fn unique<'b>(
         &mut self,
         kind: &str,
-        names: impl Iterator<Item = (&'b Spanned<String>, &'b String)>,
+        names: impl Iterator<Item = (&'b Spanned<String>, &'b Arc<str>)>,
     ) {
         let mut seen = BTreeSet::new();
         for (name, file) in names {

@@ -3,10 +3,11 @@
 //! client's request body with its read deadline and a record of how it failed
 //! ([`ClientBody`]), and the JSON error responses every fault maps to.
 
+use crate::inbound::RequestBody;
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode};
 use http_body_util::{combinators::BoxBody, BodyExt, Empty, Full};
-use hyper::body::{Frame, Incoming, SizeHint};
+use hyper::body::{Frame, SizeHint};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
@@ -104,11 +105,11 @@ impl std::error::Error for ClientBodyError {}
 /// Where a [`ClientBody`] records its failure; the proxy reads it to answer for the client.
 pub type ClientBodyFailure = Arc<OnceLock<ClientBodyError>>;
 
-/// The request body as hyper parses it, with a deadline for the whole body (counted from
+/// The request body as the client connection decodes it, with a deadline for the whole body (counted from
 /// when the head was read) and the first failure recorded in a shared slot. Bodies that
 /// are already complete never arm a timer.
 pub struct ClientBody {
-    inner: Incoming,
+    inner: RequestBody,
     deadline: Option<Instant>,
     timeout: Duration,
     timer: Option<Pin<Box<tokio::time::Sleep>>>,
@@ -117,7 +118,7 @@ pub struct ClientBody {
 }
 
 impl ClientBody {
-    pub fn new(inner: Incoming, timeout: Duration) -> (ClientBody, ClientBodyFailure) {
+    pub fn new(inner: RequestBody, timeout: Duration) -> (ClientBody, ClientBodyFailure) {
         let failure = ClientBodyFailure::default();
         // A complete body (no body) needs no deadline: no clock read.
         let deadline =
@@ -154,10 +155,7 @@ impl hyper::body::Body for ClientBody {
         match Pin::new(&mut self.inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => Poll::Ready(Some(Ok(frame))),
             Poll::Ready(Some(Err(e))) => {
-                let detail = match std::error::Error::source(&e) {
-                    Some(src) => format!("{e}: {src}"),
-                    None => e.to_string(),
-                };
+                let detail = e.to_string();
                 self.fail(ClientBodyError::Framing(detail))
             }
             Poll::Ready(None) => {

@@ -23,7 +23,7 @@ pub async fn run(rev: &Revision, all_transports: &[String]) -> Vec<Diagnostic> {
     for check in &rev.parsed.unit.checks {
         if let Err(why) = run_one(&table, all_transports, check).await {
             let o = &check.origin;
-            errors.push(Diagnostic::new(o.file.clone(), o.line, o.col, why).element(
+            errors.push(Diagnostic::new(&*o.file, o.line, o.col, why).element(
                 deployments::model::element_label("check", check.name.get_ref()),
             ));
         }

@@ -187,6 +187,10 @@ fn unknown_address(endpoint: &str, list: &[Arc<Address>], url: &str) -> String {
     )
 }
 
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+
 /// Connection-level headers that are never forwarded (RFC 9110 §7.6.1). `Connection`
 /// comes first: it may name further ones.
 static HOP_BY_HOP: [HeaderName; 9] = [
@@ -373,19 +377,19 @@ impl EndpointRuntime {
         };
         strip_hop_by_hop(&mut headers);
         if let Some(host) = headers.remove(http::header::HOST) {
-            headers.insert(HeaderName::from_static("x-forwarded-host"), host);
+            headers.insert(X_FORWARDED_HOST, host);
         }
         if let Some(addr) = client_addr {
-            let xff = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+            let xff = match headers.get(X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
                 Some(prev) => HeaderValue::from_str(&format!("{prev}, {}", addr.ip())).ok(),
                 None => Some(ip_header(addr.ip())),
             };
             if let Some(v) = xff {
-                headers.insert(HeaderName::from_static("x-forwarded-for"), v);
+                headers.insert(X_FORWARDED_FOR, v);
             }
         }
         headers.insert(
-            HeaderName::from_static("x-forwarded-proto"),
+            X_FORWARDED_PROTO,
             HeaderValue::from_static(if scheme == "https" { "https" } else { "http" }),
         );
 

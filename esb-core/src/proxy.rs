@@ -9,12 +9,12 @@ use crate::body::{json_response, Body, ClientBody, ClientBodyError, Payload};
 pub use crate::control::ProxyState;
 use crate::control::{DrainEnd, RevisionInfo};
 use crate::endpoint::{EndpointRuntime, SendError};
+use crate::inbound::RequestBody;
 use crate::mediation::{CompiledSequence, Ctx, Flow, StepError};
 use crate::message::Message;
 use crate::metrics::Stats;
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
 use serde_json::json;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
@@ -24,10 +24,10 @@ use std::time::Duration;
 pub struct ProxyRuntime {
     pub name: String,
     pub path: String,
-    /// Allowed methods; empty means any.
-    pub methods: Vec<Method>,
-    /// Explicit transports; empty means every transport.
-    pub transports: Vec<String>,
+    /// Allowed methods; empty means any. Proxies of a revision with the same list share it.
+    pub methods: Arc<[Method]>,
+    /// Explicit transports; empty means every transport. Shared like `methods`.
+    pub transports: Arc<[String]>,
     pub info: Arc<RevisionInfo>,
     pub in_seq: Option<Arc<CompiledSequence>>,
     pub out_seq: Option<Arc<CompiledSequence>>,
@@ -164,7 +164,7 @@ impl ProxyRuntime {
     /// `body_timeout` bounds reading the client's body (the transport's setting).
     pub async fn handle(
         self: Arc<Self>,
-        req: Request<Incoming>,
+        req: Request<RequestBody>,
         client: SocketAddr,
         scheme: &'static str,
         body_timeout: Duration,
@@ -186,7 +186,7 @@ impl ProxyRuntime {
 
     async fn answer(
         self: Arc<Self>,
-        req: Request<Incoming>,
+        req: Request<RequestBody>,
         client: SocketAddr,
         scheme: &'static str,
         body_timeout: Duration,
@@ -260,7 +260,7 @@ impl ProxyRuntime {
 
     async fn pipeline(
         &self,
-        req: Request<Incoming>,
+        req: Request<RequestBody>,
         client: SocketAddr,
         scheme: &'static str,
         body_timeout: Duration,

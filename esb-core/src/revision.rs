@@ -125,7 +125,10 @@ pub fn build(input: BuildInput<'_>) -> Result<Revision, String> {
     let seq = |r: &Option<deployments::Spanned<String>>| {
         r.as_ref().and_then(|n| sequences.get(n.get_ref()).cloned())
     };
-    let mut proxies = Vec::new();
+    // Most proxies of a unit name the same transports and methods: one shared list each.
+    let mut methods = Shared::default();
+    let mut transports = Shared::default();
+    let mut proxies = Vec::with_capacity(unit.proxies.len());
     for def in &unit.proxies {
         let name = def.name.get_ref();
         let stats = old_proxies
@@ -136,12 +139,14 @@ pub fn build(input: BuildInput<'_>) -> Result<Revision, String> {
         proxies.push(Arc::new(ProxyRuntime {
             name: name.clone(),
             path: deployments::validate::normalize_path(def.path.get_ref()),
-            methods: def
-                .methods
-                .iter()
-                .filter_map(|m| m.get_ref().to_ascii_uppercase().parse().ok())
-                .collect(),
-            transports: def.transports.iter().map(|t| t.get_ref().clone()).collect(),
+            methods: methods.get(
+                def.methods
+                    .iter()
+                    .filter_map(|m| m.get_ref().to_ascii_uppercase().parse().ok())
+                    .collect(),
+            ),
+            transports: transports
+                .get(def.transports.iter().map(|t| t.get_ref().clone()).collect()),
             info: info.clone(),
             in_seq: seq(&def.sequence),
             out_seq: seq(&def.out_sequence),
@@ -168,6 +173,26 @@ pub fn build(input: BuildInput<'_>) -> Result<Revision, String> {
         deploy_time: OnceLock::new(),
         degraded: input.degraded,
     })
+}
+
+/// Equal lists built for many proxies, kept once.
+struct Shared<T>(HashMap<Vec<T>, Arc<[T]>>);
+
+impl<T> Default for Shared<T> {
+    fn default() -> Self {
+        Shared(HashMap::new())
+    }
+}
+
+impl<T: Clone + Eq + std::hash::Hash> Shared<T> {
+    fn get(&mut self, list: Vec<T>) -> Arc<[T]> {
+        if let Some(shared) = self.0.get(&list) {
+            return shared.clone();
+        }
+        let shared: Arc<[T]> = list.as_slice().into();
+        self.0.insert(list, shared.clone());
+        shared
+    }
 }
 
 /// The endpoints of a revision: those the diff leaves alone are the running revision's

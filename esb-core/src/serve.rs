@@ -6,8 +6,8 @@
 
 use crate::audit::By;
 use crate::events::EventKind;
+use crate::inbound::Drain;
 use crate::server::{Exit, Server, StartError};
-use hyper_util::server::graceful::GracefulShutdown;
 use std::sync::Arc;
 use tokio::signal::unix::{signal, SignalKind};
 
@@ -20,7 +20,7 @@ impl Server {
         let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
         let mut hup = signal(SignalKind::hangup()).expect("SIGHUP handler");
         let mut usr2 = signal(SignalKind::user_defined2()).expect("SIGUSR2 handler");
-        let graceful = Arc::new(GracefulShutdown::new());
+        let graceful = Arc::new(Drain::new());
         let mut accept_loops = Vec::new();
         for t in &self.transports {
             accept_loops.push(tokio::spawn(t.clone().run(
@@ -131,7 +131,7 @@ impl Server {
             None => None,
         };
         let drain = self.engine.root.server.drain_timeout;
-        let graceful = Arc::try_unwrap(graceful).unwrap_or_else(|_| GracefulShutdown::new());
+        let graceful = Arc::try_unwrap(graceful).unwrap_or_else(|_| Drain::new());
         if let Some(mut h) = handover {
             // The sockets go on to the next generation; connections of this one finish in
             // the background, each closing after its current exchange.
@@ -174,7 +174,7 @@ impl Server {
 
     /// Waits until this generation's connections have closed (each is told to close after
     /// its next response), then closes what is left after `drain`.
-    async fn drain_connections(&self, graceful: GracefulShutdown, drain: std::time::Duration) {
+    async fn drain_connections(&self, graceful: Drain, drain: std::time::Duration) {
         let deadline = tokio::time::Instant::now() + drain;
         while tokio::time::Instant::now() < deadline
             && self.transports.iter().any(|t| t.gate.open() > 0)

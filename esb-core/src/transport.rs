@@ -7,14 +7,11 @@
 
 use crate::accept::{Backoff, Gate};
 use crate::body::{json_response, Body};
+use crate::inbound::RequestBody;
 use crate::metrics::Stats;
 use crate::router::Lookup;
 use deployments::root::{TransportDef, TransportKind};
 use http::{Request, Response, StatusCode};
-use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
 use serde_json::json;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering::Relaxed;
@@ -22,6 +19,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+
+/// A TLS handshake under way: the client connection once it is done.
+type Handshake<'a> = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Option<Box<dyn crate::inbound::Io>>> + Send + 'a>,
+>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TransportState {
@@ -259,7 +261,7 @@ impl TransportRuntime {
     pub async fn run(
         self: Arc<Self>,
         engine: Arc<crate::engine::Engine>,
-        graceful: Arc<GracefulShutdown>,
+        drain: Arc<crate::inbound::Drain>,
         mut shutdown: watch::Receiver<bool>,
     ) {
         let mut state_rx = self.state.subscribe();
@@ -318,55 +320,60 @@ impl TransportRuntime {
             let _ = stream.set_nodelay(true);
             let me = self.clone();
             let engine = engine.clone();
-            let watcher = graceful.watcher();
-            crate::workers::spawn(stream, move |stream| async move {
+            let watcher = drain.watcher();
+            let fut = move |stream: tokio::net::TcpStream| async move {
                 let _permit = permit;
-                let svc_me = me.clone();
-                let service = service_fn(move |req| {
-                    let me = svc_me.clone();
+                let handler = |req| {
+                    let me = me.clone();
                     let engine = engine.clone();
-                    async move {
-                        Ok::<_, std::convert::Infallible>(me.serve(req, engine, peer, scheme).await)
-                    }
-                });
-                let mut builder = hyper::server::conn::http1::Builder::new();
-                builder
-                    .keep_alive(true)
-                    .timer(TokioTimer::new())
-                    .header_read_timeout(me.header_timeout);
-                match &me.tls {
-                    None => {
-                        let conn = builder.serve_connection(TokioIo::new(stream), service);
-                        let _ = watcher.watch(conn).await;
-                    }
-                    // The handshake is part of the head: bounded by `header_timeout`, so a
-                    // silent client cannot hold a connection slot.
-                    Some(acceptor) => {
-                        match tokio::time::timeout(me.header_timeout, acceptor.accept(stream)).await
-                        {
-                            Ok(Ok(tls)) => {
-                                let conn = builder.serve_connection(TokioIo::new(tls), service);
-                                let _ = watcher.watch(conn).await;
-                            }
-                            Ok(Err(e)) => {
-                                me.conns.refused.fetch_add(1, Relaxed);
-                                tracing::debug!(transport = %me.name, "TLS handshake failed: {e}")
-                            }
-                            Err(_) => {
-                                me.conns.refused.fetch_add(1, Relaxed);
-                                tracing::debug!(transport = %me.name, "TLS handshake timed out")
-                            }
+                    async move { me.serve(req, engine, peer, scheme).await }
+                };
+                let io: Box<dyn crate::inbound::Io> = match &me.tls {
+                    None => Box::new(stream),
+                    Some(acceptor) => match me.handshake(acceptor, stream).await {
+                        Some(tls) => tls,
+                        None => {
+                            me.conns.closed.fetch_add(1, Relaxed);
+                            return;
                         }
-                    }
-                }
+                    },
+                };
+                crate::inbound::serve(io, me.header_timeout, watcher, handler).await;
                 me.conns.closed.fetch_add(1, Relaxed);
-            });
+            };
+            crate::workers::spawn(stream, fut);
         }
+    }
+
+    /// The TLS handshake, which is part of the head: bounded by `header_timeout`, so a
+    /// silent client cannot hold a connection slot. Boxed, so that a connection's task
+    /// does not keep the handshake's room once it is done.
+    fn handshake(
+        &self,
+        acceptor: &tokio_rustls::TlsAcceptor,
+        stream: tokio::net::TcpStream,
+    ) -> Handshake<'_> {
+        let accept = acceptor.accept(stream);
+        Box::pin(async move {
+            match tokio::time::timeout(self.header_timeout, accept).await {
+                Ok(Ok(tls)) => Some(Box::new(tls) as Box<dyn crate::inbound::Io>),
+                Ok(Err(e)) => {
+                    self.conns.refused.fetch_add(1, Relaxed);
+                    tracing::debug!(transport = %self.name, "TLS handshake failed: {e}");
+                    None
+                }
+                Err(_) => {
+                    self.conns.refused.fetch_add(1, Relaxed);
+                    tracing::debug!(transport = %self.name, "TLS handshake timed out");
+                    None
+                }
+            }
+        })
     }
 
     async fn serve(
         self: Arc<Self>,
-        req: Request<Incoming>,
+        req: Request<RequestBody>,
         engine: Arc<crate::engine::Engine>,
         peer: SocketAddr,
         scheme: &'static str,

@@ -903,3 +903,260 @@ fn slow_request_bodies_are_answered_408_and_the_connection_closed() {
     }
     assert_eq!(echo.hits(), 0, "no slow body may reach the backend");
 }
+
+// ---------------------------------------------------------------- request heads and connections
+
+#[test]
+fn ambiguous_and_oversized_heads_are_refused_before_any_backend_sees_them() {
+    let echo = Backend::echo().name("echo").start();
+    let conf = TempConf::new()
+        .http("web")
+        .unit("m", &matrix_unit(&echo.url()));
+    let esb = Esb::start(&conf);
+    let port = conf.port("web");
+    let big_value = "a".repeat(70 * 1024);
+    let many: String = (0..101).map(|i| format!("x-h{i}: 1\r\n")).collect();
+    let cases: Vec<(&str, String, u16, &str)> = vec![
+        (
+            "Transfer-Encoding and Content-Length",
+            "POST /p-plain HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n".into(),
+            400,
+            "both Transfer-Encoding and Content-Length",
+        ),
+        (
+            "differing Content-Lengths",
+            "POST /p-plain HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nabc".into(),
+            400,
+            "Content-Length values differ",
+        ),
+        (
+            "a transfer coding after chunked",
+            "POST /p-plain HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n".into(),
+            400,
+            "the last transfer coding must be chunked",
+        ),
+        (
+            "chunked in HTTP/1.0",
+            "POST /p-plain HTTP/1.0\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n".into(),
+            400,
+            "not allowed in an HTTP/1.0 request",
+        ),
+        (
+            "a 70 KiB header",
+            format!("GET /p-plain HTTP/1.1\r\nHost: t\r\nX-Big: {big_value}\r\n\r\n"),
+            431,
+            "request head larger than 64 KiB",
+        ),
+        (
+            "101 header fields",
+            format!("GET /p-plain HTTP/1.1\r\nHost: t\r\n{many}\r\n"),
+            431,
+            "more than 100 header fields",
+        ),
+        (
+            "a space in a header name",
+            "GET /p-plain HTTP/1.1\r\nHost: t\r\nBad Name: 1\r\n\r\n".into(),
+            400,
+            "malformed request head",
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (what, request, status, message) in cases {
+        let r = exchange(port, request.into_bytes());
+        let closes = r.header("connection").as_deref() == Some("close");
+        let error = serde_json::from_slice::<Value>(&r.body)
+            .ok()
+            .and_then(|v| v["error"].as_str().map(str::to_owned))
+            .unwrap_or_default();
+        if r.status != status || !error.contains(message) || !closes {
+            failures.push(format!(
+                "{what}: got {} {:?} (connection: {:?}), want {status} naming {message:?}",
+                r.status,
+                r.text(),
+                r.header("connection")
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "refused heads:\n  {}\n--- esb log ---\n{}",
+        failures.join("\n  "),
+        esb.log()
+    );
+    assert_eq!(
+        echo.hits(),
+        0,
+        "refused heads reached the backend: {:#?}",
+        echo.seen()
+    );
+    let r = Client::new().post(&conf.url("web", "/p-plain"), "ok");
+    assert_eq!((r.status, r.json()["body"].clone()), (200, json!("ok")));
+}
+
+#[test]
+fn pipelined_and_http_1_0_requests_are_answered_in_order_on_one_connection() {
+    let echo = Backend::echo().name("echo").start();
+    let conf = TempConf::new()
+        .http("web")
+        .unit("m", &matrix_unit(&echo.url()));
+    let esb = Esb::start(&conf);
+    let port = conf.port("web");
+
+    // Four requests in one write: two GETs, a chunked POST, a HEAD, then a GET.
+    let mut s = connect(port);
+    s.write_all(
+        b"GET /p-plain/one HTTP/1.1\r\nHost: t\r\n\r\n\
+          GET /p-in/two HTTP/1.1\r\nHost: t\r\n\r\n\
+          POST /p-all/three HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{\"v\":\r\n4\r\n\"3\"}\r\n0\r\n\r\n\
+          HEAD /p-plain/four HTTP/1.1\r\nHost: t\r\n\r\n\
+          GET /p-plain/five HTTP/1.1\r\nHost: t\r\n\r\n",
+    )
+    .expect("write pipeline");
+    for (i, path) in ["/p-plain/one", "/p-in/two", "/p-all/three"]
+        .iter()
+        .enumerate()
+    {
+        let r = read_response(&mut s);
+        assert_eq!(
+            r.status,
+            200,
+            "response {i}: {} {}\n{}",
+            r.head,
+            r.text(),
+            esb.log()
+        );
+        assert_eq!(
+            r.json()["path"],
+            json!(path),
+            "response {i} answers its own request"
+        );
+        if i == 2 {
+            assert_eq!(
+                r.json()["body"],
+                json!(r#"{"v":"3"}"#),
+                "the chunked body arrived whole"
+            );
+        }
+    }
+    // HEAD: a head without a body, and the connection goes on.
+    let mut buf = Vec::new();
+    let end = read_head(&mut s, &mut buf);
+    let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+    assert!(head.starts_with("HTTP/1.1 200"), "HEAD: {head}");
+    buf.drain(..end);
+    assert!(
+        buf.is_empty() || buf.starts_with(b"HTTP/1.1 "),
+        "a HEAD answer has no body: {:?}",
+        String::from_utf8_lossy(&buf)
+    );
+    let r = if buf.is_empty() {
+        read_response(&mut s)
+    } else {
+        // The next response arrived with the HEAD answer: parse it from what was read.
+        let mut rest = buf.clone();
+        let end = rest
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .expect("head")
+            + 4;
+        let len: usize = String::from_utf8_lossy(&rest[..end])
+            .lines()
+            .find_map(|l| {
+                l.to_ascii_lowercase()
+                    .strip_prefix("content-length:")
+                    .map(|v| v.trim().parse().expect("length"))
+            })
+            .expect("content-length");
+        fill_to(&mut s, &mut rest, end + len);
+        Raw {
+            status: 200,
+            head: String::from_utf8_lossy(&rest[..end]).into_owned(),
+            body: rest[end..end + len].to_vec(),
+        }
+    };
+    assert_eq!(
+        r.json()["path"],
+        json!("/p-plain/five"),
+        "after HEAD: {}",
+        r.text()
+    );
+
+    // HTTP/1.0 with keep-alive: answered with a length and kept open for the next request.
+    let mut s = connect(port);
+    for i in 0..2 {
+        write!(
+            s,
+            "GET /p-plain/old-{i} HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
+        )
+        .expect("write");
+        let r = read_response(&mut s);
+        assert_eq!(r.status, 200, "HTTP/1.0 request {i}: {}", r.head);
+        assert_eq!(
+            r.header("connection").as_deref(),
+            Some("keep-alive"),
+            "{}",
+            r.head
+        );
+        assert!(r.header("content-length").is_some(), "{}", r.head);
+        assert_eq!(r.json()["path"], json!(format!("/p-plain/old-{i}")));
+    }
+    // HTTP/1.0 without keep-alive: the answer ends the connection.
+    let mut s = connect(port);
+    s.write_all(b"GET /p-plain/last HTTP/1.0\r\n\r\n")
+        .expect("write");
+    let r = read_response(&mut s);
+    assert_eq!(
+        (r.status, r.header("connection").as_deref()),
+        (200, Some("close")),
+        "{}",
+        r.head
+    );
+    assert!(closed_by_peer(&mut s), "HTTP/1.0 without keep-alive closes");
+}
+
+#[test]
+fn silent_idle_and_half_sent_heads_are_closed_at_header_timeout_while_busy_connections_live_on() {
+    let echo = Backend::echo().name("echo").start();
+    let conf = TempConf::new()
+        .http("web")
+        .transport_line("web", "header_timeout = \"1s\"")
+        .unit("m", &matrix_unit(&echo.url()));
+    let esb = Esb::start(&conf);
+    let port = conf.port("web");
+    let started = std::time::Instant::now();
+    // Never sends anything.
+    let mut silent = connect(port);
+    // Sends half a head.
+    let mut half = connect(port);
+    half.write_all(b"GET /p-plain HTTP/1.1\r\nHost: t\r\nX-Slow:")
+        .expect("write half");
+    // One exchange, then idle.
+    let mut idle = connect(port);
+    idle.write_all(b"GET /p-plain HTTP/1.1\r\nHost: t\r\n\r\n")
+        .expect("write");
+    assert_eq!(read_response(&mut idle).status, 200);
+    // A request every 300 ms for 2.4 s: longer than the timeout, never idle that long.
+    let busy = std::thread::spawn(move || {
+        let mut s = connect(port);
+        for i in 0..8 {
+            write!(s, "GET /p-plain/{i} HTTP/1.1\r\nHost: t\r\n\r\n").expect("write busy");
+            let r = read_response(&mut s);
+            assert_eq!(r.status, 200, "busy request {i}: {}", r.head);
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    });
+    for (what, s) in [
+        ("silent", &mut silent),
+        ("half a head", &mut half),
+        ("idle", &mut idle),
+    ] {
+        assert!(closed_by_peer(s), "{what}: not closed\n{}", esb.log());
+        assert!(
+            started.elapsed() >= Duration::from_millis(900),
+            "{what}: closed before header_timeout, after {:?}",
+            started.elapsed()
+        );
+    }
+    busy.join()
+        .expect("a connection sending a request every 300 ms stays open");
+}

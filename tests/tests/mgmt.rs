@@ -1928,3 +1928,59 @@ fn metrics_parse_as_prometheus_text_and_count_proxy_requests() {
     // The bean and the metric agree.
     assert_eq!(env.m.read(PROXY, "Requests"), 3);
 }
+
+/// Counters of a proxy that saw no request read as zeros (its latency histogram does not
+/// exist until the first request), beside a proxy of the same unit that counts its own.
+#[test]
+fn proxy_without_traffic_reads_zeros_and_one_with_traffic_its_counts() {
+    let (env, _be) = two_proxy_env();
+    const REFUNDS: &str = "esb:type=Proxy,unit=shop,name=refunds";
+    let counters = ["Requests", "Errors", "InFlight", "P50Micros", "P99Micros"];
+    for p in [PROXY, REFUNDS] {
+        for a in counters {
+            assert_eq!(env.m.read(p, a), 0, "{p} {a} before any request");
+        }
+    }
+    for _ in 0..4 {
+        env.expect("/orders", 200);
+    }
+    assert_eq!(env.m.read(PROXY, "Requests"), 4);
+    assert_eq!(env.m.read(PROXY, "Errors"), 0);
+    assert_eq!(env.m.read(PROXY, "InFlight"), 0);
+    let p50 = env.m.read(PROXY, "P50Micros").as_u64().expect("P50Micros");
+    let p99 = env.m.read(PROXY, "P99Micros").as_u64().expect("P99Micros");
+    assert!(p50 > 0 && p99 >= p50, "p50 {p50} p99 {p99}");
+    for a in counters {
+        assert_eq!(
+            env.m.read(REFUNDS, a),
+            0,
+            "refunds {a} after requests to orders"
+        );
+    }
+
+    let text = env.m.monitor("GET", "/metrics").send().text();
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned())))
+        .unwrap_or_else(|e| panic!("prometheus-parse: {e}\n{text}"));
+    let value = |name: &str, proxy: &str| {
+        scrape
+            .samples
+            .iter()
+            .find(|s| {
+                s.metric == name
+                    && s.labels.get("unit") == Some("shop")
+                    && s.labels.get("proxy") == Some(proxy)
+            })
+            .map(|s| s.value.clone())
+            .unwrap_or_else(|| panic!("no {name} for {proxy} in\n{text}"))
+    };
+    use prometheus_parse::Value as V;
+    assert!(matches!(value("esb_proxy_requests_total", "orders"), V::Counter(v) if v == 4.0));
+    assert!(matches!(value("esb_proxy_requests_total", "refunds"), V::Counter(v) if v == 0.0));
+    assert!(matches!(value("esb_proxy_errors_total", "refunds"), V::Counter(v) if v == 0.0));
+    let quantiles = |proxy: &str| match value("esb_proxy_latency_seconds", proxy) {
+        V::Summary(q) => q.iter().map(|c| c.count).collect::<Vec<f64>>(),
+        other => panic!("esb_proxy_latency_seconds of {proxy} is not a summary: {other:?}"),
+    };
+    assert_eq!(quantiles("refunds"), vec![0.0, 0.0]);
+    assert!(quantiles("orders").iter().all(|v| *v > 0.0), "{text}");
+}

@@ -14,6 +14,7 @@ mod command;
 mod durable;
 mod guard;
 mod lifecycle;
+mod memory;
 mod plan;
 mod swap;
 mod view;
@@ -487,10 +488,11 @@ impl Engine {
         for c in &held {
             c.tasks_held.store(true, Relaxed);
         }
-        let mut plan = tokio::task::block_in_place(|| {
+        let (mut plan, parsed_bytes) = tokio::task::block_in_place(|| {
             let mut plan = self.plan(units, changes, mode, started);
+            let parsed_bytes = plan.parsed_bytes();
             self.build(units, &mut plan);
-            plan
+            (plan, parsed_bytes)
         });
         self.check(&mut plan).await;
         tokio::task::block_in_place(|| self.commit(units, &mut plan));
@@ -501,6 +503,9 @@ impl Engine {
         };
         for c in &held {
             c.tasks_held.store(false, Relaxed);
+        }
+        if parsed_bytes >= memory::TRIM_AFTER {
+            memory::trim_soon();
         }
         outcomes
     }

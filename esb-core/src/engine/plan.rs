@@ -70,6 +70,16 @@ impl Plan {
         self.units.iter().all(|u| u.errors.is_empty())
     }
 
+    /// Bytes of sources parsed for this transaction.
+    pub(super) fn parsed_bytes(&self) -> usize {
+        self.units
+            .iter()
+            .filter_map(|u| u.parsed.as_ref())
+            .flat_map(|(_, sources, _)| sources.files.values())
+            .map(String::len)
+            .sum()
+    }
+
     /// The units with errors of their own.
     pub(super) fn failed(&self) -> Vec<String> {
         self.units

@@ -160,7 +160,7 @@ fn proxy(server: &Server, unit: &str, name: &str) -> Option<Attrs> {
         state: p.proxy_state().as_str().into(),
         path: p.path.clone(),
         methods: p.methods.iter().map(|m| m.as_str().to_owned()).collect(),
-        transports: p.transports.clone(),
+        transports: p.transports.to_vec(),
         endpoint: p.endpoint.as_ref().map(|e| e.name.clone()),
         revision: rev.info.number,
         counters: counters(&stats),

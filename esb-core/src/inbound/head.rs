@@ -1,0 +1,286 @@
+//! Parsing a request head out of the connection's buffer (httparse) into the request's
+//! parts, its body framing and what it says of the connection. Header values are slices
+//! of the head's bytes, not copies. Framing that could be read two ways (both
+//! `Transfer-Encoding` and `Content-Length`, differing `Content-Length`s, a transfer coding
+//! other than a final `chunked`) is refused, so no backend can see a different request
+//! boundary than esb.
+
+use super::chunked::Framing;
+use bytes::BytesMut;
+use http::header::{CONNECTION, CONTENT_LENGTH, EXPECT, TRANSFER_ENCODING};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, Version};
+use std::mem::MaybeUninit;
+
+/// Most header fields in a request head (as hyper's default).
+pub const MAX_HEADERS: usize = 100;
+/// Header slots left free in a request's map for what the proxy adds.
+const ROOM: usize = 6;
+/// Longest request head, request line included.
+pub const MAX_HEAD: usize = 64 * 1024;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HeadError {
+    #[error("request head larger than {} KiB", MAX_HEAD / 1024)]
+    TooLarge,
+    #[error("more than {MAX_HEADERS} header fields")]
+    TooManyHeaders,
+    #[error("HTTP version not supported (esb serves HTTP/1.0 and HTTP/1.1)")]
+    Version,
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl HeadError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            HeadError::TooLarge | HeadError::TooManyHeaders => {
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+            }
+            HeadError::Version => StatusCode::HTTP_VERSION_NOT_SUPPORTED,
+            HeadError::Invalid(_) => StatusCode::BAD_REQUEST,
+        }
+    }
+}
+
+/// A parsed request head.
+pub struct Head {
+    pub parts: http::request::Parts,
+    pub framing: Framing,
+    /// The client allows the connection to carry another request after this one.
+    pub keep_alive: bool,
+    /// The client waits for `100 Continue` before it sends the body.
+    pub expect_continue: bool,
+}
+
+/// Takes one complete request head off the front of `buf`; `None` while it is incomplete.
+pub fn parse(buf: &mut BytesMut) -> Result<Option<Head>, HeadError> {
+    if !has_blank_line(buf) {
+        return if buf.len() > MAX_HEAD {
+            Err(HeadError::TooLarge)
+        } else {
+            Ok(None)
+        };
+    }
+    // Parsed over frozen bytes, so header values are slices of them; what follows the
+    // head (a body, a pipelined request) goes back into `buf`.
+    let bytes = buf.split().freeze();
+    let mut fields = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut []);
+    let len = match req.parse_with_uninit_headers(&bytes, &mut fields) {
+        Ok(httparse::Status::Complete(len)) if len > MAX_HEAD => Err(HeadError::TooLarge),
+        Ok(httparse::Status::Complete(len)) => Ok(len),
+        Ok(httparse::Status::Partial) if bytes.len() > MAX_HEAD => Err(HeadError::TooLarge),
+        Ok(httparse::Status::Partial) => {
+            *buf = BytesMut::from(bytes);
+            return Ok(None);
+        }
+        Err(httparse::Error::TooManyHeaders) => Err(HeadError::TooManyHeaders),
+        Err(httparse::Error::Version) => Err(HeadError::Version),
+        Err(e) => Err(HeadError::Invalid(format!("malformed request head: {e}"))),
+    }?;
+    let version = match req.version {
+        Some(0) => Version::HTTP_10,
+        _ => Version::HTTP_11,
+    };
+    let method = Method::from_bytes(req.method.unwrap_or_default().as_bytes())
+        .map_err(|_| HeadError::Invalid("invalid method".into()))?;
+    let uri = Uri::from_maybe_shared(bytes.slice_ref(req.path.unwrap_or_default().as_bytes()))
+        .map_err(|e| HeadError::Invalid(format!("invalid request target: {e}")))?;
+    // Room for the headers a proxy adds (`X-Forwarded-*`, `Via`…) without growing.
+    let mut headers = HeaderMap::with_capacity(req.headers.len() + ROOM);
+    for h in req.headers.iter() {
+        let name = HeaderName::from_bytes(h.name.as_bytes())
+            .map_err(|_| HeadError::Invalid("invalid header name".into()))?;
+        let value = HeaderValue::from_maybe_shared(bytes.slice_ref(h.value))
+            .map_err(|_| HeadError::Invalid(format!("invalid value of header {name}")))?;
+        headers.append(name, value);
+    }
+    if len < bytes.len() {
+        buf.extend_from_slice(&bytes[len..]);
+    }
+    let framing = framing(&headers, version)?;
+    let keep_alive = match version {
+        Version::HTTP_10 => has_token(&headers, &CONNECTION, "keep-alive"),
+        _ => !has_token(&headers, &CONNECTION, "close"),
+    };
+    let expect_continue = version == Version::HTTP_11
+        && !framing.is_done()
+        && headers
+            .get(EXPECT)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    let mut parts = http::Request::new(()).into_parts().0;
+    parts.method = method;
+    parts.uri = uri;
+    parts.version = version;
+    parts.headers = headers;
+    Ok(Some(Head {
+        parts,
+        framing,
+        keep_alive,
+        expect_continue,
+    }))
+}
+
+/// Whether `buf` holds the blank line that ends a head (CRLF or bare LF line endings).
+fn has_blank_line(buf: &[u8]) -> bool {
+    let mut from = 0;
+    while let Some(i) = buf[from..].iter().position(|&b| b == b'\n') {
+        let at = from + i;
+        match buf.get(at + 1) {
+            Some(b'\n') => return true,
+            Some(b'\r') if buf.get(at + 2) == Some(&b'\n') => return true,
+            _ => from = at + 1,
+        }
+    }
+    false
+}
+
+/// The body's framing, from `Transfer-Encoding` and `Content-Length`.
+fn framing(headers: &HeaderMap, version: Version) -> Result<Framing, HeadError> {
+    let invalid = |m: &str| Err(HeadError::Invalid(m.into()));
+    if headers.contains_key(TRANSFER_ENCODING) {
+        if version == Version::HTTP_10 {
+            return invalid("Transfer-Encoding is not allowed in an HTTP/1.0 request");
+        }
+        if headers.contains_key(CONTENT_LENGTH) {
+            return invalid("both Transfer-Encoding and Content-Length: send one of them");
+        }
+        let last = headers
+            .get_all(TRANSFER_ENCODING)
+            .iter()
+            .flat_map(|v| v.as_bytes().split(|&b| b == b','))
+            .map(|c| c.trim_ascii())
+            .rfind(|c| !c.is_empty());
+        return match last {
+            Some(c) if c.eq_ignore_ascii_case(b"chunked") => Ok(Framing::chunked()),
+            _ => invalid("the last transfer coding must be chunked"),
+        };
+    }
+    let mut length = None;
+    for v in headers.get_all(CONTENT_LENGTH) {
+        for part in v.as_bytes().split(|&b| b == b',') {
+            let part = part.trim_ascii();
+            let n = (!part.is_empty() && part.len() <= 19 && part.iter().all(u8::is_ascii_digit))
+                .then(|| std::str::from_utf8(part).ok()?.parse::<u64>().ok())
+                .flatten();
+            match (n, length) {
+                (None, _) => return invalid("invalid Content-Length"),
+                (Some(n), Some(l)) if n != l => return invalid("Content-Length values differ"),
+                (Some(n), _) => length = Some(n),
+            }
+        }
+    }
+    Ok(match length {
+        None | Some(0) => Framing::Done,
+        Some(n) => Framing::Length(n),
+    })
+}
+
+/// Whether a comma-separated header holds `token` (case-insensitive).
+fn has_token(headers: &HeaderMap, name: &HeaderName, token: &str) -> bool {
+    headers.get_all(name).iter().any(|v| {
+        v.as_bytes()
+            .split(|&b| b == b',')
+            .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn head(text: &str) -> Result<Option<Head>, HeadError> {
+        parse(&mut BytesMut::from(text.as_bytes()))
+    }
+
+    #[test]
+    fn a_head_becomes_parts_with_its_framing() {
+        let mut buf = BytesMut::from(
+            &b"POST /a/b?x=1 HTTP/1.1\r\nHost: t\r\nX-Two: 1\r\nx-two: 2\r\nContent-Length: 5\r\n\r\nhello"[..],
+        );
+        let h = parse(&mut buf).unwrap().unwrap();
+        assert_eq!(h.parts.method, Method::POST);
+        assert_eq!(h.parts.uri.path(), "/a/b");
+        assert_eq!(h.parts.uri.query(), Some("x=1"));
+        assert_eq!(h.parts.headers.get_all("x-two").iter().count(), 2);
+        assert_eq!(h.framing, Framing::Length(5));
+        assert!(h.keep_alive && !h.expect_continue);
+        assert_eq!(&buf[..], b"hello");
+    }
+
+    #[test]
+    fn incomplete_heads_wait_and_oversized_ones_are_refused() {
+        assert!(head("GET / HTTP/1.1\r\nHost: t\r\n").unwrap().is_none());
+        let big = format!("GET / HTTP/1.1\r\nX: {}", "a".repeat(MAX_HEAD));
+        assert_eq!(head(&big).err(), Some(HeadError::TooLarge));
+        let many: String = (0..=MAX_HEADERS).map(|i| format!("x-{i}: 1\r\n")).collect();
+        assert_eq!(
+            head(&format!("GET / HTTP/1.1\r\n{many}\r\n")).err(),
+            Some(HeadError::TooManyHeaders)
+        );
+    }
+
+    #[test]
+    fn keep_alive_follows_the_version_and_connection_header() {
+        let ka = |t: &str| head(t).unwrap().unwrap().keep_alive;
+        assert!(ka("GET / HTTP/1.1\r\n\r\n"));
+        assert!(!ka("GET / HTTP/1.1\r\nConnection: Close\r\n\r\n"));
+        assert!(!ka("GET / HTTP/1.0\r\n\r\n"));
+        assert!(ka("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"));
+    }
+
+    #[test]
+    fn ambiguous_framing_is_refused() {
+        for text in [
+            "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n",
+            "POST / HTTP/1.1\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
+            "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n",
+            "POST / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n",
+            "POST / HTTP/1.1\r\nContent-Length: -3\r\n\r\n",
+            "POST / HTTP/1.1\r\nContent-Length: 99999999999999999999\r\n\r\n",
+        ] {
+            assert!(
+                matches!(head(text), Err(HeadError::Invalid(_))),
+                "{text:?} must be refused"
+            );
+        }
+        let f = |t: &str| head(t).unwrap().unwrap().framing;
+        assert_eq!(
+            f("POST / HTTP/1.1\r\nContent-Length: 3, 3\r\n\r\n"),
+            Framing::Length(3)
+        );
+        assert_eq!(
+            f("POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"),
+            Framing::chunked()
+        );
+        assert_eq!(
+            f("POST / HTTP/1.1\r\nContent-Length: 0\r\n\r\n"),
+            Framing::Done
+        );
+        assert!(
+            head("POST / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\n")
+                .unwrap()
+                .unwrap()
+                .expect_continue
+        );
+    }
+
+    #[test]
+    fn malformed_heads_are_bad_requests() {
+        for text in [
+            "GET\r\n\r\n",
+            "GET / HTTP/1.1\r\nBad Name: 1\r\n\r\n",
+            "G@T / HTTP/1.1\r\n\r\n",
+        ] {
+            assert_eq!(
+                head(text).err().map(|e| e.status()),
+                Some(StatusCode::BAD_REQUEST),
+                "{text:?}"
+            );
+        }
+        assert_eq!(
+            head("GET / HTTP/2.0\r\n\r\n").err(),
+            Some(HeadError::Version)
+        );
+    }
+}
