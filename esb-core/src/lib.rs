@@ -37,3 +37,4 @@ pub mod template;
 pub mod transport;
 pub mod upgrade;
 pub mod watch;
+pub mod workers;

@@ -105,14 +105,25 @@ fn serve(cli: Cli) -> ExitCode {
             .map(|r| r.server.workers)
             .filter(|w| *w > 0)
     });
-    let mut rt = tokio::runtime::Builder::new_multi_thread();
-    // Parsing a unit nests as deep as TOML allows (80 levels) on a worker thread: leave
-    // room for it beyond the 2 MiB default.
-    rt.thread_stack_size(4 << 20);
-    if let Some(w) = workers {
-        rt.worker_threads(w);
+    // The data plane: `workers` threads, each with its own runtime, serving the client
+    // connections handed to it.
+    let workers = workers.unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    });
+    if let Err(e) = esb_core::workers::start(workers) {
+        eprintln!("esb: cannot start {workers} worker threads: {e}");
+        return ExitCode::FAILURE;
     }
-    let rt = rt.enable_all().build().expect("tokio runtime");
+    // Management, the engine, watchers and the accept loops: one thread (blocking work
+    // such as a deploy's build steps aside with `block_in_place`).
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        // Parsing a unit nests as deep as TOML allows (80 levels): leave room for it
+        // beyond the 2 MiB default.
+        .thread_stack_size(4 << 20)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
     let mut opts = esb_core::server::Options {
         conf_dir: cli.conf,
         strict: cli.strict,

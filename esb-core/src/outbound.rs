@@ -1,10 +1,11 @@
 //! The outbound HTTP/1.1 client: connections made with `hyper::client::conn::http1` and
-//! kept in a pool of idle connections per backend address (last in, first out, so the
-//! warmest one is reused). The request's own task checks a connection out, sends on it and
-//! gets it back into the pool when the response body has been read to its end: no pool
-//! dispatcher, no task per request. A connection the backend closed is dropped at
-//! checkout; a request a pooled connection could not send (closed meanwhile) goes out on
-//! another one. Idle connections are closed after [`IDLE_TIMEOUT`].
+//! kept in a pool of idle connections per backend address and per data-plane worker thread
+//! (last in, first out, so the warmest one is reused; a request only takes a connection
+//! its own thread drives, see [`crate::workers`]). The request's own task checks a
+//! connection out, sends on it and gets it back into the pool when the response body has
+//! been read to its end: no pool dispatcher, no task per request. A connection the backend
+//! closed is dropped at checkout; a request a pooled connection could not send (closed
+//! meanwhile) goes out on another one. Idle connections are closed after [`IDLE_TIMEOUT`].
 
 use crate::body::Body;
 use bytes::Bytes;
@@ -24,7 +25,8 @@ use tokio::net::TcpStream;
 
 /// Idle connections older than this are closed.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
-/// Idle connections kept per backend address; more are closed when they come back.
+/// Idle connections kept per backend address and thread; more are closed when they come
+/// back.
 const MAX_IDLE: usize = 1024;
 
 /// Why a backend request failed.
@@ -74,7 +76,9 @@ struct Pool {
     connect_to: String,
     host: HeaderValue,
     server_name: rustls::pki_types::ServerName<'static>,
-    idle: Mutex<Vec<Idle>>,
+    /// Idle connections by worker thread ([`crate::workers`]), and a last list for every
+    /// other thread: a request takes a connection its own thread drives.
+    idle: Box<[Mutex<Vec<Idle>>]>,
     opened: AtomicU64,
 }
 
@@ -191,7 +195,9 @@ impl HttpClient {
             host: HeaderValue::from_str(authority.as_str())
                 .map_err(|_| RequestError::Address(uri.clone()))?,
             server_name,
-            idle: Mutex::default(),
+            idle: (0..=crate::workers::count())
+                .map(|_| Mutex::default())
+                .collect(),
             opened: AtomicU64::new(0),
         });
         pools.insert((https, authority.clone()), pool.clone());
@@ -246,7 +252,7 @@ impl Pool {
     /// The most recently used idle connection that is still open and ready.
     async fn checkout(&self) -> Option<SendRequest<Body>> {
         loop {
-            let idle = self.idle.lock().expect("pool").pop()?;
+            let idle = self.local().lock().expect("pool").pop()?;
             let mut tx = idle.tx;
             if tx.is_closed() || coarse_now_ms().saturating_sub(idle.since_ms) > idle_ms() {
                 continue;
@@ -262,7 +268,7 @@ impl Pool {
         if tx.is_closed() {
             return;
         }
-        let mut idle = self.idle.lock().expect("pool");
+        let mut idle = self.local().lock().expect("pool");
         // The oldest entry is the least likely to be used again: drop it when the backend
         // closed it, so closed connections do not pile up under steady traffic.
         if idle.first().is_some_and(|i| i.tx.is_closed()) {
@@ -279,10 +285,17 @@ impl Pool {
     /// Closes idle connections past their time and forgets closed ones.
     fn reap(&self) {
         let now = coarse_now_ms();
-        self.idle
-            .lock()
-            .expect("pool")
-            .retain(|i| !i.tx.is_closed() && now.saturating_sub(i.since_ms) <= idle_ms());
+        for idle in &self.idle {
+            idle.lock()
+                .expect("pool")
+                .retain(|i| !i.tx.is_closed() && now.saturating_sub(i.since_ms) <= idle_ms());
+        }
+    }
+
+    /// The idle connections of the calling thread.
+    fn local(&self) -> &Mutex<Vec<Idle>> {
+        let last = self.idle.len() - 1;
+        &self.idle[crate::workers::current().map_or(last, |w| w.min(last))]
     }
 }
 

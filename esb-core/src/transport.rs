@@ -321,7 +321,7 @@ impl TransportRuntime {
             let me = self.clone();
             let engine = engine.clone();
             let watcher = drain.watcher();
-            let fut = async move {
+            let fut = move |stream: tokio::net::TcpStream| async move {
                 let _permit = permit;
                 let handler = |req| {
                     let me = me.clone();
@@ -341,7 +341,7 @@ impl TransportRuntime {
                 crate::inbound::serve(io, me.header_timeout, watcher, handler).await;
                 me.conns.closed.fetch_add(1, Relaxed);
             };
-            tokio::spawn(fut);
+            crate::workers::spawn(stream, fut);
         }
     }
 

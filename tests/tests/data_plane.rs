@@ -40,6 +40,20 @@ addresses = ["{BE}"]
     )
 }
 
+/// As [`serve`] on one data-plane worker thread: idle backend connections are kept per
+/// worker, so connection counts are exact only with one.
+fn serve_one_worker(unit: &str) -> (TempConf, Esb) {
+    let conf = TempConf::new().http("web").unit("t", unit);
+    let esb = Esb::start_with(
+        &conf,
+        e2e::EsbOptions {
+            args: vec!["--workers".into(), "1".into()],
+            ..Default::default()
+        },
+    );
+    (conf, esb)
+}
+
 fn serve_conf(conf: TempConf, unit: &str) -> (TempConf, Esb) {
     let conf = conf.unit("t", unit);
     let esb = Esb::start(&conf);
@@ -1328,7 +1342,7 @@ addresses = ["{BE}"]
 #[test]
 fn backend_connections_are_kept_alive_and_reused() {
     let be = Backend::fixed(200, "ok").start();
-    let (conf, esb) = serve(&proxy_to("p", "/p", &be.url()));
+    let (conf, esb) = serve_one_worker(&proxy_to("p", "/p", &be.url()));
     let c = Client::new();
     for i in 0..20 {
         let r = c.get(&conf.url("web", "/p"));
@@ -1347,7 +1361,7 @@ fn backend_connections_are_kept_alive_and_reused() {
 #[test]
 fn backend_closing_its_idle_connection_costs_no_request() {
     let mut be = Backend::fixed(200, "ok").start();
-    let (conf, esb) = serve(&proxy_to("p", "/p", &be.url()));
+    let (conf, esb) = serve_one_worker(&proxy_to("p", "/p", &be.url()));
     let c = Client::new();
     assert_status(&c.get(&conf.url("web", "/p")), 200, &esb);
     // The backend goes away and comes back: the connection esb kept idle is closed.
@@ -1381,7 +1395,7 @@ fn backend_answering_connection_close_gets_a_new_connection_each_time() {
 fn client_going_away_mid_request_keeps_the_backend_connection() {
     use std::io::Write;
     let be = Backend::fixed(200, "ok").start();
-    let (conf, esb) = serve(&proxy_to("p", "/p", &be.url()));
+    let (conf, esb) = serve_one_worker(&proxy_to("p", "/p", &be.url()));
     let c = Client::new();
     assert_status(&c.get(&conf.url("web", "/p")), 200, &esb);
     be.set_delay(Duration::from_millis(300));
@@ -1409,4 +1423,60 @@ fn client_going_away_mid_request_keeps_the_backend_connection() {
         1,
         "the abandoned response was read and its connection reused"
     );
+}
+
+// ---------------------------------------------------------------- worker threads
+
+/// `esb_worker_connections_open` of each worker, from `/metrics`.
+fn worker_connections(mgmt: &e2e::mgmt_client::Mgmt) -> Vec<(String, f64)> {
+    let text = mgmt.monitor("GET", "/metrics").send().text();
+    text.lines()
+        .filter_map(|l| l.strip_prefix("esb_worker_connections_open{worker=\""))
+        .filter_map(|l| l.split_once("\"} "))
+        .map(|(w, v)| (w.to_owned(), v.parse().expect("a number")))
+        .collect()
+}
+
+#[test]
+fn two_workers_each_serve_client_connections() {
+    use std::io::{BufReader, Write};
+    let be = Backend::fixed(200, "ok").start();
+    let conf = TempConf::new()
+        .http("web")
+        .unit("t", &proxy_to("p", "/p", &be.url()));
+    let esb = Esb::start_with(
+        &conf,
+        e2e::EsbOptions {
+            args: vec!["--workers".into(), "2".into()],
+            ..Default::default()
+        },
+    );
+    let mgmt = e2e::mgmt_client::Mgmt::of(&conf);
+    // The start-up probes' connections have closed.
+    wait_until("no open client connection", WAIT, || {
+        worker_connections(&mgmt).iter().all(|(_, v)| *v == 0.0)
+    });
+    // Two keep-alive connections, each answered once and held open: a new connection goes
+    // to the worker serving the fewest.
+    let mut held = Vec::new();
+    for i in 0..2 {
+        let mut s =
+            std::net::TcpStream::connect(("127.0.0.1", conf.port("web"))).expect("connect to esb");
+        s.write_all(b"GET /p HTTP/1.1\r\nhost: x\r\n\r\n").unwrap();
+        let mut r = BufReader::new(s);
+        let (resp, _) = e2e::http1::read_response(&mut r, false).expect("an answer");
+        assert_eq!(resp.status, 200, "connection {i}\n{}", esb.log());
+        assert_eq!(resp.text(), "ok");
+        held.push(r);
+    }
+    let per_worker = worker_connections(&mgmt);
+    assert_eq!(
+        per_worker,
+        vec![("0".to_owned(), 1.0), ("1".to_owned(), 1.0)],
+        "one connection on each worker thread"
+    );
+    drop(held);
+    wait_until("both connections to close", WAIT, || {
+        worker_connections(&mgmt).iter().all(|(_, v)| *v == 0.0)
+    });
 }

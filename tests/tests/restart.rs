@@ -410,7 +410,15 @@ fn warm_restarts_keep_the_backend_connections_open() {
         backend.url()
     );
     let conf = conf().unit("u", &unit);
-    let _esb = Esb::start(&conf);
+    // Idle backend connections are kept per data-plane worker thread: with one, the count
+    // is exact.
+    let _esb = Esb::start_with(
+        &conf,
+        e2e::EsbOptions {
+            args: vec!["--workers".into(), "1".into()],
+            ..Default::default()
+        },
+    );
     let mgmt = Mgmt::of(&conf);
     let client = e2e::Client::new();
     for _ in 0..5 {

@@ -108,6 +108,7 @@ pub async fn render(server: &Server) -> String {
     let all = server_families(server)
         .into_iter()
         .chain(transport_families(server))
+        .chain(worker_families())
         .chain(units.proxies)
         .chain(units.endpoints)
         .chain([units.revision, units.paused, units.addr_up])
@@ -189,6 +190,29 @@ fn transport_families(server: &Server) -> Vec<Family> {
         }
     }
     transports.into_iter().chain(conns).collect()
+}
+
+/// Client connections per data-plane worker thread.
+fn worker_families() -> Vec<Family> {
+    let mut fams = vec![
+        family(
+            "esb_worker_connections_open",
+            "gauge",
+            "Client connections a data-plane worker thread serves.",
+        ),
+        family(
+            "esb_worker_connections_total",
+            "counter",
+            "Client connections handed to a data-plane worker thread.",
+        ),
+    ];
+    for (i, (open, served)) in crate::workers::connections().into_iter().enumerate() {
+        let l = labels(&[("worker", &i.to_string())]);
+        for (f, v) in fams.iter_mut().zip([open as u64, served]) {
+            f.lines.push(format!("{}{l} {v}", f.name));
+        }
+    }
+    fams
 }
 
 /// The families of what runs in units, read from the engine's published view.
