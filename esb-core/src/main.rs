@@ -114,10 +114,12 @@ fn serve(cli: Cli) -> ExitCode {
         eprintln!("esb: cannot start {workers} worker threads: {e}");
         return ExitCode::FAILURE;
     }
-    // Management, the engine, watchers and the accept loops: one thread (blocking work
-    // such as a deploy's build steps aside with `block_in_place`).
+    // Management, the engine, watchers, the accept loops, and the message and file
+    // consumers and scheduled tasks (whose pipelines may be as busy as the data plane's):
+    // as many threads as the data plane has (blocking work such as a deploy's build steps
+    // aside with `block_in_place`).
     let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
+        .worker_threads(workers)
         // Parsing a unit nests as deep as TOML allows (80 levels): leave room for it
         // beyond the 2 MiB default.
         .thread_stack_size(4 << 20)
