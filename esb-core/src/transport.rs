@@ -20,6 +20,15 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+/// Counts a client connection as closed when dropped.
+struct ClosedOnDrop(Arc<TransportRuntime>);
+
+impl Drop for ClosedOnDrop {
+    fn drop(&mut self) {
+        self.0.conns.closed.fetch_add(1, Relaxed);
+    }
+}
+
 /// A TLS handshake under way: the client connection once it is done.
 type Handshake<'a> = std::pin::Pin<
     Box<dyn std::future::Future<Output = Option<Box<dyn crate::inbound::Io>>> + Send + 'a>,
@@ -321,8 +330,12 @@ impl TransportRuntime {
             let me = self.clone();
             let engine = engine.clone();
             let watcher = drain.watcher();
+            // Counted closed however the connection ends, also when it never got to a
+            // worker.
+            let closed = ClosedOnDrop(me.clone());
             let fut = move |stream: tokio::net::TcpStream| async move {
                 let _permit = permit;
+                let _closed = closed;
                 let handler = |req| {
                     let me = me.clone();
                     let engine = engine.clone();
@@ -332,14 +345,10 @@ impl TransportRuntime {
                     None => Box::new(stream),
                     Some(acceptor) => match me.handshake(acceptor, stream).await {
                         Some(tls) => tls,
-                        None => {
-                            me.conns.closed.fetch_add(1, Relaxed);
-                            return;
-                        }
+                        None => return,
                     },
                 };
                 crate::inbound::serve(io, me.header_timeout, watcher, handler).await;
-                me.conns.closed.fetch_add(1, Relaxed);
             };
             crate::workers::spawn(stream, fut);
         }
