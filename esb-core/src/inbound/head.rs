@@ -20,9 +20,9 @@ pub const MAX_HEAD: usize = 64 * 1024;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HeadError {
-    #[error("request head larger than {} KiB", MAX_HEAD / 1024)]
+    #[error("request head larger than {} KiB: send fewer or shorter headers (large data belongs in the body)", MAX_HEAD / 1024)]
     TooLarge,
-    #[error("more than {MAX_HEADERS} header fields")]
+    #[error("more than {MAX_HEADERS} header fields: combine or drop some")]
     TooManyHeaders,
     #[error("HTTP version not supported (esb serves HTTP/1.0 and HTTP/1.1)")]
     Version,
@@ -76,23 +76,34 @@ pub fn parse(buf: &mut BytesMut) -> Result<Option<Head>, HeadError> {
         }
         Err(httparse::Error::TooManyHeaders) => Err(HeadError::TooManyHeaders),
         Err(httparse::Error::Version) => Err(HeadError::Version),
-        Err(e) => Err(HeadError::Invalid(format!("malformed request head: {e}"))),
+        Err(e) => Err(HeadError::Invalid(format!(
+            "malformed request head: {e}; check the request line and the header syntax (`Name: value`, CRLF line ends)"
+        ))),
     }?;
     let version = match req.version {
         Some(0) => Version::HTTP_10,
         _ => Version::HTTP_11,
     };
-    let method = Method::from_bytes(req.method.unwrap_or_default().as_bytes())
-        .map_err(|_| HeadError::Invalid("invalid method".into()))?;
+    let method = Method::from_bytes(req.method.unwrap_or_default().as_bytes()).map_err(|_| {
+        HeadError::Invalid("invalid method: use a token such as GET or POST".into())
+    })?;
     let uri = Uri::from_maybe_shared(bytes.slice_ref(req.path.unwrap_or_default().as_bytes()))
-        .map_err(|e| HeadError::Invalid(format!("invalid request target: {e}")))?;
+        .map_err(|e| {
+            HeadError::Invalid(format!(
+                "invalid request target ({e}): send a path such as /orders?id=1"
+            ))
+        })?;
     // Room for the headers a proxy adds (`X-Forwarded-*`, `Via`…) without growing.
     let mut headers = HeaderMap::with_capacity(req.headers.len() + ROOM);
     for h in req.headers.iter() {
-        let name = HeaderName::from_bytes(h.name.as_bytes())
-            .map_err(|_| HeadError::Invalid("invalid header name".into()))?;
-        let value = HeaderValue::from_maybe_shared(bytes.slice_ref(h.value))
-            .map_err(|_| HeadError::Invalid(format!("invalid value of header {name}")))?;
+        let name = HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| {
+            HeadError::Invalid("invalid header name: names are tokens (letters, digits, -)".into())
+        })?;
+        let value = HeaderValue::from_maybe_shared(bytes.slice_ref(h.value)).map_err(|_| {
+            HeadError::Invalid(format!(
+                "invalid value of header {name}: control characters are not allowed"
+            ))
+        })?;
         headers.append(name, value);
     }
     if len < bytes.len() {
@@ -140,7 +151,7 @@ fn framing(headers: &HeaderMap, version: Version) -> Result<Framing, HeadError> 
     let invalid = |m: &str| Err(HeadError::Invalid(m.into()));
     if headers.contains_key(TRANSFER_ENCODING) {
         if version == Version::HTTP_10 {
-            return invalid("Transfer-Encoding is not allowed in an HTTP/1.0 request");
+            return invalid("Transfer-Encoding is not allowed in an HTTP/1.0 request: send Content-Length, or use HTTP/1.1");
         }
         if headers.contains_key(CONTENT_LENGTH) {
             return invalid("both Transfer-Encoding and Content-Length: send one of them");
@@ -153,7 +164,9 @@ fn framing(headers: &HeaderMap, version: Version) -> Result<Framing, HeadError> 
             .rfind(|c| !c.is_empty());
         return match last {
             Some(c) if c.eq_ignore_ascii_case(b"chunked") => Ok(Framing::chunked()),
-            _ => invalid("the last transfer coding must be chunked"),
+            _ => invalid(
+                "the last transfer coding must be chunked: end Transfer-Encoding with `chunked`",
+            ),
         };
     }
     let mut length = None;
@@ -164,8 +177,12 @@ fn framing(headers: &HeaderMap, version: Version) -> Result<Framing, HeadError> 
                 .then(|| std::str::from_utf8(part).ok()?.parse::<u64>().ok())
                 .flatten();
             match (n, length) {
-                (None, _) => return invalid("invalid Content-Length"),
-                (Some(n), Some(l)) if n != l => return invalid("Content-Length values differ"),
+                (None, _) => {
+                    return invalid("invalid Content-Length: it must be a decimal number of bytes")
+                }
+                (Some(n), Some(l)) if n != l => {
+                    return invalid("Content-Length values differ: send one Content-Length")
+                }
                 (Some(n), _) => length = Some(n),
             }
         }
@@ -177,7 +194,7 @@ fn framing(headers: &HeaderMap, version: Version) -> Result<Framing, HeadError> 
 }
 
 /// Whether a comma-separated header holds `token` (case-insensitive).
-fn has_token(headers: &HeaderMap, name: &HeaderName, token: &str) -> bool {
+pub fn has_token(headers: &HeaderMap, name: &HeaderName, token: &str) -> bool {
     headers.get_all(name).iter().any(|v| {
         v.as_bytes()
             .split(|&b| b == b',')

@@ -7,7 +7,7 @@ use super::body::{lock, Conn};
 use crate::body::Body;
 use bytes::Bytes;
 use http::header::{CONNECTION, CONTENT_LENGTH, DATE, TRANSFER_ENCODING};
-use http::{HeaderMap, Response, StatusCode, Version};
+use http::{Response, StatusCode, Version};
 use http_body_util::BodyExt;
 use hyper::body::Body as _;
 use std::cell::RefCell;
@@ -41,7 +41,7 @@ pub async fn write(conn: &Conn, resp: Response<Body>, req: Answering) -> io::Res
     let (parts, mut body) = resp.into_parts();
     let status = parts.status;
     let headers = &parts.headers;
-    let mut close = req.close || has_close(headers);
+    let mut close = req.close || super::head::has_token(headers, &CONNECTION, "close");
     let bodiless = req.head_method
         || status.is_informational()
         || status == StatusCode::NO_CONTENT
@@ -82,7 +82,7 @@ pub async fn write(conn: &Conn, resp: Response<Body>, req: Answering) -> io::Res
     }
     match framing {
         Framing::Length(n) => {
-            let mut digits = itoa_buf();
+            let mut digits = [0; 20];
             line(&mut out, b"content-length", itoa(n, &mut digits));
         }
         Framing::Chunked => line(&mut out, b"transfer-encoding", b"chunked"),
@@ -173,14 +173,6 @@ fn take_ready(
     Ok(false)
 }
 
-fn has_close(headers: &HeaderMap) -> bool {
-    headers.get_all(CONNECTION).iter().any(|v| {
-        v.as_bytes()
-            .split(|&b| b == b',')
-            .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"))
-    })
-}
-
 fn line(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
     out.extend_from_slice(name);
     out.extend_from_slice(b": ");
@@ -221,10 +213,6 @@ fn chunk_size(out: &mut Vec<u8>, n: usize) {
         out.push(HEX[(n >> (i * 4)) & 0xf]);
     }
     out.extend_from_slice(b"\r\n");
-}
-
-fn itoa_buf() -> [u8; 20] {
-    [0; 20]
 }
 
 fn itoa(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
@@ -279,9 +267,9 @@ mod tests {
 
     #[test]
     fn numbers_are_written_in_decimal_and_hex() {
-        let mut b = itoa_buf();
+        let mut b = [0; 20];
         assert_eq!(itoa(0, &mut b), b"0");
-        let mut b = itoa_buf();
+        let mut b = [0; 20];
         assert_eq!(itoa(u64::MAX, &mut b), u64::MAX.to_string().as_bytes());
         for n in [1usize, 15, 16, 255, 4096, 0x12345] {
             let mut out = Vec::new();
