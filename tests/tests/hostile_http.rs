@@ -307,6 +307,34 @@ const VARIANTS: [Variant; 8] = [
     ("all", Some("peek"), Some("out"), Some("fault")),
 ];
 
+/// esb with the matrix unit on transport `web` (with `transport_line`, if any) in front
+/// of an echo backend.
+struct Matrix {
+    echo: Backend,
+    conf: TempConf,
+    esb: Esb,
+    port: u16,
+}
+
+impl Matrix {
+    fn start(transport_line: Option<&str>) -> Matrix {
+        let echo = Backend::echo().name("echo").start();
+        let mut conf = TempConf::new().http("web");
+        if let Some(line) = transport_line {
+            conf = conf.transport_line("web", line);
+        }
+        let conf = conf.unit("m", &matrix_unit(&echo.url()));
+        let esb = Esb::start(&conf);
+        let port = conf.port("web");
+        Matrix {
+            echo,
+            conf,
+            esb,
+            port,
+        }
+    }
+}
+
 /// (name, request framing after the request line, expected body). `{PATH}` is replaced.
 fn framings() -> Vec<(&'static str, Vec<u8>, &'static str)> {
     let body = r#"{"v":"hello"}"#;
@@ -479,12 +507,12 @@ fn broken_chunks() -> Vec<(&'static str, Vec<u8>)> {
 
 #[test]
 fn invalid_chunked_framing_is_answered_400_and_reaches_no_backend() {
-    let echo = Backend::echo().name("echo").start();
-    let conf = TempConf::new()
-        .http("web")
-        .unit("m", &matrix_unit(&echo.url()));
-    let esb = Esb::start(&conf);
-    let port = conf.port("web");
+    let Matrix {
+        echo,
+        conf,
+        esb,
+        port,
+    } = Matrix::start(None);
     let mut failures = Vec::new();
     for path in ["/p-plain", "/p-fault", "/p-all", "/p-in-out", "/echo"] {
         for (what, chunks) in broken_chunks() {
@@ -846,13 +874,12 @@ fn management_stays_reachable_during_a_flood_at_a_low_open_file_limit() {
 
 #[test]
 fn slow_request_bodies_are_answered_408_and_the_connection_closed() {
-    let echo = Backend::echo().name("echo").start();
-    let conf = TempConf::new()
-        .http("web")
-        .transport_line("web", "body_timeout = \"1s\"")
-        .unit("m", &matrix_unit(&echo.url()));
-    let esb = Esb::start(&conf);
-    let port = conf.port("web");
+    let Matrix {
+        echo,
+        conf: _conf,
+        esb,
+        port,
+    } = Matrix::start(Some("body_timeout = \"1s\""));
 
     // Two slow clients per route: one byte every 200 ms of a 100-byte body.
     let mut clients = Vec::new();
@@ -908,12 +935,12 @@ fn slow_request_bodies_are_answered_408_and_the_connection_closed() {
 
 #[test]
 fn ambiguous_and_oversized_heads_are_refused_before_any_backend_sees_them() {
-    let echo = Backend::echo().name("echo").start();
-    let conf = TempConf::new()
-        .http("web")
-        .unit("m", &matrix_unit(&echo.url()));
-    let esb = Esb::start(&conf);
-    let port = conf.port("web");
+    let Matrix {
+        echo,
+        conf,
+        esb,
+        port,
+    } = Matrix::start(None);
     let big_value = "a".repeat(70 * 1024);
     let many: String = (0..101).map(|i| format!("x-h{i}: 1\r\n")).collect();
     let cases: Vec<(&str, String, u16, &str)> = vec![
@@ -995,12 +1022,12 @@ fn ambiguous_and_oversized_heads_are_refused_before_any_backend_sees_them() {
 
 #[test]
 fn pipelined_and_http_1_0_requests_are_answered_in_order_on_one_connection() {
-    let echo = Backend::echo().name("echo").start();
-    let conf = TempConf::new()
-        .http("web")
-        .unit("m", &matrix_unit(&echo.url()));
-    let esb = Esb::start(&conf);
-    let port = conf.port("web");
+    let Matrix {
+        echo: _echo,
+        conf: _conf,
+        esb,
+        port,
+    } = Matrix::start(None);
 
     // Four requests in one write: two GETs, a chunked POST, a HEAD, then a GET.
     let mut s = connect(port);
@@ -1116,13 +1143,12 @@ fn pipelined_and_http_1_0_requests_are_answered_in_order_on_one_connection() {
 
 #[test]
 fn silent_idle_and_half_sent_heads_are_closed_at_header_timeout_while_busy_connections_live_on() {
-    let echo = Backend::echo().name("echo").start();
-    let conf = TempConf::new()
-        .http("web")
-        .transport_line("web", "header_timeout = \"1s\"")
-        .unit("m", &matrix_unit(&echo.url()));
-    let esb = Esb::start(&conf);
-    let port = conf.port("web");
+    let Matrix {
+        echo: _echo,
+        conf: _conf,
+        esb,
+        port,
+    } = Matrix::start(Some("header_timeout = \"1s\""));
     let started = std::time::Instant::now();
     // Never sends anything.
     let mut silent = connect(port);
