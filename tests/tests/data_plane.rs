@@ -970,6 +970,24 @@ addresses = ["{ECHO}"]
     );
 }
 
+/// A backend that answers before it has read a streamed request body (an early 413): the
+/// answer reaches the client, and the next request is served.
+#[test]
+fn a_backend_answering_before_the_streamed_body_ended_is_relayed() {
+    let be = Backend::fixed(413, "too large for me").start();
+    let (conf, esb) = serve(&proxy_to("early", "/early", &be.url()));
+    let c = Client::new();
+    let r = c
+        .request("POST", &conf.url("web", "/early"))
+        .pattern_body(8 * 1024 * 1024)
+        .send();
+    assert_status(&r, 413, &esb);
+    assert_eq!(r.text(), "too large for me");
+    let r = c.get(&conf.url("web", "/early"));
+    assert_status(&r, 413, &esb);
+    assert_eq!(be.hits(), 2);
+}
+
 #[test]
 fn body_over_max_body_on_a_reading_step_is_413() {
     let be = Backend::count_bytes().start();

@@ -5,23 +5,17 @@
 //! buffer only when bytes arrived, so a connection waiting for its next request holds no
 //! buffer at all.
 
-use super::chunked::{Decoded, Framing, FramingError};
 use crate::body::BoxError;
+use crate::http1::chunked::{Decoded, Framing, FramingError};
+use crate::http1::spare;
+pub use crate::http1::Io;
 use bytes::{Bytes, BytesMut};
 use hyper::body::{Frame, SizeHint};
 use std::io;
-use std::mem::MaybeUninit;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{ready, Context, Poll, Waker};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-/// A client connection's byte stream (plain TCP or TLS).
-pub trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
-impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
-
-/// Most bytes one read takes from the socket.
-const READ_CHUNK: usize = 16 * 1024;
 const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 
 pub struct Shared {
@@ -78,17 +72,9 @@ impl Shared {
 
     /// Reads what the socket has into the buffer; `Ok(0)` at the client's end of stream.
     pub fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
-        let mut stack = [MaybeUninit::<u8>::uninit(); READ_CHUNK];
-        let mut rb = ReadBuf::uninit(&mut stack);
-        ready!(Pin::new(&mut *self.io).poll_read(cx, &mut rb))?;
-        let n = rb.filled().len();
+        let n = ready!(crate::http1::poll_fill(&mut *self.io, &mut self.buf, cx))?;
         if n == 0 {
             self.eof = true;
-        } else {
-            if self.buf.is_empty() && self.buf.capacity() == 0 {
-                self.buf = spare::take_read();
-            }
-            self.buf.extend_from_slice(rb.filled());
         }
         Poll::Ready(Ok(n))
     }
@@ -229,53 +215,5 @@ impl hyper::body::Body for RequestBody {
             Some(n) => SizeHint::with_exact(n),
             None => SizeHint::new(),
         }
-    }
-}
-
-/// Buffers of connections that wait for their clients, per thread (a few dozen at most):
-/// a busy connection takes them back instead of allocating.
-pub mod spare {
-    use bytes::BytesMut;
-    use std::cell::RefCell;
-
-    const MAX: usize = 64;
-    /// Larger buffers (a big head, a big response head) are not kept.
-    const LARGEST: usize = 16 * 1024;
-
-    thread_local! {
-        static READ: RefCell<Vec<BytesMut>> = const { RefCell::new(Vec::new()) };
-        static OUT: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
-    }
-
-    pub fn put_read(mut b: BytesMut) {
-        // A buffer still shared with a request's bytes could not be reused in place.
-        if b.is_empty() && b.try_reclaim(1) && b.capacity() <= LARGEST {
-            READ.with(|r| {
-                let mut r = r.borrow_mut();
-                if r.len() < MAX {
-                    r.push(b);
-                }
-            });
-        }
-    }
-
-    pub fn take_read() -> BytesMut {
-        READ.with(|r| r.borrow_mut().pop()).unwrap_or_default()
-    }
-
-    pub fn put_out(mut b: Vec<u8>) {
-        if b.capacity() > 0 && b.capacity() <= LARGEST {
-            b.clear();
-            OUT.with(|o| {
-                let mut o = o.borrow_mut();
-                if o.len() < MAX {
-                    o.push(b);
-                }
-            });
-        }
-    }
-
-    pub fn take_out() -> Vec<u8> {
-        OUT.with(|o| o.borrow_mut().pop()).unwrap_or_default()
     }
 }

@@ -5,10 +5,11 @@
 //! other than a final `chunked`) is refused, so no backend can see a different request
 //! boundary than esb.
 
-use super::chunked::Framing;
+use crate::http1::chunked::Framing;
+use crate::http1::fields::{self, has_token};
 use bytes::BytesMut;
-use http::header::{CONNECTION, CONTENT_LENGTH, EXPECT, TRANSFER_ENCODING};
-use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, Version};
+use http::header::{CONNECTION, CONTENT_LENGTH, EXPECT};
+use http::{HeaderMap, Method, StatusCode, Uri, Version};
 use std::mem::MaybeUninit;
 
 /// Most header fields in a request head (as hyper's default).
@@ -54,7 +55,7 @@ pub struct Head {
 
 /// Takes one complete request head off the front of `buf`; `None` while it is incomplete.
 pub fn parse(buf: &mut BytesMut) -> Result<Option<Head>, HeadError> {
-    if !has_blank_line(buf) {
+    if !fields::has_blank_line(buf) {
         return if buf.len() > MAX_HEAD {
             Err(HeadError::TooLarge)
         } else {
@@ -64,9 +65,9 @@ pub fn parse(buf: &mut BytesMut) -> Result<Option<Head>, HeadError> {
     // Parsed over frozen bytes, so header values are slices of them; what follows the
     // head (a body, a pipelined request) goes back into `buf`.
     let bytes = buf.split().freeze();
-    let mut fields = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+    let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut []);
-    let len = match req.parse_with_uninit_headers(&bytes, &mut fields) {
+    let len = match req.parse_with_uninit_headers(&bytes, &mut slots) {
         Ok(httparse::Status::Complete(len)) if len > MAX_HEAD => Err(HeadError::TooLarge),
         Ok(httparse::Status::Complete(len)) => Ok(len),
         Ok(httparse::Status::Partial) if bytes.len() > MAX_HEAD => Err(HeadError::TooLarge),
@@ -94,18 +95,7 @@ pub fn parse(buf: &mut BytesMut) -> Result<Option<Head>, HeadError> {
             ))
         })?;
     // Room for the headers a proxy adds (`X-Forwarded-*`, `Via`…) without growing.
-    let mut headers = HeaderMap::with_capacity(req.headers.len() + ROOM);
-    for h in req.headers.iter() {
-        let name = HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| {
-            HeadError::Invalid("invalid header name: names are tokens (letters, digits, -)".into())
-        })?;
-        let value = HeaderValue::from_maybe_shared(bytes.slice_ref(h.value)).map_err(|_| {
-            HeadError::Invalid(format!(
-                "invalid value of header {name}: control characters are not allowed"
-            ))
-        })?;
-        headers.append(name, value);
-    }
+    let headers = fields::header_map(&bytes, req.headers, ROOM).map_err(HeadError::Invalid)?;
     if len < bytes.len() {
         buf.extend_from_slice(&bytes[len..]);
     }
@@ -132,74 +122,29 @@ pub fn parse(buf: &mut BytesMut) -> Result<Option<Head>, HeadError> {
     }))
 }
 
-/// Whether `buf` holds the blank line that ends a head (CRLF or bare LF line endings).
-fn has_blank_line(buf: &[u8]) -> bool {
-    let mut from = 0;
-    while let Some(i) = buf[from..].iter().position(|&b| b == b'\n') {
-        let at = from + i;
-        match buf.get(at + 1) {
-            Some(b'\n') => return true,
-            Some(b'\r') if buf.get(at + 2) == Some(&b'\n') => return true,
-            _ => from = at + 1,
-        }
-    }
-    false
-}
-
 /// The body's framing, from `Transfer-Encoding` and `Content-Length`.
 fn framing(headers: &HeaderMap, version: Version) -> Result<Framing, HeadError> {
     let invalid = |m: &str| Err(HeadError::Invalid(m.into()));
-    if headers.contains_key(TRANSFER_ENCODING) {
+    if let Some(chunked) = fields::ends_chunked(headers) {
         if version == Version::HTTP_10 {
             return invalid("Transfer-Encoding is not allowed in an HTTP/1.0 request: send Content-Length, or use HTTP/1.1");
         }
         if headers.contains_key(CONTENT_LENGTH) {
             return invalid("both Transfer-Encoding and Content-Length: send one of them");
         }
-        let last = headers
-            .get_all(TRANSFER_ENCODING)
-            .iter()
-            .flat_map(|v| v.as_bytes().split(|&b| b == b','))
-            .map(|c| c.trim_ascii())
-            .rfind(|c| !c.is_empty());
-        return match last {
-            Some(c) if c.eq_ignore_ascii_case(b"chunked") => Ok(Framing::chunked()),
-            _ => invalid(
+        return match chunked {
+            true => Ok(Framing::chunked()),
+            false => invalid(
                 "the last transfer coding must be chunked: end Transfer-Encoding with `chunked`",
             ),
         };
     }
-    let mut length = None;
-    for v in headers.get_all(CONTENT_LENGTH) {
-        for part in v.as_bytes().split(|&b| b == b',') {
-            let part = part.trim_ascii();
-            let n = (!part.is_empty() && part.len() <= 19 && part.iter().all(u8::is_ascii_digit))
-                .then(|| std::str::from_utf8(part).ok()?.parse::<u64>().ok())
-                .flatten();
-            match (n, length) {
-                (None, _) => {
-                    return invalid("invalid Content-Length: it must be a decimal number of bytes")
-                }
-                (Some(n), Some(l)) if n != l => {
-                    return invalid("Content-Length values differ: send one Content-Length")
-                }
-                (Some(n), _) => length = Some(n),
-            }
-        }
-    }
-    Ok(match length {
-        None | Some(0) => Framing::Done,
-        Some(n) => Framing::Length(n),
-    })
-}
-
-/// Whether a comma-separated header holds `token` (case-insensitive).
-pub fn has_token(headers: &HeaderMap, name: &HeaderName, token: &str) -> bool {
-    headers.get_all(name).iter().any(|v| {
-        v.as_bytes()
-            .split(|&b| b == b',')
-            .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
-    })
+    Ok(
+        match fields::content_length(headers).map_err(|e| HeadError::Invalid(e.into()))? {
+            None | Some(0) => Framing::Done,
+            Some(n) => Framing::Length(n),
+        },
+    )
 }
 
 #[cfg(test)]

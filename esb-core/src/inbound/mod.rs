@@ -1,5 +1,5 @@
 //! The data plane's HTTP/1.1 server connection: heads parsed with httparse, bodies
-//! decoded as they are read ([`chunked`]), responses framed and written ([`response`]),
+//! decoded as they are read ([`crate::http1::chunked`]), responses framed and written ([`response`]),
 //! keep-alive and pipelining, `Expect: 100-continue`, the head deadline
 //! (`header_timeout`, also for a connection that never sends anything) and graceful
 //! draining ([`Drain`]). A connection waiting for its next request holds no buffers:
@@ -11,7 +11,6 @@
 //! request's in-flight accounting and its backend request).
 
 pub mod body;
-pub mod chunked;
 pub mod head;
 pub mod response;
 

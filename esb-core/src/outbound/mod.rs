@@ -1,25 +1,28 @@
-//! The outbound HTTP/1.1 client: connections made with `hyper::client::conn::http1` and
-//! kept in a pool of idle connections per backend address and per data-plane worker thread
-//! (last in, first out, so the warmest one is reused; a request only takes a connection
-//! its own thread drives, see [`crate::workers`]). The request's own task checks a
-//! connection out, sends on it and gets it back into the pool when the response body has
-//! been read to its end: no pool dispatcher, no task per request. A connection the backend
-//! closed is dropped at checkout; a request a pooled connection could not send (closed
-//! meanwhile) goes out on another one. Idle connections are closed after [`IDLE_TIMEOUT`].
+//! The outbound HTTP/1.1 client: esb's own connections ([`conn`]: the request written by
+//! the task that sends it, the response head parsed with httparse, the body read by
+//! whoever forwards it, see [`response`]), kept in a pool of idle connections per backend
+//! address and per data-plane worker thread (last in, first out, so the warmest one is
+//! reused; a request only takes a connection its own thread drives, see
+//! [`crate::workers`]). There is no connection task and no pool dispatcher. A connection
+//! the backend closed is dropped at checkout; a request a pooled connection could not
+//! carry (the backend closed it meanwhile) goes out on another one when it can be sent
+//! again: its bytes were all written at once, and either nothing could be written or the
+//! method is idempotent. Idle connections are closed after [`IDLE_TIMEOUT`].
 
-use crate::body::Body;
-use bytes::Bytes;
+pub mod conn;
+pub mod response;
+
+use crate::body::{Body, BoxError};
+use crate::http1::spare;
+use crate::http1::write::{self as wire, Framing, WriteError};
+use conn::{Conn, HeadError};
 use http::header::{HeaderValue, HOST};
 use http::uri::{Authority, PathAndQuery, Scheme};
-use http::{Request, Response, Uri};
-use hyper::body::{Frame, Incoming, SizeHint};
-use hyper::client::conn::http1::SendRequest;
-use hyper_util::rt::TokioIo;
+use http::{Method, Request, Response, Uri};
+pub use response::BackendBody;
 use std::collections::HashMap;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, Weak};
-use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::net::TcpStream;
 
@@ -28,6 +31,9 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 /// Idle connections kept per backend address and thread; more are closed when they come
 /// back.
 const MAX_IDLE: usize = 1024;
+/// Request bytes (head and body) written in one go, and kept to send again when a pooled
+/// connection turns out closed.
+const REQUEST_COALESCE: usize = 64 * 1024;
 
 /// Why a backend request failed.
 #[derive(Debug, thiserror::Error)]
@@ -38,8 +44,16 @@ pub enum RequestError {
     Tls(#[source] std::io::Error),
     #[error("invalid backend address {0}: it needs a host and an http or https scheme")]
     Address(Uri),
-    #[error(transparent)]
-    Http(#[from] hyper::Error),
+    #[error("sending the request failed")]
+    Send(#[source] std::io::Error),
+    #[error("the request body failed")]
+    Body(#[source] BoxError),
+    #[error("the backend closed the connection without answering")]
+    Closed,
+    #[error("reading the response failed")]
+    Receive(#[source] std::io::Error),
+    #[error("invalid response: {0}")]
+    Response(String),
 }
 
 impl RequestError {
@@ -83,7 +97,7 @@ struct Pool {
 }
 
 struct Idle {
-    tx: SendRequest<Body>,
+    conn: Box<Conn>,
     since_ms: u64,
 }
 
@@ -137,32 +151,63 @@ impl HttpClient {
         req.headers_mut()
             .entry(HOST)
             .or_insert_with(|| pool.host.clone());
-        loop {
-            let (mut tx, reused) = match pool.checkout().await {
-                Some(tx) => (tx, true),
+        let framing = conn::request_framing(&req);
+        let head_method = req.method() == Method::HEAD;
+        let idempotent = matches!(
+            *req.method(),
+            Method::GET
+                | Method::HEAD
+                | Method::PUT
+                | Method::DELETE
+                | Method::OPTIONS
+                | Method::TRACE
+        );
+        let mut out = spare::take_out();
+        conn::encode_head(&mut out, &req, framing);
+        let mut body = req.into_body();
+        let mut sent = 0;
+        // A request whose body is already there goes out in one write, and can be sent again.
+        let whole = framing == Framing::None
+            || wire::take_ready(&mut body, &mut out, framing, &mut sent, REQUEST_COALESCE)
+                .map_err(request_body)?;
+        if whole {
+            wire::end(&mut out, framing);
+        }
+        let answered = loop {
+            let (conn, reused) = match pool.checkout() {
+                Some(c) => (c, true),
                 None => (self.connect(pool).await?, false),
             };
-            let mut exchange = Exchange {
-                response: Some(Box::pin(tx.try_send_request(req))),
-                conn: Some((tx, pool.clone())),
-            };
-            let answered = exchange.response.as_mut().expect("just set").as_mut().await;
-            exchange.response = None;
-            let (tx, _) = exchange.conn.take().expect("just set");
-            match answered {
-                Ok(resp) => {
-                    return Ok(resp.map(|body| BackendBody {
-                        inner: body,
-                        conn: Some((tx, pool.clone())),
-                    }))
-                }
-                Err(mut e) => match e.take_message() {
-                    // A pooled connection closed before the request went out: another one.
-                    Some(r) if reused => req = r,
-                    _ => return Err(RequestError::Http(e.into_error())),
-                },
+            if !whole {
+                return send_streaming(conn, out, body, framing, sent, head_method).await;
             }
-        }
+            let mut exchange = Exchange {
+                conn: Some(conn),
+                pool: pool.clone(),
+                head_method,
+                sent: false,
+            };
+            let c = exchange.conn.as_mut().expect("just set");
+            match (c.write(&out).await, framing) {
+                // A pooled connection the backend had closed: nothing reached it.
+                (Err(_), _) if reused => continue,
+                (Err(e), _) => break Err(RequestError::Send(e)),
+                (Ok(()), Framing::Length(n)) if n != sent => break Err(length_mismatch(sent, n)),
+                (Ok(()), _) => {}
+            }
+            exchange.sent = true;
+            let head = c.read_head(head_method).await;
+            exchange.sent = false;
+            let conn = exchange.conn.take().expect("still there");
+            break match head {
+                // The backend closed a pooled connection as the request went out.
+                Err(HeadError::Closed) if reused && idempotent => continue,
+                head => answer(conn, head, Some(pool)),
+            };
+        };
+        out.clear();
+        spare::put_out(out);
+        answered
     }
 
     fn pool(&self, uri: &Uri) -> Result<Arc<Pool>, RequestError> {
@@ -205,7 +250,7 @@ impl HttpClient {
         Ok(pool)
     }
 
-    async fn connect(&self, pool: &Pool) -> Result<SendRequest<Body>, RequestError> {
+    async fn connect(&self, pool: &Pool) -> Result<Box<Conn>, RequestError> {
         let timeout = self.inner.connect_timeout;
         let stream = match tokio::time::timeout(timeout, TcpStream::connect(&pool.connect_to)).await
         {
@@ -225,58 +270,45 @@ impl HttpClient {
         let _ = socket2::SockRef::from(&stream)
             .set_tcp_keepalive(&socket2::TcpKeepalive::new().with_time(Duration::from_secs(60)));
         pool.opened.fetch_add(1, Relaxed);
-        let builder = hyper::client::conn::http1::Builder::new();
-        if pool.https {
+        let io: Box<dyn crate::http1::Io + Sync> = if pool.https {
             let tls = self
                 .inner
                 .tls
                 .connect(pool.server_name.clone(), stream)
                 .await
                 .map_err(RequestError::Tls)?;
-            let (tx, conn) = builder.handshake(TokioIo::new(tls)).await?;
-            tokio::spawn(async move {
-                let _ = conn.await;
-            });
-            Ok(tx)
+            Box::new(tls)
         } else {
-            let (tx, conn) = builder.handshake(TokioIo::new(stream)).await?;
-            tokio::spawn(async move {
-                let _ = conn.await;
-            });
-            Ok(tx)
-        }
+            Box::new(stream)
+        };
+        Ok(Box::new(Conn::new(io)))
     }
 }
 
 impl Pool {
-    /// The most recently used idle connection that is still open and ready.
-    async fn checkout(&self) -> Option<SendRequest<Body>> {
-        loop {
-            let idle = self.local().lock().expect("pool").pop()?;
-            let mut tx = idle.tx;
-            if tx.is_closed() || coarse_now_ms().saturating_sub(idle.since_ms) > idle_ms() {
-                continue;
-            }
-            // Ready at once unless the connection is still finishing the last response.
-            if tx.ready().await.is_ok() {
-                return Some(tx);
+    /// The most recently used idle connection that is still open.
+    fn checkout(&self) -> Option<Box<Conn>> {
+        let now = coarse_now_ms();
+        let mut idle = self.local().lock().expect("pool");
+        while let Some(mut i) = idle.pop() {
+            if now.saturating_sub(i.since_ms) <= idle_ms() && i.conn.is_usable() {
+                return Some(i.conn);
             }
         }
+        None
     }
 
-    fn put_back(&self, tx: SendRequest<Body>) {
-        if tx.is_closed() {
-            return;
-        }
+    fn put_back(&self, mut conn: Box<Conn>) {
+        conn.release_buffer();
         let mut idle = self.local().lock().expect("pool");
         // The oldest entry is the least likely to be used again: drop it when the backend
         // closed it, so closed connections do not pile up under steady traffic.
-        if idle.first().is_some_and(|i| i.tx.is_closed()) {
+        if idle.first_mut().is_some_and(|i| !i.conn.is_usable()) {
             idle.remove(0);
         }
         if idle.len() < MAX_IDLE {
             idle.push(Idle {
-                tx,
+                conn,
                 since_ms: coarse_now_ms(),
             });
         }
@@ -288,7 +320,7 @@ impl Pool {
         for idle in &self.idle {
             idle.lock()
                 .expect("pool")
-                .retain(|i| !i.tx.is_closed() && now.saturating_sub(i.since_ms) <= idle_ms());
+                .retain_mut(|i| now.saturating_sub(i.since_ms) <= idle_ms() && i.conn.is_usable());
         }
     }
 
@@ -333,24 +365,91 @@ pub fn coarse_now_ms() -> u64 {
     ts.tv_sec as u64 * 1000 + ts.tv_nsec as u64 / 1_000_000
 }
 
-type ResponseFuture = Pin<
-    Box<
-        dyn std::future::Future<
-                Output = Result<
-                    Response<Incoming>,
-                    hyper::client::conn::TrySendError<Request<Body>>,
-                >,
-            > + Send,
-    >,
->;
+/// Sends the rest of a request's body from one half of the connection while the
+/// response is read from the other. When the answer comes first, the body goes on being
+/// sent by a task of its own; the connection is not reused after either way.
+async fn send_streaming(
+    conn: Box<Conn>,
+    mut out: Vec<u8>,
+    mut body: Body,
+    framing: Framing,
+    mut sent: u64,
+    head_method: bool,
+) -> Result<Response<BackendBody>, RequestError> {
+    let (mut conn, mut writer) = (*conn).split();
+    let mut upload = Box::pin(async move {
+        wire::stream(&mut writer, &mut out, &mut body, framing, &mut sent)
+            .await
+            .map_err(request_body)?;
+        match framing {
+            Framing::Length(n) if n != sent => Err(length_mismatch(sent, n)),
+            _ => Ok(()),
+        }
+    });
+    enum First {
+        Sent(Result<(), RequestError>),
+        Answered(Result<conn::Head, HeadError>),
+    }
+    let first = tokio::select! {
+        biased;
+        r = &mut upload => First::Sent(r),
+        h = conn.read_head(head_method) => First::Answered(h),
+    };
+    let head = match first {
+        First::Sent(r) => {
+            r?;
+            conn.read_head(head_method).await
+        }
+        First::Answered(h) => {
+            tokio::spawn(async move {
+                let _ = upload.await;
+            });
+            h
+        }
+    };
+    answer(conn, head, None)
+}
 
-/// A request on its way. Dropped before the response arrived (the client went away), it
-/// lets a task wait for the response and read its body, so that the connection goes back
-/// into the pool instead of being closed (hyper closes a connection whose response nobody
-/// waits for).
+/// The response on `conn`, whose connection goes back into `pool` when it allows.
+fn answer(
+    conn: Box<Conn>,
+    head: Result<conn::Head, HeadError>,
+    pool: Option<&Arc<Pool>>,
+) -> Result<Response<BackendBody>, RequestError> {
+    match head {
+        Ok(head) => {
+            let pool = pool.filter(|_| head.keep_alive).cloned();
+            let body = BackendBody::new(conn, head.framing, pool);
+            Ok(Response::from_parts(head.parts, body))
+        }
+        Err(HeadError::Closed) => Err(RequestError::Closed),
+        Err(HeadError::Io(e)) => Err(RequestError::Receive(e)),
+        Err(HeadError::Invalid(m)) => Err(RequestError::Response(m)),
+    }
+}
+
+fn length_mismatch(sent: u64, declared: u64) -> RequestError {
+    RequestError::Body(format!("request body of {sent} bytes, {declared} declared").into())
+}
+
+/// How a request's body failed to go out: the body itself (the client's, say), or the
+/// connection.
+fn request_body(e: WriteError) -> RequestError {
+    match e {
+        WriteError::Body(e) => RequestError::Body(e),
+        WriteError::Io(e) => RequestError::Send(e),
+    }
+}
+
+/// A request on its way. Dropped once the request went out and before the response
+/// arrived (the client went away), it lets a task wait for the response and read its
+/// body, so that the connection goes back into the pool instead of being closed.
 struct Exchange {
-    response: Option<ResponseFuture>,
-    conn: Option<(SendRequest<Body>, Arc<Pool>)>,
+    conn: Option<Box<Conn>>,
+    pool: Arc<Pool>,
+    head_method: bool,
+    /// The whole request went out: a response is owed.
+    sent: bool,
 }
 
 /// How much of an abandoned response is read to save its connection, and for how long.
@@ -359,19 +458,18 @@ const DRAIN_TIME: Duration = Duration::from_secs(5);
 
 impl Drop for Exchange {
     fn drop(&mut self) {
-        let (Some(response), Some(conn)) = (self.response.take(), self.conn.take()) else {
+        let Some(mut conn) = self.conn.take().filter(|_| self.sent) else {
             return;
         };
         let Ok(rt) = tokio::runtime::Handle::try_current() else {
             return;
         };
+        let (pool, head_method) = (self.pool.clone(), self.head_method);
         rt.spawn(async move {
             let drained = tokio::time::timeout(DRAIN_TIME, async move {
-                let resp = response.await.ok()?;
-                let mut body = BackendBody {
-                    inner: resp.into_body(),
-                    conn: Some(conn),
-                };
+                let head = conn.read_head(head_method).await.ok()?;
+                let mut body =
+                    BackendBody::new(conn, head.framing, head.keep_alive.then_some(pool));
                 let mut read = 0;
                 while let Some(frame) = http_body_util::BodyExt::frame(&mut body)
                     .await
@@ -388,56 +486,5 @@ impl Drop for Exchange {
             // Read to its end, the body has put the connection back; otherwise it closes.
             let _ = drained.await;
         });
-    }
-}
-
-/// A backend's response body; its connection goes back into the pool once the body has
-/// been read to its end (a body dropped half-read closes the connection).
-pub struct BackendBody {
-    inner: Incoming,
-    conn: Option<(SendRequest<Body>, Arc<Pool>)>,
-}
-
-impl BackendBody {
-    fn release(&mut self) {
-        if let Some((tx, pool)) = self.conn.take() {
-            pool.put_back(tx);
-        }
-    }
-}
-
-impl hyper::body::Body for BackendBody {
-    type Data = Bytes;
-    type Error = hyper::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        let this = &mut *self;
-        let polled = Pin::new(&mut this.inner).poll_frame(cx);
-        match &polled {
-            Poll::Ready(None) => this.release(),
-            Poll::Ready(Some(Ok(_))) if this.inner.is_end_stream() => this.release(),
-            Poll::Ready(Some(Err(_))) => this.conn = None,
-            _ => {}
-        }
-        polled
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
-    }
-}
-
-impl Drop for BackendBody {
-    fn drop(&mut self) {
-        if hyper::body::Body::is_end_stream(&self.inner) {
-            self.release();
-        }
     }
 }

@@ -1,0 +1,395 @@
+//! One HTTP/1.1 connection to a backend, driven by the task of the request that holds it:
+//! the request is written (head and whatever of the body is already there in one write,
+//! the rest as it comes), then the response head is read and parsed with httparse, its
+//! `1xx` answers skipped. There is no connection task: between requests the connection
+//! sits in its pool, holding no read buffer. A request whose body streams is sent from its
+//! own half of the connection while the response is read from the other, so that a
+//! backend that answers as it reads (an echo, an early error) is not stalled.
+
+use crate::http1::chunked::Framing as BodyFraming;
+use crate::http1::fields;
+use crate::http1::write::{self as wire, Framing, Sink};
+use crate::http1::{spare, Io};
+use bytes::BytesMut;
+use http::header::{CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING};
+use http::{Method, Request, StatusCode, Version};
+use std::future::poll_fn;
+use std::io;
+use std::mem::MaybeUninit;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
+use tokio::io::AsyncWrite;
+
+/// Most header fields in a response head.
+const MAX_HEADERS: usize = 100;
+/// Longest response head.
+const MAX_HEAD: usize = 64 * 1024;
+
+pub struct Conn {
+    io: Stream,
+    /// Bytes read and not consumed yet: the rest of a head, body bytes.
+    pub buf: BytesMut,
+}
+
+/// A response head as the backend sent it.
+pub struct Head {
+    pub parts: http::response::Parts,
+    /// How its body is framed; `None`: until the backend closes the connection.
+    pub framing: Option<BodyFraming>,
+    /// The connection can carry another request once the body has been read.
+    pub keep_alive: bool,
+}
+
+/// Why a response head could not be read.
+#[derive(Debug)]
+pub enum HeadError {
+    /// The backend closed the connection before the first byte of an answer.
+    Closed,
+    Io(io::Error),
+    /// The backend sent something that is not an HTTP/1.x response head.
+    Invalid(String),
+}
+
+impl Conn {
+    pub fn new(io: Stream) -> Conn {
+        Conn {
+            io,
+            buf: BytesMut::new(),
+        }
+    }
+
+    /// Whether an idle connection can carry a request: the backend has neither closed it
+    /// nor sent anything unasked. Costs no system call unless the socket has news.
+    pub fn is_usable(&mut self) -> bool {
+        if !self.buf.is_empty() {
+            return false;
+        }
+        let mut byte = [MaybeUninit::<u8>::uninit(); 1];
+        let mut rb = tokio::io::ReadBuf::uninit(&mut byte);
+        let mut cx = Context::from_waker(Waker::noop());
+        matches!(
+            Pin::new(&mut *self.io).poll_read(&mut cx, &mut rb),
+            Poll::Pending
+        )
+    }
+
+    /// The connection split in its reading half (for the response) and its writing half
+    /// (for a request body that is still being sent when the answer comes). The halves are
+    /// not put together again: such a connection is not reused.
+    pub fn split(self) -> (Box<Conn>, Writer) {
+        let Conn { io, buf } = self;
+        let (r, w) = tokio::io::split(io);
+        (
+            Box::new(Conn {
+                io: Box::new(ReadOnly(r)),
+                buf,
+            }),
+            Writer(w),
+        )
+    }
+
+    /// The connection goes idle: its read buffer goes to this thread's spares.
+    pub fn release_buffer(&mut self) {
+        spare::put_read(std::mem::take(&mut self.buf));
+    }
+
+    pub fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        crate::http1::poll_fill(&mut *self.io, &mut self.buf, cx)
+    }
+
+    /// Writes `out` (a complete request, or a head with the first part of its body) and
+    /// flushes.
+    pub async fn write(&mut self, out: &[u8]) -> io::Result<()> {
+        wire::write_all(self, out).await?;
+        wire::flush(self).await
+    }
+
+    /// Reads the response head (skipping `1xx` answers). `head_method`: the request was
+    /// HEAD, so the response has no body whatever its headers say.
+    pub async fn read_head(&mut self, head_method: bool) -> Result<Head, HeadError> {
+        loop {
+            let parts = poll_fn(|cx| self.poll_head(cx)).await?;
+            let status = parts.status;
+            // 101 would switch protocols, which esb does not proxy: it is an answer.
+            if status.is_informational() && status != StatusCode::SWITCHING_PROTOCOLS {
+                continue;
+            }
+            return response_head(parts, head_method);
+        }
+    }
+
+    fn poll_head(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<http::response::Parts, HeadError>> {
+        loop {
+            if let Some(head) = parse(&mut self.buf)? {
+                return Poll::Ready(Ok(head));
+            }
+            match std::task::ready!(self.poll_fill(cx)) {
+                Ok(0) if self.buf.is_empty() => return Poll::Ready(Err(HeadError::Closed)),
+                Ok(0) => {
+                    return Poll::Ready(Err(HeadError::Invalid(
+                        "the backend closed the connection in the middle of the response head"
+                            .into(),
+                    )))
+                }
+                Ok(_) => {}
+                Err(e) if self.buf.is_empty() && is_reset(&e) => {
+                    return Poll::Ready(Err(HeadError::Closed))
+                }
+                Err(e) => return Poll::Ready(Err(HeadError::Io(e))),
+            }
+        }
+    }
+}
+
+impl Sink for Conn {
+    fn poll_write(&mut self, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut *self.io).poll_write(cx, data)
+    }
+
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut *self.io).poll_flush(cx)
+    }
+}
+
+type Stream = Box<dyn Io + Sync>;
+
+/// The writing half of a split connection.
+pub struct Writer(tokio::io::WriteHalf<Stream>);
+
+impl Sink for Writer {
+    fn poll_write(&mut self, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write(cx, data)
+    }
+
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx)
+    }
+}
+
+/// The reading half of a split connection, as the connection's stream.
+struct ReadOnly(tokio::io::ReadHalf<Stream>);
+
+impl tokio::io::AsyncRead for ReadOnly {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for ReadOnly {
+    fn poll_write(self: Pin<&mut Self>, _: &mut Context<'_>, _: &[u8]) -> Poll<io::Result<usize>> {
+        Poll::Ready(Err(io::Error::other(
+            "the writing half of this connection is elsewhere",
+        )))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+fn is_reset(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted
+    )
+}
+
+/// How a request's body goes out: by its length when it is known, chunked otherwise; no
+/// framing at all for an empty body of a method that does not expect one.
+pub fn request_framing<B: hyper::body::Body>(req: &Request<B>) -> Framing {
+    let body = req.body();
+    match body.size_hint().exact() {
+        Some(0) if body.is_end_stream() => match *req.method() {
+            Method::POST | Method::PUT | Method::PATCH => Framing::Length(0),
+            _ => Framing::None,
+        },
+        Some(n) => Framing::Length(n),
+        None => match fields::content_length(req.headers()) {
+            Ok(Some(n)) => Framing::Length(n),
+            _ => Framing::Chunked,
+        },
+    }
+}
+
+/// The request line and headers, with the framing's own header.
+pub fn encode_head<B>(out: &mut Vec<u8>, req: &Request<B>, framing: Framing) {
+    let headers = req.headers();
+    out.reserve(64 + headers.len() * 40);
+    out.extend_from_slice(req.method().as_str().as_bytes());
+    out.push(b' ');
+    let target = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
+    out.extend_from_slice(if target.is_empty() {
+        b"/"
+    } else {
+        target.as_bytes()
+    });
+    out.extend_from_slice(b" HTTP/1.1\r\n");
+    for (name, value) in headers {
+        if name != TRANSFER_ENCODING && name != CONTENT_LENGTH {
+            wire::line(out, name.as_str().as_bytes(), value.as_bytes());
+        }
+    }
+    match framing {
+        Framing::Length(n) => wire::length_line(out, n),
+        Framing::Chunked => wire::line(out, b"transfer-encoding", b"chunked"),
+        Framing::None | Framing::Close => {}
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Takes one complete response head off the front of `buf`; `None` while incomplete.
+fn parse(buf: &mut BytesMut) -> Result<Option<http::response::Parts>, HeadError> {
+    if !fields::has_blank_line(buf) {
+        return if buf.len() > MAX_HEAD {
+            Err(HeadError::Invalid(format!(
+                "response head larger than {} KiB",
+                MAX_HEAD / 1024
+            )))
+        } else {
+            Ok(None)
+        };
+    }
+    // Parsed over frozen bytes, so header values are slices of them; the body's first
+    // bytes go back into `buf`.
+    let bytes = buf.split().freeze();
+    let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+    let mut resp = httparse::Response::new(&mut []);
+    let len = match httparse::ParserConfig::default()
+        .parse_response_with_uninit_headers(&mut resp, &bytes, &mut slots)
+    {
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) => {
+            *buf = BytesMut::from(bytes);
+            return Ok(None);
+        }
+        Err(e) => return Err(HeadError::Invalid(format!("malformed response head: {e}"))),
+    };
+    let version = match resp.version {
+        Some(0) => Version::HTTP_10,
+        _ => Version::HTTP_11,
+    };
+    let status = StatusCode::from_u16(resp.code.unwrap_or(0))
+        .map_err(|_| HeadError::Invalid("invalid status code".into()))?;
+    let headers = fields::header_map(&bytes, resp.headers, 0).map_err(HeadError::Invalid)?;
+    if len < bytes.len() {
+        buf.extend_from_slice(&bytes[len..]);
+    }
+    let mut parts = http::Response::new(()).into_parts().0;
+    parts.status = status;
+    parts.version = version;
+    parts.headers = headers;
+    Ok(Some(parts))
+}
+
+/// The response's framing and whether the connection stays open after it.
+fn response_head(parts: http::response::Parts, head_method: bool) -> Result<Head, HeadError> {
+    let h = &parts.headers;
+    let mut keep_alive = match parts.version {
+        Version::HTTP_10 => fields::has_token(h, &CONNECTION, "keep-alive"),
+        _ => !fields::has_token(h, &CONNECTION, "close"),
+    };
+    let status = parts.status;
+    let bodiless = head_method
+        || status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED;
+    let framing = if bodiless {
+        Some(BodyFraming::Done)
+    } else if let Some(chunked) = fields::ends_chunked(h) {
+        // With Content-Length as well, the coding wins; the connection is not trusted
+        // with another request.
+        keep_alive &= chunked && !h.contains_key(CONTENT_LENGTH);
+        chunked.then(BodyFraming::chunked)
+    } else {
+        match fields::content_length(h) {
+            Ok(Some(0)) => Some(BodyFraming::Done),
+            Ok(Some(n)) => Some(BodyFraming::Length(n)),
+            Ok(None) => None,
+            Err(e) => return Err(HeadError::Invalid(format!("response {e}"))),
+        }
+    };
+    if framing.is_none() || status == StatusCode::SWITCHING_PROTOCOLS {
+        keep_alive = false;
+    }
+    Ok(Head {
+        parts,
+        framing,
+        keep_alive,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn head(text: &str, head_method: bool) -> Result<Head, HeadError> {
+        let mut buf = BytesMut::from(text.as_bytes());
+        let parts = parse(&mut buf)?.expect("complete");
+        response_head(parts, head_method)
+    }
+
+    #[test]
+    fn response_framing_follows_the_headers_and_the_request() {
+        let h = head("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello", false).unwrap();
+        assert_eq!(h.framing, Some(BodyFraming::Length(5)));
+        assert!(h.keep_alive);
+        let h = head("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", true).unwrap();
+        assert_eq!(h.framing, Some(BodyFraming::Done), "HEAD has no body");
+        let h = head(
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+            false,
+        )
+        .unwrap();
+        assert_eq!(h.framing, Some(BodyFraming::chunked()));
+        let h = head("HTTP/1.0 200 OK\r\n\r\n", false).unwrap();
+        assert!(h.framing.is_none() && !h.keep_alive, "read to close");
+        let h = head(
+            "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\n",
+            false,
+        )
+        .unwrap();
+        assert!(h.keep_alive);
+        let h = head(
+            "HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n",
+            false,
+        )
+        .unwrap();
+        assert_eq!(h.framing, Some(BodyFraming::Done));
+        assert!(!h.keep_alive);
+        assert!(matches!(
+            head("HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n", false),
+            Err(HeadError::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn requests_are_written_in_origin_form_with_their_framing() {
+        let mut req = Request::new(crate::body::full("hi"));
+        *req.method_mut() = Method::POST;
+        *req.uri_mut() = "/orders?id=1".parse().unwrap();
+        req.headers_mut()
+            .insert("content-length", "99".parse().unwrap());
+        req.headers_mut().insert("x-a", "1".parse().unwrap());
+        let framing = request_framing(&req);
+        assert_eq!(framing, Framing::Length(2));
+        let mut out = Vec::new();
+        encode_head(&mut out, &req, framing);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "POST /orders?id=1 HTTP/1.1\r\nx-a: 1\r\ncontent-length: 2\r\n\r\n"
+        );
+        let get = Request::new(crate::body::empty());
+        assert_eq!(request_framing(&get), Framing::None);
+    }
+}
