@@ -970,6 +970,45 @@ addresses = ["{ECHO}"]
     );
 }
 
+/// A backend that closes each connection right after its answer without saying so: the
+/// pooled connection is found closed (or fails as the request goes out) and the request is
+/// sent on a new one; no client sees an error.
+#[test]
+fn a_backend_closing_kept_alive_connections_unannounced_costs_no_request() {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counter = accepted.clone();
+    std::thread::spawn(move || {
+        for s in listener.incoming() {
+            let Ok(mut s) = s else { continue };
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let mut head = Vec::new();
+            let mut b = [0u8; 4096];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                match s.read(&mut b) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => head.extend_from_slice(&b[..n]),
+                }
+            }
+            let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+            // Closed here, with no `Connection: close`.
+        }
+    });
+    let (conf, esb) = serve(&proxy_to("flaky", "/flaky", &format!("http://127.0.0.1:{port}")));
+    let c = Client::new();
+    for i in 0..30 {
+        let r = c.get(&conf.url("web", &format!("/flaky/{i}")));
+        assert_status(&r, 200, &esb);
+        assert_eq!(r.text(), "ok");
+    }
+    assert!(
+        accepted.load(std::sync::atomic::Ordering::SeqCst) >= 30,
+        "each request had a connection of its own"
+    );
+}
+
 /// A backend that answers before it has read a streamed request body (an early 413): the
 /// answer reaches the client, and the next request is served.
 #[test]
