@@ -206,11 +206,14 @@ static HOP_BY_HOP: [HeaderName; 9] = [
 ];
 
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    // One pass over the names present, comparing typed names (no parsing, no hashing):
-    // usually at most `Connection` is there.
+    // One pass over the names present, comparing typed names (no parsing, no hashing),
+    // and only those of a hop-by-hop name's length: usually at most `Connection` is there.
     let mut found = [false; 9];
     let mut any = false;
     for k in headers.keys() {
+        if !matches!(k.as_str().len(), 2 | 7 | 10 | 16..=19) {
+            continue;
+        }
         if let Some(i) = HOP_BY_HOP.iter().position(|h| h == k) {
             found[i] = true;
             any = true;

@@ -996,7 +996,11 @@ fn a_backend_closing_kept_alive_connections_unannounced_costs_no_request() {
             // Closed here, with no `Connection: close`.
         }
     });
-    let (conf, esb) = serve(&proxy_to("flaky", "/flaky", &format!("http://127.0.0.1:{port}")));
+    let (conf, esb) = serve(&proxy_to(
+        "flaky",
+        "/flaky",
+        &format!("http://127.0.0.1:{port}"),
+    ));
     let c = Client::new();
     for i in 0..30 {
         let r = c.get(&conf.url("web", &format!("/flaky/{i}")));
@@ -1010,19 +1014,47 @@ fn a_backend_closing_kept_alive_connections_unannounced_costs_no_request() {
 }
 
 /// A backend that answers before it has read a streamed request body (an early 413): the
-/// answer reaches the client, and the next request is served.
+/// answer reaches a client that reads while it sends, and the next request is served.
 #[test]
 fn a_backend_answering_before_the_streamed_body_ended_is_relayed() {
+    use std::io::{Read, Write};
     let be = Backend::fixed(413, "too large for me").start();
     let (conf, esb) = serve(&proxy_to("early", "/early", &be.url()));
-    let c = Client::new();
-    let r = c
-        .request("POST", &conf.url("web", "/early"))
-        .pattern_body(8 * 1024 * 1024)
-        .send();
-    assert_status(&r, 413, &esb);
-    assert_eq!(r.text(), "too large for me");
-    let r = c.get(&conf.url("web", "/early"));
+    const SIZE: usize = 8 * 1024 * 1024;
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", conf.port("web"))).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    write!(
+        s,
+        "POST /early HTTP/1.1\r\nHost: t\r\nContent-Length: {SIZE}\r\n\r\n"
+    )
+    .expect("head");
+    let mut w = s.try_clone().expect("clone");
+    let writer = std::thread::spawn(move || {
+        let chunk = [b'x'; 64 * 1024];
+        for _ in 0..SIZE / chunk.len() {
+            if w.write_all(&chunk).is_err() {
+                break; // esb closed the connection once it had answered
+            }
+        }
+    });
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&got).contains("too large for me") {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+    let text = String::from_utf8_lossy(&got);
+    assert!(
+        text.starts_with("HTTP/1.1 413") && text.contains("too large for me"),
+        "{text:?}\n{}",
+        esb.log()
+    );
+    drop(s);
+    writer.join().expect("writer");
+    let r = Client::new().get(&conf.url("web", "/early"));
     assert_status(&r, 413, &esb);
     assert_eq!(be.hits(), 2);
 }

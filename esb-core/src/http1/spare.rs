@@ -7,7 +7,7 @@ use std::cell::RefCell;
 
 const MAX: usize = 64;
 /// Larger buffers (a big head, a big response head) are not kept.
-const LARGEST: usize = 16 * 1024;
+pub const LARGEST: usize = 16 * 1024;
 
 thread_local! {
     static READ: RefCell<Vec<BytesMut>> = const { RefCell::new(Vec::new()) };

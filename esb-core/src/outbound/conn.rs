@@ -2,7 +2,7 @@
 //! the request is written (head and whatever of the body is already there in one write,
 //! the rest as it comes), then the response head is read and parsed with httparse, its
 //! `1xx` answers skipped. There is no connection task: between requests the connection
-//! sits in its pool, holding no read buffer. A request whose body streams is sent from its
+//! sits in its pool (with a read buffer of a usual size). A request whose body streams is sent from its
 //! own half of the connection while the response is read from the other, so that a
 //! backend that answers as it reads (an echo, an early error) is not stalled.
 
@@ -88,9 +88,13 @@ impl Conn {
         )
     }
 
-    /// The connection goes idle: its read buffer goes to this thread's spares.
-    pub fn release_buffer(&mut self) {
-        spare::put_read(std::mem::take(&mut self.buf));
+    /// The connection goes idle. It keeps a read buffer of a usual size (the response
+    /// just read may still hold on to it; it is reused in place once that is gone) and
+    /// gives up a large one.
+    pub fn trim_buffer(&mut self) {
+        if self.buf.capacity() > spare::LARGEST {
+            self.buf = BytesMut::new();
+        }
     }
 
     pub fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {

@@ -191,7 +191,8 @@ impl HttpClient {
             match (c.write(&out).await, framing) {
                 // A pooled connection the backend had closed: nothing reached it.
                 (Err(_), _) if reused => continue,
-                (Err(e), _) => break Err(RequestError::Send(e)),
+                // The backend may have answered (and closed) before it read everything.
+                (Err(e), _) => break answered_anyway(exchange.conn.take(), e, head_method).await,
                 (Ok(()), Framing::Length(n)) if n != sent => break Err(length_mismatch(sent, n)),
                 (Ok(()), _) => {}
             }
@@ -299,7 +300,7 @@ impl Pool {
     }
 
     fn put_back(&self, mut conn: Box<Conn>) {
-        conn.release_buffer();
+        conn.trim_buffer();
         let mut idle = self.local().lock().expect("pool");
         // The oldest entry is the least likely to be used again: drop it when the backend
         // closed it, so closed connections do not pile up under steady traffic.
@@ -392,10 +393,14 @@ async fn send_streaming(
     }
     let first = tokio::select! {
         biased;
-        r = &mut upload => First::Sent(r),
         h = conn.read_head(head_method) => First::Answered(h),
+        r = &mut upload => First::Sent(r),
     };
     let head = match first {
+        // The backend may have answered (and closed) before it read everything.
+        First::Sent(Err(RequestError::Send(e))) => {
+            return answered_anyway(Some(conn), e, head_method).await
+        }
         First::Sent(r) => {
             r?;
             conn.read_head(head_method).await
@@ -408,6 +413,22 @@ async fn send_streaming(
         }
     };
     answer(conn, head, None)
+}
+
+/// The answer a backend sent before the request could be written to its end, or the
+/// error that writing met.
+async fn answered_anyway(
+    conn: Option<Box<Conn>>,
+    error: std::io::Error,
+    head_method: bool,
+) -> Result<Response<BackendBody>, RequestError> {
+    let Some(mut conn) = conn else {
+        return Err(RequestError::Send(error));
+    };
+    match conn.read_head(head_method).await {
+        Ok(head) => answer(conn, Ok(head), None),
+        Err(_) => Err(RequestError::Send(error)),
+    }
 }
 
 /// The response on `conn`, whose connection goes back into `pool` when it allows.
