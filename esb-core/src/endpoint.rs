@@ -312,7 +312,7 @@ impl EndpointRuntime {
     }
 
     /// Picks the next address by strategy, skipping `tried` and ineligible ones.
-    fn pick(&self, list: &[Arc<Address>], tried: &[usize]) -> Option<usize> {
+    fn pick(&self, list: &[Arc<Address>], tried: &Tried) -> Option<usize> {
         // The clock is read only when an address is not simply active.
         let now = std::cell::OnceCell::new();
         let ok = |i: &usize| {
@@ -421,7 +421,7 @@ impl EndpointRuntime {
 
         let path_and_query = msg.uri.path_and_query().cloned();
         let _guard = self.stats.begin();
-        let mut tried = Vec::new();
+        let mut tried = Tried::default();
         let mut last_error = None;
         for _attempt in 0..=self.retries {
             let Some(i) = self.pick(&list, &tried) else {
@@ -523,6 +523,32 @@ impl EndpointRuntime {
                 self.name
             ))),
         }
+    }
+}
+
+/// The addresses one request has tried: a few, kept inline (no allocation per request).
+#[derive(Default)]
+struct Tried {
+    first: [usize; 4],
+    len: usize,
+    more: Vec<usize>,
+}
+
+impl Tried {
+    fn push(&mut self, i: usize) {
+        match self.first.get_mut(self.len) {
+            Some(slot) => *slot = i,
+            None => self.more.push(i),
+        }
+        self.len += 1;
+    }
+
+    fn contains(&self, i: &usize) -> bool {
+        self.first[..self.len.min(self.first.len())].contains(i) || self.more.contains(i)
+    }
+
+    fn len(&self) -> usize {
+        self.len
     }
 }
 

@@ -283,13 +283,14 @@ impl ProxyRuntime {
             }
         }
         let (parts, body) = req.into_parts();
-        let (body, client_failure) = ClientBody::new(body, body_timeout);
-        let mut msg = Message::new(
-            parts.method,
-            parts.uri,
-            parts.headers,
-            Payload::Stream(body.boxed()),
-        );
+        // A request without a body (or whose body is all there) has nothing left to fail.
+        let (payload, client_failure) = if hyper::body::Body::is_end_stream(&body) {
+            (Payload::Full(bytes::Bytes::new()), None)
+        } else {
+            let (body, failure) = ClientBody::new(body, body_timeout);
+            (Payload::Stream(body.boxed()), Some(failure))
+        };
+        let mut msg = Message::new(parts.method, parts.uri, parts.headers, payload);
         let mut ctx = Ctx {
             unit: &self.info.vars,
             max_body: self.info.max_body,
@@ -307,7 +308,7 @@ impl ProxyRuntime {
                 if let Some(t) = ctx.trace.as_deref_mut() {
                     t.fault = Some(fault.cause().to_owned());
                 }
-                match client_failure.get() {
+                match client_failure.as_ref().and_then(|f| f.get()) {
                     Some(e) => self.client_body_error(e),
                     None => self.fault(fault, &mut msg, &mut ctx).await,
                 }

@@ -141,9 +141,17 @@ enum Next {
 /// Waits for the next complete request head, within the head deadline, unless drained.
 /// A connection that has to wait releases its buffers.
 async fn next_head(conn: &Conn, timer: &mut HeadTimer, drain: &mut watch::Receiver<bool>) -> Next {
-    // Most heads are there already (or arrive with the first read): no clock, no timer.
-    if let Poll::Ready(next) = poll_head(conn, &mut Context::from_waker(Waker::noop())) {
-        return next;
+    // A connection's first head, and a pipelined one, are mostly there already (or arrive
+    // with the first read): no clock, no timer. After an answer, a keep-alive client has
+    // yet to send its next request: no read is tried before the wait.
+    let fresh = {
+        let s = lock(conn);
+        s.request == 0 || !s.buf.is_empty()
+    };
+    if fresh {
+        if let Poll::Ready(next) = poll_head(conn, &mut Context::from_waker(Waker::noop())) {
+            return next;
+        }
     }
     lock(conn).release_buffers();
     timer.start();
