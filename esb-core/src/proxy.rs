@@ -283,7 +283,7 @@ impl ProxyRuntime {
             }
         }
         let (parts, body) = req.into_parts();
-        // A request without a body (or whose body is all there) has nothing left to fail.
+        // A request without a body has no body that could fail, nor a deadline for it.
         let (payload, client_failure) = if hyper::body::Body::is_end_stream(&body) {
             (Payload::Full(bytes::Bytes::new()), None)
         } else {

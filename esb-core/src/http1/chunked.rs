@@ -1,7 +1,8 @@
-//! Decoding a request body's framing (`Content-Length` or `Transfer-Encoding: chunked`)
-//! from the connection's read buffer, as bytes arrive. Chunk sizes are at most 15 hex
-//! digits, a chunk line's extensions at most [`MAX_EXTENSION`] bytes and the trailers at
-//! most [`MAX_TRAILERS`]; anything else broken is a [`FramingError`] naming what.
+//! Decoding a body's framing (`Content-Length` or `Transfer-Encoding: chunked`), of a
+//! request or of a response, from the connection's read buffer as bytes arrive. Chunk
+//! sizes are at most 15 hex digits, a chunk line's extensions at most [`MAX_EXTENSION`]
+//! bytes and the trailers at most [`MAX_TRAILERS`]; anything else broken is a
+//! [`FramingError`] naming what.
 
 use bytes::{Buf, Bytes, BytesMut};
 
@@ -37,7 +38,7 @@ pub enum Decoded {
     End,
 }
 
-/// Where a request body's decoding stands.
+/// Where a body's decoding stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Framing {
     /// Bytes still expected of a `Content-Length` body.

@@ -1,6 +1,6 @@
 //! The data plane's HTTP/1.1 server connection: heads parsed with httparse, bodies
-//! decoded as they are read ([`crate::http1::chunked`]), responses framed and written ([`response`]),
-//! keep-alive and pipelining, `Expect: 100-continue`, the head deadline
+//! decoded as they are read ([`crate::http1::chunked`]), responses framed and written
+//! ([`response`]), keep-alive and pipelining, `Expect: 100-continue`, the head deadline
 //! (`header_timeout`, also for a connection that never sends anything) and graceful
 //! draining ([`Drain`]). A connection waiting for its next request holds no buffers:
 //! reads go through the stack ([`body`]), the write buffer lives for one response, and
@@ -143,10 +143,11 @@ enum Next {
 async fn next_head(conn: &Conn, timer: &mut HeadTimer, drain: &mut watch::Receiver<bool>) -> Next {
     // A connection's first head, and a pipelined one, are mostly there already (or arrive
     // with the first read): no clock, no timer. After an answer, a keep-alive client has
-    // yet to send its next request: no read is tried before the wait.
+    // yet to send its next request: no read is tried before the wait — unless the server
+    // drains, which closes a connection that has no request to read now.
     let fresh = {
         let s = lock(conn);
-        s.request == 0 || !s.buf.is_empty()
+        s.request == 0 || !s.buf.is_empty() || *drain.borrow()
     };
     if fresh {
         if let Poll::Ready(next) = poll_head(conn, &mut Context::from_waker(Waker::noop())) {

@@ -2,9 +2,9 @@
 //! the request is written (head and whatever of the body is already there in one write,
 //! the rest as it comes), then the response head is read and parsed with httparse, its
 //! `1xx` answers skipped. There is no connection task: between requests the connection
-//! sits in its pool (with a read buffer of a usual size). A request whose body streams is sent from its
-//! own half of the connection while the response is read from the other, so that a
-//! backend that answers as it reads (an echo, an early error) is not stalled.
+//! sits in its pool, with a read buffer of a usual size. A request whose body streams is
+//! sent from its own half of the connection while the response is read from the other,
+//! so that a backend that answers as it reads (an echo, an early error) is not stalled.
 
 use crate::http1::chunked::Framing as BodyFraming;
 use crate::http1::fields;
