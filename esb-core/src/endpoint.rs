@@ -9,7 +9,7 @@ use crate::message::Message;
 use crate::metrics::Stats;
 use crate::outbound::{BackendBody, Target};
 use deployments::model::{Endpoint as EndpointDef, Strategy, Suspend};
-use http::header::{HeaderMap, HeaderName, HeaderValue};
+use http::header::{HeaderName, HeaderValue};
 use http::uri::PathAndQuery;
 use http::{Request, Response, Uri};
 use hyper::body::Body as _;
@@ -191,58 +191,7 @@ const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host")
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 
-/// Connection-level headers that are never forwarded (RFC 9110 §7.6.1). `Connection`
-/// comes first: it may name further ones.
-static HOP_BY_HOP: [HeaderName; 9] = [
-    http::header::CONNECTION,
-    HeaderName::from_static("keep-alive"),
-    HeaderName::from_static("proxy-connection"),
-    http::header::PROXY_AUTHENTICATE,
-    http::header::PROXY_AUTHORIZATION,
-    http::header::TE,
-    http::header::TRAILER,
-    http::header::TRANSFER_ENCODING,
-    http::header::UPGRADE,
-];
-
-pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    // One pass over the names present, comparing typed names (no parsing, no hashing),
-    // and only those of a hop-by-hop name's length: usually at most `Connection` is there.
-    let mut found = [false; 9];
-    let mut any = false;
-    for k in headers.keys() {
-        if !matches!(k.as_str().len(), 2 | 7 | 10 | 16..=19) {
-            continue;
-        }
-        if let Some(i) = HOP_BY_HOP.iter().position(|h| h == k) {
-            found[i] = true;
-            any = true;
-        }
-    }
-    if !any {
-        return;
-    }
-    if found[0] {
-        // Names listed in `Connection` go too; `keep-alive` and `close` name no header.
-        let listed: Vec<HeaderName> = headers
-            .get_all(http::header::CONNECTION)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .map(str::trim)
-            .filter(|n| !n.eq_ignore_ascii_case("keep-alive") && !n.eq_ignore_ascii_case("close"))
-            .filter_map(|n| HeaderName::from_bytes(n.as_bytes()).ok())
-            .collect();
-        for n in listed {
-            headers.remove(n);
-        }
-    }
-    for (h, present) in HOP_BY_HOP.iter().zip(found) {
-        if present {
-            headers.remove(h);
-        }
-    }
-}
+pub use crate::http1::fields::strip_hop_by_hop;
 
 /// Request bodies up to this size are read completely before a backend is contacted
 /// (see `docs/limits.md`); longer ones stream after this much was read.
@@ -626,21 +575,6 @@ mod tests {
         assert!(!a.eligible(now_ms()));
         a.activate();
         assert!(a.eligible(now_ms()));
-    }
-
-    #[test]
-    fn hop_by_hop_headers_are_removed() {
-        let mut h = HeaderMap::new();
-        h.insert(
-            "connection",
-            HeaderValue::from_static("keep-alive, x-private"),
-        );
-        h.insert("x-private", HeaderValue::from_static("1"));
-        h.insert("te", HeaderValue::from_static("trailers"));
-        h.insert("x-keep", HeaderValue::from_static("1"));
-        strip_hop_by_hop(&mut h);
-        assert_eq!(h.len(), 1);
-        assert!(h.contains_key("x-keep"));
     }
 
     #[test]

@@ -1,19 +1,21 @@
 //! Header fields of a parsed head: the header map (values are slices of the head's bytes,
-//! not copies), the framing fields (`Transfer-Encoding`, `Content-Length`) and
-//! comma-separated tokens.
+//! not copies), the framing fields (`Transfer-Encoding`, `Content-Length`), comma-separated
+//! tokens and the connection-level (hop-by-hop) fields a proxy never forwards.
 
 use bytes::Bytes;
 use http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderName, HeaderValue};
 
-/// The header map of a head that httparse parsed out of `bytes`, with `room` free slots.
+/// The header map of a head that httparse parsed out of `bytes`, with `room` free slots,
+/// of the fields `keep` keeps (by name).
 pub fn header_map(
     bytes: &Bytes,
     fields: &[httparse::Header<'_>],
     room: usize,
+    keep: impl Fn(&str) -> bool,
 ) -> Result<HeaderMap, String> {
     let mut headers = HeaderMap::with_capacity(fields.len() + room);
-    for h in fields {
+    for h in fields.iter().filter(|h| keep(h.name)) {
         let name = HeaderName::from_bytes(h.name.as_bytes())
             .map_err(|_| "invalid header name: names are tokens (letters, digits, -)".to_owned())?;
         let value = bytes.slice_ref(h.value);
@@ -44,20 +46,34 @@ pub fn ends_chunked(headers: &HeaderMap) -> Option<bool> {
     if !headers.contains_key(TRANSFER_ENCODING) {
         return None;
     }
-    let last = headers
-        .get_all(TRANSFER_ENCODING)
-        .iter()
-        .flat_map(|v| v.as_bytes().split(|&b| b == b','))
+    Some(last_coding_is_chunked(
+        headers
+            .get_all(TRANSFER_ENCODING)
+            .iter()
+            .map(|v| v.as_bytes()),
+    ))
+}
+
+/// Whether the last coding of these `Transfer-Encoding` values is `chunked`.
+pub fn last_coding_is_chunked<'a>(values: impl Iterator<Item = &'a [u8]>) -> bool {
+    let last = values
+        .flat_map(|v| v.split(|&b| b == b','))
         .map(|c| c.trim_ascii())
-        .rfind(|c| !c.is_empty());
-    Some(last.is_some_and(|c| c.eq_ignore_ascii_case(b"chunked")))
+        .filter(|c| !c.is_empty())
+        .last();
+    last.is_some_and(|c| c.eq_ignore_ascii_case(b"chunked"))
 }
 
 /// The `Content-Length`, if any; an error when it is not a number or its values differ.
 pub fn content_length(headers: &HeaderMap) -> Result<Option<u64>, &'static str> {
+    length_of(headers.get_all(CONTENT_LENGTH).iter().map(|v| v.as_bytes()))
+}
+
+/// The length these `Content-Length` values give, if any.
+pub fn length_of<'a>(values: impl Iterator<Item = &'a [u8]>) -> Result<Option<u64>, &'static str> {
     let mut length = None;
-    for v in headers.get_all(CONTENT_LENGTH) {
-        for part in v.as_bytes().split(|&b| b == b',') {
+    for v in values {
+        for part in v.split(|&b| b == b',') {
             let part = part.trim_ascii();
             let n = (!part.is_empty() && part.len() <= 19 && part.iter().all(u8::is_ascii_digit))
                 .then(|| std::str::from_utf8(part).ok()?.parse::<u64>().ok())
@@ -83,4 +99,106 @@ pub fn has_token(headers: &HeaderMap, name: &HeaderName, token: &str) -> bool {
             .split(|&b| b == b',')
             .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
     })
+}
+
+/// Connection-level headers that are never forwarded (RFC 9110 §7.6.1). `Connection`
+/// comes first: it may name further ones.
+pub static HOP_BY_HOP: [HeaderName; 9] = [
+    http::header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    http::header::PROXY_AUTHENTICATE,
+    http::header::PROXY_AUTHORIZATION,
+    http::header::TE,
+    http::header::TRAILER,
+    TRANSFER_ENCODING,
+    http::header::UPGRADE,
+];
+
+/// Which of [`HOP_BY_HOP`] a field name is (any case); only names of a hop-by-hop name's
+/// length are compared.
+pub fn hop_by_hop_index(name: &[u8]) -> Option<usize> {
+    if !matches!(name.len(), 2 | 7 | 10 | 16..=19) {
+        return None;
+    }
+    HOP_BY_HOP
+        .iter()
+        .position(|h| h.as_str().as_bytes().eq_ignore_ascii_case(name))
+}
+
+/// Names a `Connection` value lists besides `keep-alive` and `close` (headers that go with
+/// the connection too).
+pub fn listed_in_connection(value: &[u8]) -> impl Iterator<Item = &[u8]> {
+    value
+        .split(|&b| b == b',')
+        .map(|t| t.trim_ascii())
+        .filter(|t| {
+            !t.is_empty()
+                && !t.eq_ignore_ascii_case(b"keep-alive")
+                && !t.eq_ignore_ascii_case(b"close")
+        })
+}
+
+/// Removes the connection-level headers, and those `Connection` names.
+pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    // One pass over the names present, comparing only those of a hop-by-hop name's
+    // length: usually at most `Connection` is there.
+    let mut found = [false; 9];
+    let mut any = false;
+    for k in headers.keys() {
+        if let Some(i) = hop_by_hop_index(k.as_str().as_bytes()) {
+            found[i] = true;
+            any = true;
+        }
+    }
+    if !any {
+        return;
+    }
+    if found[0] {
+        let listed: Vec<HeaderName> = headers
+            .get_all(http::header::CONNECTION)
+            .iter()
+            .flat_map(|v| listed_in_connection(v.as_bytes()))
+            .filter_map(|n| HeaderName::from_bytes(n).ok())
+            .collect();
+        for n in listed {
+            headers.remove(n);
+        }
+    }
+    for (h, present) in HOP_BY_HOP.iter().zip(found) {
+        if present {
+            headers.remove(h);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hop_by_hop_headers_are_removed() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            "connection",
+            HeaderValue::from_static("keep-alive, x-private"),
+        );
+        h.insert("x-private", HeaderValue::from_static("1"));
+        h.insert("te", HeaderValue::from_static("trailers"));
+        h.insert("x-keep", HeaderValue::from_static("1"));
+        strip_hop_by_hop(&mut h);
+        assert_eq!(h.len(), 1);
+        assert!(h.contains_key("x-keep"));
+    }
+
+    #[test]
+    fn hop_by_hop_names_are_found_in_any_case() {
+        assert_eq!(hop_by_hop_index(b"Connection"), Some(0));
+        assert_eq!(hop_by_hop_index(b"TRANSFER-ENCODING"), Some(7));
+        assert_eq!(hop_by_hop_index(b"te"), Some(5));
+        assert_eq!(hop_by_hop_index(b"user-agent"), None);
+        assert_eq!(hop_by_hop_index(b"content-length"), None);
+        let listed: Vec<&[u8]> = listed_in_connection(b"keep-alive, X-Private ,close,").collect();
+        assert_eq!(listed, [&b"X-Private"[..]]);
+    }
 }

@@ -95,7 +95,8 @@ pub fn parse(buf: &mut BytesMut) -> Result<Option<Head>, HeadError> {
             ))
         })?;
     // Room for the headers a proxy adds (`X-Forwarded-*`, `Via`…) without growing.
-    let headers = fields::header_map(&bytes, req.headers, ROOM).map_err(HeadError::Invalid)?;
+    let headers =
+        fields::header_map(&bytes, req.headers, ROOM, |_| true).map_err(HeadError::Invalid)?;
     if len < bytes.len() {
         buf.extend_from_slice(&bytes[len..]);
     }

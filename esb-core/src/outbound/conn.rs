@@ -11,7 +11,7 @@ use crate::http1::fields;
 use crate::http1::write::{self as wire, Framing, Sink};
 use crate::http1::{spare, Io};
 use bytes::BytesMut;
-use http::header::{CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING};
+use http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
 use http::{Method, Request, StatusCode, Version};
 use std::future::poll_fn;
 use std::io;
@@ -112,20 +112,20 @@ impl Conn {
     /// HEAD, so the response has no body whatever its headers say.
     pub async fn read_head(&mut self, head_method: bool) -> Result<Head, HeadError> {
         loop {
-            let parts = poll_fn(|cx| self.poll_head(cx)).await?;
+            let (parts, wire) = poll_fn(|cx| self.poll_head(cx)).await?;
             let status = parts.status;
             // 101 would switch protocols, which esb does not proxy: it is an answer.
             if status.is_informational() && status != StatusCode::SWITCHING_PROTOCOLS {
                 continue;
             }
-            return response_head(parts, head_method);
+            return response_head(parts, wire, head_method);
         }
     }
 
     fn poll_head(
         &mut self,
         cx: &mut Context<'_>,
-    ) -> Poll<Result<http::response::Parts, HeadError>> {
+    ) -> Poll<Result<(http::response::Parts, Wire), HeadError>> {
         loop {
             if let Some(head) = parse(&mut self.buf)? {
                 return Poll::Ready(Ok(head));
@@ -252,8 +252,19 @@ pub fn encode_head<B>(out: &mut Vec<u8>, req: &Request<B>, framing: Framing) {
     out.extend_from_slice(b"\r\n");
 }
 
+/// What a response head's connection-level and framing fields say. They are read off the
+/// parsed fields: the connection-level ones never go into the header map.
+#[derive(Debug)]
+struct Wire {
+    keep_alive: bool,
+    close: bool,
+    /// `None` without `Transfer-Encoding`; otherwise whether its last coding is `chunked`.
+    chunked: Option<bool>,
+    length: Result<Option<u64>, &'static str>,
+}
+
 /// Takes one complete response head off the front of `buf`; `None` while incomplete.
-fn parse(buf: &mut BytesMut) -> Result<Option<http::response::Parts>, HeadError> {
+fn parse(buf: &mut BytesMut) -> Result<Option<(http::response::Parts, Wire)>, HeadError> {
     if !fields::has_blank_line(buf) {
         return if buf.len() > MAX_HEAD {
             Err(HeadError::Invalid(format!(
@@ -285,7 +296,36 @@ fn parse(buf: &mut BytesMut) -> Result<Option<http::response::Parts>, HeadError>
     };
     let status = StatusCode::from_u16(resp.code.unwrap_or(0))
         .map_err(|_| HeadError::Invalid("invalid status code".into()))?;
-    let headers = fields::header_map(&bytes, resp.headers, 0).map_err(HeadError::Invalid)?;
+    let all = &*resp.headers;
+    let values = |name: &'static str| {
+        all.iter()
+            .filter(move |h| h.name.len() == name.len() && h.name.eq_ignore_ascii_case(name))
+            .map(|h| h.value)
+    };
+    let token = |t: &str| {
+        values("connection").any(|v| {
+            v.split(|&b| b == b',')
+                .any(|x| x.trim_ascii().eq_ignore_ascii_case(t.as_bytes()))
+        })
+    };
+    let wire = Wire {
+        keep_alive: token("keep-alive"),
+        close: token("close"),
+        chunked: values("transfer-encoding")
+            .next()
+            .map(|_| fields::last_coding_is_chunked(values("transfer-encoding"))),
+        length: fields::length_of(values("content-length")),
+    };
+    // Hop-by-hop fields stay out of the map; when `Connection` names further ones, they
+    // are taken out of the whole map afterwards.
+    let names_more = values("connection").any(|v| fields::listed_in_connection(v).next().is_some());
+    let mut headers = fields::header_map(&bytes, all, 0, |name| {
+        names_more || fields::hop_by_hop_index(name.as_bytes()).is_none()
+    })
+    .map_err(HeadError::Invalid)?;
+    if names_more {
+        fields::strip_hop_by_hop(&mut headers);
+    }
     if len < bytes.len() {
         buf.extend_from_slice(&bytes[len..]);
     }
@@ -293,15 +333,18 @@ fn parse(buf: &mut BytesMut) -> Result<Option<http::response::Parts>, HeadError>
     parts.status = status;
     parts.version = version;
     parts.headers = headers;
-    Ok(Some(parts))
+    Ok(Some((parts, wire)))
 }
 
 /// The response's framing and whether the connection stays open after it.
-fn response_head(parts: http::response::Parts, head_method: bool) -> Result<Head, HeadError> {
-    let h = &parts.headers;
+fn response_head(
+    parts: http::response::Parts,
+    wire: Wire,
+    head_method: bool,
+) -> Result<Head, HeadError> {
     let mut keep_alive = match parts.version {
-        Version::HTTP_10 => fields::has_token(h, &CONNECTION, "keep-alive"),
-        _ => !fields::has_token(h, &CONNECTION, "close"),
+        Version::HTTP_10 => wire.keep_alive,
+        _ => !wire.close,
     };
     let status = parts.status;
     let bodiless = head_method
@@ -310,13 +353,13 @@ fn response_head(parts: http::response::Parts, head_method: bool) -> Result<Head
         || status == StatusCode::NOT_MODIFIED;
     let framing = if bodiless {
         Some(BodyFraming::Done)
-    } else if let Some(chunked) = fields::ends_chunked(h) {
+    } else if let Some(chunked) = wire.chunked {
         // With Content-Length as well, the coding wins; the connection is not trusted
         // with another request.
-        keep_alive &= chunked && !h.contains_key(CONTENT_LENGTH);
+        keep_alive &= chunked && !matches!(wire.length, Ok(None));
         chunked.then(BodyFraming::chunked)
     } else {
-        match fields::content_length(h) {
+        match wire.length {
             Ok(Some(0)) => Some(BodyFraming::Done),
             Ok(Some(n)) => Some(BodyFraming::Length(n)),
             Ok(None) => None,
@@ -339,8 +382,8 @@ mod tests {
 
     fn head(text: &str, head_method: bool) -> Result<Head, HeadError> {
         let mut buf = BytesMut::from(text.as_bytes());
-        let parts = parse(&mut buf)?.expect("complete");
-        response_head(parts, head_method)
+        let (parts, wire) = parse(&mut buf)?.expect("complete");
+        response_head(parts, wire, head_method)
     }
 
     #[test]
@@ -348,6 +391,28 @@ mod tests {
         let h = head("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello", false).unwrap();
         assert_eq!(h.framing, Some(BodyFraming::Length(5)));
         assert!(h.keep_alive);
+        let h = head(
+            "HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\nX-A: 1\r\nContent-Length: 0\r\n\r\n",
+            false,
+        )
+        .unwrap();
+        let names: Vec<&str> = h.parts.headers.keys().map(|k| k.as_str()).collect();
+        assert_eq!(
+            names,
+            ["x-a", "content-length"],
+            "hop-by-hop fields stay out"
+        );
+        let h = head(
+            "HTTP/1.1 200 OK\r\nConnection: x-private\r\nX-Private: 1\r\nX-A: 1\r\nContent-Length: 0\r\n\r\n",
+            false,
+        )
+        .unwrap();
+        let names: Vec<&str> = h.parts.headers.keys().map(|k| k.as_str()).collect();
+        assert_eq!(
+            names,
+            ["x-a", "content-length"],
+            "and those Connection names"
+        );
         let h = head("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", true).unwrap();
         assert_eq!(h.framing, Some(BodyFraming::Done), "HEAD has no body");
         let h = head(
