@@ -483,9 +483,17 @@ impl Request {
     }
 }
 
+/// Appends an inner path's segments; `None` when the GET form cannot carry it: an empty
+/// first or last segment (as in `//a` or `a//`) would be lost, since the GET form trims one
+/// empty segment at each end.
 pub(super) fn push_path(segs: &mut Vec<String>, path: Option<&str>) -> Option<()> {
     if let Some(p) = path {
-        segs.extend(split_path(p).ok()?);
+        let inner = split_path(p).ok()?;
+        if inner.first().is_some_and(String::is_empty) || inner.last().is_some_and(String::is_empty)
+        {
+            return None;
+        }
+        segs.extend(inner);
     }
     Some(())
 }
