@@ -191,7 +191,7 @@ const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host")
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 
-pub use crate::http1::fields::strip_hop_by_hop;
+use crate::http1::fields::strip_hop_by_hop;
 
 /// Request bodies up to this size are read completely before a backend is contacted
 /// (see `docs/limits.md`); longer ones stream after this much was read.

@@ -369,7 +369,7 @@ impl ProxyRuntime {
             });
         }
         let (mut parts, body) = resp.into_parts();
-        crate::endpoint::strip_hop_by_hop(&mut parts.headers);
+        crate::http1::fields::strip_hop_by_hop(&mut parts.headers);
         let body: Body = body.map_err(Into::into).boxed();
         let Some(out) = &self.out_seq else {
             return Ok(Response::from_parts(parts, body));

@@ -267,10 +267,7 @@ struct Wire {
 fn parse(buf: &mut BytesMut) -> Result<Option<(http::response::Parts, Wire)>, HeadError> {
     if !fields::has_blank_line(buf) {
         return if buf.len() > MAX_HEAD {
-            Err(HeadError::Invalid(format!(
-                "response head larger than {} KiB",
-                MAX_HEAD / 1024
-            )))
+            Err(too_large())
         } else {
             Ok(None)
         };
@@ -283,19 +280,33 @@ fn parse(buf: &mut BytesMut) -> Result<Option<(http::response::Parts, Wire)>, He
     let len = match httparse::ParserConfig::default()
         .parse_response_with_uninit_headers(&mut resp, &bytes, &mut slots)
     {
+        Ok(httparse::Status::Complete(len)) if len > MAX_HEAD => return Err(too_large()),
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) => {
             *buf = BytesMut::from(bytes);
             return Ok(None);
         }
-        Err(e) => return Err(HeadError::Invalid(format!("malformed response head: {e}"))),
+        Err(httparse::Error::TooManyHeaders) => {
+            return Err(HeadError::Invalid(format!(
+                "response head with more than {MAX_HEADERS} header fields: have the backend send fewer"
+            )))
+        }
+        Err(e) => {
+            return Err(HeadError::Invalid(format!(
+                "malformed response head ({e}): the backend does not answer in HTTP/1.x; check the address and its scheme (http or https)"
+            )))
+        }
     };
     let version = match resp.version {
         Some(0) => Version::HTTP_10,
         _ => Version::HTTP_11,
     };
-    let status = StatusCode::from_u16(resp.code.unwrap_or(0))
-        .map_err(|_| HeadError::Invalid("invalid status code".into()))?;
+    let status = StatusCode::from_u16(resp.code.unwrap_or(0)).map_err(|_| {
+        HeadError::Invalid(format!(
+            "invalid status code {}: the backend does not answer in HTTP/1.x",
+            resp.code.unwrap_or(0)
+        ))
+    })?;
     let all = &*resp.headers;
     let values = |name: &'static str| {
         all.iter()
@@ -336,6 +347,13 @@ fn parse(buf: &mut BytesMut) -> Result<Option<(http::response::Parts, Wire)>, He
     Ok(Some((parts, wire)))
 }
 
+fn too_large() -> HeadError {
+    HeadError::Invalid(format!(
+        "response head larger than {} KiB: have the backend send fewer or shorter headers",
+        MAX_HEAD / 1024
+    ))
+}
+
 /// The response's framing and whether the connection stays open after it.
 fn response_head(
     parts: http::response::Parts,
@@ -363,7 +381,11 @@ fn response_head(
             Ok(Some(0)) => Some(BodyFraming::Done),
             Ok(Some(n)) => Some(BodyFraming::Length(n)),
             Ok(None) => None,
-            Err(e) => return Err(HeadError::Invalid(format!("response {e}"))),
+            Err(_) => {
+                return Err(HeadError::Invalid(
+                    "the response's Content-Length is not one decimal number of bytes (or its values differ): the backend's framing is broken; fix the backend".into(),
+                ))
+            }
         }
     };
     if framing.is_none() || status == StatusCode::SWITCHING_PROTOCOLS {
@@ -386,6 +408,10 @@ mod tests {
         response_head(parts, wire, head_method)
     }
 
+    fn names(h: &Head) -> Vec<&str> {
+        h.parts.headers.keys().map(|k| k.as_str()).collect()
+    }
+
     #[test]
     fn response_framing_follows_the_headers_and_the_request() {
         let h = head("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello", false).unwrap();
@@ -396,9 +422,8 @@ mod tests {
             false,
         )
         .unwrap();
-        let names: Vec<&str> = h.parts.headers.keys().map(|k| k.as_str()).collect();
         assert_eq!(
-            names,
+            names(&h),
             ["x-a", "content-length"],
             "hop-by-hop fields stay out"
         );
@@ -407,9 +432,8 @@ mod tests {
             false,
         )
         .unwrap();
-        let names: Vec<&str> = h.parts.headers.keys().map(|k| k.as_str()).collect();
         assert_eq!(
-            names,
+            names(&h),
             ["x-a", "content-length"],
             "and those Connection names"
         );
