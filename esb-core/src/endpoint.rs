@@ -9,7 +9,7 @@ use crate::message::Message;
 use crate::metrics::Stats;
 use crate::outbound::{BackendBody, Target};
 use deployments::model::{Endpoint as EndpointDef, Strategy, Suspend};
-use http::header::{HeaderName, HeaderValue};
+use http::header::{HeaderMap, HeaderName, HeaderValue};
 use http::uri::PathAndQuery;
 use http::{Request, Response, Uri};
 use hyper::body::Body as _;
@@ -187,9 +187,9 @@ fn unknown_address(endpoint: &str, list: &[Arc<Address>], url: &str) -> String {
     )
 }
 
-const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
-const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
-const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 
 use crate::http1::fields::strip_hop_by_hop;
 
@@ -328,25 +328,47 @@ impl EndpointRuntime {
             std::mem::take(&mut msg.headers)
         };
         strip_hop_by_hop(&mut headers);
-        if let Some(host) = headers.remove(http::header::HOST) {
-            headers.insert(X_FORWARDED_HOST, host);
+        // The `X-Forwarded-*` headers go out as lines of the request head, not through the
+        // map; what the client sent of them, `Host` and `Expect` (esb answered any
+        // `Expect: 100-continue` itself, by reading the body) leave the map.
+        let present = Present::scan(&headers);
+        let host = present
+            .host
+            .then(|| headers.remove(http::header::HOST))
+            .flatten();
+        let prev_xff = present
+            .xff
+            .then(|| headers.remove(&X_FORWARDED_FOR))
+            .flatten();
+        if present.xfp {
+            headers.remove(&X_FORWARDED_PROTO);
         }
-        if let Some(addr) = client_addr {
-            let xff = match headers.get(X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
-                Some(prev) => HeaderValue::from_str(&format!("{prev}, {}", addr.ip())).ok(),
-                None => Some(ip_header(addr.ip())),
-            };
-            if let Some(v) = xff {
-                headers.insert(X_FORWARDED_FOR, v);
+        if present.expect {
+            headers.remove(http::header::EXPECT);
+        }
+        let mut lines: [Option<(&HeaderName, HeaderValue)>; 3] = [None, None, None];
+        if let Some(host) = host {
+            // The client's own `X-Forwarded-Host` stays only when it sent no `Host`.
+            if present.xfh {
+                headers.remove(&X_FORWARDED_HOST);
             }
+            lines[0] = Some((&X_FORWARDED_HOST, host));
         }
-        headers.insert(
-            X_FORWARDED_PROTO,
+        let xff = match (client_addr, &prev_xff) {
+            (Some(addr), Some(prev)) => match prev.to_str() {
+                Ok(prev) => HeaderValue::from_str(&format!("{prev}, {}", addr.ip())).ok(),
+                Err(_) => Some(ip_header(addr.ip())),
+            }
+            .or(prev_xff),
+            (Some(addr), None) => Some(ip_header(addr.ip())),
+            (None, _) => prev_xff,
+        };
+        lines[1] = xff.map(|v| (&X_FORWARDED_FOR, v));
+        lines[2] = Some((
+            &X_FORWARDED_PROTO,
             HeaderValue::from_static(if scheme == "https" { "https" } else { "http" }),
-        );
+        ));
 
-        // esb answered any `Expect: 100-continue` itself (by reading the body).
-        headers.remove(http::header::EXPECT);
         // Whether there is a body is the body's business, not the headers' (which may have
         // moved into `headers` above). Small bodies are read ahead completely before the
         // backend is contacted: their framing is then known good (a broken body never
@@ -403,7 +425,7 @@ impl EndpointRuntime {
             let in_addr = addr.stats.begin_at(_guard.started());
             let sent = async {
                 match target {
-                    Ok(t) => self.client.send(t, req).await,
+                    Ok(t) => self.client.send_with(t, req, &lines).await,
                     Err(e) => Err(e),
                 }
             };
@@ -472,6 +494,34 @@ impl EndpointRuntime {
                 self.name
             ))),
         }
+    }
+}
+
+/// Which of the headers the endpoint replaces a request has (one pass over its names,
+/// comparing only names of their lengths), so that absent ones cost no lookup.
+#[derive(Default)]
+struct Present {
+    host: bool,
+    expect: bool,
+    xff: bool,
+    xfh: bool,
+    xfp: bool,
+}
+
+impl Present {
+    fn scan(headers: &HeaderMap) -> Present {
+        let mut p = Present::default();
+        for k in headers.keys() {
+            match k.as_str().len() {
+                4 => p.host |= k == http::header::HOST,
+                6 => p.expect |= k == http::header::EXPECT,
+                15 => p.xff |= k == X_FORWARDED_FOR,
+                16 => p.xfh |= k == X_FORWARDED_HOST,
+                17 => p.xfp |= k == X_FORWARDED_PROTO,
+                _ => {}
+            }
+        }
+        p
     }
 }
 

@@ -275,7 +275,7 @@ impl ProxyRuntime {
             let resumed = control.resumed.notified();
             let released = control.paused.load(Relaxed)
                 && hold > 0
-                && tokio::time::timeout(Duration::from_millis(hold), resumed)
+                && Box::pin(tokio::time::timeout(Duration::from_millis(hold), resumed))
                     .await
                     .is_ok();
             if control.paused.load(Relaxed) && !released {
@@ -310,7 +310,7 @@ impl ProxyRuntime {
                 }
                 match client_failure.as_ref().and_then(|f| f.get()) {
                     Some(e) => self.client_body_error(e),
-                    None => self.fault(fault, &mut msg, &mut ctx).await,
+                    None => Box::pin(self.fault(fault, &mut msg, &mut ctx)).await,
                 }
             }
         };
@@ -368,8 +368,8 @@ impl ProxyRuntime {
                 latency_us: sent.elapsed().as_micros() as u64,
             });
         }
-        let (mut parts, body) = resp.into_parts();
-        crate::http1::fields::strip_hop_by_hop(&mut parts.headers);
+        // The backend's connection-level fields never entered the map (`outbound::conn`).
+        let (parts, body) = resp.into_parts();
         let body: Body = body.map_err(Into::into).boxed();
         let Some(out) = &self.out_seq else {
             return Ok(Response::from_parts(parts, body));

@@ -6,15 +6,14 @@ use bytes::Bytes;
 use http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderName, HeaderValue};
 
-/// The header map of a head that httparse parsed out of `bytes`, with `room` free slots,
-/// of the fields `keep` keeps (by name).
+/// The header map of a head that httparse parsed out of `bytes`, of the fields `keep`
+/// keeps (by name).
 pub fn header_map(
     bytes: &Bytes,
     fields: &[httparse::Header<'_>],
-    room: usize,
     keep: impl Fn(&str) -> bool,
 ) -> Result<HeaderMap, String> {
-    let mut headers = HeaderMap::with_capacity(fields.len() + room);
+    let mut headers = super::spare::take_map(fields.len());
     for h in fields.iter().filter(|h| keep(h.name)) {
         let name = HeaderName::from_bytes(h.name.as_bytes())
             .map_err(|_| "invalid header name: names are tokens (letters, digits, -)".to_owned())?;
@@ -29,16 +28,11 @@ pub fn header_map(
 
 /// Whether `buf` holds the blank line that ends a head (CRLF or bare LF line endings).
 pub fn has_blank_line(buf: &[u8]) -> bool {
-    let mut from = 0;
-    while let Some(i) = buf[from..].iter().position(|&b| b == b'\n') {
-        let at = from + i;
-        match buf.get(at + 1) {
-            Some(b'\n') => return true,
-            Some(b'\r') if buf.get(at + 2) == Some(&b'\n') => return true,
-            _ => from = at + 1,
-        }
-    }
-    false
+    memchr::memchr_iter(b'\n', buf).any(|at| match buf.get(at + 1) {
+        Some(b'\n') => true,
+        Some(b'\r') => buf.get(at + 2) == Some(&b'\n'),
+        _ => false,
+    })
 }
 
 /// `None` without `Transfer-Encoding`; otherwise whether its last coding is `chunked`.
@@ -200,5 +194,16 @@ mod tests {
         assert_eq!(hop_by_hop_index(b"content-length"), None);
         let listed: Vec<&[u8]> = listed_in_connection(b"keep-alive, X-Private ,close,").collect();
         assert_eq!(listed, [&b"X-Private"[..]]);
+    }
+
+    #[test]
+    fn a_head_ends_at_a_blank_line_with_either_line_end() {
+        assert!(has_blank_line(b"GET / HTTP/1.1\r\nhost: a\r\n\r\n"));
+        assert!(has_blank_line(b"GET / HTTP/1.1\nhost: a\n\nbody"));
+        assert!(has_blank_line(b"GET / HTTP/1.1\r\n\r\n"));
+        assert!(!has_blank_line(b"GET / HTTP/1.1\r\nhost: a\r\n"));
+        assert!(!has_blank_line(b"GET / HTTP/1.1\r\nhost: a\r\n\r"));
+        assert!(!has_blank_line(b"GET / HTTP/1.1\r\n \r\n"));
+        assert!(!has_blank_line(b""));
     }
 }

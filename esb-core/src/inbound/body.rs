@@ -1,9 +1,8 @@
 //! The connection's shared half and the request body read from it. The socket, the read
 //! buffer and the current body's framing sit behind one lock, held for one poll at a
 //! time: the request body can be read by whichever task forwards it while the connection
-//! writes the response. Reads go through a stack buffer and are copied into the read
-//! buffer only when bytes arrived, so a connection waiting for its next request holds no
-//! buffer at all.
+//! writes the response. A connection waiting for its next request holds no buffer at
+//! all: its reads go through a stack buffer until bytes arrived ([`crate::http1::poll_fill`]).
 
 use crate::body::BoxError;
 use crate::http1::chunked::{Decoded, Framing, FramingError};

@@ -14,8 +14,6 @@ use std::mem::MaybeUninit;
 
 /// Most header fields in a request head (as hyper's default).
 pub const MAX_HEADERS: usize = 100;
-/// Header slots left free in a request's map for what the proxy adds.
-const ROOM: usize = 6;
 /// Longest request head, request line included.
 pub const MAX_HEAD: usize = 64 * 1024;
 
@@ -94,9 +92,9 @@ pub fn parse(buf: &mut BytesMut) -> Result<Option<Head>, HeadError> {
                 "invalid request target ({e}): send a path such as /orders?id=1"
             ))
         })?;
-    // Room for the headers a proxy adds (`X-Forwarded-*`, `Via`…) without growing.
-    let headers =
-        fields::header_map(&bytes, req.headers, ROOM, |_| true).map_err(HeadError::Invalid)?;
+    // No room is left for what the proxy adds: `Host` and `X-Forwarded-*` go out as head
+    // lines of their own, past the map.
+    let headers = fields::header_map(&bytes, req.headers, |_| true).map_err(HeadError::Invalid)?;
     if len < bytes.len() {
         buf.extend_from_slice(&bytes[len..]);
     }

@@ -17,6 +17,7 @@ pub mod response;
 use body::{lock, Conn, Shared};
 pub use body::{Io, RequestBody};
 use bytes::BytesMut;
+use futures_util::future::{Fuse, FusedFuture, FutureExt};
 use http::{Request, Response};
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
@@ -66,7 +67,7 @@ impl Drain {
 pub async fn serve<F, Fut>(
     io: Box<dyn Io>,
     header_timeout: Duration,
-    mut drain: watch::Receiver<bool>,
+    drain: watch::Receiver<bool>,
     mut handler: F,
 ) where
     F: FnMut(Request<RequestBody>) -> Fut,
@@ -74,8 +75,9 @@ pub async fn serve<F, Fut>(
 {
     let conn: Conn = Arc::new(Mutex::new(Shared::new(io)));
     let mut timer = HeadTimer::new(header_timeout);
+    let mut drained = std::pin::pin!(drained(drain.clone()).fuse());
     loop {
-        let head = match next_head(&conn, &mut timer, &mut drain).await {
+        let head = match next_head(&conn, &mut timer, &drain, drained.as_mut()).await {
             Next::Head(h) => h,
             Next::Closed => break,
             Next::Bad(e) => {
@@ -140,7 +142,12 @@ enum Next {
 
 /// Waits for the next complete request head, within the head deadline, unless drained.
 /// A connection that has to wait releases its buffers.
-async fn next_head(conn: &Conn, timer: &mut HeadTimer, drain: &mut watch::Receiver<bool>) -> Next {
+async fn next_head(
+    conn: &Conn,
+    timer: &mut HeadTimer,
+    drain: &watch::Receiver<bool>,
+    mut drained: Pin<&mut Fuse<impl Future<Output = bool>>>,
+) -> Next {
     // A connection's first head, and a pipelined one, are mostly there already (or arrive
     // with the first read): no clock, no timer. After an answer, a keep-alive client has
     // yet to send its next request: no read is tried before the wait — unless the server
@@ -163,7 +170,7 @@ async fn next_head(conn: &Conn, timer: &mut HeadTimer, drain: &mut watch::Receiv
         tokio::select! {
             biased;
             next = poll_fn(|cx| poll_head(conn, cx)) => return next,
-            changed = drain.changed() => if changed.is_err() { return Next::Closed },
+            gone = &mut drained, if !drained.is_terminated() => if gone { return Next::Closed },
             () = timer.expired() => return Next::Closed,
         }
     }
@@ -223,6 +230,17 @@ impl<F: Future<Output = Response<crate::body::Body>>> Future for WhileConnected<
             Poll::Pending
         }
     }
+}
+
+/// Resolves once the server drains (true: it is gone without draining). A connection
+/// waits on one of these for its whole life, not on a new one for every request.
+async fn drained(mut drain: watch::Receiver<bool>) -> bool {
+    while !*drain.borrow_and_update() {
+        if drain.changed().await.is_err() {
+            return true;
+        }
+    }
+    false
 }
 
 /// Reads what is left of an answered request's body (up to [`DRAIN_BODY`]), so the

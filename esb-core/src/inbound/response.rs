@@ -81,6 +81,7 @@ pub async fn write(conn: &Conn, resp: Response<Body>, req: Answering) -> io::Res
         DATE_CACHE.with(|d| line(&mut out, b"date", d.borrow_mut().now()));
     }
     out.extend_from_slice(b"\r\n");
+    crate::http1::spare::put_map(parts.headers);
 
     let mut sent: u64 = 0;
     let mut sink = Locked(conn);

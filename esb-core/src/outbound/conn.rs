@@ -12,7 +12,7 @@ use crate::http1::write::{self as wire, Framing, Sink};
 use crate::http1::{spare, Io};
 use bytes::BytesMut;
 use http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
-use http::{Method, Request, StatusCode, Version};
+use http::{HeaderName, HeaderValue, Method, Request, StatusCode, Version};
 use std::future::poll_fn;
 use std::io;
 use std::mem::MaybeUninit;
@@ -226,8 +226,15 @@ pub fn request_framing<B: hyper::body::Body>(req: &Request<B>) -> Framing {
     }
 }
 
-/// The request line and headers, with the framing's own header.
-pub fn encode_head<B>(out: &mut Vec<u8>, req: &Request<B>, framing: Framing) {
+/// The request line and headers, then `Host` (when given: the request has none), the
+/// `extra` lines and the framing's own header.
+pub fn encode_head<B>(
+    out: &mut Vec<u8>,
+    req: &Request<B>,
+    framing: Framing,
+    host: Option<&HeaderValue>,
+    extra: &[Option<(&HeaderName, HeaderValue)>],
+) {
     let headers = req.headers();
     out.reserve(64 + headers.len() * 40);
     out.extend_from_slice(req.method().as_str().as_bytes());
@@ -243,6 +250,12 @@ pub fn encode_head<B>(out: &mut Vec<u8>, req: &Request<B>, framing: Framing) {
         if name != TRANSFER_ENCODING && name != CONTENT_LENGTH {
             wire::line(out, name.as_str().as_bytes(), value.as_bytes());
         }
+    }
+    if let Some(host) = host {
+        wire::line(out, b"host", host.as_bytes());
+    }
+    for (name, value) in extra.iter().flatten() {
+        wire::line(out, name.as_str().as_bytes(), value.as_bytes());
     }
     match framing {
         Framing::Length(n) => wire::length_line(out, n),
@@ -308,29 +321,10 @@ fn parse(buf: &mut BytesMut) -> Result<Option<(http::response::Parts, Wire)>, He
         ))
     })?;
     let all = &*resp.headers;
-    let values = |name: &'static str| {
-        all.iter()
-            .filter(move |h| h.name.len() == name.len() && h.name.eq_ignore_ascii_case(name))
-            .map(|h| h.value)
-    };
-    let token = |t: &str| {
-        values("connection").any(|v| {
-            v.split(|&b| b == b',')
-                .any(|x| x.trim_ascii().eq_ignore_ascii_case(t.as_bytes()))
-        })
-    };
-    let wire = Wire {
-        keep_alive: token("keep-alive"),
-        close: token("close"),
-        chunked: values("transfer-encoding")
-            .next()
-            .map(|_| fields::last_coding_is_chunked(values("transfer-encoding"))),
-        length: fields::length_of(values("content-length")),
-    };
+    let (wire, names_more) = wire_fields(all);
     // Hop-by-hop fields stay out of the map; when `Connection` names further ones, they
     // are taken out of the whole map afterwards.
-    let names_more = values("connection").any(|v| fields::listed_in_connection(v).next().is_some());
-    let mut headers = fields::header_map(&bytes, all, 0, |name| {
+    let mut headers = fields::header_map(&bytes, all, |name| {
         names_more || fields::hop_by_hop_index(name.as_bytes()).is_none()
     })
     .map_err(HeadError::Invalid)?;
@@ -345,6 +339,60 @@ fn parse(buf: &mut BytesMut) -> Result<Option<(http::response::Parts, Wire)>, He
     parts.version = version;
     parts.headers = headers;
     Ok(Some((parts, wire)))
+}
+
+/// What the connection-level and framing fields of a response head say (one pass over
+/// the fields), and whether `Connection` names further fields.
+fn wire_fields(all: &[httparse::Header<'_>]) -> (Wire, bool) {
+    let mut wire = Wire {
+        keep_alive: false,
+        close: false,
+        chunked: None,
+        length: Ok(None),
+    };
+    let mut names_more = false;
+    let mut lengths = 0;
+    for h in all {
+        let name = h.name.as_bytes();
+        match name.len() {
+            10 if name.eq_ignore_ascii_case(b"connection") => {
+                for t in h.value.split(|&b| b == b',').map(<[u8]>::trim_ascii) {
+                    wire.keep_alive |= t.eq_ignore_ascii_case(b"keep-alive");
+                    wire.close |= t.eq_ignore_ascii_case(b"close");
+                }
+                names_more |= fields::listed_in_connection(h.value).next().is_some();
+            }
+            // The last coding of all the values decides.
+            17 if name.eq_ignore_ascii_case(b"transfer-encoding") => {
+                let last = h
+                    .value
+                    .rsplit(|&b| b == b',')
+                    .map(<[u8]>::trim_ascii)
+                    .find(|c| !c.is_empty());
+                match last {
+                    Some(c) => wire.chunked = Some(c.eq_ignore_ascii_case(b"chunked")),
+                    None => {
+                        wire.chunked.get_or_insert(false);
+                    }
+                }
+            }
+            14 if name.eq_ignore_ascii_case(b"content-length") => {
+                lengths += 1;
+                if lengths == 1 {
+                    wire.length = fields::length_of(std::iter::once(h.value));
+                }
+            }
+            _ => {}
+        }
+    }
+    if lengths > 1 {
+        wire.length = fields::length_of(
+            all.iter()
+                .filter(|h| h.name.eq_ignore_ascii_case("content-length"))
+                .map(|h| h.value),
+        );
+    }
+    (wire, names_more)
 }
 
 fn too_large() -> HeadError {
@@ -467,6 +515,50 @@ mod tests {
     }
 
     #[test]
+    fn repeated_framing_fields_are_read_as_one() {
+        // The last coding of all the Transfer-Encoding values decides.
+        let h = head(
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n",
+            false,
+        )
+        .unwrap();
+        assert_eq!(h.framing, Some(BodyFraming::chunked()));
+        let h = head(
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
+            false,
+        )
+        .unwrap();
+        assert!(
+            h.framing.is_none() && !h.keep_alive,
+            "not chunked: read to close"
+        );
+        let h = head(
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: \r\n\r\n",
+            false,
+        )
+        .unwrap();
+        assert_eq!(
+            h.framing,
+            Some(BodyFraming::chunked()),
+            "an empty value adds no coding"
+        );
+        let h = head(
+            "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\r\nConnection: Keep-Alive, close\r\n\r\n",
+            false,
+        )
+        .unwrap();
+        assert_eq!(h.framing, Some(BodyFraming::Length(2)));
+        assert!(!h.keep_alive, "close wins in HTTP/1.1");
+        assert!(matches!(
+            head(
+                "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n",
+                false
+            ),
+            Err(HeadError::Invalid(_))
+        ));
+    }
+
+    #[test]
     fn requests_are_written_in_origin_form_with_their_framing() {
         let mut req = Request::new(crate::body::full("hi"));
         *req.method_mut() = Method::POST;
@@ -477,10 +569,17 @@ mod tests {
         let framing = request_framing(&req);
         assert_eq!(framing, Framing::Length(2));
         let mut out = Vec::new();
-        encode_head(&mut out, &req, framing);
+        let xff = HeaderName::from_static("x-forwarded-for");
+        encode_head(
+            &mut out,
+            &req,
+            framing,
+            Some(&HeaderValue::from_static("be:80")),
+            &[None, Some((&xff, HeaderValue::from_static("10.0.0.1")))],
+        );
         assert_eq!(
             String::from_utf8(out).unwrap(),
-            "POST /orders?id=1 HTTP/1.1\r\nx-a: 1\r\ncontent-length: 2\r\n\r\n"
+            "POST /orders?id=1 HTTP/1.1\r\nx-a: 1\r\nhost: be:80\r\nx-forwarded-for: 10.0.0.1\r\ncontent-length: 2\r\n\r\n"
         );
         let get = Request::new(crate::body::empty());
         assert_eq!(request_framing(&get), Framing::None);

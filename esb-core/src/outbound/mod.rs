@@ -16,7 +16,7 @@ use crate::body::{Body, BoxError};
 use crate::http1::spare;
 use crate::http1::write::{self as wire, Framing, WriteError};
 use conn::{Conn, HeadError};
-use http::header::{HeaderValue, HOST};
+use http::header::{HeaderName, HeaderValue, HOST};
 use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{Method, Request, Response, Uri};
 pub use response::BackendBody;
@@ -145,12 +145,22 @@ impl HttpClient {
     pub async fn send(
         &self,
         target: &Target,
-        mut req: Request<Body>,
+        req: Request<Body>,
+    ) -> Result<Response<BackendBody>, RequestError> {
+        self.send_with(target, req, &[]).await
+    }
+
+    /// As [`HttpClient::send`], with `extra` header lines written after the request's own
+    /// (`None` entries are skipped): headers added on the way out without touching the
+    /// request's map.
+    pub async fn send_with(
+        &self,
+        target: &Target,
+        req: Request<Body>,
+        extra: &[Option<(&HeaderName, HeaderValue)>],
     ) -> Result<Response<BackendBody>, RequestError> {
         let pool = &target.0;
-        req.headers_mut()
-            .entry(HOST)
-            .or_insert_with(|| pool.host.clone());
+        let host = (!req.headers().contains_key(HOST)).then_some(&pool.host);
         let framing = conn::request_framing(&req);
         let head_method = req.method() == Method::HEAD;
         let idempotent = matches!(
@@ -163,8 +173,9 @@ impl HttpClient {
                 | Method::TRACE
         );
         let mut out = spare::take_out();
-        conn::encode_head(&mut out, &req, framing);
-        let mut body = req.into_body();
+        conn::encode_head(&mut out, &req, framing, host, extra);
+        let (parts, mut body) = req.into_parts();
+        spare::put_map(parts.headers);
         let mut sent = 0;
         // A request whose body is already there goes out in one write, and can be sent again.
         let whole = framing == Framing::None
@@ -173,13 +184,16 @@ impl HttpClient {
         if whole {
             wire::end(&mut out, framing);
         }
+        // The paths a usual request does not take (a new connection, a streamed body, an
+        // answer to a request that could not be written) are boxed: this future is moved
+        // into its caller's, so its size costs every request.
         let answered = loop {
             let (conn, reused) = match pool.checkout() {
                 Some(c) => (c, true),
-                None => (self.connect(pool).await?, false),
+                None => (Box::pin(self.connect(pool)).await?, false),
             };
             if !whole {
-                return send_streaming(conn, out, body, framing, sent, head_method).await;
+                return Box::pin(send_streaming(conn, out, body, framing, sent, head_method)).await;
             }
             let mut exchange = Exchange {
                 conn: Some(conn),
@@ -192,7 +206,9 @@ impl HttpClient {
                 // A pooled connection the backend had closed: nothing reached it.
                 (Err(_), _) if reused => continue,
                 // The backend may have answered (and closed) before it read everything.
-                (Err(e), _) => break answered_anyway(exchange.conn.take(), e, head_method).await,
+                (Err(e), _) => {
+                    break Box::pin(answered_anyway(exchange.conn.take(), e, head_method)).await
+                }
                 (Ok(()), Framing::Length(n)) if n != sent => break Err(length_mismatch(sent, n)),
                 (Ok(()), _) => {}
             }
