@@ -89,15 +89,11 @@ impl AmqpLink {
         let url = self.connect_url.clone()?;
         let props = ConnectionProperties::default()
             .with_connection_name(LongString::from(format!("esb {purpose}")));
-        match tokio::time::timeout(Duration::from_secs(10), Connection::connect(&url, props)).await
-        {
-            Ok(Ok(c)) => Ok(c),
-            Ok(Err(e)) => Err(format!("cannot connect to {}: {e}", self.url)),
-            Err(_) => Err(format!(
-                "cannot connect to {}: no answer within 10s",
-                self.url
-            )),
-        }
+        answered(
+            &format!("cannot connect to {}", self.url),
+            Connection::connect(&url, props),
+        )
+        .await
     }
 
     async fn publisher_channel(&self) -> Result<Channel, String> {
@@ -109,13 +105,16 @@ impl AmqpLink {
         }
         *slot = None;
         let conn = self.connect(&format!("publisher {}", self.name)).await?;
-        let ch = conn
-            .create_channel()
-            .await
-            .map_err(|e| format!("cannot open a channel on {}: {e}", self.url))?;
-        ch.confirm_select(ConfirmSelectOptions::default())
-            .await
-            .map_err(|e| format!("cannot enable publisher confirms on {}: {e}", self.url))?;
+        let ch = answered(
+            &format!("cannot open a channel on {}", self.url),
+            conn.create_channel(),
+        )
+        .await?;
+        answered(
+            &format!("cannot enable publisher confirms on {}", self.url),
+            ch.confirm_select(ConfirmSelectOptions::default()),
+        )
+        .await?;
         *slot = Some((conn, ch.clone()));
         Ok(ch)
     }
@@ -176,6 +175,26 @@ impl AmqpLink {
             Ok(Ok(Confirmation::Nack(_))) => Err(format!("{what}: refused by the broker (nack)")),
             Ok(Ok(_)) => Ok(()),
         }
+    }
+}
+
+/// How long esb waits for the broker to answer one request (connect, open a channel,
+/// declare a queue…): a broker that is still recovering its queues, or that accepted the
+/// connection and went silent, is given up on and tried again later.
+pub const ANSWER_WITHIN: Duration = Duration::from_secs(10);
+
+/// `request`'s outcome, or an error saying `what` got no answer within [`ANSWER_WITHIN`].
+pub async fn answered<T, E: std::fmt::Display>(
+    what: &str,
+    request: impl std::future::Future<Output = Result<T, E>>,
+) -> Result<T, String> {
+    match tokio::time::timeout(ANSWER_WITHIN, request).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(format!("{what}: {e}")),
+        Err(_) => Err(format!(
+            "{what}: no answer from the broker within {}s",
+            ANSWER_WITHIN.as_secs()
+        )),
     }
 }
 

@@ -540,11 +540,20 @@ sequence = "relay"
         if counts.len() == N {
             break;
         }
-        assert!(
-            Instant::now() < deadline,
-            "{} of {N} ids arrived after the broker restart",
-            counts.len()
-        );
+        if Instant::now() >= deadline {
+            let read = |a: &str| attr(&m, "relay", "relay", a);
+            panic!(
+                "{} of {N} ids arrived after the broker restart; broker: {:?} (ready, consumers) in {inq}; consumer: received {} acked {} retried {} dead-lettered {} redelivered {} in flight {}",
+                counts.len(),
+                mq.counts(&inq),
+                read("Received"),
+                read("Acked"),
+                read("Retried"),
+                read("DeadLettered"),
+                read("Redelivered"),
+                read("InFlight"),
+            );
+        }
         std::thread::sleep(Duration::from_millis(100));
     }
     // Nothing lost; an id that arrived twice was redelivered by the broker.

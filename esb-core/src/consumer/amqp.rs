@@ -8,7 +8,7 @@
 //! redelivered flag set: at-least-once).
 
 use super::{Binding, ConsumerRuntime, Handled, Input};
-use crate::amqp::{as_text, text, AmqpLink, Outgoing};
+use crate::amqp::{answered, as_text, text, AmqpLink, Outgoing};
 use futures_util::StreamExt;
 use lapin::message::Delivery;
 use lapin::options::{
@@ -43,36 +43,39 @@ pub async fn session(
     let conn = link
         .connect(&format!("consumer {}/{}", rt.unit, rt.name))
         .await?;
-    let ch = conn
-        .create_channel()
-        .await
-        .map_err(|e| format!("cannot open a channel: {e}"))?;
-    ch.basic_qos(*prefetch, BasicQosOptions::default())
-        .await
-        .map_err(|e| format!("basic.qos failed: {e}"))?;
+    // Every request to the broker is bounded: a broker still recovering its queues is
+    // tried again later, not waited for.
+    let ch = answered("cannot open a channel", conn.create_channel()).await?;
+    answered(
+        "basic.qos failed",
+        ch.basic_qos(*prefetch, BasicQosOptions::default()),
+    )
+    .await?;
     let options = QueueDeclareOptions {
         durable: true,
         passive: !declare,
         ..Default::default()
     };
-    let q = ch
-        .queue_declare(
+    let q = answered(
+        &format!("queue \"{queue}\""),
+        ch.queue_declare(
             ShortString::from(queue.as_str()),
             options,
             FieldTable::default(),
-        )
-        .await
-        .map_err(|e| format!("queue \"{queue}\": {e}"))?;
+        ),
+    )
+    .await?;
     rt.depth.store(q.message_count() as i64, Relaxed);
-    let mut stream = ch
-        .basic_consume(
+    let mut stream = answered(
+        &format!("basic.consume on \"{queue}\" failed"),
+        ch.basic_consume(
             ShortString::from(queue.as_str()),
             ShortString::from(format!("esb-{}-{}", rt.unit, rt.name)),
             BasicConsumeOptions::default(),
             FieldTable::default(),
-        )
-        .await
-        .map_err(|e| format!("basic.consume on \"{queue}\" failed: {e}"))?;
+        ),
+    )
+    .await?;
     rt.set_session("Connected", None);
     tracing::info!(unit = %rt.unit, consumer = %rt.name, "consuming from {}/{queue}", link.name);
     let workers = *concurrency as usize;
@@ -92,7 +95,8 @@ pub async fn session(
             _ = rt.wait_change(tick) => continue,
             _ = depth_tick.tick() => {
                 let passive = QueueDeclareOptions { passive: true, ..Default::default() };
-                if let Ok(q) = ch.queue_declare(ShortString::from(queue.as_str()), passive, FieldTable::default()).await {
+                let depth = ch.queue_declare(ShortString::from(queue.as_str()), passive, FieldTable::default());
+                if let Ok(q) = answered("queue depth", depth).await {
                     rt.depth.store(q.message_count() as i64, Relaxed);
                 }
                 continue;
@@ -101,6 +105,13 @@ pub async fn session(
         match next {
             None => break Err("the broker cancelled the consumer".into()),
             Some(Err(e)) => break Err(format!("connection lost: {e}")),
+            // Deliveries still buffered from a channel that is gone can be neither
+            // acknowledged nor rejected: the broker redelivers them to the next session.
+            Some(Ok(_)) if !ch.status().connected() => {
+                break Err(
+                    "connection lost; the broker redelivers what was not acknowledged".into(),
+                )
+            }
             Some(Ok(d)) => {
                 let rt = rt.clone();
                 let link = link.clone();
@@ -117,12 +128,9 @@ pub async fn session(
     if drained.is_err() {
         tracing::warn!(unit = %rt.unit, consumer = %rt.name, "messages still in flight after the drain timeout; they return to the queue");
     }
-    let _ = ch
-        .close(200, ShortString::from("esb consumer session ended"))
-        .await;
-    let _ = conn
-        .close(200, ShortString::from("esb consumer session ended"))
-        .await;
+    let bye = || ShortString::from("esb consumer session ended");
+    let _ = answered("channel.close", ch.close(200, bye())).await;
+    let _ = answered("connection.close", conn.close(200, bye())).await;
     result
 }
 
