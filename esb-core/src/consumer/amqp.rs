@@ -116,8 +116,9 @@ pub async fn session(
                 let rt = rt.clone();
                 let link = link.clone();
                 let queue = queue.clone();
+                let ch = ch.clone();
                 tokio::spawn(async move {
-                    deliver(&rt, &link, &queue, d, gen).await;
+                    deliver(&rt, &link, &queue, &ch, d, gen).await;
                     drop(permit);
                 });
             }
@@ -168,7 +169,14 @@ fn input_of(d: &Delivery, queue: &str) -> Input {
     }
 }
 
-async fn deliver(rt: &ConsumerRuntime, link: &AmqpLink, queue: &str, d: Delivery, gen: u64) {
+async fn deliver(
+    rt: &ConsumerRuntime,
+    link: &AmqpLink,
+    queue: &str,
+    ch: &lapin::Channel,
+    d: Delivery,
+    gen: u64,
+) {
     rt.received.fetch_add(1, Relaxed);
     if d.redelivered {
         rt.redelivered.fetch_add(1, Relaxed);
@@ -176,6 +184,14 @@ async fn deliver(rt: &ConsumerRuntime, link: &AmqpLink, queue: &str, d: Delivery
     rt.in_flight.fetch_add(1, Relaxed);
     let mut input = input_of(&d, queue);
     let outcome = rt.handle(&mut input, gen).await;
+    // The channel went away while the message ran: no acknowledgement (nor rejection) can
+    // reach the broker, which redelivers the message to the next session — it is counted
+    // neither acknowledged nor dead-lettered.
+    if !ch.status().connected() {
+        tracing::warn!(unit = %rt.unit, consumer = %rt.name, "the connection was lost while a message ran; the broker redelivers it");
+        rt.in_flight.fetch_sub(1, Relaxed);
+        return;
+    }
     let ack = match outcome {
         Handled::Done => d.acker.ack(BasicAckOptions::default()).await.map(|_| {
             rt.acked.fetch_add(1, Relaxed);
