@@ -583,6 +583,9 @@ sequence = "relay"
             .unwrap_or(0)
             >= 2
     );
+    // The messages that failed while the broker was gone were redelivered, not counted as
+    // dead-lettered.
+    assert_eq!(attr(&m, "relay", "relay", "DeadLettered"), 0);
     // Each connection change was an event.
     let events = m.monitor("GET", "/events?recent=200").send().text();
     let changes: Vec<&str> = events
