@@ -192,7 +192,7 @@ pub async fn answered<T, E: std::fmt::Display>(
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => Err(format!("{what}: {e}")),
         Err(_) => Err(format!(
-            "{what}: no answer from the broker within {}s",
+            "{what}: no answer from the broker within {}s (esb tries again; check that the broker is up and done recovering its queues)",
             ANSWER_WITHIN.as_secs()
         )),
     }

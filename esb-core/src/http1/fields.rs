@@ -48,13 +48,19 @@ pub fn ends_chunked(headers: &HeaderMap) -> Option<bool> {
     ))
 }
 
+/// The items of a comma-separated field value, trimmed (empty ones included).
+pub fn tokens(value: &[u8]) -> impl DoubleEndedIterator<Item = &[u8]> {
+    value.split(|&b| b == b',').map(<[u8]>::trim_ascii)
+}
+
+/// The last coding a `Transfer-Encoding` value names, if any.
+pub fn last_coding(value: &[u8]) -> Option<&[u8]> {
+    tokens(value).rfind(|c| !c.is_empty())
+}
+
 /// Whether the last coding of these `Transfer-Encoding` values is `chunked`.
 pub fn last_coding_is_chunked<'a>(values: impl Iterator<Item = &'a [u8]>) -> bool {
-    let last = values
-        .flat_map(|v| v.split(|&b| b == b','))
-        .map(|c| c.trim_ascii())
-        .filter(|c| !c.is_empty())
-        .last();
+    let last = values.filter_map(last_coding).last();
     last.is_some_and(|c| c.eq_ignore_ascii_case(b"chunked"))
 }
 
@@ -67,8 +73,7 @@ pub fn content_length(headers: &HeaderMap) -> Result<Option<u64>, &'static str> 
 pub fn length_of<'a>(values: impl Iterator<Item = &'a [u8]>) -> Result<Option<u64>, &'static str> {
     let mut length = None;
     for v in values {
-        for part in v.split(|&b| b == b',') {
-            let part = part.trim_ascii();
+        for part in tokens(v) {
             let n = (!part.is_empty() && part.len() <= 19 && part.iter().all(u8::is_ascii_digit))
                 .then(|| std::str::from_utf8(part).ok()?.parse::<u64>().ok())
                 .flatten();
@@ -88,11 +93,10 @@ pub fn length_of<'a>(values: impl Iterator<Item = &'a [u8]>) -> Result<Option<u6
 
 /// Whether a comma-separated header holds `token` (case-insensitive).
 pub fn has_token(headers: &HeaderMap, name: &HeaderName, token: &str) -> bool {
-    headers.get_all(name).iter().any(|v| {
-        v.as_bytes()
-            .split(|&b| b == b',')
-            .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
-    })
+    headers
+        .get_all(name)
+        .iter()
+        .any(|v| tokens(v.as_bytes()).any(|t| t.eq_ignore_ascii_case(token.as_bytes())))
 }
 
 /// Connection-level headers that are never forwarded (RFC 9110 §7.6.1). `Connection`
@@ -123,14 +127,9 @@ pub fn hop_by_hop_index(name: &[u8]) -> Option<usize> {
 /// Names a `Connection` value lists besides `keep-alive` and `close` (headers that go with
 /// the connection too).
 pub fn listed_in_connection(value: &[u8]) -> impl Iterator<Item = &[u8]> {
-    value
-        .split(|&b| b == b',')
-        .map(|t| t.trim_ascii())
-        .filter(|t| {
-            !t.is_empty()
-                && !t.eq_ignore_ascii_case(b"keep-alive")
-                && !t.eq_ignore_ascii_case(b"close")
-        })
+    tokens(value).filter(|t| {
+        !t.is_empty() && !t.eq_ignore_ascii_case(b"keep-alive") && !t.eq_ignore_ascii_case(b"close")
+    })
 }
 
 /// Removes the connection-level headers, and those `Connection` names.

@@ -22,23 +22,34 @@ thread_local! {
     static MAPS: RefCell<Vec<HeaderMap>> = const { RefCell::new(Vec::new()) };
 }
 
+type Spares<T> = std::thread::LocalKey<RefCell<Vec<T>>>;
+
+/// Keeps `item` in this thread's `list`, unless it already holds [`MAX`].
+fn keep<T>(list: &'static Spares<T>, item: T) {
+    list.with(|l| {
+        let mut l = l.borrow_mut();
+        if l.len() < MAX {
+            l.push(item);
+        }
+    });
+}
+
+fn take<T>(list: &'static Spares<T>) -> Option<T> {
+    list.with(|l| l.borrow_mut().pop())
+}
+
 /// A header map written out (a request sent to a backend, a response sent to a client)
 /// comes back emptied, with its room, for the next head parsed on this thread.
 pub fn put_map(mut m: HeaderMap) {
     if m.capacity() > 0 && m.capacity() <= LARGEST_MAP {
         m.clear();
-        MAPS.with(|s| {
-            let mut s = s.borrow_mut();
-            if s.len() < MAX {
-                s.push(m);
-            }
-        });
+        keep(&MAPS, m);
     }
 }
 
 /// An empty header map with room for `n` fields.
 pub fn take_map(n: usize) -> HeaderMap {
-    match MAPS.with(|s| s.borrow_mut().pop()) {
+    match take(&MAPS) {
         Some(mut m) => {
             m.reserve(n);
             m
@@ -50,33 +61,22 @@ pub fn take_map(n: usize) -> HeaderMap {
 pub fn put_read(mut b: BytesMut) {
     // A buffer still shared with a request's bytes could not be reused in place.
     if b.is_empty() && b.try_reclaim(1) && b.capacity() <= LARGEST {
-        READ.with(|r| {
-            let mut r = r.borrow_mut();
-            if r.len() < MAX {
-                r.push(b);
-            }
-        });
+        keep(&READ, b);
     }
 }
 
 /// A read buffer: a spare one, or a new one of [`USUAL`] bytes.
 pub fn take_read() -> BytesMut {
-    READ.with(|r| r.borrow_mut().pop())
-        .unwrap_or_else(|| BytesMut::with_capacity(USUAL))
+    take(&READ).unwrap_or_else(|| BytesMut::with_capacity(USUAL))
 }
 
 pub fn put_out(mut b: Vec<u8>) {
     if b.capacity() > 0 && b.capacity() <= LARGEST {
         b.clear();
-        OUT.with(|o| {
-            let mut o = o.borrow_mut();
-            if o.len() < MAX {
-                o.push(b);
-            }
-        });
+        keep(&OUT, b);
     }
 }
 
 pub fn take_out() -> Vec<u8> {
-    OUT.with(|o| o.borrow_mut().pop()).unwrap_or_default()
+    take(&OUT).unwrap_or_default()
 }

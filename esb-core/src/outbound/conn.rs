@@ -356,7 +356,7 @@ fn wire_fields(all: &[httparse::Header<'_>]) -> (Wire, bool) {
         let name = h.name.as_bytes();
         match name.len() {
             10 if name.eq_ignore_ascii_case(b"connection") => {
-                for t in h.value.split(|&b| b == b',').map(<[u8]>::trim_ascii) {
+                for t in fields::tokens(h.value) {
                     wire.keep_alive |= t.eq_ignore_ascii_case(b"keep-alive");
                     wire.close |= t.eq_ignore_ascii_case(b"close");
                 }
@@ -364,12 +364,7 @@ fn wire_fields(all: &[httparse::Header<'_>]) -> (Wire, bool) {
             }
             // The last coding of all the values decides.
             17 if name.eq_ignore_ascii_case(b"transfer-encoding") => {
-                let last = h
-                    .value
-                    .rsplit(|&b| b == b',')
-                    .map(<[u8]>::trim_ascii)
-                    .find(|c| !c.is_empty());
-                match last {
+                match fields::last_coding(h.value) {
                     Some(c) => wire.chunked = Some(c.eq_ignore_ascii_case(b"chunked")),
                     None => {
                         wire.chunked.get_or_insert(false);
