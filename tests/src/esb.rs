@@ -20,13 +20,18 @@ pub fn workspace() -> PathBuf {
 /// `<target>/debug/esb`, built once per test binary (cargo does nothing when it is fresh).
 pub fn esb_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| cargo_bin("esb-core", "esb"))
+    BIN.get_or_init(|| cargo_bin("esb"))
 }
 
-/// Builds binary `bin` of workspace package `package` with `cargo build` and returns
-/// `<target>/debug/<bin>` (cargo does nothing when it is fresh). Callers keep the path in a
-/// `OnceLock` so each test binary builds at most once.
-pub fn cargo_bin(package: &str, bin: &str) -> PathBuf {
+/// Builds the workspace's binaries with `cargo build --workspace --bins`, the command
+/// `scripts/test` runs first, and returns `<target>/debug/<bin>`. Cargo does nothing when
+/// they are fresh; callers keep the path in a `OnceLock` so each test binary asks at most
+/// once.
+///
+/// The whole workspace, not `-p <package>`: cargo unifies dependency features over the
+/// packages it builds, so `-p esb-core` alone resolves other features, and would relink
+/// `esb` (and rebuild the crates under it) for every test binary.
+pub fn cargo_bin(bin: &str) -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace().join("target"));
@@ -35,7 +40,7 @@ pub fn cargo_bin(package: &str, bin: &str) -> PathBuf {
         .join(format!("{bin}{}", std::env::consts::EXE_SUFFIX));
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
-    cmd.args(["build", "-q", "-p", package, "--bin", bin])
+    cmd.args(["build", "-q", "--workspace", "--bins"])
         .current_dir(workspace());
     // Cargo sets these for the test process. Build scripts track some of them (ring's
     // tracks CARGO_MANIFEST_DIR), so passing them on would make this build and every
@@ -63,7 +68,7 @@ pub fn cargo_bin(package: &str, bin: &str) -> PathBuf {
         .unwrap_or_else(|e| panic!("cannot run cargo to build {bin}: {e}"));
     assert!(
         status.success(),
-        "cargo build -p {package} --bin {bin} failed"
+        "cargo build --workspace --bins failed (building {bin})"
     );
     assert!(path.is_file(), "{} missing after the build", path.display());
     path

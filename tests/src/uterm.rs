@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 /// `<target>/debug/uterm`, built once per test binary (cargo does nothing when it is fresh).
 pub fn uterm_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| crate::esb::cargo_bin("uterm", "uterm"))
+    BIN.get_or_init(|| crate::esb::cargo_bin("uterm"))
 }
 
 /// Variables of the outer environment that would change what `uterm` connects to.
