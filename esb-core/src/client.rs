@@ -29,6 +29,9 @@ pub struct Clients {
 }
 
 impl Clients {
+    /// The client for this connect timeout and extra CA file. With a CA file its TLS
+    /// setup is made now, so that a CA file that cannot be used fails the deploy; without,
+    /// once an endpoint with an `https://` address asks for it ([`HttpClient::tls`]).
     pub fn get(
         &self,
         connect_timeout: Duration,
@@ -39,7 +42,17 @@ impl Clients {
         if let Some(c) = cache.get(&key) {
             return Ok(c.clone());
         }
-        let client = build(key.0, key.1.as_deref())?;
+        let client = if key.1.is_some() {
+            let config = tls_config(key.1.as_deref())?;
+            let client = HttpClient::new(key.0, Box::new(move || Ok(config.clone())));
+            client.tls().map_err(ClientError::Tls)?;
+            client
+        } else {
+            HttpClient::new(
+                key.0,
+                Box::new(|| tls_config(None).map_err(|e| e.to_string())),
+            )
+        };
         cache.insert(key, client.clone());
         Ok(client)
     }
@@ -58,10 +71,8 @@ fn system_roots() -> &'static rustls::RootCertStore {
     })
 }
 
-fn build(
-    connect_timeout: Duration,
-    ca_file: Option<&std::path::Path>,
-) -> Result<HttpClient, ClientError> {
+/// The TLS setup of a client: the system's trusted roots and those of `ca_file`.
+fn tls_config(ca_file: Option<&std::path::Path>) -> Result<Arc<rustls::ClientConfig>, ClientError> {
     let mut roots = system_roots().clone();
     if let Some(path) = ca_file {
         let pem = std::fs::read(path).map_err(|source| ClientError::CaFile {
@@ -87,5 +98,5 @@ fn build(
     .map_err(|e| ClientError::Tls(e.to_string()))?
     .with_root_certificates(roots)
     .with_no_client_auth();
-    Ok(HttpClient::new(connect_timeout, Arc::new(tls)))
+    Ok(Arc::new(tls))
 }

@@ -72,6 +72,10 @@ impl Address {
         })
     }
 
+    pub fn is_https(&self) -> bool {
+        self.base.scheme() == Some(&http::uri::Scheme::HTTPS)
+    }
+
     pub fn state(&self) -> AddressState {
         match self.state.load(Relaxed) {
             SUSPENDED => AddressState::Suspended,
@@ -179,6 +183,12 @@ pub struct EndpointRuntime {
     client: HttpClient,
 }
 
+fn tls_unusable(endpoint: &str, e: &str) -> String {
+    format!(
+        "endpoint \"{endpoint}\": its https:// addresses need TLS, and the TLS setup failed: {e}"
+    )
+}
+
 fn unknown_address(endpoint: &str, list: &[Arc<Address>], url: &str) -> String {
     let all: Vec<&str> = list.iter().map(|a| a.url.as_str()).collect();
     format!(
@@ -204,6 +214,11 @@ impl EndpointRuntime {
             .iter()
             .map(|a| Address::new(a.get_ref().url(), a.get_ref().weight().max(1)).map(Arc::new))
             .collect::<Result<Vec<_>, _>>()?;
+        if addresses.iter().any(|a| a.is_https()) {
+            client
+                .tls()
+                .map_err(|e| tls_unusable(def.name.get_ref(), &e))?;
+        }
         let retries = def
             .retries
             .unwrap_or(addresses.len().saturating_sub(1) as u32);
@@ -233,8 +248,14 @@ impl EndpointRuntime {
                 self.name
             ));
         }
+        let address = Address::new(url, weight)?;
+        if address.is_https() {
+            self.client
+                .tls()
+                .map_err(|e| tls_unusable(&self.name, &e))?;
+        }
         let mut list = (**guard).clone();
-        list.push(Arc::new(Address::new(url, weight)?));
+        list.push(Arc::new(address));
         *guard = Arc::new(list);
         Ok(())
     }
@@ -625,6 +646,41 @@ mod tests {
         assert!(!a.eligible(now_ms()));
         a.activate();
         assert!(a.eligible(now_ms()));
+    }
+
+    fn endpoint(addresses: &str, tls_made: &Arc<AtomicUsize>) -> Result<EndpointRuntime, String> {
+        let unit =
+            format!("version = \"1\"\n[[endpoint]]\nname = \"be\"\naddresses = [{addresses}]\n");
+        let sources = deployments::source::UnitSources::from_content("u", &unit);
+        let parsed = deployments::parse::parse_unit(&sources).expect("unit parses");
+        let made = tls_made.clone();
+        let client = HttpClient::new(
+            Duration::from_secs(1),
+            Box::new(move || {
+                made.fetch_add(1, Relaxed);
+                Err("no roots here".into())
+            }),
+        );
+        EndpointRuntime::build(&parsed.unit.endpoints[0], client)
+    }
+
+    #[test]
+    fn tls_is_set_up_only_for_https_addresses() {
+        let made = Arc::new(AtomicUsize::new(0));
+        let ep = endpoint(r#""http://127.0.0.1:1", "http://127.0.0.1:2""#, &made).unwrap();
+        assert_eq!(made.load(Relaxed), 0, "plain http never reads the roots");
+        let e = ep.add_address("https://127.0.0.1:3", 1).unwrap_err();
+        assert!(e.contains("TLS setup failed: no roots here"), "{e}");
+        assert_eq!(ep.addresses().len(), 2, "the address was not added");
+        assert_eq!(made.load(Relaxed), 1);
+
+        let made = Arc::new(AtomicUsize::new(0));
+        let e = endpoint(r#""HTTPS://127.0.0.1:1""#, &made).err().unwrap();
+        assert!(
+            e.contains("endpoint \"be\"") && e.contains("no roots here"),
+            "{e}"
+        );
+        assert_eq!(made.load(Relaxed), 1, "made when the endpoint is built");
     }
 
     #[test]

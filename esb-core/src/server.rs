@@ -257,7 +257,7 @@ impl Server {
         }
         *slot = Some(h);
         for t in &self.transports {
-            t.draining.store(true, Relaxed);
+            t.start_handover();
         }
         self.mgmt_draining.store(true, Relaxed);
         drop(slot);
@@ -280,7 +280,7 @@ impl Server {
     pub fn finish_upgrade(&self, link: std::os::unix::net::UnixStream) {
         *self.upgraded.lock().expect("upgraded") = Some(link);
         for t in &self.transports {
-            t.draining.store(true, Relaxed);
+            t.start_handover();
         }
         self.mgmt_draining.store(true, Relaxed);
         self.stop();

@@ -9,6 +9,7 @@ use crate::accept::{Backoff, Gate};
 use crate::body::{json_response, Body};
 use crate::inbound::RequestBody;
 use crate::metrics::Stats;
+use crate::outbound::coarse_now_ms;
 use crate::router::Lookup;
 use deployments::root::{TransportDef, TransportKind};
 use http::{Request, Response, StatusCode};
@@ -70,10 +71,9 @@ pub struct TransportRuntime {
     /// The bind address as the root config names it (the key a restart hands it over by).
     pub configured: SocketAddr,
     pub bind: SocketAddr,
-    /// Set when this generation stops serving (warm restart, upgrade, shutdown): every
-    /// further response carries `Connection: close`, so keep-alive clients move to the next
-    /// generation's listener after a complete exchange instead of being cut off.
-    pub draining: std::sync::atomic::AtomicBool,
+    /// Since when (ms, [`coarse_now_ms`]; 0: never) this generation hands its clients over
+    /// to the next one (warm restart, binary upgrade): see [`Self::start_handover`].
+    handing_over_since: std::sync::atomic::AtomicU64,
     pub stats: Stats,
     pub conns: crate::metrics::ConnCounts,
     state: watch::Sender<TransportState>,
@@ -157,7 +157,7 @@ impl TransportRuntime {
             name,
             kind: def.kind,
             configured: addr,
-            draining: std::sync::atomic::AtomicBool::new(false),
+            handing_over_since: std::sync::atomic::AtomicU64::new(0),
             bind,
             stats: Stats::default(),
             conns: Default::default(),
@@ -354,6 +354,22 @@ impl TransportRuntime {
         }
     }
 
+    /// This generation stops serving (warm restart, binary upgrade): from now on its
+    /// connections are told to close (`Connection: close`) after an exchange, so that
+    /// keep-alive clients move to the next generation's listener after a complete
+    /// exchange instead of being cut off. Each connection's turn comes at its own point
+    /// within [`HANDOVER_SPREAD_MS`], so that the clients reconnect (and the next
+    /// generation opens its backend connections) spread out, not all within one exchange.
+    pub fn start_handover(&self) {
+        self.handing_over_since
+            .store(coarse_now_ms().max(1), Relaxed);
+    }
+
+    fn closes_for_handover(&self, peer: SocketAddr) -> bool {
+        let since = self.handing_over_since.load(Relaxed);
+        since != 0 && coarse_now_ms().saturating_sub(since) >= handover_turn_ms(peer)
+    }
+
     /// The TLS handshake, which is part of the head: bounded by `header_timeout`, so a
     /// silent client cannot hold a connection slot. Boxed, so that a connection's task
     /// does not keep the handshake's room once it is done.
@@ -412,12 +428,41 @@ impl TransportRuntime {
         };
         guard.finish(resp.status().is_server_error());
         let mut resp = resp;
-        if self.draining.load(std::sync::atomic::Ordering::Relaxed) {
+        if self.closes_for_handover(peer) {
             resp.headers_mut().insert(
                 http::header::CONNECTION,
                 http::HeaderValue::from_static("close"),
             );
         }
         resp
+    }
+}
+
+/// Over how many milliseconds a handing-over transport's connections are told to close.
+pub const HANDOVER_SPREAD_MS: u64 = 200;
+
+/// When, within [`HANDOVER_SPREAD_MS`] of a handover's start, the connection of client
+/// `peer` closes: by its port, so that a client's consecutive ports (and connections) are
+/// spread over the whole window.
+fn handover_turn_ms(peer: SocketAddr) -> u64 {
+    u64::from(peer.port()) * 7919 % HANDOVER_SPREAD_MS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_handover_spreads_consecutive_client_ports_over_its_window() {
+        let turns: Vec<u64> = (40_000..40_050)
+            .map(|port| handover_turn_ms(SocketAddr::from(([127, 0, 0, 1], port))))
+            .collect();
+        assert!(turns.iter().all(|&t| t < HANDOVER_SPREAD_MS));
+        // Every fifth of the window gets some of 50 consecutive ports, none gets most.
+        let mut fifths = [0; 5];
+        for t in &turns {
+            fifths[(t * 5 / HANDOVER_SPREAD_MS) as usize] += 1;
+        }
+        assert!(fifths.iter().all(|&n| (5..=15).contains(&n)), "{fifths:?}");
     }
 }

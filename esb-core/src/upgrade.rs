@@ -75,7 +75,9 @@ fn receive(path: &Path) -> Result<Inherited, String> {
             link.as_raw_fd(),
             &mut iov,
             Some(&mut cmsg),
-            nix::sys::socket::MsgFlags::empty(),
+            // Close-on-exec, as every descriptor of this process: else each listener would
+            // leak into the process the next upgrade starts, one more copy per upgrade.
+            nix::sys::socket::MsgFlags::MSG_CMSG_CLOEXEC,
         )
         .map_err(|e| e.to_string())?;
         let mut fds = Vec::new();

@@ -290,6 +290,26 @@ fn alive(pid: i32) -> bool {
         .is_some_and(|r| !r.starts_with('Z') && !r.starts_with('X'))
 }
 
+/// How many of process `pid`'s descriptors refer to the socket listening on `port` of
+/// 127.0.0.1 (found by its inode in /proc/net/tcp).
+fn listener_fds(pid: i32, port: u16) -> usize {
+    let tcp = std::fs::read_to_string("/proc/net/tcp").unwrap();
+    let local = format!("0100007F:{port:04X}");
+    let inode = tcp
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .find(|f| f.len() > 9 && f[1] == local && f[3] == "0A")
+        .map(|f| f[9].to_owned())
+        .unwrap_or_else(|| panic!("nothing listens on 127.0.0.1:{port}"));
+    let wanted = format!("socket:[{inode}]");
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter(|l| l.to_str() == Some(wanted.as_str()))
+        .count()
+}
+
 /// A copy of the esb binary in a temporary directory, so a test can replace it.
 fn binary_copy() -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
@@ -360,6 +380,15 @@ fn binary_upgrades_under_load_refuse_nothing() {
         "samples:\n{}",
         report.samples.join("\n")
     );
+    // Each listener is held once by the last process: the sockets it received are not
+    // passed on to the processes it starts (close-on-exec).
+    for port in [conf.port("web"), conf.mgmt_port()] {
+        assert_eq!(
+            listener_fds(old, port),
+            1,
+            "descriptors of the socket listening on {port} in process {old} after 10 upgrades"
+        );
+    }
     // The state carried over: the unit still at revision 1, the pid file names the last.
     assert_eq!(mgmt.read("esb:type=Unit,name=a", "Revision"), 1);
     let pid_file = std::fs::read_to_string(conf.state_dir().join("esb.pid")).unwrap();

@@ -22,7 +22,7 @@ use http::{Method, Request, Response, Uri};
 pub use response::BackendBody;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 use tokio::net::TcpStream;
 
@@ -75,9 +75,13 @@ pub struct HttpClient {
 
 struct Inner {
     connect_timeout: Duration,
-    tls: tokio_rustls::TlsConnector,
+    tls: OnceLock<Result<tokio_rustls::TlsConnector, String>>,
+    make_tls: MakeTls,
     pools: Mutex<HashMap<(bool, Authority), Arc<Pool>>>,
 }
+
+/// Makes a client's TLS setup (the trusted roots are read from disk).
+pub type MakeTls = Box<dyn Fn() -> Result<Arc<rustls::ClientConfig>, String> + Send + Sync>;
 
 /// A backend address of one client: the handle of its connection pool.
 #[derive(Clone)]
@@ -102,14 +106,30 @@ struct Idle {
 }
 
 impl HttpClient {
-    pub fn new(connect_timeout: Duration, tls: Arc<rustls::ClientConfig>) -> Self {
+    /// A client whose TLS setup `make_tls` makes when it is first needed ([`Self::tls`]): a
+    /// configuration without `https://` addresses never reads the system's trusted roots,
+    /// which is most of a new process's startup (an upgrade's new binary starts on the
+    /// cores that serve).
+    pub fn new(connect_timeout: Duration, make_tls: MakeTls) -> Self {
         HttpClient {
             inner: Arc::new(Inner {
                 connect_timeout,
-                tls: tokio_rustls::TlsConnector::from(tls),
+                tls: OnceLock::new(),
+                make_tls,
                 pools: Mutex::default(),
             }),
         }
+    }
+
+    /// The TLS setup for `https://` addresses, made on the first call. A deploy asks for
+    /// it when it builds an endpoint with such an address, so that connecting never waits
+    /// for it and a broken setup is the deploy's error.
+    pub fn tls(&self) -> Result<&tokio_rustls::TlsConnector, String> {
+        self.inner
+            .tls
+            .get_or_init(|| (self.inner.make_tls)().map(tokio_rustls::TlsConnector::from))
+            .as_ref()
+            .map_err(Clone::clone)
     }
 
     /// Connections opened so far to every address (for tests and diagnostics).
@@ -289,8 +309,8 @@ impl HttpClient {
         pool.opened.fetch_add(1, Relaxed);
         let io: Box<dyn crate::http1::Io + Sync> = if pool.https {
             let tls = self
-                .inner
-                .tls
+                .tls()
+                .map_err(|e| RequestError::Tls(std::io::Error::other(e)))?
                 .connect(pool.server_name.clone(), stream)
                 .await
                 .map_err(RequestError::Tls)?;
