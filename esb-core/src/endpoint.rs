@@ -7,7 +7,7 @@ use crate::body::{empty, read_ahead, Body, Payload, ReadAhead};
 use crate::client::HttpClient;
 use crate::message::Message;
 use crate::metrics::Stats;
-use crate::outbound::{BackendBody, Target};
+use crate::outbound::{BackendBody, Fields, Target};
 use deployments::model::{Endpoint as EndpointDef, Strategy, Suspend};
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 use http::uri::PathAndQuery;
@@ -326,15 +326,17 @@ impl EndpointRuntime {
             .unwrap_or(5)
     }
 
-    /// Sends the message to an address and returns the backend's response. With
-    /// `keep_headers` the message keeps its headers (a `call` step continues with them, a
-    /// fault sequence may read them); otherwise they move into the forwarded request.
+    /// Sends the message to an address and returns the backend's response, its fields as
+    /// `fields` says. With `keep_headers` the message keeps its headers (a `call` step
+    /// continues with them, a fault sequence may read them); otherwise they move into the
+    /// forwarded request.
     pub async fn send(
         &self,
         msg: &mut Message,
         client_addr: Option<SocketAddr>,
         scheme: &str,
         keep_headers: bool,
+        fields: Fields,
     ) -> Result<Response<BackendBody>, SendError> {
         if self.maintenance.load(Relaxed) {
             return Err(SendError::Unavailable(format!(
@@ -446,7 +448,7 @@ impl EndpointRuntime {
             let in_addr = addr.stats.begin_at(_guard.started());
             let sent = async {
                 match target {
-                    Ok(t) => self.client.send_with(t, req, &lines).await,
+                    Ok(t) => self.client.send_with(t, req, &lines, fields).await,
                     Err(e) => Err(e),
                 }
             };

@@ -464,7 +464,15 @@ fn run_steps<'a>(
                     return Ok(Flow::Respond(resp));
                 }
                 CStep::Call(ep) => {
-                    let resp = ep.send(msg, ctx.client_addr, ctx.scheme, true).await?;
+                    let resp = ep
+                        .send(
+                            msg,
+                            ctx.client_addr,
+                            ctx.scheme,
+                            true,
+                            crate::outbound::Fields::Map,
+                        )
+                        .await?;
                     if let Some(tr) = ctx.trace.as_deref_mut() {
                         let by = resp.extensions().get::<crate::tap::AnsweredBy>();
                         let d = format!(

@@ -13,6 +13,7 @@ use crate::inbound::RequestBody;
 use crate::mediation::{CompiledSequence, Ctx, Flow, StepError};
 use crate::message::Message;
 use crate::metrics::Stats;
+use crate::outbound::Fields;
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use serde_json::json;
@@ -299,7 +300,12 @@ impl ProxyRuntime {
             route: None,
             trace: trace.take(),
         };
-        let result = self.exchange(&mut msg, &mut ctx).await;
+        // A response that no sequence reads goes to the client with its fields as sent.
+        let fields = match self.out_seq {
+            None => Fields::Raw,
+            Some(_) => Fields::Map,
+        };
+        let result = self.exchange(&mut msg, &mut ctx, fields).await;
         let resp = match result {
             Ok(r) => r,
             // The client's body failed, whoever was reading it: the client's fault, not the
@@ -329,17 +335,22 @@ impl ProxyRuntime {
             route: None,
             trace: None,
         };
-        let result = self.exchange(&mut msg, &mut ctx).await;
+        // The checks read the response's headers.
+        let result = self.exchange(&mut msg, &mut ctx, Fields::Map).await;
         match result {
             Ok(r) => r,
             Err(fault) => self.fault(fault, &mut msg, &mut ctx).await,
         }
     }
 
+    /// The request through the in-sequence, the endpoint and the out-sequence. `fields`:
+    /// how the backend's response fields are handed on (no out-sequence reads them with
+    /// [`Fields::Raw`]).
     async fn exchange(
         &self,
         msg: &mut Message,
         ctx: &mut Ctx<'_>,
+        fields: Fields,
     ) -> Result<Response<Body>, Fault> {
         if let Some(seq) = &self.in_seq {
             if let Flow::Respond(r) = seq.run(msg, ctx).await.map_err(step_fault)? {
@@ -357,7 +368,13 @@ impl ProxyRuntime {
         };
         let sent = ctx.trace.is_some().then(std::time::Instant::now);
         let resp = endpoint
-            .send(msg, ctx.client_addr, ctx.scheme, self.fault_seq.is_some())
+            .send(
+                msg,
+                ctx.client_addr,
+                ctx.scheme,
+                self.fault_seq.is_some(),
+                fields,
+            )
             .await
             .map_err(|e| send_fault(e, &endpoint))?;
         if let (Some(t), Some(sent)) = (ctx.trace.as_deref_mut(), sent) {

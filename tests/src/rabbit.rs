@@ -33,6 +33,21 @@ pub struct Rabbit {
 }
 
 static SHARED: OnceLock<Rabbit> = OnceLock::new();
+static ALONE: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+/// Taken by every test of a binary that uses brokers: they run side by side, except one
+/// that holds [`alone`].
+pub fn alongside() -> std::sync::RwLockReadGuard<'static, ()> {
+    ALONE.read().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Taken by a test that kills a broker mid-flow: it runs while no other test of its
+/// binary does. Under the load of the others (several esb processes and backends on two
+/// cores), RabbitMQ 3.10 was seen to come back from a kill -9 with a durable queue empty
+/// of the persistent, confirmed messages it held; alone it has not.
+pub fn alone() -> std::sync::RwLockWriteGuard<'static, ()> {
+    ALONE.write().unwrap_or_else(|e| e.into_inner())
+}
 static PIDS: Mutex<Vec<i32>> = Mutex::new(Vec::new());
 static DIRS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 

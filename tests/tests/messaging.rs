@@ -63,6 +63,7 @@ fn redeploy(conf: &TempConf, m: &Mgmt, unit: &str, toml: &str) {
 
 #[test]
 fn queue_to_http_backend_and_http_to_queue() {
+    let _broker_load = e2e::rabbit::alongside();
     let rabbit = Rabbit::shared();
     let mq = rabbit.client();
     let (inq, outq) = mq.fresh_pair("orders");
@@ -193,6 +194,7 @@ sequence = "relay"
 
 #[test]
 fn reloads_while_messages_flow_process_every_message_exactly_once() {
+    let _broker_load = e2e::rabbit::alongside();
     const N: usize = 20_000;
     const RELOADS: usize = 100;
     let rabbit = Rabbit::shared();
@@ -251,6 +253,7 @@ fn reloads_while_messages_flow_process_every_message_exactly_once() {
 
 #[test]
 fn reloads_that_change_the_binding_lose_and_duplicate_nothing() {
+    let _broker_load = e2e::rabbit::alongside();
     const N: usize = 1000;
     let rabbit = Rabbit::shared();
     let mq = rabbit.client();
@@ -298,6 +301,7 @@ fn reloads_that_change_the_binding_lose_and_duplicate_nothing() {
 
 #[test]
 fn pause_holds_messages_in_the_queue_and_resume_drains_them() {
+    let _broker_load = e2e::rabbit::alongside();
     let rabbit = Rabbit::shared();
     let mq = rabbit.client();
     let (inq, outq) = mq.fresh_pair("pause");
@@ -361,6 +365,7 @@ fn pause_holds_messages_in_the_queue_and_resume_drains_them() {
 
 #[test]
 fn unload_cancels_the_consumer_and_leaves_waiting_messages() {
+    let _broker_load = e2e::rabbit::alongside();
     let rabbit = Rabbit::shared();
     let mq = rabbit.client();
     let (inq, outq) = mq.fresh_pair("unload");
@@ -394,6 +399,7 @@ fn unload_cancels_the_consumer_and_leaves_waiting_messages() {
 
 #[test]
 fn poison_message_is_dead_lettered_after_max_attempts_and_never_blocks_the_queue() {
+    let _broker_load = e2e::rabbit::alongside();
     let rabbit = Rabbit::shared();
     let mq = rabbit.client();
     let (inq, outq, dlq) = (
@@ -467,6 +473,7 @@ on_failure = {{ max_attempts = 3, backoff = "20ms", max_backoff = "50ms", dead_l
 
 #[test]
 fn broker_down_at_start_then_killed_mid_flow_loses_nothing() {
+    let _broker_load = e2e::rabbit::alone();
     const N: usize = 600;
     let rabbit = Rabbit::start();
     rabbit.kill();
@@ -646,6 +653,7 @@ on_failure = {{ max_attempts = 1 }}
 
 #[test]
 fn file_inbox_with_partial_writes_and_kill_9_ends_every_file_in_done_or_failed_exactly_once() {
+    let _broker_load = e2e::rabbit::alongside();
     const N: usize = 60;
     let sink = Backend::fixed(200, "ok")
         .delay(Duration::from_millis(20))
@@ -746,6 +754,7 @@ fn file_inbox_with_partial_writes_and_kill_9_ends_every_file_in_done_or_failed_e
 
 #[test]
 fn unwritable_done_dir_stops_the_file_consumer_and_loses_no_file() {
+    let _broker_load = e2e::rabbit::alongside();
     let sink = Backend::fixed(200, "ok").start();
     let data = tempfile::tempdir().expect("data dir");
     let inbox = data.path().join("in");

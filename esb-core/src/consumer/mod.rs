@@ -594,7 +594,7 @@ impl ConsumerRuntime {
         };
         let sent = ctx.trace.is_some().then(std::time::Instant::now);
         let resp = ep
-            .send(msg, None, "http", true)
+            .send(msg, None, "http", true, crate::outbound::Fields::Map)
             .await
             .map_err(|e| format!("endpoint \"{}\": {e}", ep.name))?;
         if let (Some(t), Some(sent)) = (ctx.trace.as_deref_mut(), sent) {

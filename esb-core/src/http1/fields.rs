@@ -1,6 +1,7 @@
 //! Header fields of a parsed head: the header map (values are slices of the head's bytes,
-//! not copies), the framing fields (`Transfer-Encoding`, `Content-Length`), comma-separated
-//! tokens and the connection-level (hop-by-hop) fields a proxy never forwards.
+//! not copies) or the fields as sent ([`RawFields`]), the framing fields
+//! (`Transfer-Encoding`, `Content-Length`), comma-separated tokens and the
+//! connection-level (hop-by-hop) fields a proxy never forwards.
 
 use bytes::Bytes;
 use http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
@@ -24,6 +25,94 @@ pub fn header_map(
         headers.append(name, value);
     }
     Ok(headers)
+}
+
+/// Most fields a head's [`RawFields`] holds.
+pub const RAW_MAX: usize = 16;
+
+/// The end-to-end fields of a response head, as the backend sent them: slices of the
+/// head's bytes (connection-level fields left out). Small, as it is moved along with the
+/// response: offsets are 16 bits (a head is at most 64 KiB).
+#[derive(Clone)]
+pub struct RawFields {
+    bytes: Bytes,
+    /// Name start, name end, value start, value end, in `bytes`.
+    spans: [[u16; 4]; RAW_MAX],
+    len: u8,
+    /// Which of the fields is the first `Content-Length`, and whether there is a `Date`.
+    length: Option<u8>,
+    date: bool,
+}
+
+impl RawFields {
+    /// Names and values in the order the backend sent them.
+    pub fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+        self.spans[..self.len as usize]
+            .iter()
+            .map(|&[ns, ne, vs, ve]| {
+                (
+                    &self.bytes[ns as usize..ne as usize],
+                    &self.bytes[vs as usize..ve as usize],
+                )
+            })
+    }
+
+    pub fn len(&self) -> usize {
+        self.len as usize
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The value of the first `Content-Length`, if any.
+    pub fn content_length(&self) -> Option<&[u8]> {
+        let [_, _, vs, ve] = self.spans[self.length? as usize];
+        Some(&self.bytes[vs as usize..ve as usize])
+    }
+
+    pub fn has_date(&self) -> bool {
+        self.date
+    }
+
+    /// The fields `keep` keeps of a head httparse parsed out of `bytes` (at most 64 KiB
+    /// long), if there are at most [`RAW_MAX`] of them.
+    pub fn of(
+        bytes: &Bytes,
+        all: &[httparse::Header<'_>],
+        keep: impl Fn(&str) -> bool,
+    ) -> Option<RawFields> {
+        let base = bytes.as_ptr() as usize;
+        let at = |s: &[u8]| u16::try_from(s.as_ptr() as usize - base).ok();
+        let mut raw = RawFields {
+            bytes: bytes.clone(),
+            spans: [[0; 4]; RAW_MAX],
+            len: 0,
+            length: None,
+            date: false,
+        };
+        for h in all.iter().filter(|h| keep(h.name)) {
+            let i = raw.len;
+            let span = raw.spans.get_mut(i as usize)?;
+            let (name, value) = (h.name.as_bytes(), h.value);
+            let (n, v) = (at(name)?, at(value)?);
+            *span = [
+                n,
+                n.checked_add(name.len() as u16)?,
+                v,
+                v.checked_add(value.len() as u16)?,
+            ];
+            match name.len() {
+                4 if name.eq_ignore_ascii_case(b"date") => raw.date = true,
+                14 if raw.length.is_none() && name.eq_ignore_ascii_case(b"content-length") => {
+                    raw.length = Some(i)
+                }
+                _ => {}
+            }
+            raw.len += 1;
+        }
+        Some(raw)
+    }
 }
 
 /// Whether `buf` holds the blank line that ends a head (CRLF or bare LF line endings).

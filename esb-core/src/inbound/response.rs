@@ -5,6 +5,7 @@
 
 use super::body::{lock, Conn};
 use crate::body::Body;
+use crate::http1::fields::RawFields;
 use crate::http1::write::{self as wire, line, Framing, Sink, COALESCE};
 use http::header::{CONNECTION, CONTENT_LENGTH, DATE, TRANSFER_ENCODING};
 use http::{Response, StatusCode, Version};
@@ -23,11 +24,14 @@ pub struct Answering {
     pub close: bool,
 }
 
-/// Writes `resp`; whether the connection must close after it.
+/// Writes `resp`; whether the connection must close after it. A backend's fields that
+/// came as [`RawFields`] (in the extensions) are written as they came, after the map's.
 pub async fn write(conn: &Conn, resp: Response<Body>, req: Answering) -> io::Result<bool> {
-    let (parts, mut body) = resp.into_parts();
+    let (mut parts, mut body) = resp.into_parts();
+    let raw = parts.extensions.remove::<RawFields>();
     let status = parts.status;
     let headers = &parts.headers;
+    // Raw fields hold no connection-level ones.
     let mut close = req.close || crate::http1::fields::has_token(headers, &CONNECTION, "close");
     let bodiless = req.head_method
         || status.is_informational()
@@ -35,7 +39,9 @@ pub async fn write(conn: &Conn, resp: Response<Body>, req: Answering) -> io::Res
         || status == StatusCode::NOT_MODIFIED;
     let declared = headers
         .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok());
+        .map(|v| v.as_bytes())
+        .or_else(|| raw.as_ref()?.content_length())
+        .and_then(|v| std::str::from_utf8(v).ok()?.trim().parse::<u64>().ok());
     let framing = match body.size_hint().exact() {
         _ if bodiless => Framing::None,
         Some(n) => Framing::Length(n),
@@ -53,7 +59,7 @@ pub async fn write(conn: &Conn, resp: Response<Body>, req: Answering) -> io::Res
         out = crate::http1::spare::take_out();
     }
     out.clear();
-    out.reserve(160 + headers.len() * 40);
+    out.reserve(160 + (headers.len() + raw.as_ref().map_or(0, RawFields::len)) * 40);
     out.extend_from_slice(b"HTTP/1.1 ");
     out.extend_from_slice(status.as_str().as_bytes());
     out.push(b' ');
@@ -67,6 +73,13 @@ pub async fn write(conn: &Conn, resp: Response<Body>, req: Answering) -> io::Res
             line(&mut out, name.as_str().as_bytes(), value.as_bytes());
         }
     }
+    for (name, value) in raw.iter().flat_map(RawFields::iter) {
+        let ours =
+            !matches!(framing, Framing::None) && name.eq_ignore_ascii_case(b"content-length");
+        if !ours {
+            line(&mut out, name, value);
+        }
+    }
     match framing {
         Framing::Length(n) => wire::length_line(&mut out, n),
         Framing::Chunked => line(&mut out, b"transfer-encoding", b"chunked"),
@@ -77,7 +90,7 @@ pub async fn write(conn: &Conn, resp: Response<Body>, req: Answering) -> io::Res
     } else if req.version == Version::HTTP_10 {
         line(&mut out, b"connection", b"keep-alive");
     }
-    if !headers.contains_key(DATE) {
+    if !headers.contains_key(DATE) && !raw.as_ref().is_some_and(RawFields::has_date) {
         DATE_CACHE.with(|d| line(&mut out, b"date", d.borrow_mut().now()));
     }
     out.extend_from_slice(b"\r\n");

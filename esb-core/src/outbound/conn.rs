@@ -7,7 +7,7 @@
 //! so that a backend that answers as it reads (an echo, an early error) is not stalled.
 
 use crate::http1::chunked::Framing as BodyFraming;
-use crate::http1::fields;
+use crate::http1::fields::{self, RawFields};
 use crate::http1::write::{self as wire, Framing, Sink};
 use crate::http1::{spare, Io};
 use bytes::BytesMut;
@@ -31,9 +31,24 @@ pub struct Conn {
     pub buf: BytesMut,
 }
 
+/// How the fields of a response head are handed on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fields {
+    /// In the response's header map, for whoever reads or changes them.
+    Map,
+    /// As [`RawFields`] in the response's extensions, for a response that goes to its
+    /// client unchanged: the fields are written out as the backend sent them and never
+    /// parsed into a header map (the map holds only what is added on the way). A head
+    /// whose `Connection` names further fields, or with more than [`fields::RAW_MAX`] fields,
+    /// still gets a map.
+    Raw,
+}
+
 /// A response head as the backend sent it.
 pub struct Head {
     pub parts: http::response::Parts,
+    /// Its fields, when they were asked for as [`Fields::Raw`] (and `parts` has none).
+    pub raw: Option<RawFields>,
     /// How its body is framed; `None`: until the backend closes the connection.
     pub framing: Option<BodyFraming>,
     /// The connection can carry another request once the body has been read.
@@ -110,24 +125,29 @@ impl Conn {
 
     /// Reads the response head (skipping `1xx` answers). `head_method`: the request was
     /// HEAD, so the response has no body whatever its headers say.
-    pub async fn read_head(&mut self, head_method: bool) -> Result<Head, HeadError> {
+    pub async fn read_head(
+        &mut self,
+        head_method: bool,
+        fields: Fields,
+    ) -> Result<Head, HeadError> {
         loop {
-            let (parts, wire) = poll_fn(|cx| self.poll_head(cx)).await?;
+            let (parts, raw, wire) = poll_fn(|cx| self.poll_head(cx, fields)).await?;
             let status = parts.status;
             // 101 would switch protocols, which esb does not proxy: it is an answer.
             if status.is_informational() && status != StatusCode::SWITCHING_PROTOCOLS {
                 continue;
             }
-            return response_head(parts, wire, head_method);
+            return response_head(parts, raw, wire, head_method);
         }
     }
 
     fn poll_head(
         &mut self,
         cx: &mut Context<'_>,
-    ) -> Poll<Result<(http::response::Parts, Wire), HeadError>> {
+        fields: Fields,
+    ) -> Poll<Result<Parsed, HeadError>> {
         loop {
-            if let Some(head) = parse(&mut self.buf)? {
+            if let Some(head) = parse(&mut self.buf, fields)? {
                 return Poll::Ready(Ok(head));
             }
             match std::task::ready!(self.poll_fill(cx)) {
@@ -276,8 +296,12 @@ struct Wire {
     length: Result<Option<u64>, &'static str>,
 }
 
+/// A parsed response head: its parts, its fields when asked for raw, what its
+/// connection-level and framing fields say.
+type Parsed = (http::response::Parts, Option<RawFields>, Wire);
+
 /// Takes one complete response head off the front of `buf`; `None` while incomplete.
-fn parse(buf: &mut BytesMut) -> Result<Option<(http::response::Parts, Wire)>, HeadError> {
+fn parse(buf: &mut BytesMut, fields: Fields) -> Result<Option<Parsed>, HeadError> {
     if !fields::has_blank_line(buf) {
         return if buf.len() > MAX_HEAD {
             Err(too_large())
@@ -322,23 +346,28 @@ fn parse(buf: &mut BytesMut) -> Result<Option<(http::response::Parts, Wire)>, He
     })?;
     let all = &*resp.headers;
     let (wire, names_more) = wire_fields(all);
-    // Hop-by-hop fields stay out of the map; when `Connection` names further ones, they
-    // are taken out of the whole map afterwards.
-    let mut headers = fields::header_map(&bytes, all, |name| {
-        names_more || fields::hop_by_hop_index(name.as_bytes()).is_none()
-    })
-    .map_err(HeadError::Invalid)?;
-    if names_more {
-        fields::strip_hop_by_hop(&mut headers);
+    let end_to_end = |name: &str| fields::hop_by_hop_index(name.as_bytes()).is_none();
+    let raw = match fields {
+        Fields::Raw if !names_more => RawFields::of(&bytes, all, end_to_end),
+        _ => None,
+    };
+    let mut parts = http::Response::new(()).into_parts().0;
+    if raw.is_none() {
+        // Hop-by-hop fields stay out of the map; when `Connection` names further ones,
+        // they are taken out of the whole map afterwards.
+        let mut headers = fields::header_map(&bytes, all, |name| names_more || end_to_end(name))
+            .map_err(HeadError::Invalid)?;
+        if names_more {
+            fields::strip_hop_by_hop(&mut headers);
+        }
+        parts.headers = headers;
     }
     if len < bytes.len() {
         buf.extend_from_slice(&bytes[len..]);
     }
-    let mut parts = http::Response::new(()).into_parts().0;
     parts.status = status;
     parts.version = version;
-    parts.headers = headers;
-    Ok(Some((parts, wire)))
+    Ok(Some((parts, raw, wire)))
 }
 
 /// What the connection-level and framing fields of a response head say (one pass over
@@ -400,6 +429,7 @@ fn too_large() -> HeadError {
 /// The response's framing and whether the connection stays open after it.
 fn response_head(
     parts: http::response::Parts,
+    raw: Option<RawFields>,
     wire: Wire,
     head_method: bool,
 ) -> Result<Head, HeadError> {
@@ -436,6 +466,7 @@ fn response_head(
     }
     Ok(Head {
         parts,
+        raw,
         framing,
         keep_alive,
     })
@@ -444,11 +475,16 @@ fn response_head(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http1::fields::RAW_MAX;
 
     fn head(text: &str, head_method: bool) -> Result<Head, HeadError> {
+        head_as(text, head_method, Fields::Map)
+    }
+
+    fn head_as(text: &str, head_method: bool, fields: Fields) -> Result<Head, HeadError> {
         let mut buf = BytesMut::from(text.as_bytes());
-        let (parts, wire) = parse(&mut buf)?.expect("complete");
-        response_head(parts, wire, head_method)
+        let (parts, raw, wire) = parse(&mut buf, fields)?.expect("complete");
+        response_head(parts, raw, wire, head_method)
     }
 
     fn names(h: &Head) -> Vec<&str> {
@@ -507,6 +543,53 @@ mod tests {
             head("HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n", false),
             Err(HeadError::Invalid(_))
         ));
+    }
+
+    #[test]
+    fn raw_fields_are_the_end_to_end_ones_as_sent() {
+        let text = "HTTP/1.1 200 OK\r\nServer: be\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\nX-Two: 1\r\nx-two: 2\r\nContent-Length: 2\r\n\r\nok";
+        let h = head_as(text, false, Fields::Raw).unwrap();
+        assert!(h.parts.headers.is_empty(), "no map");
+        let raw = h.raw.expect("raw fields");
+        let got: Vec<(&[u8], &[u8])> = raw.iter().collect();
+        assert_eq!(
+            got,
+            [
+                (&b"Server"[..], &b"be"[..]),
+                (b"X-Two", b"1"),
+                (b"x-two", b"2"),
+                (b"Content-Length", b"2")
+            ]
+        );
+        assert_eq!(raw.content_length(), Some(&b"2"[..]));
+        assert!(!raw.has_date());
+        assert_eq!(h.framing, Some(BodyFraming::Length(2)));
+        let h = head_as(
+            "HTTP/1.1 304 Not Modified\r\nDATE: x\r\n\r\n",
+            false,
+            Fields::Raw,
+        )
+        .unwrap();
+        let raw = h.raw.expect("raw fields");
+        assert!(raw.has_date() && raw.content_length().is_none());
+        // Fields that `Connection` names, or too many of them: a map after all.
+        let h = head_as(
+            "HTTP/1.1 200 OK\r\nConnection: x-private\r\nX-Private: 1\r\nX-A: 1\r\n\r\n",
+            false,
+            Fields::Raw,
+        )
+        .unwrap();
+        assert!(h.raw.is_none());
+        assert_eq!(names(&h), ["x-a"]);
+        let many: String = (0..=RAW_MAX).map(|i| format!("x-{i}: 1\r\n")).collect();
+        let h = head_as(
+            &format!("HTTP/1.1 200 OK\r\n{many}\r\n"),
+            false,
+            Fields::Raw,
+        )
+        .unwrap();
+        assert!(h.raw.is_none());
+        assert_eq!(h.parts.headers.len(), RAW_MAX + 1);
     }
 
     #[test]

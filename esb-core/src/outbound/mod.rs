@@ -15,6 +15,7 @@ pub mod response;
 use crate::body::{Body, BoxError};
 use crate::http1::spare;
 use crate::http1::write::{self as wire, Framing, WriteError};
+pub use conn::Fields;
 use conn::{Conn, HeadError};
 use http::header::{HeaderName, HeaderValue, HOST};
 use http::uri::{Authority, PathAndQuery, Scheme};
@@ -167,17 +168,18 @@ impl HttpClient {
         target: &Target,
         req: Request<Body>,
     ) -> Result<Response<BackendBody>, RequestError> {
-        self.send_with(target, req, &[]).await
+        self.send_with(target, req, &[], Fields::Map).await
     }
 
     /// As [`HttpClient::send`], with `extra` header lines written after the request's own
     /// (`None` entries are skipped): headers added on the way out without touching the
-    /// request's map.
+    /// request's map; the response's fields handed on as `fields` says.
     pub async fn send_with(
         &self,
         target: &Target,
         req: Request<Body>,
         extra: &[Option<(&HeaderName, HeaderValue)>],
+        fields: Fields,
     ) -> Result<Response<BackendBody>, RequestError> {
         let pool = &target.0;
         let host = (!req.headers().contains_key(HOST)).then_some(&pool.host);
@@ -233,7 +235,7 @@ impl HttpClient {
                 (Ok(()), _) => {}
             }
             exchange.sent = true;
-            let head = c.read_head(head_method).await;
+            let head = c.read_head(head_method, fields).await;
             exchange.sent = false;
             let conn = exchange.conn.take().expect("still there");
             break match head {
@@ -423,13 +425,14 @@ async fn send_streaming(
             _ => Ok(()),
         }
     });
+    #[allow(clippy::large_enum_variant)] // one per streamed request, moved once
     enum First {
         Sent(Result<(), RequestError>),
         Answered(Result<conn::Head, HeadError>),
     }
     let first = tokio::select! {
         biased;
-        h = conn.read_head(head_method) => First::Answered(h),
+        h = conn.read_head(head_method, Fields::Map) => First::Answered(h),
         r = &mut upload => First::Sent(r),
     };
     let head = match first {
@@ -439,7 +442,7 @@ async fn send_streaming(
         }
         First::Sent(r) => {
             r?;
-            conn.read_head(head_method).await
+            conn.read_head(head_method, Fields::Map).await
         }
         First::Answered(h) => {
             tokio::spawn(async move {
@@ -461,7 +464,7 @@ async fn answered_anyway(
     let Some(mut conn) = conn else {
         return Err(RequestError::Send(error));
     };
-    match conn.read_head(head_method).await {
+    match conn.read_head(head_method, Fields::Map).await {
         Ok(head) => answer(conn, Ok(head), None),
         Err(_) => Err(RequestError::Send(error)),
     }
@@ -477,7 +480,11 @@ fn answer(
         Ok(head) => {
             let pool = pool.filter(|_| head.keep_alive).cloned();
             let body = BackendBody::new(conn, head.framing, pool);
-            Ok(Response::from_parts(head.parts, body))
+            let mut resp = Response::from_parts(head.parts, body);
+            if let Some(raw) = head.raw {
+                resp.extensions_mut().insert(raw);
+            }
+            Ok(resp)
         }
         Err(HeadError::Closed) => Err(RequestError::Closed),
         Err(HeadError::Io(e)) => Err(RequestError::Receive(e)),
@@ -524,7 +531,7 @@ impl Drop for Exchange {
         let (pool, head_method) = (self.pool.clone(), self.head_method);
         rt.spawn(async move {
             let drained = tokio::time::timeout(DRAIN_TIME, async move {
-                let head = conn.read_head(head_method).await.ok()?;
+                let head = conn.read_head(head_method, Fields::Map).await.ok()?;
                 let mut body =
                     BackendBody::new(conn, head.framing, head.keep_alive.then_some(pool));
                 let mut read = 0;
