@@ -446,13 +446,14 @@ impl EndpointRuntime {
                 std::mem::take(&mut headers)
             };
             let in_addr = addr.stats.begin_at(_guard.started());
-            let sent = async {
-                match target {
-                    Ok(t) => self.client.send_with(t, req, &lines, fields).await,
-                    Err(e) => Err(e),
+            let sent = match target {
+                Ok(t) => {
+                    let send = self.client.send_with(t, req, &lines, fields);
+                    tokio::time::timeout(self.timeout, send).await
                 }
+                Err(e) => Ok(Err(e)),
             };
-            match tokio::time::timeout(self.timeout, sent).await {
+            match sent {
                 Ok(Ok(mut resp)) => {
                     addr.success();
                     let now = Instant::now();

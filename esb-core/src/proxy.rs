@@ -185,7 +185,8 @@ impl ProxyRuntime {
         self.answer(req, client, scheme, body_timeout).await
     }
 
-    async fn answer(
+    /// [`Self::handle`] for a proxy whose unit runs no canary (no split to make).
+    pub async fn answer(
         self: Arc<Self>,
         req: Request<RequestBody>,
         client: SocketAddr,

@@ -336,11 +336,8 @@ impl TransportRuntime {
             let fut = move |stream: tokio::net::TcpStream| async move {
                 let _permit = permit;
                 let _closed = closed;
-                let handler = |req| {
-                    let me = me.clone();
-                    let engine = engine.clone();
-                    async move { me.serve(req, engine, peer, scheme).await }
-                };
+                // The request's future is `serve`'s own, not one wrapped around it.
+                let handler = |req| me.clone().serve(req, engine.clone(), peer, scheme);
                 let io: Box<dyn crate::inbound::Io> = match &me.tls {
                     None => Box::new(stream),
                     Some(acceptor) => match me.handshake(acceptor, stream).await {
@@ -409,7 +406,14 @@ impl TransportRuntime {
             .load()
             .lookup(&self.name, req.method(), req.uri().path());
         let resp = match found {
-            Lookup::Found(proxy) => proxy.handle(req, peer, scheme, self.body_timeout).await,
+            // Without a canary, straight to the answer: one level less for the request's
+            // future to be moved (and copied) through.
+            Lookup::Found(proxy) if proxy.canary.load().is_none() => {
+                proxy.answer(req, peer, scheme, self.body_timeout).await
+            }
+            Lookup::Found(proxy) => {
+                Box::pin(proxy.handle(req, peer, scheme, self.body_timeout)).await
+            }
             Lookup::MethodNotAllowed(methods) => {
                 let allow: Vec<&str> = methods.iter().map(|m| m.as_str()).collect();
                 let mut r = json_response(
