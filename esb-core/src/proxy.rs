@@ -201,10 +201,15 @@ impl ProxyRuntime {
         let tapped =
             crate::tap::tapping().then(|| crate::tap::Started::new(req.method(), req.uri()));
         let mut trace = tapped.as_ref().map(|_| Box::<crate::tap::Trace>::default());
-        let resp = tokio::select! {
-            biased;
-            resp = self.pipeline(req, client, scheme, body_timeout, &mut trace) => resp,
-            why = drain_ended => self.drained(why),
+        let resp = {
+            // Pinned where it is made: `select!` would move (copy) it once more.
+            let pipeline =
+                std::pin::pin!(self.pipeline(req, client, scheme, body_timeout, &mut trace));
+            tokio::select! {
+                biased;
+                resp = pipeline => resp,
+                why = drain_ended => self.drained(why),
+            }
         };
         guard.finish(resp.status().is_server_error());
         if let Some(started) = tapped {
