@@ -185,7 +185,7 @@ pub struct EndpointRuntime {
 
 fn tls_unusable(endpoint: &str, e: &str) -> String {
     format!(
-        "endpoint \"{endpoint}\": its https:// addresses need TLS, and the TLS setup failed: {e}"
+        "endpoint \"{endpoint}\": its https:// addresses need TLS, and the TLS setup failed: {e}; check the system's CA certificates (/etc/ssl/certs) and the endpoint's ca_file"
     )
 }
 
