@@ -53,12 +53,35 @@ pub fn wait_until(what: &str, limit: Duration, mut check: impl FnMut() -> bool) 
     wait_for(what, limit, || check().then_some(()), String::new)
 }
 
-/// A free TCP port on 127.0.0.1, found by binding port 0 and releasing it.
+/// A free TCP port on 127.0.0.1 for a server a test starts (it binds the port itself, later).
+///
+/// Not one that port 0 gives: the kernel hands those out again, and takes them for the local
+/// end of outgoing connections, so between the check and the server's bind a parallel test
+/// could take it ("Address already in use"). These come from below the kernel's ephemeral
+/// range, where only explicit binds go, from a counter of this process starting at a point
+/// of its own: a port is handed out once per test binary, and a binary run after another
+/// one starts elsewhere.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("bind 127.0.0.1:0")
-        .port()
+    use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    const LOW: u32 = 10_000;
+    let ephemeral = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u32>().ok())
+        .unwrap_or(32_768);
+    let span = ephemeral.saturating_sub(LOW).max(1_000);
+    let start = std::process::id().wrapping_mul(7_919) % span;
+    loop {
+        let n = NEXT.fetch_add(1, Relaxed);
+        assert!(
+            n < span,
+            "no free port left below {ephemeral} for this test binary"
+        );
+        let port = (LOW + (start + n) % span) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 /// A loopback port that refuses connections for as long as this value lives: a socket
