@@ -50,6 +50,16 @@ pub fn create_private_file(path: &Path) -> io::Result<File> {
 /// synced, renamed over `path`, and the directory synced. Readers see the old or the new
 /// content, never a part; a crash leaves at most a stray `.<name>.tmp-<pid>`.
 pub fn write_private_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    replace_private(path, bytes, true)
+}
+
+/// [`write_private_atomic`] without syncing, for a file that means nothing after a crash of
+/// the machine (the pid file): readers still see the old or the new content, never a part.
+pub fn write_private_volatile(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    replace_private(path, bytes, false)
+}
+
+fn replace_private(path: &Path, bytes: &[u8], sync: bool) -> io::Result<()> {
     let dir = path.parent().unwrap_or_else(|| Path::new("."));
     let name = path
         .file_name()
@@ -59,15 +69,19 @@ pub fn write_private_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let written = (|| {
         let mut f = create_private_file(&tmp)?;
         f.write_all(bytes)?;
-        f.sync_all()?;
+        if sync {
+            f.sync_all()?;
+        }
         std::fs::rename(&tmp, path)
     })();
     if written.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
     written?;
-    if let Ok(d) = File::open(dir) {
-        let _ = d.sync_all();
+    if sync {
+        if let Ok(d) = File::open(dir) {
+            let _ = d.sync_all();
+        }
     }
     Ok(())
 }

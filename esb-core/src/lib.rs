@@ -29,6 +29,7 @@ pub mod outbound;
 pub mod proxy;
 pub mod revision;
 pub mod router;
+pub mod sched;
 pub mod serve;
 pub mod server;
 pub mod state;

@@ -48,6 +48,8 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // Before any other thread exists: all but the data plane's run in short slices.
+    esb_core::sched::background();
     let cli = Cli::parse();
     match cli.command {
         Some(Command::Validate { json }) => {

@@ -70,9 +70,10 @@ impl Server {
         let mgmt_loop = crate::mgmt::spawn(self.clone())
             .await
             .map_err(StartError::Management)?;
-        // The pid file names the process that serves before anyone is told it does.
+        // The pid file names the process that serves before anyone is told it does (not
+        // synced: after a crash of the machine no pid in it means anything).
         let pid_file = self.engine.root.state_dir().join("esb.pid");
-        if let Err(e) = crate::fsx::write_private_atomic(
+        if let Err(e) = crate::fsx::write_private_volatile(
             &pid_file,
             format!("{}\n", std::process::id()).as_bytes(),
         ) {
@@ -158,6 +159,8 @@ impl Server {
             self.engine.stop_tasks().await;
             crate::upgrade::release(link);
             self.drain_connections(graceful, drain).await;
+            // Nothing left to serve: the exit yields the core to the new process.
+            crate::sched::step_back();
             // Answers still being written (the upgrade's own) get a moment to leave.
             tokio::time::sleep(std::time::Duration::from_millis(300)).await;
             return Ok(Exit::Stopped);

@@ -171,15 +171,18 @@ async fn hand_over(server: &Arc<Server>) -> Result<(u32, UnixStream), String> {
     }
     let sockets = server.listener_dups();
     let exe = exe();
-    let mut child = std::process::Command::new(&exe)
-        .args(std::env::args_os().skip(1))
-        .env(ENV, &path)
-        .stdin(std::process::Stdio::null())
-        .spawn()
-        .map_err(|e| format!("cannot start the new binary {}: {e}", exe.display()))?;
-    let pid = child.id();
-    tracing::info!(pid, binary = %exe.display(), "binary upgrade: new process started");
+    // Off the serving threads: spawning waits until the child has executed the binary, and
+    // the conversation blocks. The child inherits this thread's short slice (`sched`).
+    let sock = path.clone();
     let outcome = tokio::task::spawn_blocking(move || {
+        let mut child = std::process::Command::new(&exe)
+            .args(std::env::args_os().skip(1))
+            .env(ENV, &sock)
+            .stdin(std::process::Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot start the new binary {}: {e}", exe.display()))?;
+        let pid = child.id();
+        tracing::info!(pid, binary = %exe.display(), "binary upgrade: new process started");
         let r = converse(&listener, &mut child, sockets);
         if r.is_err() {
             let _ = child.kill();
@@ -188,13 +191,13 @@ async fn hand_over(server: &Arc<Server>) -> Result<(u32, UnixStream), String> {
         std::thread::spawn(move || {
             let _ = child.wait();
         });
-        r
+        r.map(|link| (pid, link))
     })
     .await
     .map_err(|e| e.to_string())
     .and_then(|r| r);
     let _ = std::fs::remove_file(&path);
-    outcome.map(|link| (pid, link))
+    outcome
 }
 
 /// Waits for the new process to connect, sends the sockets, waits for `ready`.
@@ -223,7 +226,8 @@ fn converse(
                 if Instant::now() > deadline {
                     return Err("the new esb did not connect within a minute".into());
                 }
-                std::thread::sleep(Duration::from_millis(20));
+                // Until it connects (at once), or 20 ms to look at the child again.
+                readable_within(listener.as_raw_fd(), 20);
             }
             Err(e) => return Err(e.to_string()),
         }
@@ -273,6 +277,17 @@ fn converse(
     }
     link.set_read_timeout(None).map_err(|e| e.to_string())?;
     Ok(link)
+}
+
+/// Waits until `fd` is readable or `ms` milliseconds have passed.
+fn readable_within(fd: std::os::fd::RawFd, ms: i32) {
+    let mut p = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, for the duration of the call.
+    let _ = unsafe { libc::poll(&mut p, 1, ms) };
 }
 
 /// The old process, its tasks stopped: the new one's may start.

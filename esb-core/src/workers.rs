@@ -49,6 +49,7 @@ pub fn start(n: usize) -> std::io::Result<()> {
             // main runtime's threads.
             .stack_size(4 << 20)
             .spawn(move || {
+                crate::sched::data_plane();
                 INDEX.with(|c| c.set(Some(i)));
                 rt.block_on(std::future::pending::<()>());
             })?;
