@@ -310,6 +310,32 @@ fn listener_fds(pid: i32, port: u16) -> usize {
         .count()
 }
 
+/// Each thread of process `pid` (the main thread first) with its scheduler slice, as /proc
+/// reports it (`se.slice`; none without scheduler details in /proc).
+fn thread_slices(pid: i32) -> Vec<(String, u64)> {
+    let mut tids: Vec<i32> = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
+    tids.sort_by_key(|&t| (t != pid, t));
+    tids.iter()
+        .filter_map(|t| {
+            let dir = format!("/proc/{pid}/task/{t}");
+            let name = std::fs::read_to_string(format!("{dir}/comm")).ok()?;
+            let sched = std::fs::read_to_string(format!("{dir}/sched")).ok()?;
+            let slice = sched
+                .lines()
+                .find(|l| l.starts_with("se.slice"))?
+                .rsplit(' ')
+                .next()?
+                .trim()
+                .parse()
+                .ok()?;
+            Some((name.trim().to_owned(), slice))
+        })
+        .collect()
+}
+
 /// A copy of the esb binary in a temporary directory, so a test can replace it.
 fn binary_copy() -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
@@ -388,6 +414,18 @@ fn binary_upgrades_under_load_refuse_nothing() {
             1,
             "descriptors of the socket listening on {port} in process {old} after 10 upgrades"
         );
+    }
+    // The last process, started by an upgrade, runs its data plane in the kernel's default
+    // slice and every other thread in 100 µs ones (esb-core's `sched`), where the kernel has
+    // per-task slices (Linux 6.12 and later: then the main thread's is 100 µs).
+    let threads = thread_slices(old);
+    if threads.first().is_some_and(|(_, slice)| *slice == 100_000) {
+        let workers = threads.iter().filter(|(n, _)| n.starts_with("esb-worker-"));
+        assert!(workers.clone().count() >= 1, "{threads:?}");
+        for (name, slice) in &threads {
+            let worker = name.starts_with("esb-worker-");
+            assert_eq!(*slice != 100_000, worker, "thread {name}: {threads:?}");
+        }
     }
     // The state carried over: the unit still at revision 1, the pid file names the last.
     assert_eq!(mgmt.read("esb:type=Unit,name=a", "Revision"), 1);
