@@ -445,11 +445,6 @@ start_nginx_proxy() {
   wait_port "$P_NGINX" nginx
 }
 
-nginx_reload() {
-  local d="$WORK/nginx"
-  nginx -p "$d" -e "$d/error.log" -c "$d/nginx.conf" -s reload 2>>"$WORK/nginx-reload.log"
-}
-
 # haproxy. $1 = X-Rev value ("" = none)
 write_haproxy_conf() {
   local d="$WORK/haproxy" rev=$1
