@@ -8,6 +8,7 @@ use crate::audit::By;
 use crate::events::EventKind;
 use crate::inbound::Drain;
 use crate::server::{Exit, Server, StartError};
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use tokio::signal::unix::{signal, SignalKind};
 
@@ -64,9 +65,14 @@ impl Server {
             .cluster
             .clone()
             .map(|n| n.spawn(self.shutdown.subscribe()));
-        let _watcher = crate::watch::spawn(self.engine.clone(), self.audit.clone())
-            .map_err(|e| tracing::error!("hot deployer: {e}"))
-            .ok();
+        // The watcher runs while hot deploy is on (or once it was turned on) and stops with
+        // this generation.
+        let _watching = StopWatching(&self);
+        if self.engine.hot_deploy.load(Relaxed) {
+            if let Err(e) = self.start_watching() {
+                tracing::error!("hot deployer: {e}");
+            }
+        }
         let mgmt_loop = crate::mgmt::spawn(self.clone())
             .await
             .map_err(StartError::Management)?;
@@ -201,5 +207,14 @@ impl Server {
                 e.stats.sample_rate();
             }
         }
+    }
+}
+
+/// Stops the generation's file watcher when `serve` ends, however it ends.
+struct StopWatching<'a>(&'a Server);
+
+impl Drop for StopWatching<'_> {
+    fn drop(&mut self) {
+        self.0.watcher.lock().expect("watcher").take();
     }
 }

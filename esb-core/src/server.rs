@@ -93,6 +93,9 @@ pub struct Server {
     upgrading: AtomicBool,
     pub(crate) upgraded: Mutex<Option<std::os::unix::net::UnixStream>>,
     mgmt_fd: Option<std::os::fd::RawFd>,
+    /// The hot deployer's file watcher of this generation, from the first time hot deploy is
+    /// on (a server that never hot-deploys runs no watcher threads) until `serve` ends.
+    pub(crate) watcher: Mutex<Option<crate::watch::Watcher>>,
 }
 
 /// How [`Server::serve`] ended.
@@ -234,6 +237,7 @@ impl Server {
             ready: Mutex::new(None),
             upgrading: AtomicBool::new(false),
             upgraded: Mutex::new(None),
+            watcher: Mutex::new(None),
             mgmt_fd,
         });
         Ok(server)
@@ -263,6 +267,27 @@ impl Server {
         drop(slot);
         self.stop();
         true
+    }
+
+    /// Turns the hot deployer on or off; returns whether it was on. Turning it on starts the
+    /// file watcher if it does not run yet; when that fails, hot deploy stays as it was.
+    pub fn set_hot_deploy(&self, on: bool) -> Result<bool, String> {
+        if on {
+            self.start_watching()?;
+        }
+        Ok(self.engine.set_hot_deploy(on))
+    }
+
+    /// Starts this generation's file watcher unless it runs.
+    pub(crate) fn start_watching(&self) -> Result<(), String> {
+        let mut w = self.watcher.lock().expect("watcher");
+        if w.is_none() {
+            *w = Some(crate::watch::spawn(
+                self.engine.clone(),
+                self.audit.clone(),
+            )?);
+        }
+        Ok(())
     }
 
     /// Claims the server for a binary upgrade (false while a restart, upgrade or shutdown is

@@ -814,6 +814,47 @@ addresses = ["{url}"]
     assert!(runs.as_u64().unwrap_or(0) >= 1, "Runs: {runs}");
 }
 
+/// Threads of process `pid` that belong to the file watcher (notify's, named `notify-rs ...`).
+fn watcher_threads(pid: i32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .filter_map(|e| std::fs::read_to_string(e.ok()?.path().join("comm")).ok())
+        .filter(|name| name.starts_with("notify-rs"))
+        .count()
+}
+
+#[test]
+fn hot_deploy_turned_on_at_runtime_starts_watching_and_no_watcher_runs_before() {
+    let conf = conf().unit("h", &answering("/h", "h-v1"));
+    let esb = Esb::start(&conf);
+    let mgmt = Mgmt::of(&conf);
+    assert_eq!(mgmt.read(MANAGER, "HotDeploy"), false);
+    assert_eq!(
+        watcher_threads(esb.pid()),
+        0,
+        "with --no-watch no file watcher runs"
+    );
+    mgmt.exec_ok(MANAGER, "setHotDeploy", json!([true]));
+    assert!(
+        watcher_threads(esb.pid()) > 0,
+        "hot deploy on: a watcher runs"
+    );
+    write(
+        &conf.unit_dir("h").join("unit.toml"),
+        &answering("/h", "h-v2"),
+    );
+    wait_body(&conf, "/h", "h-v2");
+    assert_eq!(revision(&mgmt, "h"), 2);
+    // Off again: edits wait for a reload; the watcher stays for the next time it is on.
+    mgmt.exec_ok(MANAGER, "setHotDeploy", json!([false]));
+    write(
+        &conf.unit_dir("h").join("unit.toml"),
+        &answering("/h", "h-v3"),
+    );
+    std::thread::sleep(Duration::from_millis(700));
+    assert_eq!(get(&conf, "/h"), (200, "h-v2".into()));
+}
+
 #[test]
 fn sighup_reloads_changed_units() {
     let conf = conf()

@@ -154,7 +154,9 @@ pub(super) async fn manager_op(cx: &Ctx<'_>, op: &ManagerOp) -> Result<Value, Ma
             .await
             .map_err(|e| cx.failed(e))?,
         ManagerOp::SetHotDeploy { enabled } => {
-            engine.set_hot_deploy(*enabled);
+            cx.server
+                .set_hot_deploy(*enabled)
+                .map_err(|e| cx.failed(format!("{e}; hot deploy stays as it was")))?;
             Value::Null
         }
     })

@@ -50,7 +50,14 @@ pub async fn write(
     }
     let on = bool::decode(Some(value))
         .map_err(|_| ManagementError::BadRequest(format!("HotDeploy is a boolean; got {value}")))?;
-    Ok(server.engine.set_hot_deploy(on).into())
+    server
+        .set_hot_deploy(on)
+        .map(Value::from)
+        .map_err(|e| ManagementError::OperationFailed {
+            mbean: name.original(),
+            operation: format!("write {attribute}"),
+            message: format!("{e}; hot deploy stays as it was"),
+        })
 }
 
 fn json(v: impl Serialize) -> Value {
