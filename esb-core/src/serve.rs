@@ -215,6 +215,6 @@ struct StopWatching<'a>(&'a Server);
 
 impl Drop for StopWatching<'_> {
     fn drop(&mut self) {
-        self.0.watcher.lock().expect("watcher").take();
+        *self.0.watcher.lock().expect("watcher") = crate::server::Watching::Ended;
     }
 }

@@ -95,7 +95,17 @@ pub struct Server {
     mgmt_fd: Option<std::os::fd::RawFd>,
     /// The hot deployer's file watcher of this generation, from the first time hot deploy is
     /// on (a server that never hot-deploys runs no watcher threads) until `serve` ends.
-    pub(crate) watcher: Mutex<Option<crate::watch::Watcher>>,
+    pub(crate) watcher: Mutex<Watching>,
+}
+
+/// The file watcher of a generation.
+pub(crate) enum Watching {
+    /// Not started: hot deploy has not been on.
+    Idle,
+    /// Watching for as long as this is held.
+    Running { _watcher: crate::watch::Watcher },
+    /// `serve` ended: this generation deploys nothing more (the next one watches).
+    Ended,
 }
 
 /// How [`Server::serve`] ended.
@@ -237,7 +247,7 @@ impl Server {
             ready: Mutex::new(None),
             upgrading: AtomicBool::new(false),
             upgraded: Mutex::new(None),
-            watcher: Mutex::new(None),
+            watcher: Mutex::new(Watching::Idle),
             mgmt_fd,
         });
         Ok(server)
@@ -281,13 +291,16 @@ impl Server {
     /// Starts this generation's file watcher unless it runs.
     pub(crate) fn start_watching(&self) -> Result<(), String> {
         let mut w = self.watcher.lock().expect("watcher");
-        if w.is_none() {
-            *w = Some(crate::watch::spawn(
-                self.engine.clone(),
-                self.audit.clone(),
-            )?);
+        match *w {
+            Watching::Running { .. } => Ok(()),
+            Watching::Ended => Err("this server generation no longer serves (a restart or an upgrade replaced it); send the request again".into()),
+            Watching::Idle => {
+                *w = Watching::Running {
+                    _watcher: crate::watch::spawn(self.engine.clone(), self.audit.clone())?,
+                };
+                Ok(())
+            }
         }
-        Ok(())
     }
 
     /// Claims the server for a binary upgrade (false while a restart, upgrade or shutdown is
