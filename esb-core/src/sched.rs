@@ -88,21 +88,21 @@ pub fn step_back() {
     }
 }
 
-/// The slice of thread `tid` as the kernel reports it (`se.slice` in /proc), if it does.
-pub fn slice_of(tid: u32) -> Option<u64> {
-    let s = std::fs::read_to_string(format!("/proc/self/task/{tid}/sched")).ok()?;
-    s.lines()
-        .find(|l| l.starts_with("se.slice"))?
-        .rsplit(' ')
-        .next()?
-        .trim()
-        .parse()
-        .ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The slice of thread `tid` as the kernel reports it (`se.slice` in /proc), if it does.
+    fn slice_of(tid: u32) -> Option<u64> {
+        let s = std::fs::read_to_string(format!("/proc/self/task/{tid}/sched")).ok()?;
+        s.lines()
+            .find(|l| l.starts_with("se.slice"))?
+            .rsplit(' ')
+            .next()?
+            .trim()
+            .parse()
+            .ok()
+    }
 
     #[test]
     fn background_threads_get_the_short_slice_and_the_data_plane_the_default_one() {

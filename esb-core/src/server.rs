@@ -280,10 +280,12 @@ impl Server {
     }
 
     /// Turns the hot deployer on or off; returns whether it was on. Turning it on starts the
-    /// file watcher if it does not run yet; when that fails, hot deploy stays as it was.
+    /// file watcher if it does not run yet; when that fails, hot deploy stays as it was (the
+    /// error says so).
     pub fn set_hot_deploy(&self, on: bool) -> Result<bool, String> {
         if on {
-            self.start_watching()?;
+            self.start_watching()
+                .map_err(|e| format!("{e}; hot deploy stays as it was"))?;
         }
         Ok(self.engine.set_hot_deploy(on))
     }
@@ -295,9 +297,11 @@ impl Server {
             Watching::Running { .. } => Ok(()),
             Watching::Ended => Err("this server generation no longer serves (a restart or an upgrade replaced it); send the request again".into()),
             Watching::Idle => {
-                *w = Watching::Running {
-                    _watcher: crate::watch::spawn(self.engine.clone(), self.audit.clone())?,
-                };
+                let watcher = crate::watch::spawn(self.engine.clone(), self.audit.clone())
+                    .map_err(|e| {
+                        format!("{e} (check the inotify limits, fs.inotify.max_user_instances and max_user_watches; units can still be reloaded through management or SIGHUP)")
+                    })?;
+                *w = Watching::Running { _watcher: watcher };
                 Ok(())
             }
         }

@@ -156,7 +156,7 @@ pub(super) async fn manager_op(cx: &Ctx<'_>, op: &ManagerOp) -> Result<Value, Ma
         ManagerOp::SetHotDeploy { enabled } => {
             cx.server
                 .set_hot_deploy(*enabled)
-                .map_err(|e| cx.failed(format!("{e}; hot deploy stays as it was")))?;
+                .map_err(|e| cx.failed(e))?;
             Value::Null
         }
     })

@@ -56,7 +56,7 @@ pub async fn write(
         .map_err(|e| ManagementError::OperationFailed {
             mbean: name.original(),
             operation: format!("write {attribute}"),
-            message: format!("{e}; hot deploy stays as it was"),
+            message: e,
         })
 }
 
