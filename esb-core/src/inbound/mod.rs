@@ -107,7 +107,7 @@ pub async fn serve<F, Fut>(
         let head_method = head.parts.method == http::Method::HEAD;
         let body = RequestBody::new(&conn, head.framing, request);
         // Boxed: the connection's own future stays small while it waits for a request.
-        let answer = Box::pin(handler(Request::from_parts(head.parts, body)));
+        let answer = boxed(|| handler(Request::from_parts(head.parts, body)));
         let Some(resp) = (WhileConnected {
             conn: &conn,
             answer,
@@ -131,6 +131,15 @@ pub async fn serve<F, Fut>(
         lock(&conn).request += 1;
     }
     close(&conn).await;
+}
+
+/// `make()` in a box of its own, written there directly: the room is taken first, so that
+/// the future (kilobytes, most of it not yet in use) is not built elsewhere and copied in.
+fn boxed<T>(make: impl FnOnce() -> T) -> Pin<Box<T>> {
+    let mut room = Box::<T>::new_uninit();
+    room.write(make());
+    // SAFETY: written just above.
+    Box::into_pin(unsafe { room.assume_init() })
 }
 
 #[allow(clippy::large_enum_variant)] // one per request, moved once
