@@ -217,8 +217,11 @@ impl InFlight<'_> {
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        // Dropped without an outcome: the client went away mid-request.
-        self.complete(true, std::time::Instant::now());
+        // Dropped without an outcome: the client went away mid-request. (Finished ones are
+        // dropped too: no clock read for them.)
+        if !self.done {
+            self.complete(true, std::time::Instant::now());
+        }
     }
 }
 

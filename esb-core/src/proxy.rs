@@ -20,7 +20,7 @@ use serde_json::json;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub struct ProxyRuntime {
     pub name: String,
@@ -163,26 +163,38 @@ impl ProxyRuntime {
 
     /// Runs the whole pipeline for one request. Never fails: every error is a response.
     /// `body_timeout` bounds reading the client's body (the transport's setting).
+    /// `started`: when the request arrived (its transport's clock read).
     pub async fn handle(
         self: Arc<Self>,
         req: Request<RequestBody>,
         client: SocketAddr,
         scheme: &'static str,
         body_timeout: Duration,
+        started: Instant,
     ) -> Response<Body> {
         let canary = self.canary.load_full();
         if let Some(c) = canary {
             if c.split.picks_canary(req.headers()) {
                 let mut r =
-                    Box::pin(c.proxy.clone().handle(req, client, scheme, body_timeout)).await;
+                    Box::pin(
+                        c.proxy
+                            .clone()
+                            .handle(req, client, scheme, body_timeout, started),
+                    )
+                    .await;
                 tag_revision(&mut r, c.proxy.info.number);
                 return r;
             }
-            let mut r = Box::pin(self.clone().answer(req, client, scheme, body_timeout)).await;
+            let mut r = Box::pin(
+                self.clone()
+                    .answer(req, client, scheme, body_timeout, started),
+            )
+            .await;
             tag_revision(&mut r, self.info.number);
             return r;
         }
-        self.answer(req, client, scheme, body_timeout).await
+        self.answer(req, client, scheme, body_timeout, started)
+            .await
     }
 
     /// [`Self::handle`] for a proxy whose unit runs no canary (no split to make).
@@ -192,10 +204,11 @@ impl ProxyRuntime {
         client: SocketAddr,
         scheme: &'static str,
         body_timeout: Duration,
+        started: Instant,
     ) -> Response<Body> {
         // Both guards also end when hyper drops this future (the client went away).
         let _in_flight = self.info.enter();
-        let guard = self.stats.begin();
+        let guard = self.stats.begin_at(started);
         let drain_ended = self.info.drain_ended();
         // The tap's one cost while nobody taps: a relaxed load.
         let tapped =

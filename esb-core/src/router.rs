@@ -10,9 +10,12 @@ use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
+/// Maps of the routing table: hashed with foldhash (see esb-core's Cargo.toml).
+type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 #[derive(Default)]
 pub struct RoutingTable {
-    transports: HashMap<String, HashMap<Route, Vec<Arc<ProxyRuntime>>>>,
+    transports: Map<String, Map<Route, Vec<Arc<ProxyRuntime>>>>,
 }
 
 /// The first proxy on a path, standing for the path as the key: no copy of the path and
@@ -62,8 +65,7 @@ impl RoutingTable {
         proxies: impl Iterator<Item = &'a Arc<ProxyRuntime>>,
         all_transports: &[String],
     ) -> Self {
-        let mut transports: HashMap<String, HashMap<Route, Vec<Arc<ProxyRuntime>>>> =
-            HashMap::new();
+        let mut transports: Map<String, Map<Route, Vec<Arc<ProxyRuntime>>>> = Map::default();
         for p in proxies {
             let names = if p.transports.is_empty() {
                 all_transports

@@ -409,10 +409,12 @@ impl TransportRuntime {
             // Without a canary, straight to the answer: one level less for the request's
             // future to be moved (and copied) through.
             Lookup::Found(proxy) if proxy.canary.load().is_none() => {
-                proxy.answer(req, peer, scheme, self.body_timeout).await
+                proxy
+                    .answer(req, peer, scheme, self.body_timeout, guard.started())
+                    .await
             }
             Lookup::Found(proxy) => {
-                Box::pin(proxy.handle(req, peer, scheme, self.body_timeout)).await
+                Box::pin(proxy.handle(req, peer, scheme, self.body_timeout, guard.started())).await
             }
             Lookup::MethodNotAllowed(methods) => {
                 let allow: Vec<&str> = methods.iter().map(|m| m.as_str()).collect();
