@@ -12,21 +12,11 @@
 //!   worker threads, which go back to the default slice when they start ([`data_plane`]).
 //!   A binary upgrade's new process is started from such a thread, so its start runs in
 //!   short pieces from its first instruction;
-//! - a binary upgrade runs behind the data plane where this process may undo that
-//!   ([`start_behind`]): the old process's side of it (starting the new process, passing the
-//!   sockets) and the new process's start (exec, dynamic linking, reading the configuration
-//!   and the state: ~10 ms of CPU) run at the lowest priority (nice 19), so they take the
-//!   CPU the serving process leaves, not half of it. The new process's workers serve at the
-//!   old process's priority from their first request ([`data_plane`]), and every other
-//!   thread comes back to it once the process serves ([`come_back`]);
 //! - an old process that has nothing left to serve steps back ([`step_back`]): its exit runs
 //!   when the serving process does not need the core.
 //!
-//! These are hints to the kernel (the slice needs EEVDF, Linux 6.12 or later; running behind
-//! needs the right to raise a priority again); where one is not supported nothing changes,
-//! and it is never an error.
-
-use std::sync::atomic::{AtomicI32, Ordering::Relaxed};
+//! Both are hints to the kernel (the slice needs EEVDF, Linux 6.12 or later); where one is
+//! not supported nothing changes, and it is never an error.
 
 /// The slice of every thread but the data plane's: 100 µs, the shortest the kernel accepts.
 pub const BACKGROUND_SLICE_NS: u64 = 100_000;
@@ -78,78 +68,23 @@ fn threads() -> Vec<libc::pid_t> {
         .unwrap_or_default()
 }
 
-fn set_nice(tid: libc::pid_t, nice: i32) -> bool {
-    // SAFETY: setpriority has no memory arguments.
-    unsafe { libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, nice) == 0 }
-}
-
-/// The lowest priority there is.
-const LOWEST: i32 = 19;
-
-/// The priority a process started behind serves at (the old process's), once told; [`NONE`]
-/// in any other process.
-static SERVING_NICE: AtomicI32 = AtomicI32::new(NONE);
-const NONE: i32 = i32::MIN;
-
 /// The calling thread (and the threads and processes it starts from now on) runs in short
 /// slices: called first thing in `main`.
 pub fn background() {
     let _ = set_slice(0, BACKGROUND_SLICE_NS);
 }
 
-/// The calling thread is one of the data plane's workers: the default slice, at the
-/// priority this process serves at.
+/// The calling thread is one of the data plane's workers: the default slice.
 pub fn data_plane() {
-    let nice = SERVING_NICE.load(Relaxed);
-    if nice != NONE {
-        let _ = set_nice(0, nice);
-    }
     let _ = set_slice(0, 0);
-}
-
-/// Runs `work` (an upgrade's side in the old process, which starts the new process) on the
-/// calling thread at the lowest priority, which the new process inherits — if this process
-/// may take a thread back up to the priority it serves at (root, CAP_SYS_NICE or a high
-/// enough RLIMIT_NICE; else the new process would be stuck down there, and `work` runs as
-/// it is). `work` is told the priority the new process is to come back to if it runs behind
-/// (for [`serve_at`] there); the calling thread is back at its own priority afterwards.
-pub fn start_behind<T>(work: impl FnOnce(Option<i32>) -> T) -> T {
-    let nice = current_nice(0);
-    // Probed on a thread of its own: one that went down and could not come back is gone.
-    let may = nice < LOWEST
-        && std::thread::spawn(move || set_nice(0, LOWEST) && set_nice(0, nice))
-            .join()
-            .unwrap_or(false);
-    if !may || !set_nice(0, LOWEST) {
-        return work(None);
-    }
-    let r = work(Some(nice));
-    let _ = set_nice(0, nice);
-    r
-}
-
-/// In a process started behind ([`start_behind`]): the priority to serve at.
-pub fn serve_at(nice: i32) {
-    SERVING_NICE.store(nice, Relaxed);
-}
-
-/// The process serves: every thread at the priority it serves at (a no-op unless it was
-/// started behind).
-pub fn come_back() {
-    let nice = SERVING_NICE.load(Relaxed);
-    if nice == NONE {
-        return;
-    }
-    for tid in threads() {
-        let _ = set_nice(tid, nice);
-    }
 }
 
 /// Every thread of this process to the lowest priority (nice 19): what is left to do (exit)
 /// runs when the core is not needed by the process that serves.
 pub fn step_back() {
     for tid in threads() {
-        let _ = set_nice(tid, LOWEST);
+        // SAFETY: setpriority has no memory arguments.
+        let _ = unsafe { libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 19) };
     }
 }
 

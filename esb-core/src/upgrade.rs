@@ -6,8 +6,7 @@
 //!    Unix socket in state_dir (0600);
 //! 2. it passes every listening socket over that socket (SCM_RIGHTS) with the bind
 //!    addresses they belong to; the new process starts on them, loads the deployment state
-//!    from state_dir with its tasks held, and says `ready <pid>` once it serves (both sides
-//!    of this run behind the data plane, at the lowest priority: `sched`);
+//!    from state_dir with its tasks held, and says `ready <pid>` once it serves;
 //! 3. the old process stops accepting (the sockets stay open in the new one, so nothing is
 //!    refused), stops its tasks, says `go` (the new process's tasks start), tells every
 //!    connection to close after its current exchange, drains and exits 0.
@@ -93,12 +92,10 @@ fn receive(path: &Path) -> Result<Inherited, String> {
         }
         (msg.bytes, fds)
     };
-    let header: Value = serde_json::from_slice(&header[..n]).unwrap_or_default();
-    let binds: Vec<SocketAddr> = serde_json::from_value(header["binds"].clone())
-        .map_err(|_| "the old process sent no list of binds")?;
-    if let Some(nice) = header["nice"].as_i64() {
-        crate::sched::serve_at(nice as i32);
-    }
+    let binds: Vec<SocketAddr> = serde_json::from_slice::<Value>(&header[..n])
+        .ok()
+        .and_then(|v| serde_json::from_value(v["binds"].clone()).ok())
+        .ok_or("the old process sent no list of binds")?;
     if binds.len() != fds.len() {
         return Err(format!(
             "{} binds but {} sockets were received",
@@ -116,7 +113,6 @@ fn receive(path: &Path) -> Result<Inherited, String> {
 /// stopped), then lets this process's tasks run.
 pub async fn confirm(link: UnixStream, server: Arc<Server>) {
     let pid = std::process::id();
-    crate::sched::come_back();
     let released = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
         let mut w = link.try_clone()?;
         writeln!(w, "ready {pid}")?;
@@ -176,29 +172,26 @@ async fn hand_over(server: &Arc<Server>) -> Result<(u32, UnixStream), String> {
     let sockets = server.listener_dups();
     let exe = exe();
     // Off the serving threads: spawning waits until the child has executed the binary, and
-    // the conversation blocks. Behind the data plane, and the child inherits that and this
-    // thread's short slice (`sched`).
+    // the conversation blocks. The child inherits this thread's short slice (`sched`).
     let sock = path.clone();
     let outcome = tokio::task::spawn_blocking(move || {
-        crate::sched::start_behind(|nice| {
-            let mut child = std::process::Command::new(&exe)
-                .args(std::env::args_os().skip(1))
-                .env(ENV, &sock)
-                .stdin(std::process::Stdio::null())
-                .spawn()
-                .map_err(|e| format!("cannot start the new binary {}: {e}", exe.display()))?;
-            let pid = child.id();
-            tracing::info!(pid, binary = %exe.display(), behind = nice.is_some(), "binary upgrade: new process started");
-            let r = converse(&listener, &mut child, sockets, nice);
-            if r.is_err() {
-                let _ = child.kill();
-            }
-            // Reap the child in the background whatever happens: it outlives this call.
-            std::thread::spawn(move || {
-                let _ = child.wait();
-            });
-            r.map(|link| (pid, link))
-        })
+        let mut child = std::process::Command::new(&exe)
+            .args(std::env::args_os().skip(1))
+            .env(ENV, &sock)
+            .stdin(std::process::Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot start the new binary {}: {e}", exe.display()))?;
+        let pid = child.id();
+        tracing::info!(pid, binary = %exe.display(), "binary upgrade: new process started");
+        let r = converse(&listener, &mut child, sockets);
+        if r.is_err() {
+            let _ = child.kill();
+        }
+        // Reap the child in the background whatever happens: it outlives this call.
+        std::thread::spawn(move || {
+            let _ = child.wait();
+        });
+        r.map(|link| (pid, link))
     })
     .await
     .map_err(|e| e.to_string())
@@ -212,7 +205,6 @@ fn converse(
     listener: &UnixListener,
     child: &mut std::process::Child,
     sockets: Vec<(SocketAddr, OwnedFd)>,
-    nice: Option<i32>,
 ) -> Result<UnixStream, String> {
     let deadline = Instant::now() + READY_WITHIN;
     let exited = |child: &mut std::process::Child| -> Option<String> {
@@ -242,8 +234,7 @@ fn converse(
     };
     link.set_nonblocking(false).map_err(|e| e.to_string())?;
     let binds: Vec<SocketAddr> = sockets.iter().map(|(a, _)| *a).collect();
-    // `nice`: the priority the new process serves at, when it was started behind.
-    let header = serde_json::to_vec(&json!({ "binds": binds, "nice": nice })).expect("json");
+    let header = serde_json::to_vec(&json!({ "binds": binds })).expect("json");
     let raw: Vec<std::os::fd::RawFd> = sockets.iter().map(|(_, fd)| fd.as_raw_fd()).collect();
     nix::sys::socket::sendmsg::<()>(
         link.as_raw_fd(),
