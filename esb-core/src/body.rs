@@ -1,4 +1,4 @@
-//! Body types of the data plane: one boxed body type for requests and responses, a
+//! Body types of the data plane: one body type for requests and responses, a
 //! message payload that is either still streaming or read into memory (bounded), the
 //! client's request body with its read deadline and a record of how it failed
 //! ([`ClientBody`]), and the JSON error responses every fault maps to.
@@ -6,7 +6,7 @@
 use crate::inbound::RequestBody;
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode};
-use http_body_util::{combinators::BoxBody, BodyExt, Empty, Full};
+use http_body_util::{combinators::BoxBody, BodyExt};
 use hyper::body::{Frame, SizeHint};
 use std::future::Future;
 use std::pin::Pin;
@@ -15,16 +15,82 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
-pub type Body = BoxBody<Bytes, BoxError>;
+
+/// The body of the data plane's requests and responses: a backend's response body as it is
+/// (the usual response: no box, and the fields the backend sent travel with it), bytes
+/// known whole, or any other body, boxed.
+pub struct Body(Inner);
+
+enum Inner {
+    Backend(crate::outbound::BackendBody),
+    Full(Option<Bytes>),
+    Boxed(BoxBody<Bytes, BoxError>),
+}
+
+impl Body {
+    /// Any other body, boxed.
+    pub fn boxed<B>(body: B) -> Body
+    where
+        B: hyper::body::Body<Data = Bytes> + Send + Sync + 'static,
+        B::Error: Into<BoxError>,
+    {
+        Body(Inner::Boxed(body.map_err(Into::into).boxed()))
+    }
+
+    /// A backend's response body, as it is.
+    pub fn backend(body: crate::outbound::BackendBody) -> Body {
+        Body(Inner::Backend(body))
+    }
+
+    /// The fields of a backend's response head as the backend sent them, when they were
+    /// kept that way (a response that no step reads; `outbound::conn`).
+    pub fn take_raw(&mut self) -> Option<Box<crate::http1::fields::RawFields>> {
+        match &mut self.0 {
+            Inner::Backend(b) => b.take_raw(),
+            _ => None,
+        }
+    }
+}
+
+impl hyper::body::Body for Body {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        match &mut self.0 {
+            Inner::Backend(b) => Pin::new(b).poll_frame(cx).map_err(Into::into),
+            Inner::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
+            Inner::Boxed(b) => Pin::new(b).poll_frame(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.0 {
+            Inner::Backend(b) => b.is_end_stream(),
+            Inner::Full(b) => b.is_none(),
+            Inner::Boxed(b) => b.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.0 {
+            Inner::Backend(b) => b.size_hint(),
+            Inner::Full(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
+            Inner::Boxed(b) => b.size_hint(),
+        }
+    }
+}
 
 pub fn full(bytes: impl Into<Bytes>) -> Body {
-    Full::new(bytes.into())
-        .map_err(|never| match never {})
-        .boxed()
+    let bytes = bytes.into();
+    Body(Inner::Full((!bytes.is_empty()).then_some(bytes)))
 }
 
 pub fn empty() -> Body {
-    Empty::new().map_err(|never| match never {}).boxed()
+    Body(Inner::Full(None))
 }
 
 /// A message body: untouched stream, or bytes once a step needed to read it.
@@ -199,11 +265,10 @@ pub struct Resumed {
 
 impl Resumed {
     pub fn body(head: Bytes, rest: Body) -> Body {
-        Resumed {
+        Body::boxed(Resumed {
             head: (!head.is_empty()).then_some(head),
             rest,
-        }
-        .boxed()
+        })
     }
 }
 

@@ -15,7 +15,6 @@ use crate::message::Message;
 use crate::metrics::Stats;
 use crate::outbound::Fields;
 use http::{HeaderValue, Method, Request, Response, StatusCode};
-use http_body_util::BodyExt;
 use serde_json::json;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
@@ -308,7 +307,7 @@ impl ProxyRuntime {
             (Payload::Full(bytes::Bytes::new()), None)
         } else {
             let (body, failure) = ClientBody::new(body, body_timeout);
-            (Payload::Stream(body.boxed()), Some(failure))
+            (Payload::Stream(Body::boxed(body)), Some(failure))
         };
         let mut msg = Message::new(parts.method, parts.uri, parts.headers, payload);
         let mut ctx = Ctx {
@@ -406,7 +405,7 @@ impl ProxyRuntime {
         }
         // The backend's connection-level fields never entered the map (`outbound::conn`).
         let (parts, body) = resp.into_parts();
-        let body: Body = body.map_err(Into::into).boxed();
+        let body = Body::backend(body);
         let Some(out) = &self.out_seq else {
             return Ok(Response::from_parts(parts, body));
         };

@@ -25,10 +25,10 @@ pub struct Answering {
 }
 
 /// Writes `resp`; whether the connection must close after it. A backend's fields that
-/// came as [`RawFields`] (in the extensions) are written as they came, after the map's.
+/// came as [`RawFields`] (with its body) are written as they came, after the map's.
 pub async fn write(conn: &Conn, resp: Response<Body>, req: Answering) -> io::Result<bool> {
-    let (mut parts, mut body) = resp.into_parts();
-    let raw = parts.extensions.remove::<RawFields>();
+    let (parts, mut body) = resp.into_parts();
+    let raw = body.take_raw();
     let status = parts.status;
     let headers = &parts.headers;
     // Raw fields hold no connection-level ones.
@@ -59,7 +59,7 @@ pub async fn write(conn: &Conn, resp: Response<Body>, req: Answering) -> io::Res
         out = crate::http1::spare::take_out();
     }
     out.clear();
-    out.reserve(160 + (headers.len() + raw.as_ref().map_or(0, RawFields::len)) * 40);
+    out.reserve(160 + (headers.len() + raw.as_deref().map_or(0, RawFields::len)) * 40);
     out.extend_from_slice(b"HTTP/1.1 ");
     out.extend_from_slice(status.as_str().as_bytes());
     out.push(b' ');
@@ -73,7 +73,7 @@ pub async fn write(conn: &Conn, resp: Response<Body>, req: Answering) -> io::Res
             line(&mut out, name.as_str().as_bytes(), value.as_bytes());
         }
     }
-    for (name, value) in raw.iter().flat_map(RawFields::iter) {
+    for (name, value) in raw.iter().flat_map(|r| r.iter()) {
         let ours =
             !matches!(framing, Framing::None) && name.eq_ignore_ascii_case(b"content-length");
         if !ours {
@@ -90,7 +90,7 @@ pub async fn write(conn: &Conn, resp: Response<Body>, req: Answering) -> io::Res
     } else if req.version == Version::HTTP_10 {
         line(&mut out, b"connection", b"keep-alive");
     }
-    if !headers.contains_key(DATE) && !raw.as_ref().is_some_and(RawFields::has_date) {
+    if !headers.contains_key(DATE) && !raw.as_deref().is_some_and(RawFields::has_date) {
         DATE_CACHE.with(|d| line(&mut out, b"date", d.borrow_mut().now()));
     }
     out.extend_from_slice(b"\r\n");

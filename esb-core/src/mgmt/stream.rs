@@ -52,7 +52,7 @@ impl Mgmt {
                     ));
                 }
             });
-            BodyExt::boxed(StreamBody::new(first.chain(live)))
+            Body::boxed(StreamBody::new(first.chain(live)))
         };
         let mut r = Response::new(body);
         r.headers_mut().insert(
@@ -195,7 +195,7 @@ fn tap(req: &Request<Incoming>) -> Response<Body> {
             ))
         },
     );
-    let mut r = Response::new(BodyExt::boxed(StreamBody::new(first.chain(live))));
+    let mut r = Response::new(Body::boxed(StreamBody::new(first.chain(live))));
     r.headers_mut().insert(
         http::header::CONTENT_TYPE,
         HeaderValue::from_static("text/event-stream"),

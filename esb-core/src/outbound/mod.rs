@@ -479,12 +479,8 @@ fn answer(
     match head {
         Ok(head) => {
             let pool = pool.filter(|_| head.keep_alive).cloned();
-            let body = BackendBody::new(conn, head.framing, pool);
-            let mut resp = Response::from_parts(head.parts, body);
-            if let Some(raw) = head.raw {
-                resp.extensions_mut().insert(raw);
-            }
-            Ok(resp)
+            let body = BackendBody::new(conn, head.framing, pool).with_raw(head.raw);
+            Ok(Response::from_parts(head.parts, body))
         }
         Err(HeadError::Closed) => Err(RequestError::Closed),
         Err(HeadError::Io(e)) => Err(RequestError::Receive(e)),

@@ -5,6 +5,7 @@
 use super::conn::Conn;
 use super::Pool;
 use crate::http1::chunked::{Decoded, Framing, FramingError};
+use crate::http1::fields::RawFields;
 use bytes::Bytes;
 use hyper::body::{Frame, SizeHint};
 use std::io;
@@ -30,6 +31,8 @@ pub struct BackendBody {
     framing: Option<Framing>,
     /// Where the connection goes when the body has ended (`None`: it closes).
     pool: Option<Arc<Pool>>,
+    /// The head's fields as the backend sent them, when they were kept that way.
+    raw: Option<Box<RawFields>>,
 }
 
 impl BackendBody {
@@ -42,11 +45,22 @@ impl BackendBody {
             conn: Some(conn),
             framing,
             pool,
+            raw: None,
         };
         if body.framing == Some(Framing::Done) {
             body.release();
         }
         body
+    }
+
+    /// The head's fields as the backend sent them (see [`RawFields`]), once.
+    pub fn take_raw(&mut self) -> Option<Box<RawFields>> {
+        self.raw.take()
+    }
+
+    pub(super) fn with_raw(mut self, raw: Option<RawFields>) -> BackendBody {
+        self.raw = raw.map(Box::new);
+        self
     }
 
     fn release(&mut self) {
