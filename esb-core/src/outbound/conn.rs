@@ -36,9 +36,9 @@ pub struct Conn {
 pub enum Fields {
     /// In the response's header map, for whoever reads or changes them.
     Map,
-    /// As [`RawFields`] in the response's extensions, for a response that goes to its
-    /// client unchanged: the fields are written out as the backend sent them and never
-    /// parsed into a header map (the map holds only what is added on the way). A head
+    /// As [`RawFields`] with the response's body (`BackendBody`), for a response that goes
+    /// to its client unchanged: the fields are written out as the backend sent them and
+    /// never parsed into a header map (the map holds only what is added on the way). A head
     /// whose `Connection` names further fields, or with more than [`fields::RAW_MAX`] fields,
     /// still gets a map.
     Raw,
