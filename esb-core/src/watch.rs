@@ -124,6 +124,10 @@ pub fn spawn(engine: Arc<Engine>, audit: Arc<Audit>) -> Result<Watcher, String> 
                 units.extend(more);
             }
             if !engine.hot_deploy.load(Relaxed) {
+                tracing::info!(
+                    units = ?units,
+                    "hot deploy is off: changed units are not deployed; reload them to apply the change (uterm -c \"reload UNIT\")"
+                );
                 continue;
             }
             units.append(&mut waiting);

@@ -845,15 +845,17 @@ fn hot_deploy_turned_on_at_runtime_starts_watching_and_no_watcher_runs_before() 
     );
     wait_body(&conf, "/h", "h-v2");
     assert_eq!(revision(&mgmt, "h"), 2);
-    // Off again: edits wait for a reload; the watcher stays for the next time it is on.
-    // Nothing shows that it ignored the edit, so wait four times what it takes to deploy
-    // one (the test config's debounce of 100 ms plus the default settle of 300 ms).
+    // Off again: edits wait for a reload; the watcher stays for the next time it is on,
+    // sees the edit and says it leaves it.
     mgmt.exec_ok(MANAGER, "setHotDeploy", json!([false]));
     write(
         &conf.unit_dir("h").join("unit.toml"),
         &answering("/h", "h-v3"),
     );
-    std::thread::sleep(Duration::from_millis(4 * (100 + 300)));
+    wait_until("the watcher to leave the edit for a reload", WAIT, || {
+        esb.log()
+            .contains("hot deploy is off: changed units are not deployed")
+    });
     assert_eq!(get(&conf, "/h"), (200, "h-v2".into()));
 }
 
