@@ -22,7 +22,8 @@
 #   BENCH_IDLE_CONNS=5000  idle keep-alive connections of the memory section (0 = skip)
 #   BENCH_MEM_PROXIES=10000  proxies loaded for esb's RSS per proxy (0 = skip)
 #   BENCH_WORKERS=1 BENCH_ESB_CORES=1  esb's --workers and the cores it may run on
-#   BENCH_NO_BUILD=1    use target/release/esb as it is   ESB_BIN=path  another esb binary
+#   BENCH_NO_BUILD=1    use target/dist/esb (scripts/build-release) and target/release/esb as
+#                       they are; ESB_BIN=path another esb, ESB_PLAIN_BIN=path another plain one
 #   BENCH_KEEP_WORK=1   keep the temporary directory (configs, logs) for inspection
 #   BENCH_OUT=dir       raw results and sections (default target/bench)
 #   BENCH_MD=file       the report (default BENCHMARKS.md; BENCH_MD= to skip writing it)
@@ -40,7 +41,8 @@ DEPLOY_REPEAT="${BENCH_DEPLOY_REPEAT:-5}"
 MANY="${BENCH_MANY:-10000}"
 OUT="${BENCH_OUT:-$ROOT/target/bench}"
 MD="${BENCH_MD-$ROOT/BENCHMARKS.md}"
-ESB="${ESB_BIN:-$ROOT/target/release/esb}"
+ESB="${ESB_BIN:-$ROOT/target/dist/esb}"
+ESB_PLAIN="${ESB_PLAIN_BIN:-$ROOT/target/release/esb}"
 
 # Ports: nothing here collides with the sample conf (8280/8281/9000/9900/9101/9102).
 P_BACKEND=19000      # nginx backend, return 200 "ok"
@@ -116,21 +118,27 @@ ensure_tools() {
   PATH="$PATH:/usr/sbin:/sbin"
 }
 
-# Builds esb, then runs a private copy of the binary: target/release/esb is shared with
-# whoever else builds in this checkout, and a rebuild in the middle of a run must not mix
-# two versions into one report. ESB_REV records which source the copy was built from.
+# Builds esb, then runs a private copy of the binary: the build is shared with whoever
+# else builds in this checkout, and a rebuild in the middle of a run must not mix two
+# versions into one report. ESB_REV records which source the copy was built from.
+# The esb measured is the shipped build, scripts/build-release's profile-guided one
+# (target/dist/esb); the plain `cargo build --release` (target/release/esb) is kept beside
+# it as ESB_PLAIN for the rows that show what the profile buys.
 build_esb() {
   if [ -z "${BENCH_NO_BUILD:-}" ] && [ -z "${ESB_BIN:-}" ]; then
     local i ok=""
     for i in 1 2 3; do
-      log "cargo build --release -p esb-core (attempt $i)"
-      if (cd "$ROOT" && cargo build --release -p esb-core --quiet); then ok=1; break; fi
+      log "scripts/build-release and cargo build --release -p esb-core (attempt $i)"
+      if "$ROOT/scripts/build-release" && (cd "$ROOT" && cargo build --release -p esb-core --bin esb --quiet); then
+        ok=1
+        break
+      fi
       log "build failed (other work in progress?); retrying in 60 s"
       sleep 60
     done
     [ -n "$ok" ] || die "esb does not build"
   fi
-  [ -x "$ESB" ] || die "$ESB missing"
+  [ -x "$ESB" ] || die "$ESB missing (scripts/build-release builds it)"
   if [ -z "${ESB_REV:-}" ]; then
     ESB_REV="$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo '?')"
     if [ -n "$(cd "$ROOT" && git status --porcelain -- esb-core deployments Cargo.lock 2>/dev/null)" ]; then
@@ -141,6 +149,12 @@ build_esb() {
   export ESB_REV
   cp "$ESB" "$WORK/esb-bin"
   ESB="$WORK/esb-bin"
+  if [ -x "$ESB_PLAIN" ]; then
+    cp "$ESB_PLAIN" "$WORK/esb-plain-bin"
+    ESB_PLAIN="$WORK/esb-plain-bin"
+  else
+    ESB_PLAIN=""
+  fi
 }
 
 # Builds the pingora peer (bench/pingora-peer, its own workspace: never built by CI or
@@ -545,8 +559,9 @@ name = "backend-us"
 addresses = ["http://127.0.0.1:$P_BACKEND"]
 EOF
 }
-start_esb() {
-  ESB_DIR="$WORK/esb"
+start_esb() { # [name transport-port management-port binary]: another esb beside the first
+  local name=${1:-esb} P_ESB=${2:-$P_ESB} P_MGMT=${3:-$P_MGMT} ESB=${4:-$ESB}
+  ESB_DIR="$WORK/$name"
   mkdir -p "$ESB_DIR/deployments"
   cat >"$ESB_DIR/esb.toml" <<EOF
 [server]
@@ -569,7 +584,7 @@ bind = "127.0.0.1:$P_ESB"
 EOF
   # BENCH_WORKERS / BENCH_ESB_CORES: for the --workers scaling check (default: one worker
   # on the proxy's core, as every other proxy here).
-  ESB_LOG="${ESB_LOG:-warn}" start_bg esb "${BENCH_ESB_CORES:-$CORE_SUT}" "$ESB" --conf "$ESB_DIR" --no-watch --workers "${BENCH_WORKERS:-1}"
+  ESB_LOG="${ESB_LOG:-warn}" start_bg "$name" "${BENCH_ESB_CORES:-$CORE_SUT}" "$ESB" --conf "$ESB_DIR" --no-watch --workers "${BENCH_WORKERS:-1}"
   ESB_PID=$BG_PID
   wait_port "$P_ESB" esb
   wait_port "$P_MGMT" esb
