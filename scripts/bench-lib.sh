@@ -9,7 +9,7 @@
 # Knobs (environment):
 #   BENCH_DURATION=10   seconds per measured wrk run      BENCH_RUNS=3     runs per target
 #   BENCH_WARMUP=2      seconds of warm-up per target     BENCH_CONNS=50   wrk connections
-#   BENCH_C1=5          seconds of the c=1 latency run (0 = skip)
+#   BENCH_C1=5          seconds of each c=1 latency run (0 = skip)   BENCH_C1_RUNS=3  how many
 #   BENCH_RELOAD_DURATION=20  seconds of each reload-under-load run (steady and during)
 #   BENCH_RELOAD_EVERY=0.5    seconds between reloads
 #   BENCH_RELOAD_RUNS=$BENCH_RUNS  pairs of steady/during runs per reload target
