@@ -149,7 +149,10 @@ build_esb() {
   export ESB_REV
   cp "$ESB" "$WORK/esb-bin"
   ESB="$WORK/esb-bin"
-  if [ -x "$ESB_PLAIN" ]; then
+  # Another esb named by ESB_BIN has no plain twin unless ESB_PLAIN_BIN names one.
+  if [ -n "${ESB_BIN:-}" ] && [ -z "${ESB_PLAIN_BIN:-}" ]; then
+    ESB_PLAIN=""
+  elif [ -x "$ESB_PLAIN" ]; then
     cp "$ESB_PLAIN" "$WORK/esb-plain-bin"
     ESB_PLAIN="$WORK/esb-plain-bin"
   else
