@@ -16,6 +16,7 @@ pub mod endpoint;
 pub mod engine;
 pub mod events;
 pub mod fsx;
+pub mod handoff;
 pub mod http1;
 pub mod inbound;
 pub mod json;

@@ -310,15 +310,18 @@ mod tests {
 #[derive(Debug, Default)]
 pub struct ConnCounts {
     pub accepted: AtomicU64,
+    /// Taken over from the process a binary upgrade replaced.
+    pub adopted: AtomicU64,
+    /// Passed on to the process of a binary upgrade (counted closed here too).
+    pub handed_over: AtomicU64,
     pub closed: AtomicU64,
     pub refused: AtomicU64,
 }
 
 impl ConnCounts {
-    /// Connections accepted and not yet closed.
+    /// Connections accepted or adopted and not yet closed.
     pub fn open(&self) -> u64 {
-        self.accepted
-            .load(Relaxed)
+        (self.accepted.load(Relaxed) + self.adopted.load(Relaxed))
             .saturating_sub(self.closed.load(Relaxed))
     }
 }

@@ -21,7 +21,7 @@ impl Server {
         let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
         let mut hup = signal(SignalKind::hangup()).expect("SIGHUP handler");
         let mut usr2 = signal(SignalKind::user_defined2()).expect("SIGUSR2 handler");
-        let graceful = Arc::new(Drain::new());
+        let graceful = self.drain.clone();
         let mut accept_loops = Vec::new();
         for t in &self.transports {
             accept_loops.push(tokio::spawn(t.clone().run(
@@ -138,7 +138,6 @@ impl Server {
             None => None,
         };
         let drain = self.engine.root.server.drain_timeout;
-        let graceful = Arc::try_unwrap(graceful).unwrap_or_else(|_| Drain::new());
         if let Some(mut h) = handover {
             // The sockets go on to the next generation; connections of this one finish in
             // the background, each closing after its current exchange.
@@ -165,6 +164,15 @@ impl Server {
             self.engine.stop_tasks().await;
             crate::upgrade::release(link);
             self.drain_connections(graceful, drain).await;
+            let passed: u64 = self
+                .transports
+                .iter()
+                .map(|t| t.conns.handed_over.load(Relaxed))
+                .sum();
+            tracing::info!(
+                passed,
+                "binary upgrade: client connections passed on to the new process, open"
+            );
             // Nothing left to serve: the exit yields the core to the new process.
             crate::sched::step_back();
             // Answers still being written (the upgrade's own) get a moment to leave.
@@ -183,7 +191,7 @@ impl Server {
 
     /// Waits until this generation's connections have closed (each is told to close after
     /// its next response), then closes what is left after `drain`.
-    async fn drain_connections(&self, graceful: Drain, drain: std::time::Duration) {
+    async fn drain_connections(&self, graceful: Arc<Drain>, drain: std::time::Duration) {
         let deadline = tokio::time::Instant::now() + drain;
         while tokio::time::Instant::now() < deadline
             && self.transports.iter().any(|t| t.gate.open() > 0)

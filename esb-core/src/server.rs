@@ -85,6 +85,8 @@ pub struct Server {
     /// Set when this generation stops serving: management responses carry
     /// `Connection: close`.
     pub mgmt_draining: AtomicBool,
+    /// Tells this generation's client connections to finish (hand off, close).
+    pub(crate) drain: Arc<crate::inbound::Drain>,
     /// A warm restart in progress: taken by `serve` when it ends.
     pub(crate) handover: Mutex<Option<Handover>>,
     /// Told once this generation serves (the warm restart that started it waits for that).
@@ -243,6 +245,7 @@ impl Server {
             mgmt_listener: Mutex::new(mgmt_listener),
             mgmt_configured,
             mgmt_draining: AtomicBool::new(false),
+            drain: Arc::new(crate::inbound::Drain::new()),
             handover: Mutex::new(None),
             ready: Mutex::new(None),
             upgrading: AtomicBool::new(false),
@@ -318,12 +321,19 @@ impl Server {
         self.upgrading.store(false, Relaxed);
     }
 
-    /// The new process serves: this one stops accepting and ends `serve` (which drains).
-    pub fn finish_upgrade(&self, link: std::os::unix::net::UnixStream) {
+    /// The new process serves: this one passes its client connections on to it (those it
+    /// can, when it takes them: `next`), stops accepting and ends `serve` (which drains).
+    pub fn finish_upgrade(
+        &self,
+        link: std::os::unix::net::UnixStream,
+        next: Option<crate::handoff::Successor>,
+    ) {
         *self.upgraded.lock().expect("upgraded") = Some(link);
+        let next = next.map(Arc::new);
         for t in &self.transports {
-            t.start_handover();
+            t.hand_over_to(next.as_ref());
         }
+        self.drain.hand_off();
         self.mgmt_draining.store(true, Relaxed);
         self.stop();
     }

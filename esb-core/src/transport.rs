@@ -74,6 +74,8 @@ pub struct TransportRuntime {
     /// Since when (ms, [`coarse_now_ms`]; 0: never) this generation hands its clients over
     /// to the next one (warm restart, binary upgrade): see [`Self::start_handover`].
     handing_over_since: std::sync::atomic::AtomicU64,
+    /// Where a binary upgrade passes this transport's connections ([`Self::hand_over_to`]).
+    successor: std::sync::OnceLock<Arc<crate::handoff::Successor>>,
     pub stats: Stats,
     pub conns: crate::metrics::ConnCounts,
     state: watch::Sender<TransportState>,
@@ -158,6 +160,7 @@ impl TransportRuntime {
             kind: def.kind,
             configured: addr,
             handing_over_since: std::sync::atomic::AtomicU64::new(0),
+            successor: std::sync::OnceLock::new(),
             bind,
             stats: Stats::default(),
             conns: Default::default(),
@@ -274,7 +277,6 @@ impl TransportRuntime {
         mut shutdown: watch::Receiver<bool>,
     ) {
         let mut state_rx = self.state.subscribe();
-        let scheme: &'static str = if self.tls.is_some() { "https" } else { "http" };
         let mut backoff = Backoff::default();
         loop {
             if *shutdown.borrow() {
@@ -326,29 +328,87 @@ impl TransportRuntime {
                 }
             };
             self.conns.accepted.fetch_add(1, Relaxed);
-            let _ = stream.set_nodelay(true);
-            let me = self.clone();
-            let engine = engine.clone();
-            let watcher = drain.watcher();
-            // Counted closed however the connection ends, also when it never got to a
-            // worker.
-            let closed = ClosedOnDrop(me.clone());
-            let fut = move |stream: tokio::net::TcpStream| async move {
-                let _permit = permit;
-                let _closed = closed;
-                // The request's future is `serve`'s own, not one wrapped around it.
-                let handler = |req| me.clone().serve(req, engine.clone(), peer, scheme);
-                let io: Box<dyn crate::inbound::Io> = match &me.tls {
-                    None => Box::new(stream),
-                    Some(acceptor) => match me.handshake(acceptor, stream).await {
-                        Some(tls) => tls,
-                        None => return,
-                    },
-                };
-                crate::inbound::serve(io, me.header_timeout, watcher, handler).await;
-            };
-            crate::workers::spawn(stream, fut);
+            self.clone()
+                .serve_connection(stream, peer, permit, engine.clone(), drain.watcher());
         }
+    }
+
+    /// Serves a client connection on a worker, holding `permit` until it closes.
+    fn serve_connection(
+        self: Arc<Self>,
+        stream: tokio::net::TcpStream,
+        peer: SocketAddr,
+        permit: tokio::sync::OwnedSemaphorePermit,
+        engine: Arc<crate::engine::Engine>,
+        watcher: watch::Receiver<crate::inbound::Ending>,
+    ) {
+        let _ = stream.set_nodelay(true);
+        let scheme: &'static str = if self.tls.is_some() { "https" } else { "http" };
+        // Counted closed however the connection ends, also when it never got to a worker.
+        let closed = ClosedOnDrop(self.clone());
+        let me = self;
+        let fut = move |stream: tokio::net::TcpStream| async move {
+            let _permit = permit;
+            let _closed = closed;
+            // The request's future is `serve`'s own, not one wrapped around it.
+            let handler = |req| me.clone().serve(req, engine.clone(), peer, scheme);
+            // Only a plain connection can be passed on: its socket is all there is of it.
+            let fd = me
+                .tls
+                .is_none()
+                .then(|| std::os::fd::AsRawFd::as_raw_fd(&stream));
+            let hand_off = || me.hand_off(fd);
+            let io: Box<dyn crate::inbound::Io> = match &me.tls {
+                None => Box::new(stream),
+                Some(acceptor) => match me.handshake(acceptor, stream).await {
+                    Some(tls) => tls,
+                    None => return,
+                },
+            };
+            crate::inbound::serve(io, me.header_timeout, watcher, handler, hand_off).await;
+        };
+        crate::workers::spawn(stream, fut);
+    }
+
+    /// Serves a client connection the process a binary upgrade replaced has passed on
+    /// ([`crate::handoff`]), once the connection cap lets it in; refused (the connection
+    /// closed) while the transport is stopped.
+    pub async fn adopt(
+        self: Arc<Self>,
+        stream: std::net::TcpStream,
+        engine: Arc<crate::engine::Engine>,
+        drain: &crate::inbound::Drain,
+    ) -> std::io::Result<()> {
+        if self.state() == TransportState::Stopped {
+            return Err(std::io::Error::other(format!(
+                "transport \"{}\" is stopped",
+                self.name
+            )));
+        }
+        stream.set_nonblocking(true)?;
+        let peer = stream.peer_addr()?;
+        let stream = tokio::net::TcpStream::from_std(stream)?;
+        let permit = self.gate.admit().await;
+        self.conns.adopted.fetch_add(1, Relaxed);
+        self.serve_connection(stream, peer, permit, engine, drain.watcher());
+        Ok(())
+    }
+
+    /// Passes the connection with socket `fd` (`None`: one that cannot be) on to the new
+    /// process; when that cannot be done, this transport's connections are told to close
+    /// after an exchange from now on.
+    async fn hand_off(&self, fd: Option<std::os::fd::RawFd>) -> bool {
+        if let (Some(fd), Some(next)) = (fd, self.successor.get()) {
+            // SAFETY: the connection's socket, open while its `serve` runs, which awaits
+            // this.
+            let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+            if next.pass(self.configured, fd).await {
+                self.conns.handed_over.fetch_add(1, Relaxed);
+                return true;
+            }
+        }
+        self.start_handover();
+        false
     }
 
     /// This generation stops serving (warm restart, binary upgrade): from now on its
@@ -358,8 +418,21 @@ impl TransportRuntime {
     /// within [`HANDOVER_SPREAD_MS`], so that the clients reconnect (and the next
     /// generation opens its backend connections) spread out, not all within one exchange.
     pub fn start_handover(&self) {
-        self.handing_over_since
-            .store(coarse_now_ms().max(1), Relaxed);
+        let _ =
+            self.handing_over_since
+                .compare_exchange(0, coarse_now_ms().max(1), Relaxed, Relaxed);
+    }
+
+    /// A binary upgrade: this generation's connections are passed on to the new process
+    /// (`next`; `None`: it cannot take them) where they can be, else handed over as in
+    /// [`Self::start_handover`].
+    pub fn hand_over_to(&self, next: Option<&Arc<crate::handoff::Successor>>) {
+        match next {
+            Some(next) if self.tls.is_none() => {
+                let _ = self.successor.set(next.clone());
+            }
+            _ => self.start_handover(),
+        }
     }
 
     fn closes_for_handover(&self, peer: SocketAddr) -> bool {

@@ -6,10 +6,13 @@
 //!    Unix socket in state_dir (0600);
 //! 2. it passes every listening socket over that socket (SCM_RIGHTS) with the bind
 //!    addresses they belong to; the new process starts on them, loads the deployment state
-//!    from state_dir with its tasks held, and says `ready <pid>` once it serves;
+//!    from state_dir with its tasks held, and says `ready <pid>` once it serves — with a
+//!    socket that takes client connections ([`crate::handoff`]);
 //! 3. the old process stops accepting (the sockets stay open in the new one, so nothing is
-//!    refused), stops its tasks, says `go` (the new process's tasks start), tells every
-//!    connection to close after its current exchange, drains and exits 0.
+//!    refused), passes every plain-TCP client connection on to the new process as soon as
+//!    it has nothing of the client's unanswered (TLS ones, and all when the new binary takes
+//!    none, are told to close after an exchange), stops its tasks, says `go` (the new
+//!    process's tasks start), drains and exits 0.
 //!
 //! A new binary that fails to start, exits, or is not ready within a minute is killed and
 //! the old process keeps serving as if nothing happened.
@@ -109,13 +112,39 @@ fn receive(path: &Path) -> Result<Inherited, String> {
     })
 }
 
-/// In the new process, once it serves: tells the old one, waits for it to let go (its tasks
-/// stopped), then lets this process's tasks run.
+/// In the new process, once it serves: tells the old one (handing it the socket that
+/// takes its client connections), waits for it to let go (its tasks stopped), then lets
+/// this process's tasks run.
 pub async fn confirm(link: UnixStream, server: Arc<Server>) {
     let pid = std::process::id();
+    // Without the pair the old process closes its connections after an exchange instead.
+    let theirs = match crate::handoff::pair() {
+        Ok((ours, theirs)) => {
+            crate::handoff::adopt(ours, server.clone());
+            Some(theirs)
+        }
+        Err(e) => {
+            tracing::warn!("binary upgrade: cannot take over client connections ({e}); the old process closes them after an exchange");
+            None
+        }
+    };
     let released = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
-        let mut w = link.try_clone()?;
-        writeln!(w, "ready {pid}")?;
+        let ready = format!("ready {pid}\n");
+        let raw: Vec<std::os::fd::RawFd> = theirs.iter().map(|fd| fd.as_raw_fd()).collect();
+        let cmsgs: Vec<_> = (!raw.is_empty())
+            .then(|| nix::sys::socket::ControlMessage::ScmRights(&raw))
+            .into_iter()
+            .collect();
+        nix::sys::socket::sendmsg::<()>(
+            link.as_raw_fd(),
+            &[IoSlice::new(ready.as_bytes())],
+            &cmsgs,
+            nix::sys::socket::MsgFlags::MSG_NOSIGNAL,
+            None,
+        )?;
+        // The old process holds it now (an old binary drops it: the connections then
+        // close there, and this process's end reads the end at once).
+        drop(theirs);
         let mut line = String::new();
         BufReader::new(link).read_line(&mut line)?;
         Ok(())
@@ -140,8 +169,8 @@ pub async fn upgrade(server: &Arc<Server>) -> Result<Value, String> {
     let hot = server.engine.hot_deploy.swap(false, Relaxed);
     let result = hand_over(server).await;
     match result {
-        Ok((pid, link)) => {
-            server.finish_upgrade(link);
+        Ok((pid, link, next)) => {
+            server.finish_upgrade(link, next.map(crate::handoff::Successor::new));
             Ok(json!({
                 "outcome": "upgraded",
                 "pid": pid,
@@ -159,7 +188,11 @@ pub async fn upgrade(server: &Arc<Server>) -> Result<Value, String> {
     }
 }
 
-async fn hand_over(server: &Arc<Server>) -> Result<(u32, UnixStream), String> {
+/// The new process's pid, the link to it, and the socket its client connections go to
+/// (if it sent one).
+type Handed = (u32, UnixStream, Option<OwnedFd>);
+
+async fn hand_over(server: &Arc<Server>) -> Result<Handed, String> {
     let dir = server.engine.root.state_dir();
     let path = dir.join(format!("upgrade-{}.sock", std::process::id()));
     let _ = std::fs::remove_file(&path);
@@ -191,7 +224,7 @@ async fn hand_over(server: &Arc<Server>) -> Result<(u32, UnixStream), String> {
         std::thread::spawn(move || {
             let _ = child.wait();
         });
-        r.map(|link| (pid, link))
+        r.map(|(link, next)| (pid, link, next))
     })
     .await
     .map_err(|e| e.to_string())
@@ -200,12 +233,13 @@ async fn hand_over(server: &Arc<Server>) -> Result<(u32, UnixStream), String> {
     outcome
 }
 
-/// Waits for the new process to connect, sends the sockets, waits for `ready`.
+/// Waits for the new process to connect, sends the sockets, waits for `ready` (and the
+/// socket for client connections that comes with it).
 fn converse(
     listener: &UnixListener,
     child: &mut std::process::Child,
     sockets: Vec<(SocketAddr, OwnedFd)>,
-) -> Result<UnixStream, String> {
+) -> Result<(UnixStream, Option<OwnedFd>), String> {
     let deadline = Instant::now() + READY_WITHIN;
     let exited = |child: &mut std::process::Child| -> Option<String> {
         match child.try_wait() {
@@ -248,17 +282,25 @@ fn converse(
     // `ready <pid>` once it serves; poll so a crash is noticed at once.
     link.set_read_timeout(Some(Duration::from_millis(200)))
         .map_err(|e| e.to_string())?;
-    let mut reader = BufReader::new(link.try_clone().map_err(|e| e.to_string())?);
-    let mut line = String::new();
+    let mut line = Vec::new();
+    let mut next = None;
     loop {
-        match reader.read_line(&mut line) {
+        match read_with_fd(&link, &mut line, &mut next) {
             Ok(0) => {
                 return Err(
                     exited(child).unwrap_or_else(|| "the new esb closed the upgrade socket".into())
                 )
             }
-            Ok(_) if line.starts_with("ready") => break,
-            Ok(_) => line.clear(),
+            Ok(_) => {
+                // Lines before `ready` (none today) are skipped.
+                while let Some(end) = line.iter().position(|&b| b == b'\n') {
+                    let l: Vec<u8> = line.drain(..=end).collect();
+                    if l.starts_with(b"ready") {
+                        link.set_read_timeout(None).map_err(|e| e.to_string())?;
+                        return Ok((link, next));
+                    }
+                }
+            }
             Err(e)
                 if matches!(
                     e.kind(),
@@ -272,11 +314,42 @@ fn converse(
                     return Err("the new esb was not ready within a minute".into());
                 }
             }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e.to_string()),
         }
     }
-    link.set_read_timeout(None).map_err(|e| e.to_string())?;
-    Ok(link)
+}
+
+/// One read from the link into `line`; a descriptor that comes along goes to `fd` (the
+/// first one; any other is closed).
+fn read_with_fd(
+    link: &UnixStream,
+    line: &mut Vec<u8>,
+    fd: &mut Option<OwnedFd>,
+) -> std::io::Result<usize> {
+    let mut buf = [0u8; 256];
+    let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 2]);
+    let n = {
+        let mut iov = [IoSliceMut::new(&mut buf)];
+        let msg = nix::sys::socket::recvmsg::<()>(
+            link.as_raw_fd(),
+            &mut iov,
+            Some(&mut cmsg),
+            nix::sys::socket::MsgFlags::MSG_CMSG_CLOEXEC,
+        )?;
+        for c in msg.cmsgs()? {
+            if let nix::sys::socket::ControlMessageOwned::ScmRights(raw) = c {
+                for r in raw {
+                    // SAFETY: a received descriptor is ours to own.
+                    let owned = unsafe { OwnedFd::from_raw_fd(r) };
+                    fd.get_or_insert(owned);
+                }
+            }
+        }
+        msg.bytes
+    };
+    line.extend_from_slice(&buf[..n]);
+    Ok(n)
 }
 
 /// Waits until `fd` is readable or `ms` milliseconds have passed.

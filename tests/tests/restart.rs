@@ -400,6 +400,8 @@ fn binary_upgrades_under_load_refuse_nothing() {
         "10 binary upgrades: {} responses over {} connections",
         report.responses, report.connections
     );
+    // Each client connection was passed on from process to process, none closed.
+    assert_eq!(report.connections, 50, "{}", esb.log());
     assert_eq!(
         (report.socket_errors, report.non_2xx()),
         (0, 0),
@@ -431,6 +433,90 @@ fn binary_upgrades_under_load_refuse_nothing() {
     assert_eq!(mgmt.read("esb:type=Unit,name=a", "Revision"), 1);
     let pid_file = std::fs::read_to_string(conf.state_dir().join("esb.pid")).unwrap();
     assert_eq!(pid_file.trim(), old.to_string());
+}
+
+/// One keep-alive exchange on `conn`.
+fn exchange(
+    conn: &mut std::io::BufReader<std::net::TcpStream>,
+    path: &str,
+) -> std::io::Result<e2e::http1::RawResponse> {
+    use std::io::Write;
+    write!(conn.get_mut(), "GET {path} HTTP/1.1\r\nHost: esb\r\n\r\n")?;
+    e2e::http1::read_response(conn, false).map(|(r, _)| r)
+}
+
+fn keep_alive(conf: &TempConf) -> std::io::BufReader<std::net::TcpStream> {
+    let s = std::net::TcpStream::connect(addr(conf)).unwrap();
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    std::io::BufReader::new(s)
+}
+
+#[test]
+fn a_binary_upgrade_passes_client_connections_on_open() {
+    let slow = e2e::backend::Backend::fixed(200, "slow")
+        .delay(std::time::Duration::from_millis(700))
+        .start();
+    let (_bin_dir, bin) = binary_copy();
+    let unit = format!(
+        "version = \"1\"\n\n[[proxy]]\nname = \"s\"\npath = \"/slow\"\nendpoint = \"be\"\n\n\
+         [[endpoint]]\nname = \"be\"\naddresses = [\"{}\"]\n",
+        slow.url()
+    );
+    let conf = conf().unit("a", &answering("/a", "a")).unit("s", &unit);
+    let esb = Esb::start_with(
+        &conf,
+        e2e::EsbOptions {
+            bin: Some(bin.clone()),
+            ..e2e::EsbOptions::default()
+        },
+    );
+    let mgmt = Mgmt::of(&conf);
+    // An idle keep-alive connection, and a busy one whose request waits on the backend
+    // while the upgrade happens.
+    let mut idle = keep_alive(&conf);
+    let r = exchange(&mut idle, "/a").unwrap();
+    assert_eq!((r.status, r.text(), r.closes()), (200, "a".into(), false));
+    let mut busy = keep_alive(&conf);
+    {
+        use std::io::Write;
+        write!(busy.get_mut(), "GET /slow HTTP/1.1\r\nHost: esb\r\n\r\n").unwrap();
+    }
+    wait_until("the slow request to reach its backend", WAIT, || {
+        slow.in_flight() == 1
+    });
+    replace_file(&bin, e2e::esb::esb_bin());
+    let old = esb.pid();
+    let o = mgmt.exec_ok("esb:type=Server", "upgrade", json!([]));
+    assert_eq!(o["outcome"], "upgraded", "{o:#}\n{}", esb.log());
+    let new = o["pid"].as_i64().unwrap() as i32;
+    let _guard = Upgraded(new);
+    // The request in flight is answered by the old process, and the connection is not
+    // closed: it goes on to the new one with the idle connection.
+    let (r, _) = e2e::http1::read_response(&mut busy, false).unwrap();
+    assert_eq!(
+        (r.status, r.text(), r.closes()),
+        (200, "slow".into(), false)
+    );
+    wait_until("the old process to exit", WAIT, || !alive(old));
+    // Both connections are served by the new process now.
+    for (name, conn) in [("idle", &mut idle), ("busy", &mut busy)] {
+        let r = exchange(conn, "/a").unwrap_or_else(|e| {
+            panic!(
+                "the {name} connection after the upgrade: {e}\n{}",
+                esb.log()
+            )
+        });
+        assert_eq!(
+            (r.status, r.text(), r.closes()),
+            (200, "a".into(), false),
+            "{name}"
+        );
+    }
+    let metrics = mgmt.monitor("GET", "/metrics").send().text();
+    assert!(
+        metrics.contains("esb_transport_connections_adopted_total{transport=\"web\"} 2"),
+        "{metrics}"
+    );
 }
 
 #[test]

@@ -1,8 +1,9 @@
 //! The data plane's HTTP/1.1 server connection: heads parsed with httparse, bodies
 //! decoded as they are read ([`crate::http1::chunked`]), responses framed and written
 //! ([`response`]), keep-alive and pipelining, `Expect: 100-continue`, the head deadline
-//! (`header_timeout`, also for a connection that never sends anything) and graceful
-//! draining ([`Drain`]). A connection waiting for its next request holds no buffers:
+//! (`header_timeout`, also for a connection that never sends anything), graceful
+//! draining ([`Drain`]) and, in a binary upgrade, passing the connection on to the new
+//! process whenever it has nothing of the client's unanswered ([`crate::handoff`]). A connection waiting for its next request holds no buffers:
 //! reads go through the stack ([`body`]), the write buffer lives for one response, and
 //! the request's future is boxed so the connection's own task stays small.
 //!
@@ -34,10 +35,23 @@ const DRAIN_BODY: usize = 64 * 1024;
 const LINGER: Duration = Duration::from_secs(2);
 const LINGER_BYTES: usize = 256 * 1024;
 
-/// Tells connections to finish: idle ones close now, busy ones after their response
-/// (which says `Connection: close`); [`Drain::shutdown`] waits until all have closed.
+/// How far a server generation is in ending, as its connections see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Ending {
+    Serving,
+    /// A binary upgrade: each connection passes itself on to the new process once it has
+    /// nothing of the client's unanswered or buffered (or, where it cannot, goes on
+    /// serving until its transport tells it to close).
+    HandOff,
+    /// Idle connections close now, busy ones after their response (`Connection: close`).
+    Close,
+}
+
+/// Tells connections to finish: [`Drain::hand_off`] to the new process of a binary
+/// upgrade, [`Drain::shutdown`] to close (idle ones now, busy ones after their response,
+/// which says `Connection: close`), waiting until all have closed.
 pub struct Drain {
-    tx: watch::Sender<bool>,
+    tx: watch::Sender<Ending>,
 }
 
 impl Default for Drain {
@@ -49,37 +63,61 @@ impl Default for Drain {
 impl Drain {
     pub fn new() -> Drain {
         Drain {
-            tx: watch::channel(false).0,
+            tx: watch::channel(Ending::Serving).0,
         }
     }
 
-    pub fn watcher(&self) -> watch::Receiver<bool> {
+    pub fn watcher(&self) -> watch::Receiver<Ending> {
         self.tx.subscribe()
     }
 
-    pub async fn shutdown(self) {
-        self.tx.send_replace(true);
+    /// Connections pass themselves on (see [`Ending::HandOff`]).
+    pub fn hand_off(&self) {
+        self.tx.send_if_modified(|e| {
+            let was = *e;
+            *e = was.max(Ending::HandOff);
+            *e != was
+        });
+    }
+
+    pub async fn shutdown(&self) {
+        self.tx.send_replace(Ending::Close);
         self.tx.closed().await;
     }
 }
 
-/// Serves the requests of one client connection until it closes.
-pub async fn serve<F, Fut>(
+/// Serves the requests of one client connection until it closes, or until `hand_off`
+/// has passed it on (true: the connection is then dropped without a shutdown, as the
+/// new process holds it).
+pub async fn serve<F, Fut, H, HF>(
     io: Box<dyn Io>,
     header_timeout: Duration,
-    drain: watch::Receiver<bool>,
+    drain: watch::Receiver<Ending>,
     mut handler: F,
+    mut hand_off: H,
 ) where
     F: FnMut(Request<RequestBody>) -> Fut,
     Fut: Future<Output = Response<crate::body::Body>> + Send + 'static,
+    H: FnMut() -> HF,
+    HF: Future<Output = bool>,
 {
     let conn: Conn = Arc::new(Mutex::new(Shared::new(io)));
     let mut timer = HeadTimer::new(header_timeout);
-    let mut drained = std::pin::pin!(drained(drain.clone()).fuse());
+    let mut drained = std::pin::pin!(ending_past(drain.clone(), Ending::Serving).fuse());
+    // Once passing it on failed, the connection serves until it is told to close.
+    let mut stays = false;
     loop {
-        let head = match next_head(&conn, &mut timer, &drain, drained.as_mut()).await {
+        let head = match next_head(&conn, &mut timer, &drain, !stays, drained.as_mut()).await {
             Next::Head(h) => h,
             Next::Closed => break,
+            Next::HandOff => {
+                if hand_off().await {
+                    return;
+                }
+                stays = true;
+                drained.set(ending_past(drain.clone(), Ending::HandOff).fuse());
+                continue;
+            }
             Next::Bad(e) => {
                 let resp = crate::body::json_response(
                     e.status(),
@@ -119,7 +157,7 @@ pub async fn serve<F, Fut>(
         let answering = response::Answering {
             version,
             head_method,
-            close: !head.keep_alive || *drain.borrow(),
+            close: !head.keep_alive || *drain.borrow() == Ending::Close,
         };
         match response::write(&conn, resp, answering).await {
             Ok(false) => {}
@@ -147,23 +185,41 @@ enum Next {
     Head(head::Head),
     Bad(head::HeadError),
     Closed,
+    /// Nothing of the client's is unanswered or buffered: time to pass it on.
+    HandOff,
 }
 
-/// Waits for the next complete request head, within the head deadline, unless drained.
-/// A connection that has to wait releases its buffers.
+/// Waits for the next complete request head, within the head deadline, unless drained
+/// or handed off (`may_hand_off`). A connection that has to wait releases its buffers.
 async fn next_head(
     conn: &Conn,
     timer: &mut HeadTimer,
-    drain: &watch::Receiver<bool>,
+    drain: &watch::Receiver<Ending>,
+    may_hand_off: bool,
     mut drained: Pin<&mut Fuse<impl Future<Output = bool>>>,
 ) -> Next {
+    let leaves = |ending: Ending| match ending {
+        Ending::Serving => None,
+        _ if !lock(conn).buf.is_empty() => None,
+        Ending::HandOff if may_hand_off => Some(Next::HandOff),
+        Ending::HandOff => None,
+        Ending::Close => Some(Next::Closed),
+    };
     // A connection's first head, and a pipelined one, are mostly there already (or arrive
     // with the first read): no clock, no timer. After an answer, a keep-alive client has
     // yet to send its next request: no read is tried before the wait — unless the server
-    // drains, which closes a connection that has no request to read now.
+    // drains, which closes a connection that has no request to read now. One that is to
+    // be passed on goes with nothing read: what the client sends next is the new
+    // process's to read.
+    let ending = *drain.borrow();
+    if ending == Ending::HandOff {
+        if let Some(next) = leaves(ending) {
+            return next;
+        }
+    }
     let fresh = {
         let s = lock(conn);
-        s.request == 0 || !s.buf.is_empty() || *drain.borrow()
+        s.request == 0 || !s.buf.is_empty() || ending != Ending::Serving
     };
     if fresh {
         if let Poll::Ready(next) = poll_head(conn, &mut Context::from_waker(Waker::noop())) {
@@ -173,8 +229,8 @@ async fn next_head(
     lock(conn).release_buffers();
     timer.start();
     loop {
-        if *drain.borrow() && lock(conn).buf.is_empty() {
-            return Next::Closed;
+        if let Some(next) = leaves(*drain.borrow()) {
+            return next;
         }
         tokio::select! {
             biased;
@@ -241,10 +297,11 @@ impl<F: Future<Output = Response<crate::body::Body>>> Future for WhileConnected<
     }
 }
 
-/// Resolves once the server drains (true: it is gone without draining). A connection
-/// waits on one of these for its whole life, not on a new one for every request.
-async fn drained(mut drain: watch::Receiver<bool>) -> bool {
-    while !*drain.borrow_and_update() {
+/// Resolves once the server's ending is past `seen` (true: it is gone without draining).
+/// A connection waits on one of these for its whole life, not on a new one for every
+/// request.
+async fn ending_past(mut drain: watch::Receiver<Ending>, seen: Ending) -> bool {
+    while *drain.borrow_and_update() <= seen {
         if drain.changed().await.is_err() {
             return true;
         }

@@ -177,15 +177,21 @@ fn transport_families(server: &Server) -> Vec<Family> {
             "counter",
             "Connections closed without being served (accept errors, failed TLS handshakes).",
         ),
+        family(
+            "esb_transport_connections_adopted_total",
+            "counter",
+            "Client connections taken over, open, from the process a binary upgrade replaced.",
+        ),
     ];
     for t in &server.transports {
         let l = labels(&[("transport", &t.name)]);
         let c = &t.conns;
-        for (f, v) in
-            conns
-                .iter_mut()
-                .zip([c.accepted.load(Relaxed), c.open(), c.refused.load(Relaxed)])
-        {
+        for (f, v) in conns.iter_mut().zip([
+            c.accepted.load(Relaxed),
+            c.open(),
+            c.refused.load(Relaxed),
+            c.adopted.load(Relaxed),
+        ]) {
             f.lines.push(format!("{}{l} {v}", f.name));
         }
     }
