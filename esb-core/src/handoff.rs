@@ -151,33 +151,15 @@ pub fn adopt(sock: OwnedFd, server: Arc<Server>) {
     });
 }
 
-/// One message: the bind it names (if it parses) and the socket (if one came); `None` at
-/// the end.
-#[allow(clippy::type_complexity)]
-fn receive(fd: RawFd) -> Result<Option<(Option<SocketAddr>, Option<OwnedFd>)>, nix::errno::Errno> {
+/// One message: the bind it names (if it parses) and the socket (if one came; any other
+/// is closed); `None` at the end.
+type Received = Option<(Option<SocketAddr>, Option<OwnedFd>)>;
+
+fn receive(fd: RawFd) -> Result<Received, nix::errno::Errno> {
     let mut buf = [0u8; 512];
     let mut cmsg = nix::cmsg_space!([RawFd; 4]);
-    let (n, socket) = {
-        let mut iov = [IoSliceMut::new(&mut buf)];
-        let msg = sock::recvmsg::<()>(
-            fd,
-            &mut iov,
-            Some(&mut cmsg),
-            MsgFlags::MSG_CMSG_CLOEXEC | MsgFlags::MSG_DONTWAIT,
-        )?;
-        let mut socket = None;
-        for c in msg.cmsgs()? {
-            if let ControlMessageOwned::ScmRights(raw) = c {
-                for r in raw {
-                    // SAFETY: a received descriptor is ours to own; only the first is kept,
-                    // any other is closed right here.
-                    let owned = unsafe { OwnedFd::from_raw_fd(r) };
-                    socket.get_or_insert(owned);
-                }
-            }
-        }
-        (msg.bytes, socket)
-    };
+    let (n, fds) = recv_with_fds(fd, &mut buf, &mut cmsg, MsgFlags::MSG_DONTWAIT)?;
+    let socket = fds.into_iter().next();
     if n == 0 && socket.is_none() {
         return Ok(None);
     }
@@ -185,4 +167,26 @@ fn receive(fd: RawFd) -> Result<Option<(Option<SocketAddr>, Option<OwnedFd>)>, n
         .ok()
         .map(|p| p.listener);
     Ok(Some((listener, socket)))
+}
+
+/// One `recvmsg` on the Unix socket `fd` into `buf`: the bytes read and every descriptor
+/// that came along (as many as `cmsg`, from `nix::cmsg_space!`, has room for), owned and
+/// close-on-exec — as every descriptor of this process: else each would leak into the
+/// process the next upgrade starts.
+pub(crate) fn recv_with_fds(
+    fd: RawFd,
+    buf: &mut [u8],
+    cmsg: &mut Vec<u8>,
+    flags: MsgFlags,
+) -> nix::Result<(usize, Vec<OwnedFd>)> {
+    let mut iov = [IoSliceMut::new(buf)];
+    let msg = sock::recvmsg::<()>(fd, &mut iov, Some(cmsg), flags | MsgFlags::MSG_CMSG_CLOEXEC)?;
+    let mut fds = Vec::new();
+    for c in msg.cmsgs()? {
+        if let ControlMessageOwned::ScmRights(raw) = c {
+            // SAFETY: received descriptors are ours to own from here on.
+            fds.extend(raw.into_iter().map(|r| unsafe { OwnedFd::from_raw_fd(r) }));
+        }
+    }
+    Ok((msg.bytes, fds))
 }

@@ -189,8 +189,9 @@ impl Server {
         Ok(Exit::Stopped)
     }
 
-    /// Waits until this generation's connections have closed (each is told to close after
-    /// its next response), then closes what is left after `drain`.
+    /// Waits until this generation's connections have closed or been passed on (each is
+    /// told to close after its next response, or passes itself on to the new process of a
+    /// binary upgrade), then closes what is left after `drain`.
     async fn drain_connections(&self, graceful: Arc<Drain>, drain: std::time::Duration) {
         let deadline = tokio::time::Instant::now() + drain;
         while tokio::time::Instant::now() < deadline

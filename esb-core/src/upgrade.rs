@@ -20,9 +20,9 @@
 use crate::listeners::ListenerPool;
 use crate::server::Server;
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader, IoSlice, IoSliceMut, Write};
+use std::io::{BufRead, BufReader, IoSlice, Write};
 use std::net::SocketAddr;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering::Relaxed;
@@ -72,29 +72,13 @@ fn receive(path: &Path) -> Result<Inherited, String> {
     let link = UnixStream::connect(path).map_err(|e| e.to_string())?;
     let mut header = vec![0u8; 64 * 1024];
     let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 64]);
-    let (n, fds) = {
-        let mut iov = [IoSliceMut::new(&mut header)];
-        let msg = nix::sys::socket::recvmsg::<()>(
-            link.as_raw_fd(),
-            &mut iov,
-            Some(&mut cmsg),
-            // Close-on-exec, as every descriptor of this process: else each listener would
-            // leak into the process the next upgrade starts, one more copy per upgrade.
-            nix::sys::socket::MsgFlags::MSG_CMSG_CLOEXEC,
-        )
-        .map_err(|e| e.to_string())?;
-        let mut fds = Vec::new();
-        for c in msg.cmsgs().map_err(|e| e.to_string())? {
-            if let nix::sys::socket::ControlMessageOwned::ScmRights(raw) = c {
-                // SAFETY: received descriptors are ours to own from here on.
-                fds.extend(
-                    raw.into_iter()
-                        .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }),
-                );
-            }
-        }
-        (msg.bytes, fds)
-    };
+    let (n, fds) = crate::handoff::recv_with_fds(
+        link.as_raw_fd(),
+        &mut header,
+        &mut cmsg,
+        nix::sys::socket::MsgFlags::empty(),
+    )
+    .map_err(|e| e.to_string())?;
     let binds: Vec<SocketAddr> = serde_json::from_slice::<Value>(&header[..n])
         .ok()
         .and_then(|v| serde_json::from_value(v["binds"].clone()).ok())
@@ -329,25 +313,15 @@ fn read_with_fd(
 ) -> std::io::Result<usize> {
     let mut buf = [0u8; 256];
     let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 2]);
-    let n = {
-        let mut iov = [IoSliceMut::new(&mut buf)];
-        let msg = nix::sys::socket::recvmsg::<()>(
-            link.as_raw_fd(),
-            &mut iov,
-            Some(&mut cmsg),
-            nix::sys::socket::MsgFlags::MSG_CMSG_CLOEXEC,
-        )?;
-        for c in msg.cmsgs()? {
-            if let nix::sys::socket::ControlMessageOwned::ScmRights(raw) = c {
-                for r in raw {
-                    // SAFETY: a received descriptor is ours to own.
-                    let owned = unsafe { OwnedFd::from_raw_fd(r) };
-                    fd.get_or_insert(owned);
-                }
-            }
-        }
-        msg.bytes
-    };
+    let (n, fds) = crate::handoff::recv_with_fds(
+        link.as_raw_fd(),
+        &mut buf,
+        &mut cmsg,
+        nix::sys::socket::MsgFlags::empty(),
+    )?;
+    if let Some(first) = fds.into_iter().next() {
+        fd.get_or_insert(first);
+    }
     line.extend_from_slice(&buf[..n]);
     Ok(n)
 }

@@ -346,8 +346,14 @@ fn binary_copy() -> (tempfile::TempDir, std::path::PathBuf) {
 
 /// esb started from a copy of its binary (which the test may replace), serving unit `a`.
 fn started_from_a_copy() -> (tempfile::TempDir, std::path::PathBuf, TempConf, Esb, Mgmt) {
+    started_from_a_copy_on(conf().unit("a", &answering("/a", "a")))
+}
+
+/// esb started from a copy of its binary on `conf`.
+fn started_from_a_copy_on(
+    conf: TempConf,
+) -> (tempfile::TempDir, std::path::PathBuf, TempConf, Esb, Mgmt) {
     let (dir, bin) = binary_copy();
-    let conf = conf().unit("a", &answering("/a", "a"));
     let esb = Esb::start_with(
         &conf,
         e2e::EsbOptions {
@@ -456,21 +462,13 @@ fn a_binary_upgrade_passes_client_connections_on_open() {
     let slow = e2e::backend::Backend::fixed(200, "slow")
         .delay(std::time::Duration::from_millis(700))
         .start();
-    let (_bin_dir, bin) = binary_copy();
     let unit = format!(
         "version = \"1\"\n\n[[proxy]]\nname = \"s\"\npath = \"/slow\"\nendpoint = \"be\"\n\n\
          [[endpoint]]\nname = \"be\"\naddresses = [\"{}\"]\n",
         slow.url()
     );
-    let conf = conf().unit("a", &answering("/a", "a")).unit("s", &unit);
-    let esb = Esb::start_with(
-        &conf,
-        e2e::EsbOptions {
-            bin: Some(bin.clone()),
-            ..e2e::EsbOptions::default()
-        },
-    );
-    let mgmt = Mgmt::of(&conf);
+    let (_bin_dir, bin, conf, esb, mgmt) =
+        started_from_a_copy_on(conf().unit("a", &answering("/a", "a")).unit("s", &unit));
     // An idle keep-alive connection, and a busy one whose request waits on the backend
     // while the upgrade happens.
     let mut idle = keep_alive(&conf);
