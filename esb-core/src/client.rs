@@ -56,6 +56,83 @@ impl Clients {
         cache.insert(key, client.clone());
         Ok(client)
     }
+
+    /// Every idle plain-TCP backend connection, taken out of the pools with what names its
+    /// pool: the client's key and the address (a binary upgrade passes them on).
+    pub fn take_idle(&self) -> Vec<(ClientKey, String, Box<crate::outbound::conn::Conn>)> {
+        let cache = self.cache.lock().expect("client cache");
+        let mut taken = Vec::new();
+        for ((connect_timeout, ca_file), client) in cache.iter() {
+            let key = ClientKey {
+                connect_timeout: *connect_timeout,
+                ca_file: ca_file.clone(),
+            };
+            taken.extend(
+                client
+                    .take_idle()
+                    .into_iter()
+                    .map(|(address, conn)| (key.clone(), address, conn)),
+            );
+        }
+        taken
+    }
+
+    /// From now on every plain-TCP backend connection that goes idle is offered to
+    /// `pass_on` (with its client's key and its address) instead of its pool.
+    pub fn pass_idle_to(
+        &self,
+        pass_on: impl Fn(&ClientKey, &str, &crate::outbound::conn::Conn) -> bool
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+    ) {
+        let cache = self.cache.lock().expect("client cache");
+        for ((connect_timeout, ca_file), client) in cache.iter() {
+            let key = ClientKey {
+                connect_timeout: *connect_timeout,
+                ca_file: ca_file.clone(),
+            };
+            let pass_on = pass_on.clone();
+            client.pass_idle_to(Box::new(move |address, conn| pass_on(&key, address, conn)));
+        }
+    }
+
+    /// Makes `stream` an idle connection to `address` of the client `key` names — if this
+    /// configuration has such a client (an endpoint uses it); else the connection closes.
+    pub fn adopt_idle(
+        &self,
+        key: ClientKey,
+        address: &str,
+        stream: std::net::TcpStream,
+    ) -> Result<(), String> {
+        let client = self
+            .cache
+            .lock()
+            .expect("client cache")
+            .get(&(key.connect_timeout, key.ca_file))
+            .cloned()
+            .ok_or("no endpoint of this configuration has that client")?;
+        client.adopt_idle(address, stream)
+    }
+
+    /// Backend connections opened by every client, and those taken over from the process a
+    /// binary upgrade replaced.
+    pub fn connections(&self) -> (u64, u64) {
+        let cache = self.cache.lock().expect("client cache");
+        cache.values().fold((0, 0), |(o, a), c| {
+            let (co, ca) = c.connections_opened();
+            (o + co, a + ca)
+        })
+    }
+}
+
+/// What tells one client (and its pools) from another: its connect timeout and extra CA
+/// file.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ClientKey {
+    pub connect_timeout: Duration,
+    pub ca_file: Option<PathBuf>,
 }
 
 /// The system's trusted roots, read once (reading them takes tens of milliseconds, too

@@ -7,11 +7,18 @@
 //! descriptor without a shutdown, so the client notices nothing: what it sends next waits
 //! in the socket's buffer and the new process reads it. No reconnect, no lost request.
 //!
+//! The idle backend connections of the plain-HTTP pools go the same way (those idle when
+//! the hand-off starts, before the first client connection, and those that went idle while
+//! the old process finished its last exchanges, before it exits), each with the key of its
+//! client and its address: the new process's requests find them in its pools, so an
+//! upgrade opens no backend connection and leaves no TIME_WAIT behind.
+//!
 //! What cannot be passed is closed after an exchange as before (`Connection: close`,
 //! spread over the handover window): TLS connections (their session lives in the old
 //! process's memory), and every connection once a send fails (an old binary on the other
 //! side, the new process gone, its queue full for longer than [`SEND_WITHIN`]).
 
+use crate::client::{ClientKey, Clients};
 use crate::server::Server;
 use serde::{Deserialize, Serialize};
 use std::io::{IoSlice, IoSliceMut};
@@ -27,12 +34,24 @@ use nix::sys::socket::{self as sock, ControlMessage, ControlMessageOwned, MsgFla
 /// closed after its next exchange instead.
 pub const SEND_WITHIN: Duration = Duration::from_secs(1);
 
-/// The message that comes with each connection.
+/// The message that comes with each connection (untagged: a client connection's is what
+/// the first binaries that passed connections sent).
 #[derive(Debug, Serialize, Deserialize)]
-struct Passed {
-    /// The configured bind of the transport that served the connection (the key listeners
-    /// are handed over by, too).
-    listener: SocketAddr,
+#[serde(untagged)]
+enum Passed {
+    /// A client connection.
+    Client {
+        /// The configured bind of the transport that served the connection (the key
+        /// listeners are handed over by, too).
+        listener: SocketAddr,
+    },
+    /// An idle connection to a backend.
+    Backend {
+        /// The client whose pool it was in.
+        client: ClientKey,
+        /// `host:port` of the pool.
+        backend: String,
+    },
 }
 
 /// Makes the pair: the end the new process keeps, and the end it sends to the old one.
@@ -49,19 +68,72 @@ pub fn pair() -> std::io::Result<(OwnedFd, OwnedFd)> {
 /// The old process's end: where its connections go.
 pub struct Successor {
     sock: OwnedFd,
+    /// The new process takes idle backend connections too (an older binary does not).
+    backends: bool,
 }
 
 impl Successor {
-    pub fn new(sock: OwnedFd) -> Successor {
-        Successor { sock }
+    pub fn new(sock: OwnedFd, backends: bool) -> Successor {
+        Successor { sock, backends }
     }
 
     /// Passes the client connection `fd` of the transport bound as `listener`; true once
     /// the new process has it (the caller then drops its descriptor without a shutdown).
     pub async fn pass(&self, listener: SocketAddr, fd: BorrowedFd<'_>) -> bool {
-        let payload = serde_json::to_vec(&Passed { listener }).expect("json");
-        let fds = [fd.as_raw_fd()];
+        self.send(&Passed::Client { listener }, fd).await
+    }
+
+    /// Passes every idle backend connection of `clients`' plain-HTTP pools, and from then
+    /// on each one as it goes idle (those that cannot go at once stay in their pool for the
+    /// next call). Each one's descriptor is closed here once sent; returns how many went now.
+    pub async fn pass_backends(self: &Arc<Self>, clients: &Clients) -> u64 {
+        if !self.backends {
+            return 0;
+        }
+        let me = Arc::downgrade(self);
+        clients.pass_idle_to(move |client, backend, conn| {
+            let (Some(me), Some(fd)) = (me.upgrade(), conn.tcp_fd()) else {
+                return false;
+            };
+            let message = Passed::Backend {
+                client: client.clone(),
+                backend: backend.to_owned(),
+            };
+            me.send_now(&message, fd).is_ok()
+        });
+        let mut passed = 0;
+        for (client, backend, conn) in clients.take_idle() {
+            let Some(fd) = conn.tcp_fd() else { continue };
+            if self.send(&Passed::Backend { client, backend }, fd).await {
+                passed += 1;
+            }
+        }
+        passed
+    }
+
+    /// Sends `message` with `fd`, waiting up to [`SEND_WITHIN`] for room in the queue.
+    async fn send(&self, message: &Passed, fd: BorrowedFd<'_>) -> bool {
         let deadline = tokio::time::Instant::now() + SEND_WITHIN;
+        loop {
+            match self.send_now(message, fd) {
+                Ok(()) => return true,
+                // The new process's queue is full: it empties it at once.
+                Err(nix::errno::Errno::EAGAIN) if tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+                Err(e) => {
+                    tracing::debug!("cannot pass a connection to the new process: {e}");
+                    return false;
+                }
+            }
+        }
+    }
+
+    /// One attempt at sending `message` with `fd`.
+    fn send_now(&self, message: &Passed, fd: BorrowedFd<'_>) -> nix::Result<()> {
+        // A CA file's path that is not UTF-8 has no JSON: that connection closes.
+        let payload = serde_json::to_vec(message).map_err(|_| nix::errno::Errno::EINVAL)?;
+        let fds = [fd.as_raw_fd()];
         loop {
             let sent = sock::sendmsg::<()>(
                 self.sock.as_raw_fd(),
@@ -71,16 +143,9 @@ impl Successor {
                 None,
             );
             match sent {
-                Ok(_) => return true,
+                Ok(_) => return Ok(()),
                 Err(nix::errno::Errno::EINTR) => continue,
-                // The new process's queue is full (a few messages): it empties it at once.
-                Err(nix::errno::Errno::EAGAIN) if tokio::time::Instant::now() < deadline => {
-                    tokio::time::sleep(Duration::from_millis(1)).await;
-                }
-                Err(e) => {
-                    tracing::debug!("cannot pass a connection to the new process: {e}");
-                    return false;
-                }
+                Err(e) => return Err(e),
             }
         }
     }
@@ -98,7 +163,7 @@ pub fn adopt(sock: OwnedFd, server: Arc<Server>) {
                 return;
             }
         };
-        let mut adopted = 0u64;
+        let (mut adopted, mut backends) = (0u64, 0u64);
         loop {
             let mut ready = match sock.readable().await {
                 Ok(r) => r,
@@ -107,7 +172,7 @@ pub fn adopt(sock: OwnedFd, server: Arc<Server>) {
                     break;
                 }
             };
-            let (listener, fd) = match receive(sock.get_ref().as_raw_fd()) {
+            let (message, fd) = match receive(sock.get_ref().as_raw_fd()) {
                 Ok(Some(x)) => x,
                 // The old process closed its end: every connection it had to pass is here.
                 Ok(None) => break,
@@ -122,51 +187,75 @@ pub fn adopt(sock: OwnedFd, server: Arc<Server>) {
                 }
             };
             let Some(fd) = fd else { continue };
-            let transport =
-                listener.and_then(|l| server.transports.iter().find(|t| t.configured == l));
-            let Some(t) = transport else {
-                // No transport of this configuration serves that bind: the client sees its
-                // connection closed between two exchanges.
-                tracing::warn!(
-                    ?listener,
-                    "binary upgrade: a connection was passed for a transport this configuration does not have; closed"
-                );
-                continue;
-            };
             let stream = std::net::TcpStream::from(fd);
-            if let Err(e) = t
-                .clone()
-                .adopt(stream, server.engine.clone(), &server.drain)
-                .await
-            {
-                tracing::warn!(transport = %t.name, "binary upgrade: cannot serve a connection the old process passed: {e}");
-                continue;
+            match message {
+                Some(Passed::Backend { client, backend }) => {
+                    match server.engine.clients().adopt_idle(client, &backend, stream) {
+                        Ok(()) => backends += 1,
+                        // Closed: the backend sees an idle connection end.
+                        Err(e) => tracing::debug!(
+                            %backend,
+                            "binary upgrade: a backend connection the old process passed is closed: {e}"
+                        ),
+                    }
+                }
+                Some(Passed::Client { listener }) => {
+                    if adopt_client(&server, listener, stream).await {
+                        adopted += 1;
+                    }
+                }
+                None => tracing::warn!(
+                    "binary upgrade: the old process passed a connection with a message this binary does not know; closed"
+                ),
             }
-            adopted += 1;
         }
         tracing::info!(
             adopted,
-            "binary upgrade: client connections taken over from the old process"
+            backends,
+            "binary upgrade: client and idle backend connections taken over from the old process"
         );
     });
 }
 
-/// One message: the bind it names (if it parses) and the socket (if one came; any other
-/// is closed); `None` at the end.
-type Received = Option<(Option<SocketAddr>, Option<OwnedFd>)>;
+/// Serves a client connection the old process passed on the transport bound as `listener`.
+async fn adopt_client(
+    server: &Arc<Server>,
+    listener: SocketAddr,
+    stream: std::net::TcpStream,
+) -> bool {
+    let Some(t) = server.transports.iter().find(|t| t.configured == listener) else {
+        // No transport of this configuration serves that bind: the client sees its
+        // connection closed between two exchanges.
+        tracing::warn!(
+            %listener,
+            "binary upgrade: a connection was passed for a transport this configuration does not have; closed"
+        );
+        return false;
+    };
+    if let Err(e) = t
+        .clone()
+        .adopt(stream, server.engine.clone(), &server.drain)
+        .await
+    {
+        tracing::warn!(transport = %t.name, "binary upgrade: cannot serve a connection the old process passed: {e}");
+        return false;
+    }
+    true
+}
+
+/// One message: what it says (if it parses) and the socket (if one came; any other is
+/// closed); `None` at the end.
+type Received = Option<(Option<Passed>, Option<OwnedFd>)>;
 
 fn receive(fd: RawFd) -> Result<Received, nix::errno::Errno> {
-    let mut buf = [0u8; 512];
+    let mut buf = [0u8; 8192];
     let mut cmsg = nix::cmsg_space!([RawFd; 4]);
     let (n, fds) = recv_with_fds(fd, &mut buf, &mut cmsg, MsgFlags::MSG_DONTWAIT)?;
     let socket = fds.into_iter().next();
     if n == 0 && socket.is_none() {
         return Ok(None);
     }
-    let listener = serde_json::from_slice::<Passed>(&buf[..n])
-        .ok()
-        .map(|p| p.listener);
-    Ok(Some((listener, socket)))
+    Ok(Some((serde_json::from_slice(&buf[..n]).ok(), socket)))
 }
 
 /// One `recvmsg` on the Unix socket `fd` into `buf`: the bytes read and every descriptor

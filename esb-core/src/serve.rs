@@ -164,6 +164,11 @@ impl Server {
             self.engine.stop_tasks().await;
             crate::upgrade::release(link);
             self.drain_connections(graceful, drain).await;
+            // The backend connections the last exchanges put back go on, too.
+            if let Some(next) = self.successor.get() {
+                let more = next.pass_backends(self.engine.clients()).await;
+                self.backends_passed.fetch_add(more, Relaxed);
+            }
             let passed: u64 = self
                 .transports
                 .iter()
@@ -171,7 +176,8 @@ impl Server {
                 .sum();
             tracing::info!(
                 passed,
-                "binary upgrade: client connections passed on to the new process, open"
+                backends = self.backends_passed.load(Relaxed),
+                "binary upgrade: client and idle backend connections passed on to the new process, open"
             );
             // Nothing left to serve: the exit yields the core to the new process.
             crate::sched::step_back();

@@ -94,6 +94,10 @@ pub struct Server {
     /// A binary upgrade in progress; once the new process serves, the link to it.
     upgrading: AtomicBool,
     pub(crate) upgraded: Mutex<Option<std::os::unix::net::UnixStream>>,
+    /// Where a binary upgrade passes connections, once the new process serves.
+    pub(crate) successor: std::sync::OnceLock<Arc<crate::handoff::Successor>>,
+    /// Idle backend connections passed on to it.
+    pub(crate) backends_passed: std::sync::atomic::AtomicU64,
     mgmt_fd: Option<std::os::fd::RawFd>,
     /// The hot deployer's file watcher of this generation, from the first time hot deploy is
     /// on (a server that never hot-deploys runs no watcher threads) until `serve` ends.
@@ -250,6 +254,8 @@ impl Server {
             ready: Mutex::new(None),
             upgrading: AtomicBool::new(false),
             upgraded: Mutex::new(None),
+            successor: Default::default(),
+            backends_passed: Default::default(),
             watcher: Mutex::new(Watching::Idle),
             mgmt_fd,
         });
@@ -321,15 +327,22 @@ impl Server {
         self.upgrading.store(false, Relaxed);
     }
 
-    /// The new process serves: this one passes its client connections on to it (those it
-    /// can, when it takes them: `next`), stops accepting and ends `serve` (which drains).
-    pub fn finish_upgrade(
+    /// The new process serves: this one passes its idle backend connections and its client
+    /// connections on to it (those it can, when it takes them: `next`), stops accepting and
+    /// ends `serve` (which drains).
+    pub async fn finish_upgrade(
         &self,
         link: std::os::unix::net::UnixStream,
         next: Option<crate::handoff::Successor>,
     ) {
         *self.upgraded.lock().expect("upgraded") = Some(link);
         let next = next.map(Arc::new);
+        if let Some(n) = &next {
+            // First: the requests of the first client connections passed find them there.
+            let passed = n.pass_backends(self.engine.clients()).await;
+            self.backends_passed.fetch_add(passed, Relaxed);
+            let _ = self.successor.set(n.clone());
+        }
         for t in &self.transports {
             t.hand_over_to(next.as_ref());
         }

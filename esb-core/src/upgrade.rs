@@ -113,7 +113,8 @@ pub async fn confirm(link: UnixStream, server: Arc<Server>) {
         }
     };
     let released = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
-        let ready = format!("ready {pid}\n");
+        // `backends`: it takes idle backend connections too (an older binary does not).
+        let ready = format!("ready {pid} backends\n");
         let raw: Vec<std::os::fd::RawFd> = theirs.iter().map(|fd| fd.as_raw_fd()).collect();
         let cmsgs: Vec<_> = (!raw.is_empty())
             .then(|| nix::sys::socket::ControlMessage::ScmRights(&raw))
@@ -154,7 +155,7 @@ pub async fn upgrade(server: &Arc<Server>) -> Result<Value, String> {
     let result = hand_over(server).await;
     match result {
         Ok((pid, link, next)) => {
-            server.finish_upgrade(link, next.map(crate::handoff::Successor::new));
+            server.finish_upgrade(link, next).await;
             Ok(json!({
                 "outcome": "upgraded",
                 "pid": pid,
@@ -174,7 +175,7 @@ pub async fn upgrade(server: &Arc<Server>) -> Result<Value, String> {
 
 /// The new process's pid, the link to it, and the socket its client connections go to
 /// (if it sent one).
-type Handed = (u32, UnixStream, Option<OwnedFd>);
+type Handed = (u32, UnixStream, Option<crate::handoff::Successor>);
 
 async fn hand_over(server: &Arc<Server>) -> Result<Handed, String> {
     let dir = server.engine.root.state_dir();
@@ -218,12 +219,13 @@ async fn hand_over(server: &Arc<Server>) -> Result<Handed, String> {
 }
 
 /// Waits for the new process to connect, sends the sockets, waits for `ready` (and the
-/// socket for client connections that comes with it).
+/// socket for connections that comes with it; whether backend connections may go there
+/// too, the `ready` line says).
 fn converse(
     listener: &UnixListener,
     child: &mut std::process::Child,
     sockets: Vec<(SocketAddr, OwnedFd)>,
-) -> Result<(UnixStream, Option<OwnedFd>), String> {
+) -> Result<(UnixStream, Option<crate::handoff::Successor>), String> {
     let deadline = Instant::now() + READY_WITHIN;
     let exited = |child: &mut std::process::Child| -> Option<String> {
         match child.try_wait() {
@@ -281,6 +283,12 @@ fn converse(
                     let l: Vec<u8> = line.drain(..=end).collect();
                     if l.starts_with(b"ready") {
                         link.set_read_timeout(None).map_err(|e| e.to_string())?;
+                        let backends = l
+                            .split(|b| b.is_ascii_whitespace())
+                            .any(|w| w == b"backends");
+                        let next = next
+                            .take()
+                            .map(|s| crate::handoff::Successor::new(s, backends));
                         return Ok((link, next));
                     }
                 }

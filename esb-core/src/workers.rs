@@ -77,6 +77,16 @@ pub fn current() -> Option<usize> {
     INDEX.with(|c| c.get())
 }
 
+/// `stream` on the reactor of worker `worker` (of the current runtime for `None`, or when
+/// there are no workers): the connection is then driven by the tasks of that worker.
+pub fn register(worker: Option<usize>, stream: std::net::TcpStream) -> std::io::Result<TcpStream> {
+    let handle = worker
+        .and_then(|i| WORKERS.get()?.get(i))
+        .map(|w| &w.handle);
+    let _entered = handle.map(Handle::enter);
+    TcpStream::from_std(stream)
+}
+
 /// Serves an accepted client connection on the worker serving the fewest connections:
 /// the socket moves to that worker's reactor and `serve` runs there (on the current
 /// runtime when there are no workers).

@@ -353,11 +353,21 @@ fn started_from_a_copy() -> (tempfile::TempDir, std::path::PathBuf, TempConf, Es
 fn started_from_a_copy_on(
     conf: TempConf,
 ) -> (tempfile::TempDir, std::path::PathBuf, TempConf, Esb, Mgmt) {
+    started_from_a_copy_with(conf, &[])
+}
+
+/// As [`started_from_a_copy_on`], with `args` for esb (the new binary of an upgrade gets
+/// the same).
+fn started_from_a_copy_with(
+    conf: TempConf,
+    args: &[&str],
+) -> (tempfile::TempDir, std::path::PathBuf, TempConf, Esb, Mgmt) {
     let (dir, bin) = binary_copy();
     let esb = Esb::start_with(
         &conf,
         e2e::EsbOptions {
             bin: Some(bin.clone()),
+            args: args.iter().map(|a| a.to_string()).collect(),
             ..e2e::EsbOptions::default()
         },
     );
@@ -513,6 +523,68 @@ fn a_binary_upgrade_passes_client_connections_on_open() {
     let metrics = mgmt.monitor("GET", "/metrics").send().text();
     assert!(
         metrics.contains("esb_transport_connections_adopted_total{transport=\"web\"} 2"),
+        "{metrics}"
+    );
+}
+
+#[test]
+fn a_binary_upgrade_passes_the_backend_connections_on_open() {
+    let fast = e2e::Backend::fixed(200, "fast").start();
+    let slow = e2e::backend::Backend::fixed(200, "slow")
+        .delay(std::time::Duration::from_millis(700))
+        .start();
+    let unit = format!(
+        "version = \"1\"\n\n[[proxy]]\nname = \"f\"\npath = \"/fast\"\nendpoint = \"fast\"\n\n\
+         [[proxy]]\nname = \"s\"\npath = \"/slow\"\nendpoint = \"slow\"\n\n\
+         [[endpoint]]\nname = \"fast\"\naddresses = [\"{}\"]\n\n\
+         [[endpoint]]\nname = \"slow\"\naddresses = [\"{}\"]\n",
+        fast.url(),
+        slow.url()
+    );
+    // Idle backend connections are kept per data-plane worker thread: with one, the count
+    // is exact.
+    let (_bin_dir, bin, conf, esb, mgmt) =
+        started_from_a_copy_with(conf().unit("u", &unit), &["--workers", "1"]);
+    let mut client = keep_alive(&conf);
+    for _ in 0..3 {
+        let r = exchange(&mut client, "/fast").unwrap();
+        assert_eq!((r.status, r.text()), (200, "fast".into()));
+    }
+    // The fast backend's connection is idle when the upgrade comes; the slow one's carries
+    // a request, and goes idle only after the new process serves.
+    let mut busy = keep_alive(&conf);
+    {
+        use std::io::Write;
+        write!(busy.get_mut(), "GET /slow HTTP/1.1\r\nHost: esb\r\n\r\n").unwrap();
+    }
+    wait_until("the slow request to reach its backend", WAIT, || {
+        slow.in_flight() == 1
+    });
+    assert_eq!((fast.connections(), slow.connections()), (1, 1));
+    replace_file(&bin, e2e::esb::esb_bin());
+    let old = esb.pid();
+    let o = mgmt.exec_ok("esb:type=Server", "upgrade", json!([]));
+    assert_eq!(o["outcome"], "upgraded", "{o:#}\n{}", esb.log());
+    let _guard = Upgraded(o["pid"].as_i64().unwrap() as i32);
+    let (r, _) = e2e::http1::read_response(&mut busy, false).unwrap();
+    assert_eq!((r.status, r.text()), (200, "slow".into()));
+    wait_until("the old process to exit", WAIT, || !alive(old));
+    // The new process serves both backends on the connections the old one opened.
+    for _ in 0..3 {
+        let r = exchange(&mut client, "/fast").unwrap();
+        assert_eq!((r.status, r.text()), (200, "fast".into()), "{}", esb.log());
+    }
+    let r = exchange(&mut busy, "/slow").unwrap();
+    assert_eq!((r.status, r.text()), (200, "slow".into()), "{}", esb.log());
+    assert_eq!(
+        (fast.connections(), slow.connections()),
+        (1, 1),
+        "backend connections opened across the upgrade (fast, slow)\n{}",
+        esb.log()
+    );
+    let metrics = mgmt.monitor("GET", "/metrics").send().text();
+    assert!(
+        metrics.contains("esb_backend_connections_adopted_total 2"),
         "{metrics}"
     );
 }

@@ -257,6 +257,11 @@ impl Engine {
         }
     }
 
+    /// The outbound clients and their connection pools.
+    pub fn clients(&self) -> &Clients {
+        &self.clients
+    }
+
     /// The directory of `unit`, once its name is known to be safe: every way from a unit
     /// name to the file system goes through here.
     pub fn unit_dir(&self, unit: &str) -> Result<PathBuf, Diagnostic> {

@@ -138,6 +138,16 @@ fn server_families(server: &Server) -> Vec<Family> {
         family("esb_up", "gauge", "1 while the server runs."),
         family("esb_maintenance", "gauge", "1 in server maintenance."),
         family("esb_uptime_seconds", "gauge", "Seconds since start."),
+        family(
+            "esb_backend_connections_opened_total",
+            "counter",
+            "Connections opened to backends.",
+        ),
+        family(
+            "esb_backend_connections_adopted_total",
+            "counter",
+            "Idle backend connections taken over from the process a binary upgrade replaced.",
+        ),
     ];
     server_fams[0].lines.push("esb_up 1".into());
     server_fams[1].lines.push(format!(
@@ -148,6 +158,13 @@ fn server_families(server: &Server) -> Vec<Family> {
         "esb_uptime_seconds {}",
         server.started.elapsed().as_secs()
     ));
+    let (opened, adopted) = server.engine.clients().connections();
+    server_fams[3]
+        .lines
+        .push(format!("esb_backend_connections_opened_total {opened}"));
+    server_fams[4]
+        .lines
+        .push(format!("esb_backend_connections_adopted_total {adopted}"));
     server_fams
 }
 

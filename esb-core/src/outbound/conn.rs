@@ -16,6 +16,7 @@ use http::{HeaderName, HeaderValue, Method, Request, StatusCode, Version};
 use std::future::poll_fn;
 use std::io;
 use std::mem::MaybeUninit;
+use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 use tokio::io::AsyncWrite;
@@ -29,6 +30,9 @@ pub struct Conn {
     io: Stream,
     /// Bytes read and not consumed yet: the rest of a head, body bytes.
     pub buf: BytesMut,
+    /// The socket of a plain-TCP connection (one a binary upgrade can pass on), open for as
+    /// long as `io` is.
+    tcp: Option<RawFd>,
 }
 
 /// How the fields of a response head are handed on.
@@ -70,7 +74,23 @@ impl Conn {
         Conn {
             io,
             buf: BytesMut::new(),
+            tcp: None,
         }
+    }
+
+    /// A plain-TCP connection.
+    pub fn tcp(stream: tokio::net::TcpStream) -> Conn {
+        let fd = stream.as_raw_fd();
+        Conn {
+            tcp: Some(fd),
+            ..Conn::new(Box::new(stream))
+        }
+    }
+
+    /// The socket of a plain-TCP connection, valid while `self` lives.
+    pub fn tcp_fd(&self) -> Option<BorrowedFd<'_>> {
+        // SAFETY: `io` owns the descriptor and lives as long as the borrow of `self`.
+        self.tcp.map(|fd| unsafe { BorrowedFd::borrow_raw(fd) })
     }
 
     /// Whether an idle connection can carry a request: the backend has neither closed it
@@ -92,12 +112,13 @@ impl Conn {
     /// (for a request body that is still being sent when the answer comes). The halves are
     /// not put together again: such a connection is not reused.
     pub fn split(self) -> (Box<Conn>, Writer) {
-        let Conn { io, buf } = self;
+        let Conn { io, buf, .. } = self;
         let (r, w) = tokio::io::split(io);
         (
             Box::new(Conn {
                 io: Box::new(ReadOnly(r)),
                 buf,
+                tcp: None,
             }),
             Writer(w),
         )

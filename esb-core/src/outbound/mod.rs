@@ -7,7 +7,9 @@
 //! the backend closed is dropped at checkout; a request a pooled connection could not
 //! carry (the backend closed it meanwhile) goes out on another one when it can be sent
 //! again: its bytes were all written at once, and either nothing could be written or the
-//! method is idempotent. Idle connections are closed after [`IDLE_TIMEOUT`].
+//! method is idempotent. Idle connections are closed after [`IDLE_TIMEOUT`]. A binary
+//! upgrade takes the idle plain-TCP ones out ([`HttpClient::take_idle`]) and passes them to
+//! the new process, whose pools take them in ([`HttpClient::adopt_idle`]).
 
 pub mod conn;
 pub mod response;
@@ -79,7 +81,14 @@ struct Inner {
     tls: OnceLock<Result<tokio_rustls::TlsConnector, String>>,
     make_tls: MakeTls,
     pools: Mutex<HashMap<(bool, Authority), Arc<Pool>>>,
+    /// Set by a binary upgrade: where plain-TCP connections go instead of back into their
+    /// pool ([`HttpClient::pass_idle_to`]).
+    pass_on: Arc<OnceLock<PassOn>>,
 }
+
+/// Takes an idle connection to an address (`host:port`) off the pool's hands: true once it
+/// has (the connection is then dropped: its descriptor lives on elsewhere).
+pub type PassOn = Box<dyn Fn(&str, &Conn) -> bool + Send + Sync>;
 
 /// Makes a client's TLS setup (the trusted roots are read from disk).
 pub type MakeTls = Box<dyn Fn() -> Result<Arc<rustls::ClientConfig>, String> + Send + Sync>;
@@ -98,7 +107,11 @@ struct Pool {
     /// Idle connections by worker thread ([`crate::workers`]), and a last list for every
     /// other thread: a request takes a connection its own thread drives.
     idle: Box<[Mutex<Vec<Idle>>]>,
+    /// The client's [`Inner::pass_on`].
+    pass_on: Arc<OnceLock<PassOn>>,
     opened: AtomicU64,
+    /// Connections taken over from the process a binary upgrade replaced.
+    adopted: AtomicU64,
 }
 
 struct Idle {
@@ -118,6 +131,7 @@ impl HttpClient {
                 tls: OnceLock::new(),
                 make_tls,
                 pools: Mutex::default(),
+                pass_on: Arc::default(),
             }),
         }
     }
@@ -133,10 +147,65 @@ impl HttpClient {
             .map_err(Clone::clone)
     }
 
-    /// Connections opened so far to every address (for tests and diagnostics).
-    pub fn connections_opened(&self) -> u64 {
+    /// Connections opened so far to every address, and those taken over from the process
+    /// a binary upgrade replaced.
+    pub fn connections_opened(&self) -> (u64, u64) {
         let pools = self.inner.pools.lock().expect("pools");
-        pools.values().map(|p| p.opened.load(Relaxed)).sum()
+        pools.values().fold((0, 0), |(o, a), p| {
+            (o + p.opened.load(Relaxed), a + p.adopted.load(Relaxed))
+        })
+    }
+
+    /// From now on every plain-TCP connection that goes idle is offered to `pass_on` instead
+    /// of its pool (a binary upgrade: the new process serves); set once.
+    pub fn pass_idle_to(&self, pass_on: PassOn) {
+        let _ = self.inner.pass_on.set(pass_on);
+    }
+
+    /// Takes every idle plain-TCP connection that is still usable out of the pools, with
+    /// its address (`host:port`), for a binary upgrade to pass on.
+    pub fn take_idle(&self) -> Vec<(String, Box<Conn>)> {
+        let pools = self.inner.pools.lock().expect("pools");
+        let mut taken = Vec::new();
+        for ((https, authority), pool) in pools.iter() {
+            if *https {
+                continue;
+            }
+            for idle in &pool.idle {
+                let list = std::mem::take(&mut *idle.lock().expect("pool"));
+                taken.extend(
+                    list.into_iter()
+                        .filter_map(|mut i| i.conn.is_usable().then_some(i.conn))
+                        .filter(|c| c.tcp_fd().is_some())
+                        .map(|c| (authority.as_str().to_owned(), c)),
+                );
+            }
+        }
+        taken
+    }
+
+    /// Makes `stream`, an idle connection to `address` (`host:port`) that the process a
+    /// binary upgrade replaced passed on, an idle connection of this client, on the worker
+    /// thread that has the fewest idle ones to that address.
+    pub fn adopt_idle(&self, address: &str, stream: std::net::TcpStream) -> Result<(), String> {
+        let uri: Uri = format!("http://{address}/")
+            .parse()
+            .map_err(|e| format!("backend address {address}: {e}"))?;
+        let pool = self.pool(&uri).map_err(|e| e.to_string())?;
+        let worker =
+            (0..pool.idle.len() - 1).min_by_key(|&w| pool.idle[w].lock().expect("pool").len());
+        stream
+            .set_nonblocking(true)
+            .map_err(|e| format!("backend connection to {address}: {e}"))?;
+        let stream = crate::workers::register(worker, stream)
+            .map_err(|e| format!("backend connection to {address}: {e}"))?;
+        let list = &pool.idle[worker.unwrap_or(pool.idle.len() - 1)];
+        list.lock().expect("pool").push(Idle {
+            conn: Box::new(Conn::tcp(stream)),
+            since_ms: coarse_now_ms(),
+        });
+        pool.adopted.fetch_add(1, Relaxed);
+        Ok(())
     }
 
     /// Sends a request whose URI is absolute (`http://host:port/path`); it goes out in
@@ -282,7 +351,9 @@ impl HttpClient {
             idle: (0..=crate::workers::count())
                 .map(|_| Mutex::default())
                 .collect(),
+            pass_on: self.inner.pass_on.clone(),
             opened: AtomicU64::new(0),
+            adopted: AtomicU64::new(0),
         });
         pools.insert((https, authority.clone()), pool.clone());
         spawn_reaper(Arc::downgrade(&pool));
@@ -309,18 +380,16 @@ impl HttpClient {
         let _ = socket2::SockRef::from(&stream)
             .set_tcp_keepalive(&socket2::TcpKeepalive::new().with_time(Duration::from_secs(60)));
         pool.opened.fetch_add(1, Relaxed);
-        let io: Box<dyn crate::http1::Io + Sync> = if pool.https {
-            let tls = self
-                .tls()
-                .map_err(|e| RequestError::Tls(std::io::Error::other(e)))?
-                .connect(pool.server_name.clone(), stream)
-                .await
-                .map_err(RequestError::Tls)?;
-            Box::new(tls)
-        } else {
-            Box::new(stream)
-        };
-        Ok(Box::new(Conn::new(io)))
+        if !pool.https {
+            return Ok(Box::new(Conn::tcp(stream)));
+        }
+        let tls = self
+            .tls()
+            .map_err(|e| RequestError::Tls(std::io::Error::other(e)))?
+            .connect(pool.server_name.clone(), stream)
+            .await
+            .map_err(RequestError::Tls)?;
+        Ok(Box::new(Conn::new(Box::new(tls))))
     }
 }
 
@@ -338,6 +407,11 @@ impl Pool {
     }
 
     fn put_back(&self, mut conn: Box<Conn>) {
+        if let Some(pass) = self.pass_on.get() {
+            if !self.https && conn.is_usable() && pass(self.address(), &conn) {
+                return;
+            }
+        }
         conn.trim_buffer();
         let mut idle = self.local().lock().expect("pool");
         // The oldest entry is the least likely to be used again: drop it when the backend
@@ -361,6 +435,11 @@ impl Pool {
                 .expect("pool")
                 .retain_mut(|i| now.saturating_sub(i.since_ms) <= idle_ms() && i.conn.is_usable());
         }
+    }
+
+    /// `host:port` as the pool's addresses name it.
+    fn address(&self) -> &str {
+        self.host.to_str().unwrap_or_default()
     }
 
     /// The idle connections of the calling thread.
