@@ -77,27 +77,6 @@ impl Clients {
         taken
     }
 
-    /// From now on every plain-TCP backend connection that goes idle is offered to
-    /// `pass_on` (with its client's key and its address) instead of its pool.
-    pub fn pass_idle_to(
-        &self,
-        pass_on: impl Fn(&ClientKey, &str, &crate::outbound::conn::Conn) -> bool
-            + Clone
-            + Send
-            + Sync
-            + 'static,
-    ) {
-        let cache = self.cache.lock().expect("client cache");
-        for ((connect_timeout, ca_file), client) in cache.iter() {
-            let key = ClientKey {
-                connect_timeout: *connect_timeout,
-                ca_file: ca_file.clone(),
-            };
-            let pass_on = pass_on.clone();
-            client.pass_idle_to(Box::new(move |address, conn| pass_on(&key, address, conn)));
-        }
-    }
-
     /// Makes `stream` an idle connection to `address` of the client `key` names — if this
     /// configuration has such a client (an endpoint uses it); else the connection closes.
     pub fn adopt_idle(

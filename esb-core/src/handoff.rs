@@ -10,8 +10,9 @@
 //! The idle backend connections of the plain-HTTP pools go the same way (those idle when
 //! the hand-off starts, before the first client connection, and those that went idle while
 //! the old process finished its last exchanges, before it exits), each with the key of its
-//! client and its address: the new process's requests find them in its pools, so an
-//! upgrade opens no backend connection and leaves no TIME_WAIT behind.
+//! client and its address, many in one message: the new process's requests find them in
+//! its pools, so an upgrade opens few backend connections (those its first requests need
+//! before the old process's last exchanges end) and closes none.
 //!
 //! What cannot be passed is closed after an exchange as before (`Connection: close`,
 //! spread over the handover window): TLS connections (their session lives in the old
@@ -24,6 +25,7 @@ use serde::{Deserialize, Serialize};
 use std::io::{IoSlice, IoSliceMut};
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::unix::AsyncFd;
@@ -45,14 +47,20 @@ enum Passed {
         /// listeners are handed over by, too).
         listener: SocketAddr,
     },
-    /// An idle connection to a backend.
-    Backend {
-        /// The client whose pool it was in.
-        client: ClientKey,
-        /// `host:port` of the pool.
-        backend: String,
-    },
+    /// Idle connections to backends, one per descriptor that comes with the message.
+    Backends { backends: Vec<Backend> },
 }
+
+/// An idle backend connection: the client whose pool it was in, and the pool's address.
+#[derive(Debug, Serialize, Deserialize)]
+struct Backend {
+    client: ClientKey,
+    /// `host:port`.
+    backend: String,
+}
+
+/// Most backend connections in one message (SCM_RIGHTS takes up to 253 descriptors).
+const BACKENDS_PER_MESSAGE: usize = 64;
 
 /// Makes the pair: the end the new process keeps, and the end it sends to the old one.
 pub fn pair() -> std::io::Result<(OwnedFd, OwnedFd)> {
@@ -70,82 +78,86 @@ pub struct Successor {
     sock: OwnedFd,
     /// The new process takes idle backend connections too (an older binary does not).
     backends: bool,
+    /// Backend connections passed so far.
+    backends_passed: std::sync::atomic::AtomicU64,
 }
 
 impl Successor {
     pub fn new(sock: OwnedFd, backends: bool) -> Successor {
-        Successor { sock, backends }
+        Successor {
+            sock,
+            backends,
+            backends_passed: Default::default(),
+        }
+    }
+
+    /// Backend connections passed so far.
+    pub fn backends_passed(&self) -> u64 {
+        self.backends_passed.load(Relaxed)
     }
 
     /// Passes the client connection `fd` of the transport bound as `listener`; true once
     /// the new process has it (the caller then drops its descriptor without a shutdown).
     pub async fn pass(&self, listener: SocketAddr, fd: BorrowedFd<'_>) -> bool {
-        self.send(&Passed::Client { listener }, fd).await
+        self.send(&Passed::Client { listener }, &[fd]).await
     }
 
-    /// Passes every idle backend connection of `clients`' plain-HTTP pools, and from then
-    /// on each one as it goes idle (those that cannot go at once stay in their pool for the
-    /// next call). Each one's descriptor is closed here once sent; returns how many went now.
-    pub async fn pass_backends(self: &Arc<Self>, clients: &Clients) -> u64 {
+    /// Passes every idle backend connection of `clients`' plain-HTTP pools, a few messages
+    /// for all of them (each one's descriptor is closed here once sent; those that cannot
+    /// be sent close); returns how many went.
+    pub async fn pass_backends(&self, clients: &Clients) -> u64 {
         if !self.backends {
             return 0;
         }
-        let me = Arc::downgrade(self);
-        clients.pass_idle_to(move |client, backend, conn| {
-            let (Some(me), Some(fd)) = (me.upgrade(), conn.tcp_fd()) else {
-                return false;
-            };
-            let message = Passed::Backend {
-                client: client.clone(),
-                backend: backend.to_owned(),
-            };
-            me.send_now(&message, fd).is_ok()
-        });
+        let idle = clients.take_idle();
         let mut passed = 0;
-        for (client, backend, conn) in clients.take_idle() {
-            let Some(fd) = conn.tcp_fd() else { continue };
-            if self.send(&Passed::Backend { client, backend }, fd).await {
-                passed += 1;
+        for chunk in idle.chunks(BACKENDS_PER_MESSAGE) {
+            let (backends, fds): (Vec<Backend>, Vec<BorrowedFd<'_>>) = chunk
+                .iter()
+                .filter_map(|(client, backend, conn)| {
+                    let b = Backend {
+                        client: client.clone(),
+                        backend: backend.clone(),
+                    };
+                    conn.tcp_fd().map(|fd| (b, fd))
+                })
+                .unzip();
+            let n = fds.len() as u64;
+            if self.send(&Passed::Backends { backends }, &fds).await {
+                passed += n;
             }
         }
+        self.backends_passed.fetch_add(passed, Relaxed);
         passed
     }
 
-    /// Sends `message` with `fd`, waiting up to [`SEND_WITHIN`] for room in the queue.
-    async fn send(&self, message: &Passed, fd: BorrowedFd<'_>) -> bool {
+    /// Sends `message` with `fds`, waiting up to [`SEND_WITHIN`] for room in the queue.
+    async fn send(&self, message: &Passed, fds: &[BorrowedFd<'_>]) -> bool {
+        // A CA file's path that is not UTF-8 has no JSON: those connections close.
+        let Ok(payload) = serde_json::to_vec(message) else {
+            return false;
+        };
+        let raw: Vec<RawFd> = fds.iter().map(|fd| fd.as_raw_fd()).collect();
         let deadline = tokio::time::Instant::now() + SEND_WITHIN;
         loop {
-            match self.send_now(message, fd) {
-                Ok(()) => return true,
+            let sent = sock::sendmsg::<()>(
+                self.sock.as_raw_fd(),
+                &[IoSlice::new(&payload)],
+                &[ControlMessage::ScmRights(&raw)],
+                MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL,
+                None,
+            );
+            match sent {
+                Ok(_) => return true,
+                Err(nix::errno::Errno::EINTR) => continue,
                 // The new process's queue is full: it empties it at once.
                 Err(nix::errno::Errno::EAGAIN) if tokio::time::Instant::now() < deadline => {
                     tokio::time::sleep(Duration::from_millis(1)).await;
                 }
                 Err(e) => {
-                    tracing::debug!("cannot pass a connection to the new process: {e}");
+                    tracing::debug!("cannot pass connections to the new process: {e}");
                     return false;
                 }
-            }
-        }
-    }
-
-    /// One attempt at sending `message` with `fd`.
-    fn send_now(&self, message: &Passed, fd: BorrowedFd<'_>) -> nix::Result<()> {
-        // A CA file's path that is not UTF-8 has no JSON: that connection closes.
-        let payload = serde_json::to_vec(message).map_err(|_| nix::errno::Errno::EINVAL)?;
-        let fds = [fd.as_raw_fd()];
-        loop {
-            let sent = sock::sendmsg::<()>(
-                self.sock.as_raw_fd(),
-                &[IoSlice::new(&payload)],
-                &[ControlMessage::ScmRights(&fds)],
-                MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL,
-                None,
-            );
-            match sent {
-                Ok(_) => return Ok(()),
-                Err(nix::errno::Errno::EINTR) => continue,
-                Err(e) => return Err(e),
             }
         }
     }
@@ -172,7 +184,7 @@ pub fn adopt(sock: OwnedFd, server: Arc<Server>) {
                     break;
                 }
             };
-            let (message, fd) = match receive(sock.get_ref().as_raw_fd()) {
+            let (message, fds) = match receive(sock.get_ref().as_raw_fd()) {
                 Ok(Some(x)) => x,
                 // The old process closed its end: every connection it had to pass is here.
                 Ok(None) => break,
@@ -186,26 +198,29 @@ pub fn adopt(sock: OwnedFd, server: Arc<Server>) {
                     break;
                 }
             };
-            let Some(fd) = fd else { continue };
-            let stream = std::net::TcpStream::from(fd);
+            let mut streams = fds.into_iter().map(std::net::TcpStream::from);
             match message {
-                Some(Passed::Backend { client, backend }) => {
-                    match server.engine.clients().adopt_idle(client, &backend, stream) {
-                        Ok(()) => backends += 1,
-                        // Closed: the backend sees an idle connection end.
-                        Err(e) => tracing::debug!(
-                            %backend,
-                            "binary upgrade: a backend connection the old process passed is closed: {e}"
-                        ),
+                Some(Passed::Backends { backends: list }) => {
+                    let clients = server.engine.clients();
+                    for (Backend { client, backend }, stream) in list.into_iter().zip(streams) {
+                        match clients.adopt_idle(client, &backend, stream) {
+                            Ok(()) => backends += 1,
+                            // Closed: the backend sees an idle connection end.
+                            Err(e) => tracing::debug!(
+                                %backend,
+                                "binary upgrade: a backend connection the old process passed is closed: {e}"
+                            ),
+                        }
                     }
                 }
                 Some(Passed::Client { listener }) => {
+                    let Some(stream) = streams.next() else { continue };
                     if adopt_client(&server, listener, stream).await {
                         adopted += 1;
                     }
                 }
                 None => tracing::warn!(
-                    "binary upgrade: the old process passed a connection with a message this binary does not know; closed"
+                    "binary upgrade: the old process passed connections with a message this binary does not know; closed"
                 ),
             }
         }
@@ -243,19 +258,18 @@ async fn adopt_client(
     true
 }
 
-/// One message: what it says (if it parses) and the socket (if one came; any other is
-/// closed); `None` at the end.
-type Received = Option<(Option<Passed>, Option<OwnedFd>)>;
+/// One message: what it says (if it parses) and the sockets that came with it; `None` at
+/// the end.
+type Received = Option<(Option<Passed>, Vec<OwnedFd>)>;
 
 fn receive(fd: RawFd) -> Result<Received, nix::errno::Errno> {
-    let mut buf = [0u8; 8192];
-    let mut cmsg = nix::cmsg_space!([RawFd; 4]);
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut cmsg = nix::cmsg_space!([RawFd; BACKENDS_PER_MESSAGE]);
     let (n, fds) = recv_with_fds(fd, &mut buf, &mut cmsg, MsgFlags::MSG_DONTWAIT)?;
-    let socket = fds.into_iter().next();
-    if n == 0 && socket.is_none() {
+    if n == 0 && fds.is_empty() {
         return Ok(None);
     }
-    Ok(Some((serde_json::from_slice(&buf[..n]).ok(), socket)))
+    Ok(Some((serde_json::from_slice(&buf[..n]).ok(), fds)))
 }
 
 /// One `recvmsg` on the Unix socket `fd` into `buf`: the bytes read and every descriptor

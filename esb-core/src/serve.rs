@@ -164,10 +164,10 @@ impl Server {
             self.engine.stop_tasks().await;
             crate::upgrade::release(link);
             self.drain_connections(graceful, drain).await;
-            // The backend connections the last exchanges put back go on, too.
-            if let Some(next) = self.successor.get() {
-                let more = next.pass_backends(self.engine.clients()).await;
-                self.backends_passed.fetch_add(more, Relaxed);
+            // The backend connections its last exchanges put back go on, too.
+            let next = self.successor.get();
+            if let Some(next) = next {
+                next.pass_backends(self.engine.clients()).await;
             }
             let passed: u64 = self
                 .transports
@@ -176,7 +176,7 @@ impl Server {
                 .sum();
             tracing::info!(
                 passed,
-                backends = self.backends_passed.load(Relaxed),
+                backends = next.map_or(0, |n| n.backends_passed()),
                 "binary upgrade: client and idle backend connections passed on to the new process, open"
             );
             // Nothing left to serve: the exit yields the core to the new process.

@@ -96,8 +96,6 @@ pub struct Server {
     pub(crate) upgraded: Mutex<Option<std::os::unix::net::UnixStream>>,
     /// Where a binary upgrade passes connections, once the new process serves.
     pub(crate) successor: std::sync::OnceLock<Arc<crate::handoff::Successor>>,
-    /// Idle backend connections passed on to it.
-    pub(crate) backends_passed: std::sync::atomic::AtomicU64,
     mgmt_fd: Option<std::os::fd::RawFd>,
     /// The hot deployer's file watcher of this generation, from the first time hot deploy is
     /// on (a server that never hot-deploys runs no watcher threads) until `serve` ends.
@@ -255,7 +253,6 @@ impl Server {
             upgrading: AtomicBool::new(false),
             upgraded: Mutex::new(None),
             successor: Default::default(),
-            backends_passed: Default::default(),
             watcher: Mutex::new(Watching::Idle),
             mgmt_fd,
         });
@@ -338,9 +335,9 @@ impl Server {
         *self.upgraded.lock().expect("upgraded") = Some(link);
         let next = next.map(Arc::new);
         if let Some(n) = &next {
-            // First: the requests of the first client connections passed find them there.
-            let passed = n.pass_backends(self.engine.clients()).await;
-            self.backends_passed.fetch_add(passed, Relaxed);
+            // The idle backend connections go first (in a message or two), so that the
+            // first requests the new process reads find them in its pools.
+            n.pass_backends(self.engine.clients()).await;
             let _ = self.successor.set(n.clone());
         }
         for t in &self.transports {

@@ -81,14 +81,7 @@ struct Inner {
     tls: OnceLock<Result<tokio_rustls::TlsConnector, String>>,
     make_tls: MakeTls,
     pools: Mutex<HashMap<(bool, Authority), Arc<Pool>>>,
-    /// Set by a binary upgrade: where plain-TCP connections go instead of back into their
-    /// pool ([`HttpClient::pass_idle_to`]).
-    pass_on: Arc<OnceLock<PassOn>>,
 }
-
-/// Takes an idle connection to an address (`host:port`) off the pool's hands: true once it
-/// has (the connection is then dropped: its descriptor lives on elsewhere).
-pub type PassOn = Box<dyn Fn(&str, &Conn) -> bool + Send + Sync>;
 
 /// Makes a client's TLS setup (the trusted roots are read from disk).
 pub type MakeTls = Box<dyn Fn() -> Result<Arc<rustls::ClientConfig>, String> + Send + Sync>;
@@ -107,8 +100,6 @@ struct Pool {
     /// Idle connections by worker thread ([`crate::workers`]), and a last list for every
     /// other thread: a request takes a connection its own thread drives.
     idle: Box<[Mutex<Vec<Idle>>]>,
-    /// The client's [`Inner::pass_on`].
-    pass_on: Arc<OnceLock<PassOn>>,
     opened: AtomicU64,
     /// Connections taken over from the process a binary upgrade replaced.
     adopted: AtomicU64,
@@ -131,7 +122,6 @@ impl HttpClient {
                 tls: OnceLock::new(),
                 make_tls,
                 pools: Mutex::default(),
-                pass_on: Arc::default(),
             }),
         }
     }
@@ -154,12 +144,6 @@ impl HttpClient {
         pools.values().fold((0, 0), |(o, a), p| {
             (o + p.opened.load(Relaxed), a + p.adopted.load(Relaxed))
         })
-    }
-
-    /// From now on every plain-TCP connection that goes idle is offered to `pass_on` instead
-    /// of its pool (a binary upgrade: the new process serves); set once.
-    pub fn pass_idle_to(&self, pass_on: PassOn) {
-        let _ = self.inner.pass_on.set(pass_on);
     }
 
     /// Takes every idle plain-TCP connection that is still usable out of the pools, with
@@ -351,7 +335,6 @@ impl HttpClient {
             idle: (0..=crate::workers::count())
                 .map(|_| Mutex::default())
                 .collect(),
-            pass_on: self.inner.pass_on.clone(),
             opened: AtomicU64::new(0),
             adopted: AtomicU64::new(0),
         });
@@ -407,11 +390,6 @@ impl Pool {
     }
 
     fn put_back(&self, mut conn: Box<Conn>) {
-        if let Some(pass) = self.pass_on.get() {
-            if !self.https && conn.is_usable() && pass(self.address(), &conn) {
-                return;
-            }
-        }
         conn.trim_buffer();
         let mut idle = self.local().lock().expect("pool");
         // The oldest entry is the least likely to be used again: drop it when the backend
@@ -435,11 +413,6 @@ impl Pool {
                 .expect("pool")
                 .retain_mut(|i| now.saturating_sub(i.since_ms) <= idle_ms() && i.conn.is_usable());
         }
-    }
-
-    /// `host:port` as the pool's addresses name it.
-    fn address(&self) -> &str {
-        self.host.to_str().unwrap_or_default()
     }
 
     /// The idle connections of the calling thread.
@@ -625,5 +598,84 @@ impl Drop for Exchange {
             // Read to its end, the body has put the connection back; otherwise it closes.
             let _ = drained.await;
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+    use std::sync::atomic::AtomicUsize;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A keep-alive backend answering `ok` to every request; counts its connections.
+    async fn backend() -> (String, Arc<AtomicUsize>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let count = accepted.clone();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                count.fetch_add(1, Relaxed);
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 1024];
+                    while let Ok(n) = s.read(&mut chunk).await {
+                        if n == 0 {
+                            return;
+                        }
+                        buf.extend_from_slice(&chunk[..n]);
+                        while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                            buf.drain(..end + 4);
+                            let answer = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+                            if s.write_all(answer).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        (address, accepted)
+    }
+
+    fn client() -> HttpClient {
+        HttpClient::new(
+            Duration::from_secs(1),
+            Box::new(|| Err("no TLS here".into())),
+        )
+    }
+
+    async fn get(client: &HttpClient, address: &str) -> String {
+        let req = Request::get(format!("http://{address}/"))
+            .body(crate::body::empty())
+            .unwrap();
+        let body = client.request(req).await.unwrap().into_body();
+        let bytes = body.collect().await.unwrap().to_bytes();
+        String::from_utf8(bytes.to_vec()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn idle_connections_taken_out_serve_another_client_that_adopts_them() {
+        let (address, accepted) = backend().await;
+        let old = client();
+        assert_eq!(get(&old, &address).await, "ok");
+        let taken = old.take_idle();
+        assert_eq!(taken.len(), 1);
+        assert_eq!(taken[0].0, address);
+        assert!(old.take_idle().is_empty(), "the pool gave it up");
+
+        // Another process's client stands for the new one: the descriptor goes over (here
+        // a duplicate), the old side's copy closes without a shutdown.
+        let new = client();
+        let fd = taken[0].1.tcp_fd().unwrap().try_clone_to_owned().unwrap();
+        drop(taken);
+        new.adopt_idle(&address, std::net::TcpStream::from(fd))
+            .unwrap();
+        for _ in 0..3 {
+            assert_eq!(get(&new, &address).await, "ok");
+        }
+        assert_eq!(accepted.load(Relaxed), 1, "no new backend connection");
+        assert_eq!(new.connections_opened(), (0, 1));
     }
 }
