@@ -176,6 +176,7 @@ pub fn adopt(sock: OwnedFd, server: Arc<Server>) {
             }
         };
         let (mut adopted, mut backends) = (0u64, 0u64);
+        let mut buf = vec![0u8; 64 * 1024];
         loop {
             let mut ready = match sock.readable().await {
                 Ok(r) => r,
@@ -184,7 +185,7 @@ pub fn adopt(sock: OwnedFd, server: Arc<Server>) {
                     break;
                 }
             };
-            let (message, fds) = match receive(sock.get_ref().as_raw_fd()) {
+            let (message, fds) = match receive(sock.get_ref().as_raw_fd(), &mut buf) {
                 Ok(Some(x)) => x,
                 // The old process closed its end: every connection it had to pass is here.
                 Ok(None) => break,
@@ -262,10 +263,10 @@ async fn adopt_client(
 /// the end.
 type Received = Option<(Option<Passed>, Vec<OwnedFd>)>;
 
-fn receive(fd: RawFd) -> Result<Received, nix::errno::Errno> {
-    let mut buf = vec![0u8; 64 * 1024];
+/// `buf` takes the message (64 KiB: a message of [`BACKENDS_PER_MESSAGE`] backends fits).
+fn receive(fd: RawFd, buf: &mut [u8]) -> Result<Received, nix::errno::Errno> {
     let mut cmsg = nix::cmsg_space!([RawFd; BACKENDS_PER_MESSAGE]);
-    let (n, fds) = recv_with_fds(fd, &mut buf, &mut cmsg, MsgFlags::MSG_DONTWAIT)?;
+    let (n, fds) = recv_with_fds(fd, buf, &mut cmsg, MsgFlags::MSG_DONTWAIT)?;
     if n == 0 && fds.is_empty() {
         return Ok(None);
     }
