@@ -25,7 +25,7 @@ pub enum ClientError {
 
 #[derive(Default)]
 pub struct Clients {
-    cache: Mutex<HashMap<(Duration, Option<PathBuf>), HttpClient>>,
+    cache: Mutex<HashMap<ClientKey, HttpClient>>,
 }
 
 impl Clients {
@@ -37,19 +37,22 @@ impl Clients {
         connect_timeout: Duration,
         ca_file: Option<PathBuf>,
     ) -> Result<HttpClient, ClientError> {
-        let key = (connect_timeout, ca_file);
+        let key = ClientKey {
+            connect_timeout,
+            ca_file,
+        };
         let mut cache = self.cache.lock().expect("client cache");
         if let Some(c) = cache.get(&key) {
             return Ok(c.clone());
         }
-        let client = if key.1.is_some() {
-            let config = tls_config(key.1.as_deref())?;
-            let client = HttpClient::new(key.0, Box::new(move || Ok(config.clone())));
+        let client = if key.ca_file.is_some() {
+            let config = tls_config(key.ca_file.as_deref())?;
+            let client = HttpClient::new(connect_timeout, Box::new(move || Ok(config.clone())));
             client.tls().map_err(ClientError::Tls)?;
             client
         } else {
             HttpClient::new(
-                key.0,
+                connect_timeout,
                 Box::new(|| tls_config(None).map_err(|e| e.to_string())),
             )
         };
@@ -62,11 +65,7 @@ impl Clients {
     pub fn take_idle(&self) -> Vec<(ClientKey, String, Box<crate::outbound::conn::Conn>)> {
         let cache = self.cache.lock().expect("client cache");
         let mut taken = Vec::new();
-        for ((connect_timeout, ca_file), client) in cache.iter() {
-            let key = ClientKey {
-                connect_timeout: *connect_timeout,
-                ca_file: ca_file.clone(),
-            };
+        for (key, client) in cache.iter() {
             taken.extend(
                 client
                     .take_idle()
@@ -89,7 +88,7 @@ impl Clients {
             .cache
             .lock()
             .expect("client cache")
-            .get(&(key.connect_timeout, key.ca_file))
+            .get(&key)
             .cloned()
             .ok_or("no endpoint of this configuration has that client")?;
         client.adopt_idle(address, stream)
@@ -108,7 +107,7 @@ impl Clients {
 
 /// What tells one client (and its pools) from another: its connect timeout and extra CA
 /// file.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct ClientKey {
     pub connect_timeout: Duration,
     pub ca_file: Option<PathBuf>,

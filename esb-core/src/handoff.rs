@@ -104,10 +104,10 @@ impl Successor {
 
     /// Passes every idle backend connection of `clients`' plain-HTTP pools, a few messages
     /// for all of them (each one's descriptor is closed here once sent; those that cannot
-    /// be sent close); returns how many went.
-    pub async fn pass_backends(&self, clients: &Clients) -> u64 {
+    /// be sent close); [`Self::backends_passed`] counts them.
+    pub async fn pass_backends(&self, clients: &Clients) {
         if !self.backends {
-            return 0;
+            return;
         }
         let idle = clients.take_idle();
         let mut passed = 0;
@@ -128,7 +128,6 @@ impl Successor {
             }
         }
         self.backends_passed.fetch_add(passed, Relaxed);
-        passed
     }
 
     /// Sends `message` with `fds`, waiting up to [`SEND_WITHIN`] for room in the queue.
