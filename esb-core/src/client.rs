@@ -76,6 +76,20 @@ impl Clients {
         taken
     }
 
+    /// One idle plain-TCP backend connection, from the pool with the most idle ones on the
+    /// calling thread ([`HttpClient::take_one_idle`]), with its client's key and address.
+    pub fn take_one_idle(&self) -> Option<(ClientKey, String, Box<crate::outbound::conn::Conn>)> {
+        let cache = self.cache.lock().expect("client cache");
+        let (key, client) = cache
+            .iter()
+            .map(|(key, client)| (client.idle_here(), key, client))
+            .filter(|(held, ..)| *held > 0)
+            .max_by_key(|(held, ..)| *held)
+            .map(|(_, key, client)| (key, client))?;
+        let (address, conn) = client.take_one_idle()?;
+        Some((key.clone(), address, conn))
+    }
+
     /// Makes `stream` an idle connection to `address` of the client `key` names — if this
     /// configuration has such a client (an endpoint uses it); else the connection closes.
     pub fn adopt_idle(

@@ -46,6 +46,9 @@ enum Passed {
         /// The configured bind of the transport that served the connection (the key
         /// listeners are handed over by, too).
         listener: SocketAddr,
+        /// An idle backend connection that comes along (its descriptor second).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        backend: Option<Backend>,
     },
     /// Idle connections to backends, one per descriptor that comes with the message.
     Backends { backends: Vec<Backend> },
@@ -78,15 +81,19 @@ pub struct Successor {
     sock: OwnedFd,
     /// The new process takes idle backend connections too (an older binary does not).
     backends: bool,
+    /// ... and one with each client connection ([`Self::pass`]; a binary before that
+    /// takes them only in messages of their own).
+    paired: bool,
     /// Backend connections passed so far.
     backends_passed: std::sync::atomic::AtomicU64,
 }
 
 impl Successor {
-    pub fn new(sock: OwnedFd, backends: bool) -> Successor {
+    pub fn new(sock: OwnedFd, backends: bool, paired: bool) -> Successor {
         Successor {
             sock,
             backends,
+            paired: backends && paired,
             backends_passed: Default::default(),
         }
     }
@@ -96,10 +103,53 @@ impl Successor {
         self.backends_passed.load(Relaxed)
     }
 
-    /// Passes the client connection `fd` of the transport bound as `listener`; true once
-    /// the new process has it (the caller then drops its descriptor without a shutdown).
-    pub async fn pass(&self, listener: SocketAddr, fd: BorrowedFd<'_>) -> bool {
-        self.send(&Passed::Client { listener }, &[fd]).await
+    /// Whether the idle backend connections go along with the client connections (then
+    /// only what is left after the drain goes in messages of their own).
+    pub fn paired(&self) -> bool {
+        self.paired
+    }
+
+    /// Passes the client connection `fd` of the transport bound as `listener`, with one
+    /// idle backend connection of `clients` where the new process takes them that way —
+    /// the one that client's last exchange most likely put back: so the old process keeps
+    /// as many as the clients it still serves need, and the new one gets them as its
+    /// clients come. True once the new process has the client connection (the caller then
+    /// drops its descriptor without a shutdown).
+    pub async fn pass(&self, listener: SocketAddr, fd: BorrowedFd<'_>, clients: &Clients) -> bool {
+        let along = self.paired.then(|| clients.take_one_idle()).flatten();
+        let Some((client, backend, conn)) = along else {
+            return self
+                .send(
+                    &Passed::Client {
+                        listener,
+                        backend: None,
+                    },
+                    &[fd],
+                )
+                .await;
+        };
+        let Some(backend_fd) = conn.tcp_fd() else {
+            return self
+                .send(
+                    &Passed::Client {
+                        listener,
+                        backend: None,
+                    },
+                    &[fd],
+                )
+                .await;
+        };
+        let message = Passed::Client {
+            listener,
+            backend: Some(Backend { client, backend }),
+        };
+        let sent = self.send(&message, &[fd, backend_fd]).await;
+        if sent {
+            self.backends_passed.fetch_add(1, Relaxed);
+        }
+        // Its descriptor closes here: the new process holds it, or it was not sent.
+        drop(conn);
+        sent
     }
 
     /// Passes every idle backend connection of `clients`' plain-HTTP pools, a few messages
@@ -213,8 +263,18 @@ pub fn adopt(sock: OwnedFd, server: Arc<Server>) {
                         }
                     }
                 }
-                Some(Passed::Client { listener }) => {
+                Some(Passed::Client { listener, backend }) => {
                     let Some(stream) = streams.next() else { continue };
+                    // The backend connection first: the client's next request finds it.
+                    if let (Some(Backend { client, backend }), Some(b)) = (backend, streams.next()) {
+                        match server.engine.clients().adopt_idle(client, &backend, b) {
+                            Ok(()) => backends += 1,
+                            Err(e) => tracing::debug!(
+                                %backend,
+                                "binary upgrade: a backend connection the old process passed is closed: {e}"
+                            ),
+                        }
+                    }
                     if adopt_client(&server, listener, stream).await {
                         adopted += 1;
                     }

@@ -137,7 +137,7 @@ fn serve(cli: Cli) -> ExitCode {
         clients: Default::default(),
     };
     let (mut first_pool, mut link) = match inherited {
-        Some(i) => (Some(i.pool), Some(i.link)),
+        Some(i) => (Some(i.pool), Some((i.link, i.nice))),
         None => (None, None),
     };
     // A warm restart (management `restart`) ends `serve` with `Exit::Restart`: the next
@@ -171,14 +171,14 @@ fn serve(cli: Cli) -> ExitCode {
             if let Some(tx) = ready.take() {
                 server.when_ready(tx);
             }
-            if let Some(link) = link.take() {
+            if let Some((link, nice)) = link.take() {
                 // Upgrade: tell the old process once this one serves.
                 let (tx, rx) = tokio::sync::oneshot::channel();
                 server.when_ready(tx);
                 let s = server.clone();
                 tokio::spawn(async move {
                     if let Ok(Ok(())) = rx.await {
-                        esb_core::upgrade::confirm(link, s).await;
+                        esb_core::upgrade::confirm(link, nice, s).await;
                     }
                 });
             }

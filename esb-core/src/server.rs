@@ -335,9 +335,12 @@ impl Server {
         *self.upgraded.lock().expect("upgraded") = Some(link);
         let next = next.map(Arc::new);
         if let Some(n) = &next {
-            // The idle backend connections go first (in a message or two), so that the
+            // The idle backend connections go with the client connections; to a binary
+            // that takes them only on their own, first (in a message or two), so that the
             // first requests the new process reads find them in its pools.
-            n.pass_backends(self.engine.clients()).await;
+            if !n.paired() {
+                n.pass_backends(self.engine.clients()).await;
+            }
             let _ = self.successor.set(n.clone());
         }
         for t in &self.transports {

@@ -357,7 +357,7 @@ impl TransportRuntime {
                 .tls
                 .is_none()
                 .then(|| std::os::fd::AsRawFd::as_raw_fd(&stream));
-            let hand_off = || me.hand_off(fd);
+            let hand_off = || me.hand_off(fd, engine.clients());
             let io: Box<dyn crate::inbound::Io> = match &me.tls {
                 None => Box::new(stream),
                 Some(acceptor) => match me.handshake(acceptor, stream).await {
@@ -397,12 +397,16 @@ impl TransportRuntime {
     /// Passes the connection with socket `fd` (`None`: one that cannot be) on to the new
     /// process; when that cannot be done, this transport's connections are told to close
     /// after an exchange from now on.
-    async fn hand_off(&self, fd: Option<std::os::fd::RawFd>) -> bool {
+    async fn hand_off(
+        &self,
+        fd: Option<std::os::fd::RawFd>,
+        clients: &crate::client::Clients,
+    ) -> bool {
         if let (Some(fd), Some(next)) = (fd, self.successor.get()) {
             // SAFETY: the connection's socket, open while its `serve` runs, which awaits
             // this.
             let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
-            if next.pass(self.configured, fd).await {
+            if next.pass(self.configured, fd, clients).await {
                 self.conns.handed_over.fetch_add(1, Relaxed);
                 return true;
             }

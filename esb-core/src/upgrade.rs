@@ -31,7 +31,14 @@ use std::time::{Duration, Instant};
 
 /// Names the Unix socket a new process receives its listeners on.
 pub const ENV: &str = "ESB_UPGRADE_SOCK";
+/// Set when the new process was started at the lowest priority: the priority (nice) it
+/// goes back to once it is ready to serve ([`crate::sched`]).
+pub const NICE_ENV: &str = "ESB_UPGRADE_NICE";
 const READY_WITHIN: Duration = Duration::from_secs(60);
+/// However busy the machine, a new process started in the background comes forward after
+/// this long even if it is not ready yet (on a saturated machine the lowest priority gets
+/// well under 1 % of a core: a large configuration could otherwise take minutes).
+const BACKGROUND_AT_MOST: Duration = Duration::from_secs(5);
 
 static EXE: OnceLock<PathBuf> = OnceLock::new();
 
@@ -54,13 +61,27 @@ fn exe() -> PathBuf {
 pub struct Inherited {
     pub pool: ListenerPool,
     pub link: UnixStream,
+    /// Started at the lowest priority: the one to come back to once ready ([`confirm`]).
+    pub nice: Option<i32>,
 }
 
 /// In a process started by an upgrade: receives the listening sockets.
 pub fn inherit() -> Option<Result<Inherited, String>> {
     let path = std::env::var_os(ENV)?;
     std::env::remove_var(ENV);
-    Some(receive(Path::new(&path)).map_err(|e| {
+    let nice = std::env::var(NICE_ENV).ok().and_then(|n| n.parse().ok());
+    std::env::remove_var(NICE_ENV);
+    if let Some(n) = nice {
+        tracing::info!(
+            "binary upgrade: starting in the background (nice {}), back to nice {n} once ready",
+            crate::sched::nice()
+        );
+        std::thread::spawn(move || {
+            std::thread::sleep(BACKGROUND_AT_MOST);
+            crate::sched::come_forward(n);
+        });
+    }
+    Some(receive(Path::new(&path), nice).map_err(|e| {
         format!(
             "binary upgrade: cannot take over the listeners from {}: {e}",
             Path::new(&path).display()
@@ -68,7 +89,7 @@ pub fn inherit() -> Option<Result<Inherited, String>> {
     }))
 }
 
-fn receive(path: &Path) -> Result<Inherited, String> {
+fn receive(path: &Path, nice: Option<i32>) -> Result<Inherited, String> {
     let link = UnixStream::connect(path).map_err(|e| e.to_string())?;
     let mut header = vec![0u8; 64 * 1024];
     let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 64]);
@@ -93,14 +114,20 @@ fn receive(path: &Path) -> Result<Inherited, String> {
     Ok(Inherited {
         pool: ListenerPool::from_fds(binds.into_iter().zip(fds).collect()),
         link,
+        nice,
     })
 }
 
-/// In the new process, once it serves: tells the old one (handing it the socket that
-/// takes its client connections), waits for it to let go (its tasks stopped), then lets
-/// this process's tasks run.
-pub async fn confirm(link: UnixStream, server: Arc<Server>) {
+/// In the new process, once it serves: comes back to the old process's priority (if it
+/// started at the lowest, `nice`), tells the old one (handing it the socket that takes its
+/// client connections), waits for it to let go (its tasks stopped), then lets this
+/// process's tasks run.
+pub async fn confirm(link: UnixStream, nice: Option<i32>, server: Arc<Server>) {
     let pid = std::process::id();
+    if let Some(nice) = nice {
+        // From here on it takes over the traffic: it needs its share of the core.
+        crate::sched::come_forward(nice);
+    }
     // Without the pair the old process closes its connections after an exchange instead.
     let theirs = match crate::handoff::pair() {
         Ok((ours, theirs)) => {
@@ -113,8 +140,9 @@ pub async fn confirm(link: UnixStream, server: Arc<Server>) {
         }
     };
     let released = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
-        // `backends`: it takes idle backend connections too (an older binary does not).
-        let ready = format!("ready {pid} backends\n");
+        // `backends`: it takes idle backend connections too, `paired`: also one with each
+        // client connection (an older binary does not).
+        let ready = format!("ready {pid} backends paired\n");
         let raw: Vec<std::os::fd::RawFd> = theirs.iter().map(|fd| fd.as_raw_fd()).collect();
         let cmsgs: Vec<_> = (!raw.is_empty())
             .then(|| nix::sys::socket::ControlMessage::ScmRights(&raw))
@@ -154,11 +182,17 @@ pub async fn upgrade(server: &Arc<Server>) -> Result<Value, String> {
     let hot = server.engine.hot_deploy.swap(false, Relaxed);
     let result = hand_over(server).await;
     match result {
-        Ok((pid, link, next)) => {
+        Ok(Handed {
+            pid,
+            link,
+            next,
+            background,
+        }) => {
             server.finish_upgrade(link, next).await;
             Ok(json!({
                 "outcome": "upgraded",
                 "pid": pid,
+                "background_start": background,
                 "old_pid": std::process::id(),
                 "binary": exe().display().to_string(),
                 "duration_ms": crate::revision::millis(started.elapsed()),
@@ -173,9 +207,16 @@ pub async fn upgrade(server: &Arc<Server>) -> Result<Value, String> {
     }
 }
 
-/// The new process's pid, the link to it, and the socket its client connections go to
-/// (if it sent one).
-type Handed = (u32, UnixStream, Option<crate::handoff::Successor>);
+/// The new process that took over.
+struct Handed {
+    pid: u32,
+    /// The conversation with it (`go` once this process's tasks stopped).
+    link: UnixStream,
+    /// Where its client and backend connections go (if it sent a socket for them).
+    next: Option<crate::handoff::Successor>,
+    /// It started at the lowest priority ([`crate::sched::start_in_background`]).
+    background: bool,
+}
 
 async fn hand_over(server: &Arc<Server>) -> Result<Handed, String> {
     let dir = server.engine.root.state_dir();
@@ -193,12 +234,21 @@ async fn hand_over(server: &Arc<Server>) -> Result<Handed, String> {
     // the conversation blocks. The child inherits this thread's short slice (`sched`).
     let sock = path.clone();
     let outcome = tokio::task::spawn_blocking(move || {
-        let mut child = std::process::Command::new(&exe)
-            .args(std::env::args_os().skip(1))
-            .env(ENV, &sock)
-            .stdin(std::process::Stdio::null())
-            .spawn()
-            .map_err(|e| format!("cannot start the new binary {}: {e}", exe.display()))?;
+        // It starts at the lowest priority (where it can come back from it): its start
+        // takes what the serving process leaves of the core.
+        let (child, background) = crate::sched::start_in_background(|nice| {
+            let mut cmd = std::process::Command::new(&exe);
+            cmd.args(std::env::args_os().skip(1))
+                .env(ENV, &sock)
+                .stdin(std::process::Stdio::null());
+            match nice {
+                Some(nice) => cmd.env(NICE_ENV, nice.to_string()),
+                None => cmd.env_remove(NICE_ENV),
+            };
+            (cmd.spawn(), nice.is_some())
+        });
+        let mut child =
+            child.map_err(|e| format!("cannot start the new binary {}: {e}", exe.display()))?;
         let pid = child.id();
         tracing::info!(pid, binary = %exe.display(), "binary upgrade: new process started");
         let r = converse(&listener, &mut child, sockets);
@@ -209,7 +259,12 @@ async fn hand_over(server: &Arc<Server>) -> Result<Handed, String> {
         std::thread::spawn(move || {
             let _ = child.wait();
         });
-        r.map(|(link, next)| (pid, link, next))
+        r.map(|(link, next)| Handed {
+            pid,
+            link,
+            next,
+            background,
+        })
     })
     .await
     .map_err(|e| e.to_string())
@@ -283,12 +338,12 @@ fn converse(
                     let l: Vec<u8> = line.drain(..=end).collect();
                     if l.starts_with(b"ready") {
                         link.set_read_timeout(None).map_err(|e| e.to_string())?;
-                        let backends = l
-                            .split(|b| b.is_ascii_whitespace())
-                            .any(|w| w == b"backends");
+                        let says =
+                            |word: &[u8]| l.split(|b| b.is_ascii_whitespace()).any(|w| w == word);
+                        let (backends, paired) = (says(b"backends"), says(b"paired"));
                         let next = next
                             .take()
-                            .map(|s| crate::handoff::Successor::new(s, backends));
+                            .map(|s| crate::handoff::Successor::new(s, backends, paired));
                         return Ok((link, next));
                     }
                 }

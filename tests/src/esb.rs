@@ -91,6 +91,9 @@ pub struct EsbOptions {
     pub nofile: Option<u64>,
     /// Run this binary instead of the workspace's `esb` (a copy a test may replace).
     pub bin: Option<PathBuf>,
+    /// Start esb without CAP_SYS_NICE (dropped from the bounding set, as for a service
+    /// that runs as an unprivileged user): it cannot raise a thread's priority.
+    pub without_cap_sys_nice: bool,
 }
 
 impl Default for EsbOptions {
@@ -103,6 +106,7 @@ impl Default for EsbOptions {
             args: Vec::new(),
             nofile: None,
             bin: None,
+            without_cap_sys_nice: false,
         }
     }
 }
@@ -180,6 +184,22 @@ impl Esb {
                         rlim_max: n as libc::rlim_t,
                     };
                     if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        }
+        if opts.without_cap_sys_nice {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: only prctl(2), async-signal-safe, runs between fork and exec.
+            unsafe {
+                cmd.pre_exec(|| {
+                    const CAP_SYS_NICE: libc::c_ulong = 23;
+                    // Not root: there is nothing to drop (nor the right to).
+                    if libc::prctl(libc::PR_CAPBSET_DROP, CAP_SYS_NICE, 0, 0, 0) != 0
+                        && libc::geteuid() == 0
+                    {
                         return Err(std::io::Error::last_os_error());
                     }
                     Ok(())

@@ -589,6 +589,101 @@ fn a_binary_upgrade_passes_the_backend_connections_on_open() {
     );
 }
 
+/// The priority (nice) of every thread of process `pid`.
+fn thread_nices(pid: i32) -> Vec<i64> {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .filter_map(|t| {
+            let stat = std::fs::read_to_string(t.ok()?.path().join("stat")).ok()?;
+            // After the command's closing parenthesis: state, then field 19 (nice) is the 17th.
+            stat.rsplit(')')
+                .next()?
+                .split_whitespace()
+                .nth(16)?
+                .parse()
+                .ok()
+        })
+        .collect()
+}
+
+/// Whether a thread of this process can go to the lowest priority and back (root, or
+/// CAP_SYS_NICE, or an RLIMIT_NICE that allows it): what esb probes before an upgrade.
+fn can_come_back_from_the_lowest_priority() -> bool {
+    std::thread::spawn(|| {
+        // SAFETY: setpriority on the calling thread, no memory arguments.
+        unsafe {
+            libc::setpriority(libc::PRIO_PROCESS, 0, 19) == 0
+                && libc::setpriority(libc::PRIO_PROCESS, 0, 0) == 0
+        }
+    })
+    .join()
+    .unwrap()
+}
+
+/// Upgrades the copy `bin` that `esb` runs; the answer and the new process, with every
+/// thread's priority checked once it serves.
+fn upgrade_and_check_priorities(
+    bin: &std::path::Path,
+    conf: &TempConf,
+    esb: &Esb,
+    mgmt: &Mgmt,
+) -> (Value, Upgraded) {
+    replace_file(bin, e2e::esb::esb_bin());
+    let old = esb.pid();
+    let o = mgmt.exec_ok("esb:type=Server", "upgrade", json!([]));
+    assert_eq!(o["outcome"], "upgraded", "{o:#}\n{}", esb.log());
+    let new = Upgraded(o["pid"].as_i64().unwrap() as i32);
+    wait_until("the old process to exit", WAIT, || !alive(old));
+    assert_eq!(get(conf, "/a"), (200, "a".into()), "{}", esb.log());
+    // Whatever it started at, the process that serves runs at the old one's priority.
+    let nices = thread_nices(new.0);
+    assert!(
+        !nices.is_empty() && nices.iter().all(|&n| n == 0),
+        "thread priorities of the new process: {nices:?}\n{}",
+        esb.log()
+    );
+    (o, new)
+}
+
+#[test]
+fn a_binary_upgrade_starts_the_new_process_in_the_background_and_it_serves_at_full_priority() {
+    let (_bin_dir, bin, conf, esb, mgmt) = started_from_a_copy();
+    let permitted = can_come_back_from_the_lowest_priority();
+    let (o, _new) = upgrade_and_check_priorities(&bin, &conf, &esb, &mgmt);
+    assert_eq!(o["background_start"], permitted, "{o:#}");
+    // The new process says at what priority it found itself when it started.
+    assert_eq!(
+        esb.log()
+            .contains("starting in the background (nice 19), back to nice 0 once ready"),
+        permitted,
+        "{}",
+        esb.log()
+    );
+}
+
+#[test]
+fn without_the_right_to_come_back_the_new_process_starts_at_the_old_priority() {
+    let (dir, bin) = binary_copy();
+    let conf = conf().unit("a", &answering("/a", "a"));
+    let esb = Esb::start_with(
+        &conf,
+        e2e::EsbOptions {
+            bin: Some(bin.clone()),
+            without_cap_sys_nice: true,
+            ..e2e::EsbOptions::default()
+        },
+    );
+    let mgmt = Mgmt::of(&conf);
+    let (o, _new) = upgrade_and_check_priorities(&bin, &conf, &esb, &mgmt);
+    assert_eq!(o["background_start"], false, "{o:#}");
+    assert!(
+        !esb.log().contains("starting in the background"),
+        "{}",
+        esb.log()
+    );
+    drop(dir);
+}
+
 #[test]
 fn a_new_binary_that_fails_to_start_leaves_the_old_one_serving() {
     let (bin_dir, bin, conf, esb, mgmt) = started_from_a_copy();

@@ -3,7 +3,9 @@
 //! server closes (`Connection: close`, or closed) is opened again. OUT gets one line per
 //! answered request: microseconds from the start to when it was sent, its latency in
 //! microseconds, and 1 if it was its connection's first request (else 0). One thread, so that
-//! it can share one core with nothing else (scripts/bench-upgrade pins it).
+//! it can share one core with nothing else (scripts/bench-upgrade pins it). OUT.start gets
+//! the wall-clock time of the start (µs since the Unix epoch), to lay the records beside a
+//! log or a `perf record -k CLOCK_REALTIME` trace.
 
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -88,9 +90,14 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
-    let (addr, path) = (addr.clone(), path.clone());
+    let (addr, path, anchor) = (addr.clone(), path.clone(), format!("{out}.start"));
     let records = rt.block_on(async move {
         let start = Instant::now();
+        let epoch = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_micros();
+        std::fs::write(anchor, format!("{epoch}\n")).expect("OUT.start");
         let stop = start + Duration::from_secs_f64(seconds);
         let tasks: Vec<_> = (0..conns)
             .map(|_| tokio::spawn(connection(addr.clone(), path.clone(), start, stop)))

@@ -168,6 +168,38 @@ impl HttpClient {
         taken
     }
 
+    /// The idle plain-TCP connection that went idle last on this thread's list of the pool
+    /// with the most idle connections there, with its address: what a client connection
+    /// passed on in a binary upgrade takes along.
+    pub fn take_one_idle(&self) -> Option<(String, Box<Conn>)> {
+        let pools = self.inner.pools.lock().expect("pools");
+        let (_, authority, pool) = pools
+            .iter()
+            .filter(|((https, _), _)| !*https)
+            .map(|((_, authority), pool)| {
+                (pool.local().lock().expect("pool").len(), authority, pool)
+            })
+            .max_by_key(|(held, _, _)| *held)?;
+        let mut list = pool.local().lock().expect("pool");
+        while let Some(mut i) = list.pop() {
+            if i.conn.is_usable() && i.conn.tcp_fd().is_some() {
+                return Some((authority.as_str().to_owned(), i.conn));
+            }
+        }
+        None
+    }
+
+    /// The most idle plain-TCP connections this thread's list of one pool holds.
+    pub fn idle_here(&self) -> usize {
+        let pools = self.inner.pools.lock().expect("pools");
+        pools
+            .iter()
+            .filter(|((https, _), _)| !*https)
+            .map(|(_, pool)| pool.local().lock().expect("pool").len())
+            .max()
+            .unwrap_or(0)
+    }
+
     /// Makes `stream`, an idle connection to `address` (`host:port`) that the process a
     /// binary upgrade replaced passed on, an idle connection of this client, on the worker
     /// thread that has the fewest idle ones to that address.
