@@ -116,39 +116,21 @@ impl Successor {
     /// clients come. True once the new process has the client connection (the caller then
     /// drops its descriptor without a shutdown).
     pub async fn pass(&self, listener: SocketAddr, fd: BorrowedFd<'_>, clients: &Clients) -> bool {
+        // Only connections with a TCP socket are taken ([`Clients::take_one_idle`]).
         let along = self.paired.then(|| clients.take_one_idle()).flatten();
-        let Some((client, backend, conn)) = along else {
-            return self
-                .send(
-                    &Passed::Client {
-                        listener,
-                        backend: None,
-                    },
-                    &[fd],
-                )
-                .await;
-        };
-        let Some(backend_fd) = conn.tcp_fd() else {
-            return self
-                .send(
-                    &Passed::Client {
-                        listener,
-                        backend: None,
-                    },
-                    &[fd],
-                )
-                .await;
-        };
-        let message = Passed::Client {
-            listener,
-            backend: Some(Backend { client, backend }),
-        };
-        let sent = self.send(&message, &[fd, backend_fd]).await;
-        if sent {
+        let backend = along.as_ref().map(|(client, backend, _)| Backend {
+            client: client.clone(),
+            backend: backend.clone(),
+        });
+        let fds: Vec<BorrowedFd<'_>> = std::iter::once(fd)
+            .chain(along.as_ref().and_then(|(_, _, conn)| conn.tcp_fd()))
+            .collect();
+        let sent = self.send(&Passed::Client { listener, backend }, &fds).await;
+        if sent && along.is_some() {
             self.backends_passed.fetch_add(1, Relaxed);
         }
-        // Its descriptor closes here: the new process holds it, or it was not sent.
-        drop(conn);
+        // The backend connection's descriptor closes here (`along` dropped): the new
+        // process holds it, or it was not sent.
         sent
     }
 
@@ -251,29 +233,15 @@ pub fn adopt(sock: OwnedFd, server: Arc<Server>) {
             let mut streams = fds.into_iter().map(std::net::TcpStream::from);
             match message {
                 Some(Passed::Backends { backends: list }) => {
-                    let clients = server.engine.clients();
-                    for (Backend { client, backend }, stream) in list.into_iter().zip(streams) {
-                        match clients.adopt_idle(client, &backend, stream) {
-                            Ok(()) => backends += 1,
-                            // Closed: the backend sees an idle connection end.
-                            Err(e) => tracing::debug!(
-                                %backend,
-                                "binary upgrade: a backend connection the old process passed is closed: {e}"
-                            ),
-                        }
+                    for (b, stream) in list.into_iter().zip(streams) {
+                        backends += u64::from(adopt_backend(&server, b, stream));
                     }
                 }
                 Some(Passed::Client { listener, backend }) => {
                     let Some(stream) = streams.next() else { continue };
                     // The backend connection first: the client's next request finds it.
-                    if let (Some(Backend { client, backend }), Some(b)) = (backend, streams.next()) {
-                        match server.engine.clients().adopt_idle(client, &backend, b) {
-                            Ok(()) => backends += 1,
-                            Err(e) => tracing::debug!(
-                                %backend,
-                                "binary upgrade: a backend connection the old process passed is closed: {e}"
-                            ),
-                        }
+                    if let (Some(b), Some(bs)) = (backend, streams.next()) {
+                        backends += u64::from(adopt_backend(&server, b, bs));
                     }
                     if adopt_client(&server, listener, stream).await {
                         adopted += 1;
@@ -290,6 +258,22 @@ pub fn adopt(sock: OwnedFd, server: Arc<Server>) {
             "binary upgrade: client and idle backend connections taken over from the old process"
         );
     });
+}
+
+/// Makes `stream` an idle connection of the pool `b` names; false when this configuration
+/// has no such client (closed: the backend sees an idle connection end).
+fn adopt_backend(server: &Arc<Server>, b: Backend, stream: std::net::TcpStream) -> bool {
+    let Backend { client, backend } = b;
+    match server.engine.clients().adopt_idle(client, &backend, stream) {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::debug!(
+                %backend,
+                "binary upgrade: a backend connection the old process passed is closed: {e}"
+            );
+            false
+        }
+    }
 }
 
 /// Serves a client connection the old process passed on the transport bound as `listener`.

@@ -146,7 +146,12 @@ pub fn come_forward(nice: i32) {
         }
         for tid in behind {
             if !set_nice(tid, nice) {
-                tracing::warn!(tid, nice, "cannot give a thread back its priority");
+                tracing::warn!(
+                    tid,
+                    nice,
+                    "binary upgrade: cannot give a thread back its priority; it runs at nice 19 \
+                     (give esb CAP_SYS_NICE, or LimitNICE=+0 under systemd, and upgrade again)"
+                );
             }
         }
     }
