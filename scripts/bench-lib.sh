@@ -724,8 +724,11 @@ machine_md() {
 EOF
 }
 
-# Writes BENCHMARKS.md from the sections in $OUT; the hand-written analysis between the
-# notes markers of the existing file is kept.
+# Writes BENCHMARKS.md: the header, the machine and the hand-written analysis between the
+# notes markers of the existing file, then its sections in their order, with "Data plane" and
+# "Deployment" replaced by the ones this run wrote to $OUT (dataplane.md, reload.md): a run of
+# one script, or with another BENCH_OUT, leaves every other section as it was (those the
+# other bench scripts splice in too).
 assemble_md() {
   [ -n "$MD" ] || return 0
   local notes=""
@@ -756,9 +759,27 @@ EOF
     if [ -n "$notes" ]; then echo "$notes"; else echo; echo "(no notes yet)"; echo; fi
     echo "<!-- notes:end -->"
     echo
-    [ -f "$OUT/dataplane.md" ] && cat "$OUT/dataplane.md" && echo
-    [ -f "$OUT/reload.md" ] && cat "$OUT/reload.md" && echo
-    true
+    python3 - "$MD" "$OUT" <<'PY'
+import os, sys
+md, out = sys.argv[1], sys.argv[2]
+fresh = {}
+for title, name in (("Data plane", "dataplane.md"), ("Deployment", "reload.md")):
+    path = os.path.join(out, name)
+    if os.path.exists(path):
+        fresh[title] = open(path).read().rstrip("\n") + "\n"
+# The existing file's sections after the analysis, each from its "## " line to the next.
+old = []
+if os.path.exists(md):
+    for chunk in ("\n" + open(md).read()).split("\n## ")[1:]:
+        title = chunk.split("\n", 1)[0].strip()
+        if title not in ("Machine", "Analysis"):
+            old.append((title, "## " + chunk.rstrip("\n") + "\n"))
+for title, text in old:
+    sys.stdout.write(fresh.pop(title, text) + "\n")
+for title in ("Data plane", "Deployment"):
+    if title in fresh:
+        sys.stdout.write(fresh[title] + "\n")
+PY
   } >"$MD.new"
   mv "$MD.new" "$MD"
   log "wrote $MD"
