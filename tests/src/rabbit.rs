@@ -42,9 +42,9 @@ pub fn alongside() -> std::sync::RwLockReadGuard<'static, ()> {
 }
 
 /// Taken by a test that kills a broker mid-flow: it runs while no other test of its
-/// binary does. Under the load of the others (several esb processes and backends on two
-/// cores), RabbitMQ 3.10 was seen to come back from a kill -9 with a durable queue empty
-/// of the persistent, confirmed messages it held; alone it has not.
+/// binary does, so the flow it measures is not starved by theirs. (A durable queue found
+/// empty after a kill -9 under load was the queue's own declaration lost, see
+/// [`Rabbit::sync_metadata`].)
 pub fn alone() -> std::sync::RwLockWriteGuard<'static, ()> {
     ALONE.write().unwrap_or_else(|e| e.into_inner())
 }
@@ -178,6 +178,48 @@ impl Rabbit {
         Amqp::connect(&self.url())
     }
 
+    /// Makes the broker's metadata (queue and exchange declarations) durable now. RabbitMQ
+    /// keeps them in mnesia, whose transaction log (`disk_log`) buffers writes in the
+    /// Erlang VM for up to seconds: a queue declared just before a kill -9 was seen to be
+    /// gone after the restart (the log said "Recovering 1 queues" where two were declared),
+    /// its confirmed messages with it. `mnesia:sync_log()` writes that buffer out; a test
+    /// that kills the broker calls this once its queues exist.
+    pub fn sync_metadata(&self) {
+        let ctl = Path::new(server_bin().expect("rabbitmq-server is installed"))
+            .with_file_name("rabbitmqctl");
+        let out = Command::new(&ctl)
+            .env("HOME", self.dir.join("home"))
+            .env("ERL_EPMD_ADDRESS", "127.0.0.1")
+            .args(["-n", &self.node, "eval", "mnesia:sync_log()."])
+            .stdin(Stdio::null())
+            .output()
+            .expect("run rabbitmqctl");
+        let said = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && said.trim() == "ok",
+            "{} eval mnesia:sync_log() failed ({}): {said}{}",
+            ctl.display(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// How many classic queues the broker recovered at its last boot (from its log), to
+    /// say in a failure whether the broker lost a queue across a restart.
+    pub fn recovered_queues(&self) -> Vec<String> {
+        let log = std::fs::read_dir(self.dir.join("log"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| !e.file_name().to_string_lossy().contains("upgrade"))
+            .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+            .collect::<String>();
+        log.lines()
+            .filter(|l| l.contains("queues of type rabbit_classic_queue"))
+            .filter_map(|l| l.split("] ").nth(1).map(str::to_string))
+            .collect()
+    }
+
     /// Kills the broker with SIGKILL (the process group: the script and the Erlang VM).
     pub fn kill(&self) {
         if let Some(mut child) = self.child.lock().expect("child").take() {
@@ -211,9 +253,16 @@ impl Rabbit {
     }
 }
 
+/// With `ESB_KEEP_BROKER` set, a broker of one's own leaves its directory (data and
+/// logs) behind and says where, to look into a failure.
 impl Drop for Rabbit {
     fn drop(&mut self) {
         self.kill();
+        if std::env::var_os("ESB_KEEP_BROKER").is_some() {
+            if let Some(t) = self._tmp.take() {
+                eprintln!("kept broker dir {}", t.keep().display());
+            }
+        }
     }
 }
 

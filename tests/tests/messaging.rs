@@ -529,6 +529,8 @@ sequence = "relay"
     mq.fresh_queue(&outq);
     // The consumer declares its queue once it connects.
     wait_state(&m, "relay", "relay", "Connected");
+    // Both queues exist; the broker must not lose them to the kill below.
+    rabbit.sync_metadata();
     mq.publish_many(&inq, ids(0..N));
     wait_until("a part of the flow to be processed", LIMIT, || {
         attr(&m, "relay", "relay", "Acked").as_u64().unwrap_or(0) >= 100
@@ -550,9 +552,10 @@ sequence = "relay"
         if Instant::now() >= deadline {
             let read = |a: &str| attr(&m, "relay", "relay", a);
             panic!(
-                "{} of {N} ids arrived after the broker restart; broker: {:?} (ready, consumers) in {inq}; consumer: received {} acked {} retried {} dead-lettered {} redelivered {} in flight {}",
+                "{} of {N} ids arrived after the broker restart; broker: {:?} (ready, consumers) in {inq}, boots: {:?}; consumer: received {} acked {} retried {} dead-lettered {} redelivered {} in flight {}",
                 counts.len(),
                 mq.counts(&inq),
+                rabbit.recovered_queues(),
                 read("Received"),
                 read("Acked"),
                 read("Retried"),
