@@ -206,7 +206,19 @@ impl Esb {
                 });
             }
         }
-        let child = cmd.spawn().expect("spawn esb");
+        // A binary copied just before (a test's own copy) can be busy for an instant: a
+        // process another test thread forks meanwhile holds the copy's write descriptor
+        // until it executes its own program (ETXTBSY). That passes at once; try again.
+        let mut busy = 0;
+        let child = loop {
+            match cmd.spawn() {
+                Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy && busy < 100 => {
+                    busy += 1;
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                r => break r.expect("spawn esb"),
+            }
+        };
         Esb {
             child,
             exit: None,
