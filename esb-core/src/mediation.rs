@@ -48,7 +48,7 @@ enum CStep {
     },
     Switch {
         on: Template,
-        cases: HashMap<String, Target>,
+        cases: Cases,
         default: Option<Target>,
     },
     Transform {
@@ -69,6 +69,32 @@ enum CStep {
         persistent: bool,
         headers: Vec<(String, Template)>,
     },
+}
+
+/// A `switch`'s cases. A handful (the usual) are compared in turn, which costs less per
+/// request than hashing the value; many are looked up in a map.
+enum Cases {
+    Few(Vec<(Box<str>, Target)>),
+    Many(HashMap<String, Target>),
+}
+
+impl Cases {
+    const FEW: usize = 8;
+
+    fn new(cases: Vec<(String, Target)>) -> Cases {
+        if cases.len() <= Self::FEW {
+            Cases::Few(cases.into_iter().map(|(k, t)| (k.into(), t)).collect())
+        } else {
+            Cases::Many(cases.into_iter().collect())
+        }
+    }
+
+    fn get(&self, value: &str) -> Option<&Target> {
+        match self {
+            Cases::Few(v) => v.iter().find(|(k, _)| **k == *value).map(|(_, t)| t),
+            Cases::Many(m) => m.get(value),
+        }
+    }
 }
 
 enum RespondBody {
@@ -219,9 +245,9 @@ fn compile_step(
                     None => Ok(Target::Endpoint(endpoint(eps.eps, name)?)),
                 }
             };
-            let mut cases = HashMap::new();
+            let mut cases = Vec::with_capacity(sw.cases.len());
             for (k, v) in &sw.cases {
-                cases.insert(k.clone(), target(v.get_ref())?);
+                cases.push((k.clone(), target(v.get_ref())?));
             }
             let default = sw
                 .default
@@ -230,7 +256,7 @@ fn compile_step(
                 .transpose()?;
             CStep::Switch {
                 on: template(&sw.on)?,
-                cases,
+                cases: Cases::new(cases),
                 default,
             }
         }
@@ -328,8 +354,11 @@ fn read_error(e: ReadError) -> StepError {
 type StepFuture<'a> = Pin<Box<dyn Future<Output = Result<Flow, StepError>> + Send + 'a>>;
 
 impl CompiledSequence {
-    pub fn run<'a>(&'a self, msg: &'a mut Message, ctx: &'a mut Ctx<'_>) -> StepFuture<'a> {
-        run_steps(&self.steps, msg, ctx, &self.name)
+    /// Runs the sequence inside the caller's future: no allocation for the sequence a
+    /// proxy starts with; only what it branches into (`filter`, a `switch` to a sequence)
+    /// is boxed, as those may nest.
+    pub async fn run(&self, msg: &mut Message, ctx: &mut Ctx<'_>) -> Result<Flow, StepError> {
+        steps_in_place(&self.steps, msg, ctx, &self.name).await
     }
 }
 
@@ -339,192 +368,199 @@ fn run_steps<'a>(
     ctx: &'a mut Ctx<'_>,
     seq: &'a str,
 ) -> StepFuture<'a> {
-    Box::pin(async move {
-        for step in steps {
-            if step.reads_body() {
-                if let Err(e) = msg.read_body(ctx.max_body).await {
-                    return Err(read_error(e));
+    Box::pin(steps_in_place(steps, msg, ctx, seq))
+}
+
+async fn steps_in_place(
+    steps: &[CStep],
+    msg: &mut Message,
+    ctx: &mut Ctx<'_>,
+    seq: &str,
+) -> Result<Flow, StepError> {
+    for step in steps {
+        if step.reads_body() {
+            if let Err(e) = msg.read_body(ctx.max_body).await {
+                return Err(read_error(e));
+            }
+        }
+        match step {
+            CStep::Log(t) => {
+                if let Some(tr) = ctx.trace.as_deref_mut() {
+                    tr.step(seq, "log", None);
+                }
+                tracing::info!(target: "esb::mediation", unit = %ctx.unit.name, sequence = seq, "{}", eval(t, msg, ctx.unit));
+            }
+            CStep::SetHeader(name, t) => {
+                if let Some(tr) = ctx.trace.as_deref_mut() {
+                    tr.step(seq, format!("set_header {name}"), None);
+                }
+                if let Ok(v) = HeaderValue::from_str(&eval(t, msg, ctx.unit)) {
+                    msg.headers.insert(name.clone(), v);
                 }
             }
-            match step {
-                CStep::Log(t) => {
-                    if let Some(tr) = ctx.trace.as_deref_mut() {
-                        tr.step(seq, "log", None);
-                    }
-                    tracing::info!(target: "esb::mediation", unit = %ctx.unit.name, sequence = seq, "{}", eval(t, msg, ctx.unit));
+            CStep::RemoveHeader(name) => {
+                if let Some(tr) = ctx.trace.as_deref_mut() {
+                    tr.step(seq, format!("remove_header {name}"), None);
                 }
-                CStep::SetHeader(name, t) => {
-                    if let Some(tr) = ctx.trace.as_deref_mut() {
-                        tr.step(seq, format!("set_header {name}"), None);
-                    }
-                    if let Ok(v) = HeaderValue::from_str(&eval(t, msg, ctx.unit)) {
-                        msg.headers.insert(name.clone(), v);
-                    }
+                msg.headers.remove(name);
+            }
+            CStep::SetProperty(name, t) => {
+                if let Some(tr) = ctx.trace.as_deref_mut() {
+                    tr.step(seq, format!("set_property {name}"), None);
                 }
-                CStep::RemoveHeader(name) => {
-                    if let Some(tr) = ctx.trace.as_deref_mut() {
-                        tr.step(seq, format!("remove_header {name}"), None);
-                    }
-                    msg.headers.remove(name);
+                let v = eval(t, msg, ctx.unit).into_owned();
+                msg.set_prop(name, v);
+            }
+            CStep::Filter {
+                on,
+                cond,
+                then,
+                otherwise,
+            } => {
+                let v = eval(on, msg, ctx.unit);
+                let hit = match cond {
+                    Cond::Equals(x) => v == x.as_str(),
+                    Cond::NotEquals(x) => v != x.as_str(),
+                    Cond::Contains(x) => v.contains(x.as_str()),
+                    Cond::StartsWith(x) => v.starts_with(x.as_str()),
+                    Cond::Exists(want) => v.is_empty() != *want,
+                };
+                if let Some(tr) = ctx.trace.as_deref_mut() {
+                    let d = format!("{} ({v:?})", if hit { "then" } else { "else" });
+                    tr.step(seq, "filter", Some(d));
                 }
-                CStep::SetProperty(name, t) => {
-                    if let Some(tr) = ctx.trace.as_deref_mut() {
-                        tr.step(seq, format!("set_property {name}"), None);
-                    }
-                    let v = eval(t, msg, ctx.unit).into_owned();
-                    msg.set_prop(name, v);
+                let branch = if hit { then } else { otherwise };
+                if let Flow::Respond(r) = run_steps(branch, msg, ctx, seq).await? {
+                    return Ok(Flow::Respond(r));
                 }
-                CStep::Filter {
-                    on,
-                    cond,
-                    then,
-                    otherwise,
-                } => {
+            }
+            CStep::Switch { on, cases, default } => {
+                let chosen = {
                     let v = eval(on, msg, ctx.unit);
-                    let hit = match cond {
-                        Cond::Equals(x) => v == x.as_str(),
-                        Cond::NotEquals(x) => v != x.as_str(),
-                        Cond::Contains(x) => v.contains(x.as_str()),
-                        Cond::StartsWith(x) => v.starts_with(x.as_str()),
-                        Cond::Exists(want) => v.is_empty() != *want,
-                    };
+                    let case = cases.get(v.as_ref());
                     if let Some(tr) = ctx.trace.as_deref_mut() {
-                        let d = format!("{} ({v:?})", if hit { "then" } else { "else" });
-                        tr.step(seq, "filter", Some(d));
+                        let to = match case.or(default.as_ref()) {
+                            Some(Target::Endpoint(e)) => format!("endpoint {}", e.name),
+                            Some(Target::Sequence(s)) => format!("sequence {}", s.name),
+                            None => "nothing".into(),
+                        };
+                        let d = match case {
+                            Some(_) => format!("case {v:?} → {to}"),
+                            None => format!("default ({v:?}) → {to}"),
+                        };
+                        tr.step(seq, "switch", Some(d));
                     }
-                    let branch = if hit { then } else { otherwise };
-                    if let Flow::Respond(r) = run_steps(branch, msg, ctx, seq).await? {
+                    match case.or(default.as_ref()) {
+                        Some(Target::Endpoint(e)) => {
+                            ctx.route = Some(e.clone());
+                            None
+                        }
+                        Some(Target::Sequence(s)) => Some(s.clone()),
+                        None => None,
+                    }
+                };
+                if let Some(s) = chosen {
+                    if let Flow::Respond(r) = run_steps(&s.steps, msg, ctx, &s.name).await? {
                         return Ok(Flow::Respond(r));
                     }
                 }
-                CStep::Switch { on, cases, default } => {
-                    let chosen = {
-                        let v = eval(on, msg, ctx.unit);
-                        let case = cases.get(v.as_ref());
-                        if let Some(tr) = ctx.trace.as_deref_mut() {
-                            let to = match case.or(default.as_ref()) {
-                                Some(Target::Endpoint(e)) => format!("endpoint {}", e.name),
-                                Some(Target::Sequence(s)) => format!("sequence {}", s.name),
-                                None => "nothing".into(),
-                            };
-                            let d = match case {
-                                Some(_) => format!("case {v:?} → {to}"),
-                                None => format!("default ({v:?}) → {to}"),
-                            };
-                            tr.step(seq, "switch", Some(d));
-                        }
-                        match case.or(default.as_ref()) {
-                            Some(Target::Endpoint(e)) => {
-                                ctx.route = Some(e.clone());
-                                None
-                            }
-                            Some(Target::Sequence(s)) => Some(s.clone()),
-                            None => None,
-                        }
-                    };
-                    if let Some(s) = chosen {
-                        if let Flow::Respond(r) = s.run(msg, ctx).await? {
-                            return Ok(Flow::Respond(r));
-                        }
+            }
+            CStep::Transform { body, content_type } => {
+                if let Some(tr) = ctx.trace.as_deref_mut() {
+                    tr.step(seq, "transform", None);
+                }
+                let mut out = Vec::with_capacity(256);
+                body.render_to(&mut out, msg, ctx.unit);
+                msg.set_body(out.into(), Some(content_type.clone()));
+            }
+            CStep::Respond {
+                status,
+                body,
+                headers,
+            } => {
+                if let Some(tr) = ctx.trace.as_deref_mut() {
+                    tr.step(seq, "respond", Some(status.as_u16().to_string()));
+                }
+                let mut resp = match body {
+                    RespondBody::Empty => Response::new(crate::body::empty()),
+                    RespondBody::Text(t) => {
+                        Response::new(full(eval(t, msg, ctx.unit).into_owned()))
+                    }
+                    RespondBody::Json(j) => json_response(*status, &j.render(msg, ctx.unit)),
+                };
+                *resp.status_mut() = *status;
+                for (name, t) in headers {
+                    let v = eval(t, msg, ctx.unit);
+                    if v.is_empty() {
+                        continue;
+                    }
+                    if let Ok(v) = HeaderValue::from_str(&v) {
+                        resp.headers_mut().insert(name.clone(), v);
                     }
                 }
-                CStep::Transform { body, content_type } => {
-                    if let Some(tr) = ctx.trace.as_deref_mut() {
-                        tr.step(seq, "transform", None);
-                    }
-                    let mut out = Vec::with_capacity(256);
-                    body.render_to(&mut out, msg, ctx.unit);
-                    msg.set_body(out.into(), Some(content_type.clone()));
+                return Ok(Flow::Respond(resp));
+            }
+            CStep::Call(ep) => {
+                let resp = ep
+                    .send(
+                        msg,
+                        ctx.client_addr,
+                        ctx.scheme,
+                        true,
+                        crate::outbound::Fields::Map,
+                    )
+                    .await?;
+                if let Some(tr) = ctx.trace.as_deref_mut() {
+                    let by = resp.extensions().get::<crate::tap::AnsweredBy>();
+                    let d = format!(
+                        "{} from {}",
+                        resp.status().as_u16(),
+                        by.map_or("?", |a| a.0.as_str())
+                    );
+                    tr.step(seq, format!("call {}", ep.name), Some(d));
                 }
-                CStep::Respond {
-                    status,
-                    body,
-                    headers,
-                } => {
-                    if let Some(tr) = ctx.trace.as_deref_mut() {
-                        tr.step(seq, "respond", Some(status.as_u16().to_string()));
-                    }
-                    let mut resp = match body {
-                        RespondBody::Empty => Response::new(crate::body::empty()),
-                        RespondBody::Text(t) => {
-                            Response::new(full(eval(t, msg, ctx.unit).into_owned()))
-                        }
-                        RespondBody::Json(j) => json_response(*status, &j.render(msg, ctx.unit)),
-                    };
-                    *resp.status_mut() = *status;
-                    for (name, t) in headers {
-                        let v = eval(t, msg, ctx.unit);
-                        if v.is_empty() {
-                            continue;
-                        }
-                        if let Ok(v) = HeaderValue::from_str(&v) {
-                            resp.headers_mut().insert(name.clone(), v);
-                        }
-                    }
-                    return Ok(Flow::Respond(resp));
+                let (status, ct, bytes) =
+                    read_response(resp, ctx.max_body, ep.name.clone()).await?;
+                msg.set_body(bytes, ct);
+                msg.status = Some(status);
+                msg.set_prop("call.status", status.as_u16().to_string());
+            }
+            CStep::Publish {
+                link,
+                exchange,
+                routing_key,
+                confirm,
+                persistent,
+                headers,
+            } => {
+                let rk = eval(routing_key, msg, ctx.unit).into_owned();
+                let mut table = lapin::types::FieldTable::default();
+                for (k, t) in headers {
+                    table.insert(
+                        k.as_str().into(),
+                        crate::amqp::text(eval(t, msg, ctx.unit).into_owned()),
+                    );
                 }
-                CStep::Call(ep) => {
-                    let resp = ep
-                        .send(
-                            msg,
-                            ctx.client_addr,
-                            ctx.scheme,
-                            true,
-                            crate::outbound::Fields::Map,
-                        )
-                        .await?;
-                    if let Some(tr) = ctx.trace.as_deref_mut() {
-                        let by = resp.extensions().get::<crate::tap::AnsweredBy>();
-                        let d = format!(
-                            "{} from {}",
-                            resp.status().as_u16(),
-                            by.map_or("?", |a| a.0.as_str())
-                        );
-                        tr.step(seq, format!("call {}", ep.name), Some(d));
-                    }
-                    let (status, ct, bytes) =
-                        read_response(resp, ctx.max_body, ep.name.clone()).await?;
-                    msg.set_body(bytes, ct);
-                    msg.status = Some(status);
-                    msg.set_prop("call.status", status.as_u16().to_string());
-                }
-                CStep::Publish {
-                    link,
+                let ct = msg
+                    .headers
+                    .get(http::header::CONTENT_TYPE)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned);
+                let body = msg.payload.bytes().cloned().unwrap_or_default();
+                link.publish(Outgoing {
                     exchange,
-                    routing_key,
-                    confirm,
-                    persistent,
-                    headers,
-                } => {
-                    let rk = eval(routing_key, msg, ctx.unit).into_owned();
-                    let mut table = lapin::types::FieldTable::default();
-                    for (k, t) in headers {
-                        table.insert(
-                            k.as_str().into(),
-                            crate::amqp::text(eval(t, msg, ctx.unit).into_owned()),
-                        );
-                    }
-                    let ct = msg
-                        .headers
-                        .get(http::header::CONTENT_TYPE)
-                        .and_then(|v| v.to_str().ok())
-                        .map(str::to_owned);
-                    let body = msg.payload.bytes().cloned().unwrap_or_default();
-                    link.publish(Outgoing {
-                        exchange,
-                        routing_key: &rk,
-                        body: &body,
-                        content_type: ct.as_deref(),
-                        headers: table,
-                        persistent: *persistent,
-                        confirm: *confirm,
-                    })
-                    .await
-                    .map_err(StepError::Publish)?;
-                    msg.set_prop("publish.confirmed", confirm.to_string());
-                }
+                    routing_key: &rk,
+                    body: &body,
+                    content_type: ct.as_deref(),
+                    headers: table,
+                    persistent: *persistent,
+                    confirm: *confirm,
+                })
+                .await
+                .map_err(StepError::Publish)?;
+                msg.set_prop("publish.confirmed", confirm.to_string());
             }
         }
-        Ok(Flow::Continue)
-    })
+    }
+    Ok(Flow::Continue)
 }

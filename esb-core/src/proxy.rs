@@ -375,7 +375,7 @@ impl ProxyRuntime {
                 return Ok(r);
             }
         }
-        let endpoint = match ctx.route.clone().or_else(|| self.endpoint.clone()) {
+        let endpoint = match ctx.route.take().or_else(|| self.endpoint.clone()) {
             Some(e) => e,
             None => {
                 return Err(Fault::Backend(format!(

@@ -428,3 +428,59 @@ async fn reads_of_the_view_do_not_wait_while_a_change_holds_the_units() {
     engine.reap_drained().await;
     drop(held);
 }
+
+/// A unit whose `route` sequence switches on `${query.k}` over `n` cases, each a sequence
+/// answering its own case; anything else falls to the default.
+fn switching(n: usize) -> String {
+    let cases: Vec<String> = (0..n).map(|i| format!("c{i} = \"s{i}\"")).collect();
+    let mut text = format!(
+        r#"version = "1"
+
+[[proxy]]
+name = "p"
+path = "/s{n}"
+sequence = "route"
+
+[[sequence]]
+name = "route"
+steps = [
+  {{ switch = {{ on = "${{query.k}}", cases = {{ {} }}, default = "other" }} }},
+]
+
+[[sequence]]
+name = "other"
+steps = [{{ respond = {{ status = 404, body = "no case" }} }}]
+"#,
+        cases.join(", ")
+    );
+    for i in 0..n {
+        text.push_str(&format!(
+            "\n[[sequence]]\nname = \"s{i}\"\nsteps = [{{ respond = {{ status = 200, body = \"case {i}\" }} }}]\n"
+        ));
+    }
+    text
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_switch_finds_its_case_among_few_and_among_many() {
+    let Env { engine, .. } = env();
+    // Up to eight cases are compared in turn, more are looked up in a map: both the same.
+    for n in [2, 8, 9, 40] {
+        let unit = format!("u{n}");
+        let o = deploy(&engine, &unit, switching(n)).await;
+        assert!(matches!(o, Outcome::Activated { .. }), "{n} cases: {o:?}");
+        for i in [0, n / 2, n - 1] {
+            let path = format!("/s{n}?k=c{i}");
+            let want = (200, format!("case {i}"));
+            assert_eq!(
+                mediate(&engine, &unit, "route", &path).await,
+                want,
+                "{n} cases"
+            );
+        }
+        for miss in ["?k=c", "?k=C0", "", &format!("?k=c{n}")] {
+            let got = mediate(&engine, &unit, "route", &format!("/s{n}{miss}")).await;
+            assert_eq!(got, (404, "no case".into()), "{n} cases, {miss}");
+        }
+    }
+}
